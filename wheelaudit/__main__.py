@@ -1,0 +1,5 @@
+"""``python -m wheelaudit``."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,454 @@
+"""Reading a wheel without extracting it (PEP 427, PEP 491).
+
+The zip central directory says where every member lies, so members are read in
+place: metadata files whole (with a size cap), binaries through
+:class:`MemberStream`, which inflates only as far as the analysis asks. Names and
+sizes are checked up front so a hostile archive is refused before any member is
+inflated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import stat
+import struct
+import zipfile
+from dataclasses import dataclass
+from email.parser import Parser
+from pathlib import Path
+from typing import Iterator
+
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from ._inflate import new_raw_decompressor
+from .errors import InvalidWheel, UnsafeWheel
+
+#: Metadata files (WHEEL, METADATA, RECORD) larger than this are refused.
+METADATA_SIZE_LIMIT = 64 * 1024 * 1024
+#: Deflate cannot expand data by more than ~1032:1; anything claiming more is forged.
+MAX_DEFLATE_RATIO = 1100
+#: The sum of declared member sizes above which a wheel is refused as a zip bomb.
+TOTAL_SIZE_LIMIT = 64 * 1024**3
+MAX_MEMBERS = 500_000
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One zip entry, as the central directory describes it."""
+
+    name: str
+    size: int
+    compressed_size: int
+    compress_type: int
+    header_offset: int
+    crc: int
+    mode: int  # unix mode bits from external_attr, 0 when the zip has none
+
+    @property
+    def is_dir(self) -> bool:
+        return self.name.endswith("/")
+
+    @property
+    def is_symlink(self) -> bool:
+        return stat.S_ISLNK(self.mode)
+
+    @property
+    def basename(self) -> str:
+        return self.name.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    path: str
+    hash: str  # "sha256=<urlsafe b64>" or ""
+    size: str  # decimal string or ""
+
+
+@dataclass(frozen=True)
+class WheelInfo:
+    """What WHEEL, METADATA and the file name say about the wheel."""
+
+    filename: str
+    name: str  # canonical distribution name from the file name
+    version: str
+    build: str
+    file_tags: tuple[str, ...]  # "py3-none-manylinux_2_17_x86_64", expanded from the file name
+    wheel_tags: tuple[str, ...]  # Tag: lines of WHEEL, in order
+    root_is_purelib: bool
+    wheel_version: str
+    generator: str
+    metadata_name: str
+    metadata_version: str
+    dist_info: str  # "name-1.0.dist-info"
+    data_dir: str  # "name-1.0.data"
+
+    @property
+    def platform_tags(self) -> tuple[str, ...]:
+        """Platform tags from the file name, in file-name order, without repeats."""
+        seen: dict[str, None] = {}
+        for tag in self.file_tags:
+            seen.setdefault(tag.split("-")[2], None)
+        return tuple(seen)
+
+
+def check_member_name(name: str) -> str | None:
+    """Why a member name is unsafe to extract, or None when it is fine."""
+    if not name:
+        return "empty member name"
+    if "\x00" in name:
+        return f"member name {name!r} contains a NUL byte"
+    if "\\" in name:
+        return f"member name {name!r} contains a backslash"
+    if name.startswith("/"):
+        return f"member name {name!r} is absolute"
+    if _DRIVE.match(name):
+        return f"member name {name!r} starts with a drive letter"
+    parts = name.rstrip("/").split("/")
+    if any(part == ".." for part in parts):
+        return f"member name {name!r} escapes the install directory with '..'"
+    if any(part == "" for part in parts):
+        return f"member name {name!r} has an empty path component"
+    return None
+
+
+class WheelArchive:
+    """An open wheel: validated member list, parsed WHEEL/METADATA/RECORD, lazy member I/O.
+
+    The archive file is never written to. Each :class:`MemberStream` opens its own
+    file handle, so members can be read from several threads at once.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.file_size = self._check_file()
+        self.members: dict[str, Member] = self._read_directory()
+        self.info = self._read_info()
+        self.record: dict[str, RecordRow] = self._read_record()
+
+    # -- structure -----------------------------------------------------------------
+
+    def _check_file(self) -> int:
+        try:
+            st = self.path.stat()
+        except OSError as exc:
+            raise InvalidWheel(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidWheel(f"{self.path} is not a regular file")
+        if not self.path.name.endswith(".whl"):
+            raise InvalidWheel(f"{self.path.name} is not a wheel: the name does not end in .whl")
+        return st.st_size
+
+    def _read_directory(self) -> dict[str, Member]:
+        try:
+            with zipfile.ZipFile(self.path) as zf:
+                infos = zf.infolist()
+        except zipfile.BadZipFile as exc:
+            raise InvalidWheel(f"{self.path.name} is not a valid zip archive ({exc})") from None
+        except (OSError, EOFError, ValueError, struct.error) as exc:
+            raise InvalidWheel(f"{self.path.name} is not a readable zip archive ({exc})") from None
+        if len(infos) > MAX_MEMBERS:
+            raise UnsafeWheel(f"{self.path.name} has {len(infos)} members (limit {MAX_MEMBERS})")
+        members: dict[str, Member] = {}
+        total = 0
+        for info in infos:
+            problem = check_member_name(info.filename)
+            if problem:
+                raise UnsafeWheel(f"{self.path.name}: {problem}")
+            if info.filename in members:
+                raise UnsafeWheel(f"{self.path.name}: member {info.filename!r} appears twice")
+            if info.flag_bits & 0x1:
+                raise InvalidWheel(f"{self.path.name}: member {info.filename!r} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise InvalidWheel(
+                    f"{self.path.name}: member {info.filename!r} uses compression method "
+                    f"{info.compress_type}; wheels use stored or deflate"
+                )
+            if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+                raise InvalidWheel(f"{self.path.name}: stored member {info.filename!r} has inconsistent sizes")
+            if info.file_size > max(info.compress_size, 1) * MAX_DEFLATE_RATIO and info.file_size > 1 << 20:
+                raise UnsafeWheel(
+                    f"{self.path.name}: member {info.filename!r} claims {info.file_size} bytes from "
+                    f"{info.compress_size} compressed (a zip bomb)"
+                )
+            total += info.file_size
+            members[info.filename] = Member(
+                name=info.filename,
+                size=info.file_size,
+                compressed_size=info.compress_size,
+                compress_type=info.compress_type,
+                header_offset=info.header_offset,
+                crc=info.CRC,
+                mode=(info.external_attr >> 16) & 0xFFFF,
+            )
+        if total > TOTAL_SIZE_LIMIT:
+            raise UnsafeWheel(f"{self.path.name}: members add up to {total} bytes uncompressed (a zip bomb)")
+        self._check_overlaps(members)
+        return members
+
+    def _check_overlaps(self, members: dict[str, Member]) -> None:
+        """Refuse members whose data overlap (the trick behind non-recursive zip bombs)."""
+        spans = sorted(
+            (m.header_offset, m.header_offset + _LOCAL_HEADER.size + len(m.name.encode()) + m.compressed_size, m.name)
+            for m in members.values()
+        )
+        for (_, end, name), (next_start, _, next_name) in zip(spans, spans[1:]):
+            if end > next_start:
+                raise UnsafeWheel(f"{self.path.name}: members {name!r} and {next_name!r} overlap (a zip bomb)")
+        if spans and spans[-1][1] > self.file_size:
+            raise InvalidWheel(f"{self.path.name} is truncated: member {spans[-1][2]!r} runs past the end of the file")
+
+    def _read_info(self) -> WheelInfo:
+        try:
+            name, version, build, tags = parse_wheel_filename(self.path.name)
+        except InvalidWheelFilename as exc:
+            raise InvalidWheel(f"{self.path.name}: invalid wheel file name ({exc})") from None
+        dist_info = self._find_dist_info(str(name), str(version))
+        wheel_text = self._read_text(f"{dist_info}/WHEEL", required=True)
+        headers = Parser().parsestr(wheel_text)
+        wheel_version = (headers.get("Wheel-Version") or "").strip()
+        if not wheel_version:
+            raise InvalidWheel(f"{self.path.name}: {dist_info}/WHEEL has no Wheel-Version")
+        if wheel_version.split(".")[0] != "1":
+            raise InvalidWheel(f"{self.path.name}: unsupported Wheel-Version {wheel_version}")
+        metadata = Parser().parsestr(self._read_text(f"{dist_info}/METADATA", required=False))
+        file_tags = tuple(sorted(str(t) for t in tags))
+        # parse_wheel_filename returns a frozenset; keep the file name's own order instead.
+        stem_tags = self.path.name[:-4].split("-")[-3:]
+        ordered = tuple(
+            f"{py}-{abi}-{plat}"
+            for py in stem_tags[0].split(".")
+            for abi in stem_tags[1].split(".")
+            for plat in stem_tags[2].split(".")
+        )
+        if set(ordered) == set(file_tags):
+            file_tags = ordered
+        return WheelInfo(
+            filename=self.path.name,
+            name=str(name),
+            version=str(version),
+            build="".join(str(part) for part in build),
+            file_tags=file_tags,
+            wheel_tags=tuple(t.strip() for t in headers.get_all("Tag") or ()),
+            root_is_purelib=(headers.get("Root-Is-Purelib") or "").strip().lower() == "true",
+            wheel_version=wheel_version,
+            generator=(headers.get("Generator") or "").strip(),
+            metadata_name=(metadata.get("Name") or "").strip(),
+            metadata_version=(metadata.get("Version") or "").strip(),
+            dist_info=dist_info,
+            data_dir=dist_info[: -len(".dist-info")] + ".data",
+        )
+
+    def _find_dist_info(self, name: str, version: str) -> str:
+        candidates = sorted(
+            {m.split("/", 1)[0] for m in self.members if m.split("/", 1)[0].endswith(".dist-info") and "/" in m}
+        )
+        if not candidates:
+            raise InvalidWheel(f"{self.path.name} has no .dist-info directory")
+        matching = [
+            c for c in candidates if canonicalize_name(c[: -len(".dist-info")].rsplit("-", 1)[0]) == canonicalize_name(name)
+        ]
+        if len(matching) == 1:
+            return matching[0]
+        if len(candidates) == 1:
+            return candidates[0]
+        raise InvalidWheel(f"{self.path.name} has several .dist-info directories: {', '.join(candidates)}")
+
+    def _read_text(self, name: str, *, required: bool) -> str:
+        member = self.members.get(name)
+        if member is None:
+            if required:
+                raise InvalidWheel(f"{self.path.name} has no {name}")
+            return ""
+        data = self.read_member(member, limit=METADATA_SIZE_LIMIT)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidWheel(f"{self.path.name}: {name} is not UTF-8") from None
+
+    def _read_record(self) -> dict[str, RecordRow]:
+        record_name = f"{self.info.dist_info}/RECORD"
+        text = self._read_text(record_name, required=True)
+        rows: dict[str, RecordRow] = {}
+        try:
+            for row in csv.reader(io.StringIO(text)):
+                if not row:
+                    continue
+                if len(row) != 3:
+                    raise InvalidWheel(f"{self.path.name}: {record_name} has a row with {len(row)} fields: {row[:3]!r}")
+                rows[row[0]] = RecordRow(row[0], row[1], row[2])
+        except csv.Error as exc:
+            raise InvalidWheel(f"{self.path.name}: {record_name} is not valid CSV ({exc})") from None
+        return rows
+
+    # -- member access -------------------------------------------------------------
+
+    @property
+    def record_name(self) -> str:
+        return f"{self.info.dist_info}/RECORD"
+
+    def files(self) -> Iterator[Member]:
+        """Members that are files (not directory entries), in archive order."""
+        return (m for m in self.members.values() if not m.is_dir)
+
+    def read_member(self, member: Member, *, limit: int) -> bytes:
+        """Read a whole (small) member; refuse members larger than ``limit``."""
+        if member.size > limit:
+            raise UnsafeWheel(f"{self.path.name}: {member.name} is {member.size} bytes (limit {limit})")
+        with self.open(member) as stream:
+            return stream.read_at(0, member.size)
+
+    def open(self, member: Member, *, retain: int = 0) -> MemberStream:
+        return MemberStream(self.path, member, retain=retain)
+
+
+class MemberStream:
+    """Random-access reads of one member's bytes, inflating no further than asked.
+
+    Stored members are read with a seek. Deflated members are inflated forwards
+    only as far as the furthest byte requested; the first ``retain`` bytes are kept
+    so that later reads of early tables (where ELF keeps its symbol tables) cost
+    nothing. A read behind both the kept prefix and the current position starts
+    the inflation over, which is correct for any layout and cheap for the usual
+    one. Memory held: the kept prefix plus the requested window.
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, archive_path: Path, member: Member, *, retain: int = 0) -> None:
+        self.member = member
+        self.size = member.size
+        self.restarts = 0
+        self.inflated = 0  # uncompressed bytes produced, over all passes
+        self._retain = retain
+        self._fh = open(archive_path, "rb")  # noqa: SIM115 - closed in close()
+        try:
+            self._data_offset = self._locate_data()
+        except BaseException:
+            self._fh.close()
+            raise
+        self._prefix = bytearray()
+        self._start_inflation()
+
+    def __enter__(self) -> MemberStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def _locate_data(self) -> int:
+        self._fh.seek(self.member.header_offset)
+        header = self._fh.read(_LOCAL_HEADER.size)
+        if len(header) != _LOCAL_HEADER.size:
+            raise InvalidWheel(f"member {self.member.name!r}: local header is truncated")
+        fields = _LOCAL_HEADER.unpack(header)
+        if fields[0] != b"PK\x03\x04":
+            raise InvalidWheel(f"member {self.member.name!r}: bad local header signature")
+        name_len, extra_len = fields[9], fields[10]
+        return self.member.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+
+    def _start_inflation(self) -> None:
+        self._pos = 0  # uncompressed offset of the end of what was produced
+        self._window = bytearray()  # produced bytes [self._window_start, self._pos)
+        self._window_start = 0
+        if self.member.compress_type == zipfile.ZIP_DEFLATED:
+            self._fh.seek(self._data_offset)
+            self._compressed_left = self.member.compressed_size
+            self._inflater = new_raw_decompressor()
+            self._tail = b""
+            self._read_size = 16 * 1024
+
+    def _produce(self) -> bytes:
+        """The next piece of inflated output; b'' at the end of the member."""
+        while True:
+            if self._tail:
+                data: bytes = self._inflater.decompress(self._tail, self.CHUNK)
+            elif self._compressed_left > 0:
+                # Start small so sniffing a member's magic costs little; grow to CHUNK.
+                raw = self._fh.read(min(self._read_size, self._compressed_left))
+                self._read_size = min(self._read_size * 4, self.CHUNK)
+                if not raw:
+                    raise InvalidWheel(f"member {self.member.name!r} is truncated")
+                self._compressed_left -= len(raw)
+                data = self._inflater.decompress(raw, self.CHUNK)
+            else:
+                return b""
+            self._tail = self._inflater.unconsumed_tail
+            if data:
+                self.inflated += len(data)
+                return data
+            if self._inflater.eof:
+                return b""
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """Bytes ``[offset, offset + size)`` of the member; errors if they lie past its end."""
+        end = offset + size
+        if offset < 0 or size < 0 or end > self.size:
+            raise EOFError(f"{self.member.name}: bytes {offset}..{end} lie outside the member ({self.size} bytes)")
+        if self.member.compress_type == zipfile.ZIP_STORED:
+            self._fh.seek(self._data_offset + offset)
+            data = self._fh.read(size)
+            if len(data) != size:
+                raise InvalidWheel(f"member {self.member.name!r} is truncated")
+            return data
+        if end <= len(self._prefix):
+            return bytes(self._prefix[offset:end])
+        if offset < self._window_start:
+            self.restarts += 1
+            self._start_inflation()
+        if offset > self._window_start:
+            del self._window[: offset - self._window_start]
+            self._window_start = min(offset, self._pos)
+        while self._pos < end:
+            chunk = self._produce()
+            if not chunk:
+                raise InvalidWheel(f"member {self.member.name!r} inflates to fewer bytes than its declared size")
+            if len(self._prefix) < self._retain and self._pos == len(self._prefix):
+                self._prefix += chunk[: self._retain - len(self._prefix)]
+            chunk_start = self._pos
+            self._pos += len(chunk)
+            if self._pos <= offset:
+                self._window.clear()
+                self._window_start = self._pos
+                continue
+            if chunk_start < offset:
+                chunk = chunk[offset - chunk_start :]
+                chunk_start = offset
+            if not self._window:
+                self._window_start = chunk_start
+            self._window += chunk
+        return bytes(self._window[offset - self._window_start : end - self._window_start])
+
+    def iter_chunks(self) -> Iterator[bytes]:
+        """The whole member from the start, in pieces (for hashing and copying)."""
+        if self.member.compress_type == zipfile.ZIP_STORED:
+            self._fh.seek(self._data_offset)
+            left = self.size
+            while left:
+                data = self._fh.read(min(self.CHUNK, left))
+                if not data:
+                    raise InvalidWheel(f"member {self.member.name!r} is truncated")
+                left -= len(data)
+                yield data
+            return
+        self._start_inflation()
+        produced = 0
+        while True:
+            chunk = self._produce()
+            if not chunk:
+                break
+            produced += len(chunk)
+            if produced > self.size:
+                raise UnsafeWheel(f"member {self.member.name!r} inflates past its declared size")
+            yield chunk
+        if produced != self.size:
+            raise InvalidWheel(f"member {self.member.name!r} inflates to {produced} bytes, not {self.size}")
+        self._start_inflation()

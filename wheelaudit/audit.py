@@ -1,0 +1,107 @@
+"""Audit one wheel: read it, analyse its binaries, run the checks, build the report.
+
+This is the orchestration layer (the only place that knows the order of things);
+the reading, the format parsers and the rules each live in their own module.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable
+
+from .archive import Member, WheelArchive
+from .binary import analyze_member
+from .binary.model import Binary
+from .checks import consistency, linux
+from .checks.context import AuditContext
+from .policy import PolicySet, load_policies
+from .report import Problem, WheelReport
+from .tags import parse_platform_tag
+
+
+def default_jobs() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def analyze_binaries(archive: WheelArchive, jobs: int | None = None) -> tuple[Binary, ...]:
+    """Every binary in the wheel, found by magic bytes, in archive order.
+
+    Members are inflated in parallel threads: the inflaters release the GIL, and the
+    largest member usually dominates, so it is started first.
+    """
+    candidates = [m for m in archive.files() if m.size >= 16 and not m.is_symlink]
+    order = {m.name: i for i, m in enumerate(candidates)}
+    by_size = sorted(candidates, key=lambda m: -m.size)
+    workers = jobs or default_jobs()
+
+    def work(member: Member) -> list[Binary]:
+        return analyze_member(archive, member)
+
+    if workers == 1 or len(candidates) < 2:
+        results = [work(m) for m in by_size]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(work, by_size))
+    found = [(order[m.name], b) for m, bs in zip(by_size, results) for b in bs]
+    return tuple(b for _, b in sorted(found, key=lambda pair: pair[0]))
+
+
+def audit(
+    wheel: str | os.PathLike[str],
+    *,
+    policy_files: Iterable[str | os.PathLike[str]] = (),
+    policies: PolicySet | None = None,
+    jobs: int | None = None,
+) -> WheelReport:
+    """Audit one wheel file and return its :class:`WheelReport`.
+
+    Raises :class:`wheelaudit.errors.WheelError` when the file cannot be used as a
+    wheel at all (not a zip, unsafe member names, broken binaries, ...).
+    """
+    started = time.perf_counter()
+    policies = policies or load_policies(policy_files)
+    archive = WheelArchive(wheel)
+    binaries = analyze_binaries(archive, jobs)
+    ctx = AuditContext.build(archive.info, archive.members, archive.record, binaries)
+
+    problems: list[Problem] = []
+    problems += consistency.check_tags(ctx)
+    problems += consistency.check_record(ctx)
+    problems += consistency.check_members(ctx)
+
+    decision = linux.decide(ctx, policies)
+    if decision is not None:
+        problems += consistency.check_arch(ctx, decision.arch)
+        problems += decision.problems
+        platform_tag: str | None = decision.platform_tag
+        tags = decision.tags
+        verdicts = decision.verdicts
+        external = decision.external_libraries
+    else:
+        platform_tag, tags = _non_linux_tag(ctx)
+        verdicts, external = (), ()
+
+    return WheelReport(
+        wheel=os.fspath(wheel),
+        filename=archive.info.filename,
+        name=archive.info.name,
+        version=archive.info.version,
+        wheel_tags=archive.info.file_tags,
+        platform_tag=platform_tag,
+        tags=tags,
+        binaries=binaries,
+        problems=tuple(sorted(problems, key=lambda p: (p.severity != "error", p.severity != "warning"))),
+        policies=verdicts,
+        external_libraries=external,
+        stats={"seconds": time.perf_counter() - started},
+    )
+
+
+def _non_linux_tag(ctx: AuditContext) -> tuple[str | None, tuple[str, ...]]:
+    """The tag of a wheel without ELF binaries: ``any`` for a pure wheel, else (for now) its own."""
+    if not ctx.binaries:
+        return "any", ("any",)
+    own = [parse_platform_tag(t) for t in ctx.info.platform_tags]
+    return (own[0].canonical if own else None), tuple(t.tag for t in own)

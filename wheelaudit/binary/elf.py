@@ -1,0 +1,431 @@
+"""ELF analysis from the program headers alone (System V gABI, LSB symbol versioning).
+
+Everything the audit needs is reachable from the ELF header: the program headers
+give the dynamic segment, whose entries give the virtual addresses of ``.dynsym``,
+``.dynstr``, ``.gnu.version`` and ``.gnu.version_r``; ``PT_LOAD`` maps those to
+file offsets. The section header table (at the very end of the file) is never
+read, so a deflated member is only inflated up to the dynamic segment.
+
+The parser works on any architecture and either byte order; it reads through a
+``read_at(offset, size)`` callable so the caller decides how bytes are fetched.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from ..errors import MalformedBinary
+from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol, VersionNeed
+
+ELF_MAGIC = b"\x7fELF"
+
+PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
+PT_GNU_STACK = 0x6474E551
+PF_X = 1
+
+DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB, DT_STRSZ, DT_SYMENT = 0, 1, 4, 5, 6, 10, 11
+DT_SONAME, DT_RPATH, DT_RUNPATH = 14, 15, 29
+DT_FLAGS_1 = 0x6FFFFFFB
+DT_GNU_HASH = 0x6FFFFEF5
+DT_VERSYM, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFF0, 0x6FFFFFFE, 0x6FFFFFFF
+DF_1_PIE = 0x08000000
+VER_FLG_WEAK = 0x2
+
+ET_REL, ET_EXEC, ET_DYN = 1, 2, 3
+STB_WEAK = 2
+STT_FUNC = 2
+NT_GNU_PROPERTY_TYPE_0 = 5
+GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
+EF_ARM_ABI_FLOAT_HARD = 0x400
+
+#: Module initialisation hooks the import system looks up (PEP 489, PEP 793).
+INIT_PREFIXES = ("PyInit_", "PyInitU_", "PyModExport_", "PyModExportU_")
+
+# The limits below only guard against forged headers making us loop or allocate for ever.
+MAX_PHDRS = 4096
+MAX_DYN_ENTRIES = 1 << 16
+MAX_SYMBOLS = 1 << 24
+MAX_TABLE_BYTES = 512 * 1024 * 1024
+
+ReadAt = Callable[[int, int], bytes]
+
+
+class _Unpacker(Protocol):
+    def __call__(self, fmt: str, buffer: bytes, offset: int = ...) -> tuple[int, ...]: ...
+
+
+def machine_name(e_machine: int, bits: int, little: bool, e_flags: int) -> str:
+    """The architecture as wheel platform tags spell it."""
+    if e_machine == 62:
+        return "x86_64"
+    if e_machine == 3:
+        return "i686"
+    if e_machine == 183:
+        return "aarch64"
+    if e_machine == 40:
+        return "armv7l"
+    if e_machine == 21:
+        return "ppc64le" if little else "ppc64"
+    if e_machine == 20:
+        return "ppc"
+    if e_machine == 22:
+        return "s390x" if bits == 64 else "s390"
+    if e_machine == 243:
+        return "riscv64" if bits == 64 else "riscv32"
+    if e_machine == 258:
+        return "loongarch64"
+    if e_machine == 8:
+        return ("mips64" if bits == 64 else "mips") + ("el" if little else "")
+    if e_machine == 2:
+        return "sparc"
+    if e_machine == 43:
+        return "sparcv9"
+    return f"elf-machine-{e_machine}"
+
+
+@dataclass(frozen=True)
+class _Segment:
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+    align: int
+
+
+class _ElfReader:
+    def __init__(self, read_at: ReadAt, path: str, size: int) -> None:
+        self.path = path
+        self.size = size
+        self._read_at = read_at
+
+    def fail(self, why: str) -> MalformedBinary:
+        return MalformedBinary(f"{self.path}: malformed ELF: {why}", path=self.path)
+
+    def read(self, offset: int, size: int) -> bytes:
+        if offset < 0 or size < 0 or offset + size > self.size:
+            raise self.fail(f"bytes {offset}..{offset + size} lie outside the file ({self.size} bytes)")
+        if size > MAX_TABLE_BYTES:
+            raise self.fail(f"a table of {size} bytes")
+        try:
+            return self._read_at(offset, size)
+        except EOFError as exc:
+            raise self.fail(str(exc)) from None
+
+
+def parse_elf(read_at: ReadAt, path: str, size: int) -> Binary:
+    """Analyse one ELF file. Raises :class:`MalformedBinary` for broken structure."""
+    r = _ElfReader(read_at, path, size)
+    try:
+        return _parse(r)
+    except struct.error as exc:  # a table shorter than its header promised
+        raise r.fail(str(exc)) from None
+
+
+def _parse(r: _ElfReader) -> Binary:
+    ident = r.read(0, 16)
+    if ident[:4] != ELF_MAGIC:
+        raise r.fail("bad magic")
+    ei_class, ei_data, ei_osabi = ident[4], ident[5], ident[7]
+    if ei_class not in (1, 2) or ei_data not in (1, 2):
+        raise r.fail(f"unknown class {ei_class} or byte order {ei_data}")
+    bits = 64 if ei_class == 2 else 32
+    e = "<" if ei_data == 1 else ">"
+    word = "Q" if bits == 64 else "I"
+    if bits == 64:
+        hdr = r.read(16, 48)
+        e_type, e_machine, _, _, e_phoff, _, e_flags, _, e_phentsize, e_phnum = struct.unpack(e + "HHIQQQIHHH", hdr[:42])
+    else:
+        hdr = r.read(16, 36)
+        e_type, e_machine, _, _, e_phoff, _, e_flags, _, e_phentsize, e_phnum = struct.unpack(e + "HHIIIIIHHH", hdr[:30])
+    arch = machine_name(e_machine, bits, ei_data == 1, e_flags)
+
+    segments = _read_segments(r, e, bits, e_phoff, e_phentsize, e_phnum)
+    interp = None
+    executable_stack = False
+    has_gnu_stack = False
+    for seg in segments:
+        if seg.type == PT_INTERP:
+            interp = r.read(seg.offset, min(seg.filesz, 4096)).split(b"\0", 1)[0].decode("utf-8", "replace")
+        elif seg.type == PT_GNU_STACK:
+            has_gnu_stack = True
+            executable_stack = bool(seg.flags & PF_X)
+    isa_level = _isa_level(r, e, bits, segments) if e_machine == 62 else None
+
+    dyn = _read_dynamic(r, e, word, segments)
+    loads = [s for s in segments if s.type == PT_LOAD]
+
+    def file_offset(vaddr: int, what: str) -> int:
+        for seg in loads:
+            if seg.vaddr <= vaddr < seg.vaddr + seg.filesz:
+                return seg.offset + (vaddr - seg.vaddr)
+        raise r.fail(f"{what} address {vaddr:#x} is not in any loaded segment")
+
+    strtab = b""
+    if DT_STRTAB in dyn:
+        strsz = dyn.get(DT_STRSZ, [0])[0]
+        strtab = r.read(file_offset(dyn[DT_STRTAB][0], "DT_STRTAB"), strsz)
+
+    def string(offset: int) -> str:
+        if offset >= len(strtab):
+            raise r.fail(f"string offset {offset} past the string table")
+        end = strtab.find(b"\0", offset)
+        return strtab[offset : end if end >= 0 else len(strtab)].decode("utf-8", "surrogateescape")
+
+    needed = tuple(string(v) for v in dyn.get(DT_NEEDED, ()))
+    soname = string(dyn[DT_SONAME][0]) if DT_SONAME in dyn else None
+    rpath = _split_paths(string(v) for v in dyn.get(DT_RPATH, ()))
+    runpath = _split_paths(string(v) for v in dyn.get(DT_RUNPATH, ()))
+    flags_1 = dyn.get(DT_FLAGS_1, [0])[0]
+
+    # Version requirements: version index -> (library, version name, weak flag).
+    version_index: dict[int, tuple[str, str, bool]] = {}
+    if DT_VERNEED in dyn:
+        version_index = _read_verneed(r, e, file_offset(dyn[DT_VERNEED][0], "DT_VERNEED"), dyn.get(DT_VERNEEDNUM, [0])[0], string)
+
+    imported: list[ImportedSymbol] = []
+    exported: list[str] = []
+    init_functions: list[str] = []
+    defined_python: list[str] = []
+    version_symbols: dict[int, list[str]] = {}
+    if DT_SYMTAB in dyn:
+        syment = dyn.get(DT_SYMENT, [24 if bits == 64 else 16])[0]
+        if syment not in (16, 24):
+            raise r.fail(f"symbol entry size {syment}")
+        count = _symbol_count(r, e, bits, dyn, file_offset, syment)
+        symtab = r.read(file_offset(dyn[DT_SYMTAB][0], "DT_SYMTAB"), count * syment)
+        versym = b""
+        if DT_VERSYM in dyn and count:
+            versym = r.read(file_offset(dyn[DT_VERSYM][0], "DT_VERSYM"), count * 2)
+        sym_fmt = e + ("IBBHQQ" if bits == 64 else "IIIBBH")
+        for i, fields in enumerate(struct.iter_unpack(sym_fmt, symtab)):
+            if i == 0:
+                continue
+            if bits == 64:
+                st_name, st_info, _, st_shndx = fields[0], fields[1], fields[2], fields[3]
+            else:
+                st_name, st_info, st_shndx = fields[0], fields[3], fields[5]
+            bind = st_info >> 4
+            if bind == 0:  # local symbols are nobody's business
+                continue
+            name = string(st_name)
+            if not name:
+                continue
+            vidx = struct.unpack_from(e + "H", versym, 2 * i)[0] & 0x7FFF if versym else 1
+            if st_shndx == 0:
+                need = version_index.get(vidx)
+                imported.append(
+                    ImportedSymbol(name, version=need[1] if need else None, library=need[0] if need else None, weak=bind == STB_WEAK)
+                )
+                if need:
+                    version_symbols.setdefault(vidx, []).append(name)
+            elif name.startswith(("Py", "_Py")):
+                defined_python.append(name)
+                if name.startswith(INIT_PREFIXES):
+                    init_functions.append(name)
+                exported.append(name)
+            elif name.startswith("_cffi_pypyinit_"):
+                exported.append(name)
+
+    version_needs = tuple(
+        VersionNeed(library=lib, version=ver, weak=weak, symbols=tuple(sorted(set(version_symbols.get(idx, ())))))
+        for idx, (lib, ver, weak) in sorted(version_index.items())
+    )
+
+    if init_functions:
+        kind = BinaryKind.EXTENSION
+    elif e_type == ET_EXEC or (e_type == ET_DYN and (flags_1 & DF_1_PIE or (interp and soname is None))):
+        kind = BinaryKind.EXECUTABLE
+    elif e_type == ET_DYN:
+        kind = BinaryKind.LIBRARY
+    else:
+        kind = BinaryKind.OTHER
+
+    extra: dict[str, str] = {"osabi": str(ei_osabi), "elf_type": str(e_type)}
+    if not has_gnu_stack and kind is not BinaryKind.OTHER:
+        extra["gnu_stack"] = "absent"
+    abi = _libc_of(interp, needed, version_needs)
+    if e_machine == 40:
+        extra["arm_float_abi"] = "hard" if e_flags & EF_ARM_ABI_FLOAT_HARD else "soft"
+        extra["arm_eabi"] = str(e_flags >> 24)
+    return Binary(
+        path=r.path,
+        format=BinaryFormat.ELF,
+        arch=arch,
+        kind=kind,
+        bits=bits,
+        needed=needed,
+        rpath=rpath,
+        runpath=runpath,
+        own_name=soname,
+        interpreter=interp,
+        abi=abi,
+        version_needs=version_needs,
+        imported_symbols=tuple(imported),
+        exported_symbols=tuple(exported),
+        init_functions=tuple(init_functions),
+        defined_python_symbols=tuple(defined_python),
+        isa_level=isa_level,
+        executable_stack=executable_stack,
+        file_size=r.size,
+        extra=extra,
+    )
+
+
+def _split_paths(values: object) -> tuple[str, ...]:
+    out: list[str] = []
+    for value in values:  # type: ignore[attr-defined]
+        out.extend(p for p in str(value).split(":"))
+    return tuple(out)
+
+
+def _libc_of(interp: str | None, needed: tuple[str, ...], needs: tuple[VersionNeed, ...]) -> str | None:
+    """Which C library the binary was linked against, when the file tells."""
+    if interp:
+        if "ld-musl" in interp:
+            return "musl"
+        if interp.startswith("/system/bin/linker"):
+            return "android"
+        return "glibc"
+    if any(n.startswith(("libc.musl-", "ld-musl-")) for n in needed):
+        return "musl"
+    if any(n in ("libc.so.6", "libc.so.6.1", "libc.so.7") or n.startswith(("ld-linux", "ld64.so")) for n in needed):
+        return "glibc"
+    if any(n.version.startswith("GLIBC_") for n in needs):
+        return "glibc"
+    if "libc.so" in needed and any(n in ("liblog.so", "libandroid.so", "libdl.so") for n in needed):
+        return "android"
+    return None
+
+
+def _read_segments(r: _ElfReader, e: str, bits: int, phoff: int, phentsize: int, phnum: int) -> list[_Segment]:
+    if phnum == 0:
+        return []
+    if phnum > MAX_PHDRS:
+        raise r.fail(f"{phnum} program headers")
+    expected = 56 if bits == 64 else 32
+    if phentsize < expected:
+        raise r.fail(f"program header size {phentsize}")
+    table = r.read(phoff, phentsize * phnum)
+    segments = []
+    for i in range(phnum):
+        if bits == 64:
+            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, p_align = struct.unpack_from(
+                e + "IIQQQQQQ", table, i * phentsize
+            )
+        else:
+            p_type, p_offset, p_vaddr, _, p_filesz, p_memsz, p_flags, p_align = struct.unpack_from(
+                e + "IIIIIIII", table, i * phentsize
+            )
+        segments.append(_Segment(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz, p_align))
+    return segments
+
+
+def _read_dynamic(r: _ElfReader, e: str, word: str, segments: list[_Segment]) -> dict[int, list[int]]:
+    dynamic = next((s for s in segments if s.type == PT_DYNAMIC), None)
+    if dynamic is None:
+        return {}
+    entry = struct.calcsize(e + word * 2)
+    count = min(dynamic.filesz // entry, MAX_DYN_ENTRIES)
+    data = r.read(dynamic.offset, count * entry)
+    out: dict[int, list[int]] = {}
+    for tag, value in struct.iter_unpack(e + word * 2, data):
+        if tag == DT_NULL:
+            break
+        out.setdefault(tag, []).append(value)
+    return out
+
+
+def _read_verneed(
+    r: _ElfReader, e: str, offset: int, count: int, string: Callable[[int], str]
+) -> dict[int, tuple[str, str, bool]]:
+    out: dict[int, tuple[str, str, bool]] = {}
+    seen = 0
+    for _ in range(min(count, 4096)):
+        vn_version, vn_cnt, vn_file, vn_aux, vn_next = struct.unpack(e + "HHIII", r.read(offset, 16))
+        if vn_version != 1:
+            raise r.fail(f"unknown version-needed revision {vn_version}")
+        library = string(vn_file)
+        aux = offset + vn_aux
+        for _ in range(min(vn_cnt, 4096)):
+            _hash, flags, other, name, next_aux = struct.unpack(e + "IHHII", r.read(aux, 16))
+            out[other & 0x7FFF] = (library, string(name), bool(flags & VER_FLG_WEAK))
+            seen += 1
+            if not next_aux:
+                break
+            aux += next_aux
+        if not vn_next:
+            break
+        offset += vn_next
+    return out
+
+
+def _symbol_count(
+    r: _ElfReader, e: str, bits: int, dyn: dict[int, list[int]], file_offset: Callable[[int, str], int], syment: int
+) -> int:
+    """How many entries ``.dynsym`` has; the dynamic segment only says so through the hash tables."""
+    if DT_HASH in dyn:
+        _nbucket, nchain = struct.unpack(e + "II", r.read(file_offset(dyn[DT_HASH][0], "DT_HASH"), 8))
+        count = int(nchain)
+    elif DT_GNU_HASH in dyn:
+        base = file_offset(dyn[DT_GNU_HASH][0], "DT_GNU_HASH")
+        nbuckets, symoffset, bloom_size, _shift = struct.unpack(e + "IIII", r.read(base, 16))
+        if nbuckets > MAX_SYMBOLS or bloom_size > MAX_SYMBOLS:
+            raise r.fail("oversized GNU hash table")
+        buckets_at = base + 16 + bloom_size * (8 if bits == 64 else 4)
+        buckets = struct.unpack(e + f"{nbuckets}I", r.read(buckets_at, 4 * nbuckets))
+        last = max(buckets, default=0)
+        if last < symoffset:
+            count = symoffset
+        else:
+            chains_at = buckets_at + 4 * nbuckets
+            index = last
+            while True:
+                if index - symoffset > MAX_SYMBOLS:
+                    raise r.fail("unterminated GNU hash chain")
+                (h,) = struct.unpack(e + "I", r.read(chains_at + 4 * (index - symoffset), 4))
+                if h & 1:
+                    break
+                index += 1
+            count = index + 1
+    elif DT_STRTAB in dyn and dyn[DT_STRTAB][0] > dyn[DT_SYMTAB][0]:
+        count = (dyn[DT_STRTAB][0] - dyn[DT_SYMTAB][0]) // syment  # the usual layout: .dynstr follows .dynsym
+    else:
+        raise r.fail("cannot tell the number of dynamic symbols")
+    if count > MAX_SYMBOLS:
+        raise r.fail(f"{count} dynamic symbols")
+    return count
+
+
+def _isa_level(r: _ElfReader, e: str, bits: int, segments: list[_Segment]) -> int | None:
+    """x86-64 micro-architecture level from the GNU property note (1 = baseline), if declared."""
+    level: int | None = None
+    prop_align = 8 if bits == 64 else 4
+    for seg in segments:
+        if seg.type != PT_NOTE or seg.filesz > 1 << 16:
+            continue
+        note_align = 8 if seg.align == 8 else 4
+        data = r.read(seg.offset, seg.filesz)
+        pos = 0
+        while pos + 12 <= len(data):
+            namesz, descsz, ntype = struct.unpack_from(e + "III", data, pos)
+            desc_at = pos + 12 + _round_up(namesz, note_align)
+            name = data[pos + 12 : pos + 12 + namesz].rstrip(b"\0")
+            if name == b"GNU" and ntype == NT_GNU_PROPERTY_TYPE_0:
+                desc = data[desc_at : desc_at + descsz]
+                p = 0
+                while p + 8 <= len(desc):
+                    pr_type, pr_datasz = struct.unpack_from(e + "II", desc, p)
+                    if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED and pr_datasz >= 4:
+                        (bitmask,) = struct.unpack_from(e + "I", desc, p + 8)
+                        level = max(level or 1, bitmask.bit_length())
+                    p += 8 + _round_up(pr_datasz, prop_align)
+            pos = desc_at + _round_up(descsz, note_align)
+    return level
+
+
+def _round_up(value: int, align: int) -> int:
+    return (value + align - 1) & ~(align - 1)

@@ -1,0 +1,1 @@
+"""The rules, one module per family; each takes an :class:`AuditContext` and returns problems."""

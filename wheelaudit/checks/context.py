@@ -1,0 +1,40 @@
+"""What every check may look at: the wheel's metadata, members and analysed binaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..archive import Member, RecordRow, WheelInfo
+from ..binary.model import Binary
+
+
+def installed_path(member: str, data_dir: str) -> str | None:
+    """Where a member lands relative to site-packages; None for scripts, headers and data."""
+    prefix = data_dir + "/"
+    if not member.startswith(prefix):
+        return member
+    rest = member[len(prefix) :]
+    scheme, _, inner = rest.partition("/")
+    if scheme in ("purelib", "platlib"):
+        return inner
+    return None
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    info: WheelInfo
+    members: dict[str, Member]
+    record: dict[str, RecordRow]
+    binaries: tuple[Binary, ...]
+    installed_members: dict[str, str] = field(default_factory=dict)  # installed path -> member name
+
+    @classmethod
+    def build(
+        cls, info: WheelInfo, members: dict[str, Member], record: dict[str, RecordRow], binaries: tuple[Binary, ...]
+    ) -> AuditContext:
+        installed = {}
+        for name in members:
+            path = installed_path(name, info.data_dir)
+            if path is not None:
+                installed[path] = name
+        return cls(info, members, record, binaries, installed)

@@ -1,0 +1,288 @@
+"""The manylinux / musllinux rules (PEP 600, PEP 656) applied to a wheel's ELF binaries.
+
+For every level of the wheel's libc family, from the most compatible down, each
+binary is checked against the level's policy: every needed library is inside the
+wheel, allowed by the level, or the dynamic loader; every required symbol version
+with a prefix the level constrains is allowed; no blacklisted symbol of an allowed
+library is used. The best tag is the most compatible level with no blocker.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..binary.model import Binary, BinaryFormat, BinaryKind
+from ..policy import Policy, PolicySet
+from ..report import PolicyVerdict, Problem, Severity
+from ..resolve.elf import find_in_wheel, is_dynamic_loader
+from ..tags import PlatformTag, parse_platform_tag
+from .context import AuditContext, installed_path
+
+#: libpython in any spelling: versioned, debug/pymalloc/free-threaded flags, the stable-ABI libpython3.so.
+LIBPYTHON = re.compile(r"^libpython3(\.\d+)?[dmut]*\.so(\.\d+)*$")
+
+FIX_OLD_GLIBC = (
+    "build against an older glibc: `maturin build --compatibility {level}` inside the {level} container, "
+    "or `maturin build --zig --compatibility {level}` (setuptools-rust: build in the manylinux container via cibuildwheel)"
+)
+FIX_EXTERNAL = (
+    "graft it into the wheel with `wheelaudit repair`, or link it statically "
+    "(for Rust -sys crates usually a `bundled`/`vendored`/`static` feature)"
+)
+FIX_LIBPYTHON = (
+    "do not link libpython into extension modules: enable PyO3's `extension-module` feature "
+    "(maturin does this for you when it is declared in pyproject/Cargo.toml)"
+)
+
+
+@dataclass(frozen=True)
+class LinuxDecision:
+    family: str
+    arch: str
+    best: Policy | None
+    verdicts: tuple[PolicyVerdict, ...]
+    external_libraries: tuple[str, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def platform_tag(self) -> str:
+        return self.best.tag(self.arch) if self.best else f"linux_{self.arch}"
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """Every platform tag the binaries allow: the best level, every newer level, then linux_<arch>."""
+        out: list[str] = []
+        if self.best is not None:
+            for verdict in self.verdicts:
+                if verdict.satisfied:
+                    out.extend(verdict.tags)
+        out.append(f"linux_{self.arch}")
+        return tuple(dict.fromkeys(out))
+
+
+def _split_version(version: str) -> tuple[str, str]:
+    prefix, _, rest = version.partition("_")
+    return prefix, rest
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else -1 for p in re.split(r"[._]", _split_version(version)[1]))
+
+
+@dataclass(frozen=True)
+class _ElfFacts:
+    """What the level checks need from one binary, worked out once rather than once per level."""
+
+    binary: Binary
+    outside: tuple[str, ...]  # needed libraries neither in the wheel nor the loader
+    strong_imports: frozenset[str]
+
+    @classmethod
+    def of(cls, binary: Binary, ctx: AuditContext) -> _ElfFacts:
+        origin = installed_path(binary.path, ctx.info.data_dir) or binary.path
+        outside = tuple(
+            soname
+            for soname in binary.needed
+            if not is_dynamic_loader(soname) and not find_in_wheel(binary, soname, ctx.installed_members, origin)
+        )
+        return cls(binary, outside, frozenset(s.name for s in binary.imported_symbols if not s.weak))
+
+
+def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Problem]:
+    """Why the binaries do not satisfy ``policy`` on ``arch``; empty when they do."""
+    blockers: list[Problem] = []
+    rules = policy.architectures[arch]
+    level = policy.name
+    for facts in elves:
+        binary, strong_imports = facts.binary, facts.strong_imports
+        for soname in facts.outside:
+            if LIBPYTHON.match(soname):
+                if binary.kind is not BinaryKind.EXECUTABLE:
+                    blockers.append(
+                        Problem(
+                            "libpython-linked",
+                            Severity.ERROR,
+                            f"{binary.path} links {soname}; {level} forbids linking libpython",
+                            path=binary.path,
+                            library=soname,
+                            fix=FIX_LIBPYTHON,
+                        )
+                    )
+                continue
+            if not policy.allows_library(arch, soname):
+                blockers.append(
+                    Problem(
+                        "external-library",
+                        Severity.ERROR,
+                        f"{binary.path} needs {soname}, which is neither in the wheel nor allowed by {level}",
+                        path=binary.path,
+                        library=soname,
+                        fix=FIX_EXTERNAL,
+                    )
+                )
+                continue
+            banned = sorted(strong_imports & policy.blacklist.get(soname, frozenset()))
+            if banned:
+                blockers.append(
+                    Problem(
+                        "blacklisted-symbol",
+                        Severity.ERROR,
+                        f"{binary.path} uses {', '.join(banned)} from {soname}, which {level} does not allow",
+                        path=binary.path,
+                        symbols=tuple(banned),
+                        library=soname,
+                        fix="avoid these symbols or build against the glibc of this level",
+                    )
+                )
+        too_new: dict[tuple[str, str], list[str]] = {}
+        for need in binary.version_needs:
+            prefix, number = _split_version(need.version)
+            if is_dynamic_loader(need.library) and number != "PRIVATE":
+                continue  # the loader comes with the libc; its versions follow the libc's
+            allowed = rules.symbol_versions.get(prefix)
+            if allowed is None or number in allowed:
+                continue
+            too_new.setdefault((need.library, need.version), []).extend(need.symbols)
+        for (library, version), symbols in sorted(too_new.items(), key=lambda kv: (kv[0][0], _version_key(kv[0][1]))):
+            shown = sorted(set(symbols))
+            prefix = _split_version(version)[0]
+            cap = max(rules.symbol_versions.get(prefix, ()), key=lambda v: _version_key(f"{prefix}_{v}"), default=None)
+            limit = f"{prefix}_{cap}" if cap else f"no {prefix} version"
+            private = version.endswith("_PRIVATE")
+            blockers.append(
+                Problem(
+                    "elf-private-symbol-version" if private else "elf-symbol-version-too-new",
+                    Severity.ERROR,
+                    f"{binary.path} needs {version} from {library} ({level} allows up to {limit})"
+                    + (f" for {', '.join(shown)}" if shown else " (no dynamic symbol names it; the linker added the need)"),
+                    path=binary.path,
+                    symbols=tuple(shown),
+                    library=library,
+                    fix="internal glibc symbols are never portable; stop using them"
+                    if private
+                    else FIX_OLD_GLIBC.format(level=level)
+                    + (f"; or avoid {', '.join(shown[:5])}" if shown and len(shown) <= 5 else ""),
+                )
+            )
+        if binary.isa_level and binary.isa_level > 1 and arch == "x86_64":
+            blockers.append(
+                Problem(
+                    "isa-level-too-high",
+                    Severity.ERROR,
+                    f"{binary.path} declares it needs x86-64-v{binary.isa_level}; manylinux promises only the baseline",
+                    path=binary.path,
+                    fix="build for the baseline (no `-C target-cpu=...` / `-march=` above x86-64) and dispatch at run time",
+                )
+            )
+    return blockers
+
+
+def decide(ctx: AuditContext, policies: PolicySet) -> LinuxDecision | None:
+    """The Linux verdict for a wheel, or None when it holds no ELF binary to judge."""
+    elves = [b for b in ctx.binaries if b.format is BinaryFormat.ELF and b.kind is not BinaryKind.OTHER]
+    if not elves:
+        return None
+    claimed = [parse_platform_tag(t) for t in ctx.info.platform_tags]
+    linux_claims = [t for t in claimed if t.family in ("manylinux", "musllinux", "linux")]
+    arch = linux_claims[0].arch if linux_claims else _majority_arch(elves)
+    family = _family(linux_claims, elves)
+    facts = [_ElfFacts.of(b, ctx) for b in elves if b.arch == arch]
+
+    verdicts: list[PolicyVerdict] = []
+    best: Policy | None = None
+    for policy in policies.levels(family):
+        if not policy.supports(arch):
+            continue
+        blockers = tuple(level_blockers(policy, arch, facts))
+        verdicts.append(PolicyVerdict(policy.name, tuple(policy.tags(arch)), not blockers, blockers))
+        if not blockers and best is None:
+            best = policy
+    newest_blockers = verdicts[-1].blockers if verdicts else ()
+    external = tuple(sorted({b.library for b in newest_blockers if b.code == "external-library" and b.library}))
+    decision = LinuxDecision(family, arch, best, tuple(verdicts), external, ())
+    problems = _claim_problems(decision, claimed)
+    # Every level forbids libpython, so say it once whatever the wheel is tagged.
+    problems += [b for b in newest_blockers if b.code == "libpython-linked"]
+    return LinuxDecision(family, arch, best, decision.verdicts, external, _unique(problems))
+
+
+def _unique(problems: list[Problem]) -> tuple[Problem, ...]:
+    seen: set[tuple[str, str | None, str | None, tuple[str, ...]]] = set()
+    out = []
+    for p in problems:
+        key = (p.code, p.path, p.library, p.symbols)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return tuple(out)
+
+
+def _majority_arch(elves: list[Binary]) -> str:
+    counts: dict[str, int] = {}
+    for b in elves:
+        counts[b.arch] = counts.get(b.arch, 0) + 1
+    return max(counts, key=lambda a: counts[a])
+
+
+def _family(claims: list[PlatformTag], elves: list[Binary]) -> str:
+    for claim in claims:
+        if claim.family in ("manylinux", "musllinux"):
+            return claim.family
+    if any(b.abi == "musl" for b in elves):
+        return "musllinux"
+    return "manylinux"
+
+
+def _claim_problems(decision: LinuxDecision, claimed: list[PlatformTag]) -> list[Problem]:
+    """Problems with the tags the wheel carries, judged against the decision."""
+    problems: list[Problem] = []
+    by_name = {v.name: v for v in decision.verdicts}
+    linux_family = [t for t in claimed if t.family in ("manylinux", "musllinux")]
+    for tag in linux_family:
+        if tag.family != decision.family:
+            problems.append(
+                Problem(
+                    "libc-mismatch",
+                    Severity.ERROR,
+                    f"the wheel is tagged {tag.tag} but its binaries are linked against "
+                    f"{'musl' if decision.family == 'musllinux' else 'glibc'}",
+                    fix="build on a host of the tagged libc, or retag the wheel",
+                )
+            )
+            continue
+        name = f"{tag.family}_{tag.version[0]}_{tag.version[1]}" if tag.version else ""
+        verdict = by_name.get(name)
+        if verdict is None:
+            problems.append(
+                Problem(
+                    "unknown-platform-level",
+                    Severity.WARNING,
+                    f"no policy describes {tag.tag}; it cannot be checked (add one with --policy-file)",
+                )
+            )
+            continue
+        if not verdict.satisfied:
+            for blocker in verdict.blockers:
+                problems.append(
+                    Problem(
+                        blocker.code,
+                        Severity.ERROR,
+                        f"tagged {tag.tag}, but {blocker.message}",
+                        path=blocker.path,
+                        symbols=blocker.symbols,
+                        library=blocker.library,
+                        fix=blocker.fix,
+                    )
+                )
+    if any(t.family == "linux" for t in claimed) and not linux_family:
+        best = decision.platform_tag
+        if decision.best is not None:
+            message = f"linux_{decision.arch} wheels are not accepted by PyPI; the binaries allow {best}"
+            fix = f"retag with `wheelaudit repair --plat {best}` (nothing to graft)"
+        else:
+            libs = ", ".join(decision.external_libraries) or "nothing"
+            message = f"linux_{decision.arch} wheels are not accepted by PyPI; no manylinux level fits as built (external: {libs})"
+            fix = "graft the external libraries with `wheelaudit repair`; see the blockers per level"
+        problems.append(Problem("not-portable", Severity.WARNING, message, fix=fix))
+    return problems

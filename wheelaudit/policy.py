@@ -1,0 +1,181 @@
+"""Loading and querying the platform policies in ``policies/*.json``.
+
+The JSON files are the single source of truth for what a manylinux or musllinux
+level allows (``policies/README.md`` documents the format); this module holds no
+glibc version numbers of its own. Users add or replace levels with
+``--policy-file``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .errors import PolicyError
+from .tags import linux_level_tags
+
+_NAME = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)$")
+POLICY_FILES = ("manylinux.json", "musllinux.json")
+
+
+@dataclass(frozen=True)
+class ArchRules:
+    """What one level allows on one architecture beyond the level-wide rules."""
+
+    symbol_versions: Mapping[str, frozenset[str]]  # prefix -> allowed versions ("GLIBC" -> {"2.17", ...})
+    allowed_libraries: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One platform level, e.g. manylinux_2_17 (alias manylinux2014)."""
+
+    name: str
+    family: str  # "manylinux" / "musllinux"
+    version: tuple[int, int]
+    aliases: tuple[str, ...]
+    allowed_libraries: frozenset[str]
+    blacklist: Mapping[str, frozenset[str]]
+    architectures: Mapping[str, ArchRules]
+    source: str  # file the policy came from
+
+    def supports(self, arch: str) -> bool:
+        return arch in self.architectures
+
+    def allows_library(self, arch: str, soname: str) -> bool:
+        return soname in self.allowed_libraries or soname in self.architectures[arch].allowed_libraries
+
+    def tags(self, arch: str) -> list[str]:
+        """The level's tag for ``arch`` and its legacy alias, e.g. manylinux_2_17_x86_64, manylinux2014_x86_64."""
+        return linux_level_tags(self.family, self.version, arch)
+
+    def tag(self, arch: str) -> str:
+        return self.tags(arch)[0]
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """All known levels, per family, ordered from most compatible (oldest) to newest."""
+
+    families: Mapping[str, tuple[Policy, ...]]
+
+    def levels(self, family: str) -> tuple[Policy, ...]:
+        return self.families.get(family, ())
+
+    def find(self, name: str) -> Policy | None:
+        """A level by PEP 600/656 name or legacy alias, without the arch suffix."""
+        for levels in self.families.values():
+            for policy in levels:
+                if name == policy.name or name in policy.aliases:
+                    return policy
+        return None
+
+
+def default_policy_dir() -> Path:
+    """Where the bundled policies live: inside the installed package, or ``policies/`` in a checkout."""
+    override = os.environ.get("WHEELAUDIT_POLICY_DIR")
+    if override:
+        return Path(override)
+    packaged = resources.files("wheelaudit") / "_policies"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "policies"
+
+
+def load_policies(extra_files: Iterable[str | os.PathLike[str]] = ()) -> PolicySet:
+    """The bundled levels, then each extra file's levels replacing or adding by name."""
+    directory = default_policy_dir()
+    by_name: dict[str, Policy] = {}
+    for filename in POLICY_FILES:
+        for policy in _load_file(directory / filename):
+            by_name[policy.name] = policy
+    for extra in extra_files:
+        for policy in _load_file(Path(extra)):
+            by_name[policy.name] = policy
+    families: dict[str, list[Policy]] = {}
+    for policy in by_name.values():
+        families.setdefault(policy.family, []).append(policy)
+    return PolicySet({family: tuple(sorted(levels, key=lambda p: p.version)) for family, levels in families.items()})
+
+
+def _load_file(path: Path) -> list[Policy]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"policy file {path} is not valid JSON: {exc}") from None
+    return parse_policy_document(document, str(path))
+
+
+def parse_policy_document(document: Any, source: str) -> list[Policy]:
+    """Turn one policy file's JSON into policies, with a clear error for any deviation from the format."""
+
+    def fail(where: str, why: str) -> PolicyError:
+        return PolicyError(f"policy file {source}: {where}: {why}")
+
+    if not isinstance(document, dict):
+        raise fail("top level", "expected an object")
+    if document.get("format") != 1:
+        raise fail("format", f"unsupported format {document.get('format')!r} (expected 1)")
+    levels = document.get("policies")
+    if not isinstance(levels, list):
+        raise fail("policies", "expected a list")
+    out: list[Policy] = []
+    for i, raw in enumerate(levels):
+        where = f"policies[{i}]"
+        if not isinstance(raw, dict):
+            raise fail(where, "expected an object")
+        name = raw.get("name")
+        m = _NAME.match(name) if isinstance(name, str) else None
+        if not m:
+            raise fail(f"{where}.name", f"{name!r} is not a manylinux_X_Y or musllinux_X_Y name")
+        where = f"policy {name}"
+        architectures: dict[str, ArchRules] = {}
+        arches = raw.get("architectures")
+        if not isinstance(arches, dict) or not arches:
+            raise fail(f"{where}.architectures", "expected a non-empty object")
+        for arch, rules in arches.items():
+            if not isinstance(rules, dict):
+                raise fail(f"{where}.architectures.{arch}", "expected an object")
+            versions = rules.get("symbol_versions", {})
+            if not isinstance(versions, dict) or not all(_is_str_list(v) for v in versions.values()):
+                raise fail(f"{where}.architectures.{arch}.symbol_versions", "expected prefix -> list of strings")
+            libs = rules.get("allowed_libraries", [])
+            if not _is_str_list(libs):
+                raise fail(f"{where}.architectures.{arch}.allowed_libraries", "expected a list of strings")
+            architectures[arch] = ArchRules(
+                symbol_versions={prefix: frozenset(v) for prefix, v in versions.items()},
+                allowed_libraries=frozenset(libs),
+            )
+        libs = raw.get("allowed_libraries", [])
+        aliases = raw.get("aliases", [])
+        blacklist = raw.get("blacklist", {})
+        if not _is_str_list(libs):
+            raise fail(f"{where}.allowed_libraries", "expected a list of strings")
+        if not _is_str_list(aliases):
+            raise fail(f"{where}.aliases", "expected a list of strings")
+        if not isinstance(blacklist, dict) or not all(_is_str_list(v) for v in blacklist.values()):
+            raise fail(f"{where}.blacklist", "expected library -> list of symbol names")
+        out.append(
+            Policy(
+                name=name,
+                family=m.group(1),
+                version=(int(m.group(2)), int(m.group(3))),
+                aliases=tuple(aliases),
+                allowed_libraries=frozenset(libs),
+                blacklist={lib: frozenset(symbols) for lib, symbols in blacklist.items()},
+                architectures=architectures,
+                source=source,
+            )
+        )
+    return out
+
+
+def _is_str_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)

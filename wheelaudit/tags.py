@@ -1,0 +1,79 @@
+"""Platform tags: parsing and naming (PEP 425, PEP 600, PEP 656, PEP 730, PEP 738).
+
+``packaging.tags`` generates the tags an interpreter accepts; this module goes the
+other way, from a tag in a wheel's name to what it promises (libc family and
+version, architecture, OS version), and names the tags a verdict allows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: PEP 600's legacy names for the first three manylinux levels.
+LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+LEGACY_BY_VERSION = {version: name for name, version in LEGACY_MANYLINUX.items()}
+
+_VERSIONED = re.compile(r"^(manylinux|musllinux|macosx)_(\d+)_(\d+)_(.+)$")
+_LEGACY = re.compile(r"^(manylinux1|manylinux2010|manylinux2014)_(.+)$")
+_IOS = re.compile(r"^ios_(\d+)_(\d+)_([a-z0-9_]+?)_(iphoneos|iphonesimulator)$")
+_ANDROID = re.compile(r"^android_(\d+)_(.+)$")
+
+WINDOWS_ARCHES = {"win32": "x86", "win_amd64": "amd64", "win_arm64": "arm64", "win_ia64": "ia64"}
+
+
+@dataclass(frozen=True)
+class PlatformTag:
+    """What one platform tag says about where a wheel runs."""
+
+    tag: str
+    family: str  # manylinux, musllinux, linux, macosx, win, ios, android, any, unknown
+    arch: str  # as spelled in the tag ("x86_64", "universal2", "amd64", "arm64_v8a" ...)
+    version: tuple[int, int] | None = None  # glibc / musl / macOS / iOS version; (api, 0) for Android
+    legacy: bool = False  # manylinux1/2010/2014 spelling
+
+    @property
+    def libc(self) -> str | None:
+        return {"manylinux": "glibc", "musllinux": "musl"}.get(self.family)
+
+    @property
+    def canonical(self) -> str:
+        """The PEP 600 spelling of a legacy manylinux tag; other tags unchanged."""
+        if self.legacy and self.version:
+            return f"manylinux_{self.version[0]}_{self.version[1]}_{self.arch}"
+        return self.tag
+
+
+def parse_platform_tag(tag: str) -> PlatformTag:
+    if tag == "any":
+        return PlatformTag(tag, "any", "any")
+    m = _LEGACY.match(tag)
+    if m:
+        return PlatformTag(tag, "manylinux", m.group(2), LEGACY_MANYLINUX[m.group(1)], legacy=True)
+    m = _VERSIONED.match(tag)
+    if m:
+        return PlatformTag(tag, m.group(1), m.group(4), (int(m.group(2)), int(m.group(3))))
+    if tag.startswith("linux_"):
+        return PlatformTag(tag, "linux", tag[len("linux_") :])
+    if tag in WINDOWS_ARCHES:
+        return PlatformTag(tag, "win", WINDOWS_ARCHES[tag])
+    m = _IOS.match(tag)
+    if m:
+        return PlatformTag(tag, "ios", f"{m.group(3)}_{m.group(4)}", (int(m.group(1)), int(m.group(2))))
+    m = _ANDROID.match(tag)
+    if m:
+        return PlatformTag(tag, "android", m.group(2), (int(m.group(1)), 0))
+    return PlatformTag(tag, "unknown", "")
+
+
+def linux_level_tags(family: str, version: tuple[int, int], arch: str) -> list[str]:
+    """The PEP 600/656 tag of a level for an arch, followed by its legacy alias if it has one."""
+    tags = [f"{family}_{version[0]}_{version[1]}_{arch}"]
+    if family == "manylinux" and version in LEGACY_BY_VERSION:
+        tags.append(f"{LEGACY_BY_VERSION[version]}_{arch}")
+    return tags
+
+
+def compressed_platform_tag(tags: list[str]) -> str:
+    """Dot-join platform tags the way wheel file names do (PEP 425 compressed tag sets)."""
+    return ".".join(dict.fromkeys(tags))
