@@ -44,6 +44,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 CRATES = HERE / "crates"
@@ -339,12 +340,44 @@ def vkey(v: str) -> tuple[int, ...]:
     return tuple(int(x) for x in v.split("_", 1)[1].split("."))
 
 
-def auditwheel_show(whl: Path) -> tuple[str, str]:
-    """Return (tag auditwheel says it is consistent with, full text)."""
-    res = subprocess.run(["auditwheel", "show", str(whl)], text=True, capture_output=True)
-    text = " ".join((res.stdout + res.stderr).split())
-    m = re.search(r'consistent with the following platform tag: "([^"]+)"', text)
-    return (m.group(1) if m else f"(none; exit {res.returncode})"), text
+def auditwheel_show(whl: Path) -> dict[str, Any]:
+    """Run ``auditwheel show --json`` (sorted output, so reproducible)."""
+    res = subprocess.run(["auditwheel", "show", "--json", str(whl)], text=True, capture_output=True)
+    try:
+        data: dict[str, Any] = json.loads(res.stdout)
+    except json.JSONDecodeError:
+        return {"error": (res.stdout + res.stderr).strip()[-2000:]}
+    return data
+
+
+def auditwheel_reason(aw: dict[str, Any], claimed: str) -> str:
+    """One line saying why auditwheel's tag differs from the file name, if it does."""
+    if "error" in aw:
+        return f"auditwheel failed: {aw['error']}"
+    tag, sym = aw["overall_tag"], aw["sym_tag"]
+    libs = sorted(aw["external_libs"])
+    if libs and tag.startswith("linux_"):
+        why = f"external libs not allowed by any policy: {', '.join(libs)}"
+        return why + f"; symbol versions alone would allow {sym}"
+    if tag not in claimed:
+        return f"symbol versions need {sym}, but the file name claims {claimed}"
+    return "consistent with the file name"
+
+
+def abi3audit(whl: Path) -> list[dict[str, Any]]:
+    """abi3audit's per-extension result (empty for non-abi3 wheels)."""
+    if not shutil.which("abi3audit") or "-abi3-" not in whl.name:
+        return []
+    res = subprocess.run(["abi3audit", "-R", str(whl)], text=True, capture_output=True)
+    try:
+        specs = json.loads(res.stdout)["specs"]
+    except (json.JSONDecodeError, KeyError):
+        return [{"error": res.stderr.strip()[-500:]}]
+    return [
+        {"name": e["name"], **{k: e["result"][k] for k in ("baseline", "computed", "future_abi3_objects", "non_abi3_symbols")}}
+        for spec in specs.values()
+        for e in spec.get("wheel", [])
+    ]
 
 
 def facts(samples: list[Sample]) -> None:
@@ -359,9 +392,11 @@ def facts(samples: list[Sample]) -> None:
             for e in elves:
                 need += [n for n in needed(e) if n not in need]
                 for v, syms in glibc_symbols(e).items():
-                    vers.setdefault(v, []).extend(x for x in syms if x not in vers.get(v, []))
+                    have = vers.setdefault(v, [])
+                    have.extend(x for x in syms if x not in have)
         top = max(vers, key=vkey) if vers else ""
-        tag, text = auditwheel_show(whl)
+        aw = auditwheel_show(whl)
+        claimed = whl.name[:-4].split("-")[-1]
         rows.append(
             {
                 "file": whl.name,
@@ -371,8 +406,11 @@ def facts(samples: list[Sample]) -> None:
                 "max_glibc": top.replace("GLIBC_", ""),
                 "symbols_needing_max_glibc": sorted(vers.get(top, [])),
                 "glibc_versions": {v: sorted(vers[v]) for v in sorted(vers, key=vkey)},
-                "auditwheel_tag": tag,
-                "auditwheel_show": text,
+                "auditwheel_tag": aw.get("overall_tag"),
+                "auditwheel_sym_tag": aw.get("sym_tag"),
+                "auditwheel_external_libs": sorted(aw.get("external_libs", {})),
+                "auditwheel_reason": auditwheel_reason(aw, claimed),
+                "abi3audit": abi3audit(whl),
                 "size_bytes": whl.stat().st_size,
                 "notes": s.notes,
             }

@@ -323,6 +323,7 @@ class MemberStream:
     def __init__(self, archive_path: Path, member: Member, *, retain: int = 0) -> None:
         self.member = member
         self.size = member.size
+        self._where = f"{archive_path.name}: member {member.name!r}"
         self.restarts = 0
         self.inflated = 0  # uncompressed bytes produced, over all passes
         self._retain = retain
@@ -348,10 +349,10 @@ class MemberStream:
         self._fh.seek(self.member.header_offset)
         header = self._fh.read(_LOCAL_HEADER.size)
         if len(header) != _LOCAL_HEADER.size:
-            raise InvalidWheel(f"member {self.member.name!r}: local header is truncated")
+            raise InvalidWheel(f"{self._where}: local header is truncated")
         fields = _LOCAL_HEADER.unpack(header)
         if fields[0] != b"PK\x03\x04":
-            raise InvalidWheel(f"member {self.member.name!r}: bad local header signature")
+            raise InvalidWheel(f"{self._where}: bad local header signature")
         name_len, extra_len = fields[9], fields[10]
         return self.member.header_offset + _LOCAL_HEADER.size + name_len + extra_len
 
@@ -376,7 +377,7 @@ class MemberStream:
                 raw = self._fh.read(min(self._read_size, self._compressed_left))
                 self._read_size = min(self._read_size * 4, self.CHUNK)
                 if not raw:
-                    raise InvalidWheel(f"member {self.member.name!r} is truncated")
+                    raise InvalidWheel(f"{self._where} is truncated")
                 self._compressed_left -= len(raw)
                 data = self._inflater.decompress(raw, self.CHUNK)
             else:
@@ -397,7 +398,7 @@ class MemberStream:
             self._fh.seek(self._data_offset + offset)
             data = self._fh.read(size)
             if len(data) != size:
-                raise InvalidWheel(f"member {self.member.name!r} is truncated")
+                raise InvalidWheel(f"{self._where} is truncated")
             return data
         if end <= len(self._prefix):
             return bytes(self._prefix[offset:end])
@@ -410,7 +411,7 @@ class MemberStream:
         while self._pos < end:
             chunk = self._produce()
             if not chunk:
-                raise InvalidWheel(f"member {self.member.name!r} inflates to fewer bytes than its declared size")
+                raise InvalidWheel(f"{self._where} inflates to fewer bytes than its declared size")
             if len(self._prefix) < self._retain and self._pos == len(self._prefix):
                 self._prefix += chunk[: self._retain - len(self._prefix)]
             chunk_start = self._pos
@@ -435,7 +436,7 @@ class MemberStream:
             while left:
                 data = self._fh.read(min(self.CHUNK, left))
                 if not data:
-                    raise InvalidWheel(f"member {self.member.name!r} is truncated")
+                    raise InvalidWheel(f"{self._where} is truncated")
                 left -= len(data)
                 yield data
             return
@@ -447,8 +448,8 @@ class MemberStream:
                 break
             produced += len(chunk)
             if produced > self.size:
-                raise UnsafeWheel(f"member {self.member.name!r} inflates past its declared size")
+                raise UnsafeWheel(f"{self._where} inflates past its declared size")
             yield chunk
         if produced != self.size:
-            raise InvalidWheel(f"member {self.member.name!r} inflates to {produced} bytes, not {self.size}")
+            raise InvalidWheel(f"{self._where} inflates to {produced} bytes, not {self.size}")
         self._start_inflation()

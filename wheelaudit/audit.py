@@ -16,6 +16,7 @@ from .binary import analyze_member
 from .binary.model import Binary
 from .checks import consistency, linux
 from .checks.context import AuditContext
+from .errors import MalformedBinary
 from .policy import PolicySet, load_policies
 from .report import Problem, WheelReport
 from .tags import parse_platform_tag
@@ -37,7 +38,10 @@ def analyze_binaries(archive: WheelArchive, jobs: int | None = None) -> tuple[Bi
     workers = jobs or default_jobs()
 
     def work(member: Member) -> list[Binary]:
-        return analyze_member(archive, member)
+        try:
+            return analyze_member(archive, member)
+        except MalformedBinary as exc:
+            raise MalformedBinary(f"{archive.path.name}: {exc}", path=member.name) from None
 
     if workers == 1 or len(candidates) < 2:
         results = [work(m) for m in by_size]

@@ -1,11 +1,11 @@
-"""Errors raised by the binary format modules.
+"""Alias kept for the format modules' original import path.
 
-Every parser turns truncation, bad offsets and garbage into :class:`MalformedBinary`, so callers
-catch one type and report the member instead of crashing on a library's internal exception.
+:class:`MalformedBinary` lives in :mod:`wheelaudit.errors` (a :class:`WheelError`, so the CLI
+reports it on one line instead of treating it as a crash); this module only re-exports it.
 """
 
 from __future__ import annotations
 
+from ..errors import MalformedBinary
 
-class MalformedBinary(ValueError):
-    """A file has a binary magic but its structure cannot be read; the message names the path."""
+__all__ = ["MalformedBinary"]

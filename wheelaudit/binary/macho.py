@@ -13,8 +13,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from wheelaudit.binary.errors import MalformedBinary
-from wheelaudit.binary.model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
+from ..errors import MalformedBinary
+from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
 
 _MH_MAGIC = b"\xfe\xed\xfa\xce"  # 32-bit, big-endian on disk
 _MH_CIGAM = b"\xce\xfa\xed\xfe"  # 32-bit, little-endian on disk
@@ -159,13 +159,13 @@ def parse_macho(fp: BinaryIO, path: str, size: int) -> list[Binary]:
     """Read the Mach-O at the current position of ``fp`` (``size`` bytes): one record per slice."""
     data = fp.read(size)
     if len(data) < size:
-        raise MalformedBinary(f"{path}: truncated Mach-O ({len(data)} of {size} bytes)")
+        raise MalformedBinary(f"{path}: truncated Mach-O ({len(data)} of {size} bytes)", path=path)
     try:
         return _parse(data, path)
     except MalformedBinary:
         raise
     except (struct.error, IndexError, ValueError, OverflowError, RecursionError) as exc:
-        raise MalformedBinary(f"{path}: malformed Mach-O ({exc})") from exc
+        raise MalformedBinary(f"{path}: malformed Mach-O ({exc})", path=path) from exc
 
 
 def _parse(data: bytes, path: str) -> list[Binary]:
@@ -173,22 +173,22 @@ def _parse(data: bytes, path: str) -> list[Binary]:
     if magic in _THIN:
         return [_Slice(data, 0, len(data), path).parse()]
     if magic not in (_FAT_MAGIC, _FAT_MAGIC_64):
-        raise MalformedBinary(f"{path}: not a Mach-O file")
+        raise MalformedBinary(f"{path}: not a Mach-O file", path=path)
     is64 = magic == _FAT_MAGIC_64
     (nfat,) = struct.unpack_from(">I", data, 4)
     if not 0 < nfat < _MAX_FAT_ARCHS:
-        raise MalformedBinary(f"{path}: implausible fat arch count {nfat}")
+        raise MalformedBinary(f"{path}: implausible fat arch count {nfat}", path=path)
     entry_fmt, entry_size = (">iiQQII", 32) if is64 else (">iiIII", 20)
     if 8 + nfat * entry_size > len(data):
-        raise MalformedBinary(f"{path}: fat header runs past end of file")
+        raise MalformedBinary(f"{path}: fat header runs past end of file", path=path)
     binaries = []
     for index in range(nfat):
         fields = struct.unpack_from(entry_fmt, data, 8 + index * entry_size)
         offset, slice_size = int(fields[2]), int(fields[3])
         if offset < 8 + nfat * entry_size or offset + slice_size > len(data):
-            raise MalformedBinary(f"{path}: fat slice {index} lies outside the file")
+            raise MalformedBinary(f"{path}: fat slice {index} lies outside the file", path=path)
         if data[offset : offset + 4] not in _THIN:
-            raise MalformedBinary(f"{path}: fat slice {index} is not a thin Mach-O")
+            raise MalformedBinary(f"{path}: fat slice {index} is not a thin Mach-O", path=path)
         binary = _Slice(data, offset, slice_size, path).parse()
         binary.extra["slice_offset"] = str(offset)
         binaries.append(binary)
@@ -212,9 +212,7 @@ def _arch_name(cputype: int, cpusubtype: int) -> str:
     if cputype == 0x0200000C:
         return "arm64_32"
     if cputype == 12:
-        return {6: "armv6", 9: "armv7", 11: "armv7s", 12: "armv7k", 14: "armv6m", 15: "armv7m"}.get(
-            sub, "arm"
-        )
+        return {6: "armv6", 9: "armv7", 11: "armv7s", 12: "armv7k", 14: "armv6m", 15: "armv7m"}.get(sub, "arm")
     if cputype == 18:
         return "ppc"
     if cputype == 0x01000012:
@@ -248,7 +246,7 @@ class _Slice:
 
     # -- bounds-checked primitives -------------------------------------------------------
     def _bad(self, what: str) -> MalformedBinary:
-        return MalformedBinary(f"{self.path}: malformed Mach-O: {what}")
+        return MalformedBinary(f"{self.path}: malformed Mach-O: {what}", path=self.path)
 
     def _check(self, offset: int, size: int, what: str) -> None:
         if offset < 0 or size < 0 or offset + size > self.length:
@@ -416,9 +414,7 @@ class _Slice:
         debug = 0
         first = self.length
         for index in range(nsects):
-            fields = struct.unpack_from(
-                self.endian + fmt, self.data, self.start + offset + head + index * sec_size
-            )
+            fields = struct.unpack_from(self.endian + fmt, self.data, self.start + offset + head + index * sec_size)
             segname = fields[1]
             size, file_off, sflags = int(fields[3]), int(fields[4]), int(fields[8])
             if segname.rstrip(b"\0") == b"__DWARF":
@@ -547,7 +543,7 @@ class _Slice:
         return found
 
     def _signature_kind(self, offset: int, size: int) -> str:
-        """"linker-signed", "adhoc", "certificate" or "unparseable" — repair must re-sign the first two."""
+        """Signature flavour: linker-signed, adhoc, certificate or unparseable (repair re-signs the first two)."""
         base = self.start + offset
         if size < 12:
             return "unparseable"

@@ -16,8 +16,8 @@ from typing import Any, BinaryIO
 
 import pefile
 
-from wheelaudit.binary.errors import MalformedBinary
-from wheelaudit.binary.model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
+from ..errors import MalformedBinary
+from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
 
 _MACHINES = {
     0x14C: "x86",
@@ -74,7 +74,7 @@ def parse_pe(fp: BinaryIO, path: str, size: int) -> Binary:
     """Read the PE image at the current position of ``fp`` (``size`` bytes)."""
     data = fp.read(size)
     if len(data) < size:
-        raise MalformedBinary(f"{path}: truncated PE ({len(data)} of {size} bytes)")
+        raise MalformedBinary(f"{path}: truncated PE ({len(data)} of {size} bytes)", path=path)
     try:
         pe = pefile.PE(data=data, fast_load=True)
         _check_layout(pe, len(data), path)
@@ -83,7 +83,7 @@ def parse_pe(fp: BinaryIO, path: str, size: int) -> Binary:
     except MalformedBinary:
         raise
     except _ERRORS as exc:
-        raise MalformedBinary(f"{path}: malformed PE ({exc})") from exc
+        raise MalformedBinary(f"{path}: malformed PE ({exc})", path=path) from exc
     # No pe.close(): for in-memory data it only runs gc.collect(), 10+ ms in a busy process.
 
 
@@ -93,12 +93,12 @@ def _check_layout(pe: Any, file_size: int, path: str) -> None:
         end = section.PointerToRawData + section.SizeOfRawData
         if section.SizeOfRawData and end > file_size:
             name = section.Name.rstrip(b"\0").decode("ascii", "replace")
-            raise MalformedBinary(f"{path}: truncated PE (section {name} ends at {end}, file has {file_size})")
+            raise MalformedBinary(f"{path}: truncated PE (section {name} ends at {end}, file has {file_size})", path=path)
     directories = pe.OPTIONAL_HEADER.DATA_DIRECTORY
     if len(directories) > _SECURITY:
         security = directories[_SECURITY]
         if security.Size and security.VirtualAddress + security.Size > file_size:
-            raise MalformedBinary(f"{path}: truncated PE (certificate table runs past end of file)")
+            raise MalformedBinary(f"{path}: truncated PE (certificate table runs past end of file)", path=path)
 
 
 def _text(raw: bytes) -> str:
@@ -119,7 +119,7 @@ class _Image:
         self._last_section: Any = None
 
     def _bad(self, what: str) -> MalformedBinary:
-        return MalformedBinary(f"{self.path}: malformed PE: {what}")
+        return MalformedBinary(f"{self.path}: malformed PE: {what}", path=self.path)
 
     def offset(self, rva: int) -> int:
         """File offset of ``rva``; the last section hit is tried first (tables are contiguous)."""

@@ -1,0 +1,51 @@
+"""Shared fixtures: the sample wheels built here and the pinned real wheels from PyPI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample-wheels"
+
+
+def _load_fetcher() -> Any:
+    spec = importlib.util.spec_from_file_location("fetch_real_wheels", SAMPLES / "fetch_real_wheels.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fetch_real_wheels"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def sample_wheel(prefix: str) -> Path:
+    """The committed sample wheel whose file name starts with ``prefix`` (e.g. 'wa_sample_abi3-')."""
+    matches = sorted(SAMPLES.glob(f"{prefix}*.whl"))
+    assert len(matches) == 1, f"expected one sample wheel for {prefix!r}, found {matches}"
+    return matches[0]
+
+
+def real_manifest() -> list[dict[str, Any]]:
+    return list(json.loads((SAMPLES / "real-wheels.json").read_text())["wheels"])
+
+
+def real_linux_wheels() -> list[dict[str, Any]]:
+    return [w for w in real_manifest() if w["platform"] == "linux"]
+
+
+@pytest.fixture(scope="session")
+def real_wheels() -> dict[str, Path]:
+    """Every pinned Linux wheel, fetched into the cache once per machine (sha256-verified)."""
+    fetcher = _load_fetcher()
+    return dict(fetcher.fetch(platforms=["linux"], log=lambda line: None))
+
+
+@pytest.fixture(scope="session")
+def all_real_wheels() -> dict[str, Path]:
+    fetcher = _load_fetcher()
+    return dict(fetcher.fetch(log=lambda line: None))

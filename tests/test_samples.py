@@ -1,0 +1,92 @@
+"""Verdicts on every sample wheel built here from real Rust crates (sample-wheels/SAMPLES.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+import wheelaudit
+from wheelaudit.report import Severity
+
+from .conftest import SAMPLES, sample_wheel
+
+# prefix -> (best platform tag, error codes expected, warning codes expected)
+EXPECTED = {
+    "wa_sample_abi3-": ("manylinux_2_17_x86_64", set(), set()),
+    "wa_sample_versioned-": ("manylinux_2_17_x86_64", set(), set()),
+    "wa_sample_bin-": ("manylinux_2_17_x86_64", set(), set()),
+    "wa_sample_cffi-": ("manylinux_2_17_x86_64", set(), set()),
+    "wa_sample_debuginfo-": ("manylinux_2_17_x86_64", set(), set()),
+    "wa_sample_abi3bad-": ("manylinux_2_17_x86_64", None, set()),  # abi3 errors come with issue 5
+    "wa_sample_libpython-": ("linux_x86_64", {"libpython-linked"}, set()),
+    "wa_sample_newglibc-": ("manylinux_2_36_x86_64", {"elf-symbol-version-too-new"}, set()),
+    "wa_sample_syslib-": ("linux_x86_64", set(), {"not-portable"}),
+}
+
+
+def test_every_sample_has_an_expectation() -> None:
+    names = {p.name for p in SAMPLES.glob("*.whl")}
+    covered = {n for n in names for prefix in EXPECTED if n.startswith(prefix)}
+    assert covered == names, f"sample wheels without an expected verdict: {sorted(names - covered)}"
+
+
+@pytest.mark.parametrize("prefix", sorted(EXPECTED))
+def test_sample_verdict(prefix: str) -> None:
+    tag, errors, warnings = EXPECTED[prefix]
+    report = wheelaudit.audit(sample_wheel(prefix))
+    assert report.platform_tag == tag
+    if errors is not None:
+        assert {p.code for p in report.problems if p.severity is Severity.ERROR} == errors
+        assert report.ok is (not errors)
+    assert {p.code for p in report.problems if p.severity is Severity.WARNING} == warnings
+    assert report.binaries, "every sample wheel holds a binary"
+
+
+def test_newglibc_names_each_symbol_and_version() -> None:
+    report = wheelaudit.audit(sample_wheel("wa_sample_newglibc-"))
+    found = {
+        (p.symbols, p.library)
+        for p in report.problems
+        if p.code == "elf-symbol-version-too-new"
+    }
+    by_symbol = {s: lib for symbols, lib in found for s in symbols}
+    # statx is GLIBC_2.28, arc4random GLIBC_2.36 (SAMPLES.md); both come from libc.so.6.
+    assert by_symbol.get("statx") == "libc.so.6"
+    assert by_symbol.get("arc4random") == "libc.so.6"
+    messages = " ".join(p.message for p in report.problems)
+    assert "GLIBC_2.28" in messages and "GLIBC_2.36" in messages
+    assert all(p.path and p.path.endswith(".abi3.so") for p in report.problems if p.severity is Severity.ERROR)
+    # The level just below the best one is blocked by arc4random alone.
+    below = {v.name: v for v in report.policies}["manylinux_2_35"]
+    assert not below.satisfied
+    assert [b.symbols for b in below.blockers] == [("arc4random",)]
+
+
+def test_syslib_external_library_and_repair_hint() -> None:
+    report = wheelaudit.audit(sample_wheel("wa_sample_syslib-"))
+    assert report.external_libraries == ("libsqlite3.so.0",)
+    newest = report.policies[-1]
+    assert {b.code for b in newest.blockers} == {"external-library"}
+    assert "linux_x86_64" in report.tags
+
+
+def test_libpython_points_at_extension_module_feature() -> None:
+    report = wheelaudit.audit(sample_wheel("wa_sample_libpython-"))
+    (problem,) = [p for p in report.problems if p.code == "libpython-linked"]
+    assert problem.library and problem.library.startswith("libpython3")
+    assert problem.fix and "extension-module" in problem.fix
+
+
+def test_bin_wheel_executable_is_found_in_data_scripts() -> None:
+    report = wheelaudit.audit(sample_wheel("wa_sample_bin-"))
+    (binary,) = report.binaries
+    assert ".data/scripts/" in binary.path
+    assert binary.kind is wheelaudit.BinaryKind.EXECUTABLE
+
+
+def test_clean_wheels_carry_their_own_tag_and_newer_ones() -> None:
+    report = wheelaudit.audit(sample_wheel("wa_sample_abi3-"))
+    assert report.tags[:2] == ("manylinux_2_17_x86_64", "manylinux2014_x86_64")
+    assert "manylinux_2_28_x86_64" in report.tags and report.tags[-1] == "linux_x86_64"
+    assert "manylinux_2_12_x86_64" not in report.tags
+    (binary,) = report.binaries
+    assert binary.init_functions == ("PyInit_wa_sample_abi3",)
