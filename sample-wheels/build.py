@@ -25,7 +25,8 @@ Prerequisites (the script checks them and stops with a clear message):
 * binutils (readelf/objdump) and auditwheel for ``--facts``.
 
 Cargo build output goes to ``$WA_SAMPLE_TARGET`` (default
-``~/.cache/wa-sample-target``), never inside the repository. SOURCE_DATE_EPOCH
+``~/.cache/wa-sample-target``), never inside the repository; crates are
+copied to ``$WA_SAMPLE_STAGE`` (default /tmp/wa-sample-src) and built there. SOURCE_DATE_EPOCH
 is fixed and source paths are remapped so rebuilds are as reproducible as the
 toolchain allows (same Rust/maturin/zig versions needed for identical bytes).
 """
@@ -49,6 +50,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 CRATES = HERE / "crates"
 SOURCE_DATE_EPOCH = "1700000000"  # 2023-11-14T22:13:20Z
+# Crates are copied here before building: maturin's SBOM records the crate's
+# absolute path, so a fixed path keeps wheels identical across checkouts.
+STAGE = Path(os.environ.get("WA_SAMPLE_STAGE", "/tmp/wa-sample-src"))
 
 
 @dataclass(frozen=True)
@@ -223,7 +227,7 @@ def rustflags() -> str:
     """Remap build paths so wheels do not embed this machine's directories."""
     cargo_home = os.environ.get("CARGO_HOME", str(Path.home() / ".cargo"))
     flags = [
-        f"--remap-path-prefix={CRATES}=/wa-sample",
+        f"--remap-path-prefix={STAGE}=/wa-sample",
         f"--remap-path-prefix={cargo_home}=/cargo",
     ]
     return "\x1f".join(flags)
@@ -231,7 +235,10 @@ def rustflags() -> str:
 
 def build_one(s: Sample, py311: str | None, outdir: Path) -> Path:
     """Build one sample's wheel into ``outdir`` and return its path."""
-    crate = CRATES / s.name
+    crate = STAGE / s.name
+    if crate.exists():
+        shutil.rmtree(crate)
+    shutil.copytree(CRATES / s.name, crate)
     env = dict(os.environ)
     env["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
     env["CARGO_TARGET_DIR"] = os.environ.get(
@@ -255,6 +262,9 @@ def build_one(s: Sample, py311: str | None, outdir: Path) -> Path:
         env["PYTHON_SYS_EXECUTABLE"] = sys.executable  # maturin runs cffi with it
     before = set(outdir.glob("*.whl"))
     run(cmd, env=env, cwd=crate)
+    lock = CRATES / s.name / "Cargo.lock"
+    if not lock.exists():  # first build: keep the resolved versions
+        shutil.copy2(crate / "Cargo.lock", lock)
     new = sorted(set(outdir.glob("*.whl")) - before)
     if len(new) != 1:
         raise SystemExit(f"build.py: expected one wheel for {s.name}, got {new}")

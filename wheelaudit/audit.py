@@ -13,9 +13,9 @@ from typing import Iterable
 
 from .archive import Member, WheelArchive
 from .binary import analyze_member
-from .binary.model import Binary
-from .checks import consistency, linux
-from .checks.context import AuditContext
+from .binary.model import Binary, BinaryFormat
+from .checks import consistency, linux, macos, pythonabi, windows
+from .checks.context import AuditContext, PlatformDecision
 from .errors import MalformedBinary
 from .policy import PolicySet, load_policies
 from .report import Problem, WheelReport
@@ -75,16 +75,15 @@ def audit(
     problems += consistency.check_record(ctx)
     problems += consistency.check_members(ctx)
 
-    decision = linux.decide(ctx, policies)
+    problems += pythonabi.check(ctx)
+
+    decision = decide_platform(ctx, policies)
     if decision is not None:
-        problems += consistency.check_arch(ctx, decision.arch)
         problems += decision.problems
-        platform_tag: str | None = decision.platform_tag
-        tags = decision.tags
-        verdicts = decision.verdicts
-        external = decision.external_libraries
+        platform_tag, tags = decision.platform_tag, decision.tags
+        verdicts, external = decision.verdicts, decision.external_libraries
     else:
-        platform_tag, tags = _non_linux_tag(ctx)
+        platform_tag, tags = _untagged(ctx)
         verdicts, external = (), ()
 
     return WheelReport(
@@ -103,8 +102,25 @@ def audit(
     )
 
 
-def _non_linux_tag(ctx: AuditContext) -> tuple[str | None, tuple[str, ...]]:
-    """The tag of a wheel without ELF binaries: ``any`` for a pure wheel, else (for now) its own."""
+def decide_platform(ctx: AuditContext, policies: PolicySet) -> PlatformDecision | None:
+    """Ask the platform module the wheel's tags point at; by binary format when the tags say nothing."""
+    families = {parse_platform_tag(t).family for t in ctx.info.platform_tags}
+    if families & {"macosx", "ios"}:
+        return macos.decide(ctx)
+    if "win" in families:
+        return windows.decide(ctx)
+    if families & {"manylinux", "musllinux", "linux", "android"}:
+        return linux.decide(ctx, policies)
+    formats = {b.format for b in ctx.binaries}
+    if BinaryFormat.MACHO in formats:
+        return macos.decide(ctx)
+    if BinaryFormat.PE in formats:
+        return windows.decide(ctx)
+    return linux.decide(ctx, policies)
+
+
+def _untagged(ctx: AuditContext) -> tuple[str | None, tuple[str, ...]]:
+    """The tag of a wheel no platform module judged: ``any`` for a pure wheel, else its own tags unchecked."""
     if not ctx.binaries:
         return "any", ("any",)
     own = [parse_platform_tag(t) for t in ctx.info.platform_tags]

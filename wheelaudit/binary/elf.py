@@ -379,7 +379,8 @@ def _symbol_count(
         buckets = struct.unpack(e + f"{nbuckets}I", r.read(buckets_at, 4 * nbuckets))
         last = max(buckets, default=0)
         if last < symoffset:
-            count = symoffset
+            # No hashed (exported) symbol: symoffset is then only a lower bound (lld writes 1).
+            count = max(symoffset, _count_from_layout(dyn, syment))
         else:
             chains_at = buckets_at + 4 * nbuckets
             index = last
@@ -391,13 +392,24 @@ def _symbol_count(
                     break
                 index += 1
             count = index + 1
-    elif DT_STRTAB in dyn and dyn[DT_STRTAB][0] > dyn[DT_SYMTAB][0]:
-        count = (dyn[DT_STRTAB][0] - dyn[DT_SYMTAB][0]) // syment  # the usual layout: .dynstr follows .dynsym
     else:
-        raise r.fail("cannot tell the number of dynamic symbols")
+        count = _count_from_layout(dyn, syment)
+        if not count:
+            raise r.fail("cannot tell the number of dynamic symbols")
     if count > MAX_SYMBOLS:
         raise r.fail(f"{count} dynamic symbols")
     return count
+
+
+#: Dynamic tags whose tables linkers place after ``.dynsym``; the nearest one bounds its size.
+_TABLES_AFTER_DYNSYM = (DT_STRTAB, DT_VERSYM, DT_VERNEED, 0x6FFFFFFC, DT_HASH, DT_GNU_HASH, 7, 17, 23)
+
+
+def _count_from_layout(dyn: dict[int, list[int]], syment: int) -> int:
+    """Symbols in ``.dynsym`` judged by where the next table starts (linkers pack them back to back)."""
+    start = dyn[DT_SYMTAB][0]
+    after = [dyn[tag][0] for tag in _TABLES_AFTER_DYNSYM if tag in dyn and dyn[tag][0] > start]
+    return (min(after) - start) // syment if after else 0
 
 
 def _isa_level(r: _ElfReader, e: str, bits: int, segments: list[_Segment]) -> int | None:

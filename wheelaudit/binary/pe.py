@@ -93,7 +93,9 @@ def _check_layout(pe: Any, file_size: int, path: str) -> None:
         end = section.PointerToRawData + section.SizeOfRawData
         if section.SizeOfRawData and end > file_size:
             name = section.Name.rstrip(b"\0").decode("ascii", "replace")
-            raise MalformedBinary(f"{path}: truncated PE (section {name} ends at {end}, file has {file_size})", path=path)
+            raise MalformedBinary(
+                f"{path}: truncated PE (section {name} ends at {end}, file has {file_size})", path=path
+            )
     directories = pe.OPTIONAL_HEADER.DATA_DIRECTORY
     if len(directories) > _SECURITY:
         security = directories[_SECURITY]

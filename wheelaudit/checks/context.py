@@ -3,9 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..archive import Member, RecordRow, WheelInfo
 from ..binary.model import Binary
+from ..report import PolicyVerdict, Problem
+
+
+class PlatformDecision(Protocol):
+    """What a platform module (linux, macos, windows, mobile) concludes about a wheel."""
+
+    @property
+    def platform_tag(self) -> str | None: ...  # the most compatible tag the binaries allow
+
+    @property
+    def tags(self) -> tuple[str, ...]: ...  # every platform tag the wheel may carry, best first
+
+    @property
+    def verdicts(self) -> tuple[PolicyVerdict, ...]: ...  # per level: satisfied, and what blocks it
+
+    @property
+    def external_libraries(self) -> tuple[str, ...]: ...
+
+    @property
+    def problems(self) -> tuple[Problem, ...]: ...
 
 
 def installed_path(member: str, data_dir: str) -> str | None:

@@ -17,6 +17,7 @@ from ..policy import Policy, PolicySet
 from ..report import PolicyVerdict, Problem, Severity
 from ..resolve.elf import find_in_wheel, is_dynamic_loader
 from ..tags import PlatformTag, parse_platform_tag
+from . import consistency
 from .context import AuditContext, installed_path
 
 #: libpython in any spelling: versioned, debug/pymalloc/free-threaded flags, the stable-ABI libpython3.so.
@@ -201,7 +202,7 @@ def decide(ctx: AuditContext, policies: PolicySet) -> LinuxDecision | None:
     newest_blockers = verdicts[-1].blockers if verdicts else ()
     external = tuple(sorted({b.library for b in newest_blockers if b.code == "external-library" and b.library}))
     decision = LinuxDecision(family, arch, best, tuple(verdicts), external, ())
-    problems = _claim_problems(decision, claimed)
+    problems = consistency.check_arch(ctx, arch) + _claim_problems(decision, claimed)
     # Every level forbids libpython, so say it once whatever the wheel is tagged.
     problems += [b for b in newest_blockers if b.code == "libpython-linked"]
     return LinuxDecision(family, arch, best, decision.verdicts, external, _unique(problems))
