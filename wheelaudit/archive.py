@@ -428,6 +428,18 @@ class MemberStream:
             self._window += chunk
         return bytes(self._window[offset - self._window_start : end - self._window_start])
 
+    def iter_compressed(self) -> Iterator[bytes]:
+        """The member's stored bytes exactly as in the archive (deflated or not), for raw copying."""
+        self._fh.seek(self._data_offset)
+        left = self.member.compressed_size
+        while left:
+            data = self._fh.read(min(self.CHUNK, left))
+            if not data:
+                raise InvalidWheel(f"{self._where} is truncated")
+            left -= len(data)
+            yield data
+        self._start_inflation()
+
     def iter_chunks(self) -> Iterator[bytes]:
         """The whole member from the start, in pieces (for hashing and copying)."""
         if self.member.compress_type == zipfile.ZIP_STORED:
