@@ -244,6 +244,10 @@ def build_one(s: Sample, py311: str | None, outdir: Path) -> Path:
     env["CARGO_TARGET_DIR"] = os.environ.get(
         "WA_SAMPLE_TARGET", str(Path.home() / ".cache" / "wa-sample-target")
     )
+    # zig caches the C parts it compiles (libunwind, glibc stubs) with the
+    # compile directory baked into their DWARF; a cache beside the target dir
+    # keeps that from leaking paths of unrelated earlier builds.
+    env["ZIG_GLOBAL_CACHE_DIR"] = str(Path(env["CARGO_TARGET_DIR"]) / "zig-cache")
     env["CARGO_ENCODED_RUSTFLAGS"] = rustflags()
     env.pop("RUSTFLAGS", None)
     env.update(s.extra_env)

@@ -103,16 +103,19 @@ def select(
     platforms: Iterable[str] | None = None,
 ) -> list[WheelPin]:
     """Filter pins by project name (or exact file name) and by platform family."""
-    wanted_names = {_normalize(n) for n in names} if names else None
-    wanted_files = set(names) if names else None
+    if isinstance(names, str):
+        names = [names]
+    if isinstance(platforms, str):
+        platforms = [platforms]
+    wanted = {_normalize(n) for n in names} if names else None
     wanted_platforms = set(platforms) if platforms else None
     chosen = []
     for pin in pins:
         if wanted_platforms is not None and pin.platform not in wanted_platforms:
             continue
-        if wanted_names is not None and wanted_files is not None:
-            if _normalize(pin.project) not in wanted_names and pin.filename not in wanted_files:
-                continue
+        keys = {_normalize(pin.project), _normalize(pin.filename)}
+        if wanted is not None and not keys & wanted:
+            continue
         chosen.append(pin)
     return chosen
 
@@ -130,9 +133,12 @@ def pip_target_args(filename: str) -> list[str]:
         version = f"{digits[0]}.{digits[1:]}" if len(digits) > 1 else digits
         implementation = impl
     args = [
-        "--implementation", implementation,
-        "--python-version", version,
-        "--abi", abi_tag.split(".")[0],
+        "--implementation",
+        implementation,
+        "--python-version",
+        version,
+        "--abi",
+        abi_tag.split(".")[0],
     ]
     for plat in platform_tag.split("."):
         args += ["--platform", plat]
@@ -144,16 +150,30 @@ def _pip_download(pin: WheelPin, dest: Path) -> None:
     requirement = dest / "requirement.txt"
     requirement.write_text(f"{pin.project}=={pin.version} --hash=sha256:{pin.sha256}\n", encoding="utf-8")
     command = [
-        sys.executable, "-m", "pip", "download",
-        "--no-deps", "--only-binary=:all:", "--no-cache-dir", "--ignore-requires-python",
-        "--disable-pip-version-check", "--no-input", "--quiet",
-        "--dest", str(dest),
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--no-cache-dir",
+        "--ignore-requires-python",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--quiet",
+        "--dest",
+        str(dest),
         *pip_target_args(pin.filename),
-        "-r", str(requirement),
+        "-r",
+        str(requirement),
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines() or ["(no output)"]
+        output = result.stderr or result.stdout
+        lines = output.strip().splitlines() or ["(no output)"]
+        if "DO NOT MATCH THE HASHES" in output:
+            got = [line.strip() for line in lines if line.strip().startswith("Got")]
+            raise RuntimeError(f"sha256 mismatch reported by pip: {(got or lines)[-1]}")
         raise RuntimeError(f"pip download exited {result.returncode}: {lines[-1][:300]}")
 
 

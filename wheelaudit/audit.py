@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable
 
 from .archive import Member, WheelArchive
-from .binary import analyze_member
+from .binary import MemberAnalysis, analyze_member
 from .binary.model import Binary, BinaryFormat
-from .checks import consistency, linux, macos, pythonabi, windows
+from .checks import consistency, linux, macos, mobile, pythonabi, windows
 from .checks.context import AuditContext, PlatformDecision
 from .errors import MalformedBinary
 from .policy import PolicySet, load_policies
@@ -26,7 +27,14 @@ def default_jobs() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def analyze_binaries(archive: WheelArchive, jobs: int | None = None) -> tuple[Binary, ...]:
+@dataclass(frozen=True)
+class BinaryScan:
+    binaries: tuple[Binary, ...]  # in archive order
+    members_sniffed: int
+    bytes_inflated: int  # what reading them cost, against the members' total size
+
+
+def analyze_binaries(archive: WheelArchive, jobs: int | None = None) -> BinaryScan:
     """Every binary in the wheel, found by magic bytes, in archive order.
 
     Members are inflated in parallel threads: the inflaters release the GIL, and the
@@ -37,7 +45,7 @@ def analyze_binaries(archive: WheelArchive, jobs: int | None = None) -> tuple[Bi
     by_size = sorted(candidates, key=lambda m: -m.size)
     workers = jobs or default_jobs()
 
-    def work(member: Member) -> list[Binary]:
+    def work(member: Member) -> MemberAnalysis:
         try:
             return analyze_member(archive, member)
         except MalformedBinary as exc:
@@ -48,8 +56,12 @@ def analyze_binaries(archive: WheelArchive, jobs: int | None = None) -> tuple[Bi
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(work, by_size))
-    found = [(order[m.name], b) for m, bs in zip(by_size, results) for b in bs]
-    return tuple(b for _, b in sorted(found, key=lambda pair: pair[0]))
+    found = [(order[m.name], b) for m, r in zip(by_size, results) for b in r.binaries]
+    return BinaryScan(
+        binaries=tuple(b for _, b in sorted(found, key=lambda pair: pair[0])),
+        members_sniffed=len(candidates),
+        bytes_inflated=sum(r.inflated for r in results),
+    )
 
 
 def audit(
@@ -67,7 +79,8 @@ def audit(
     started = time.perf_counter()
     policies = policies or load_policies(policy_files)
     archive = WheelArchive(wheel)
-    binaries = analyze_binaries(archive, jobs)
+    scan = analyze_binaries(archive, jobs)
+    binaries = scan.binaries
     ctx = AuditContext.build(archive.info, archive.members, archive.record, binaries)
 
     problems: list[Problem] = []
@@ -98,18 +111,27 @@ def audit(
         problems=tuple(sorted(problems, key=lambda p: (p.severity != "error", p.severity != "warning"))),
         policies=verdicts,
         external_libraries=external,
-        stats={"seconds": time.perf_counter() - started},
+        stats={
+            "seconds": time.perf_counter() - started,
+            "members_sniffed": scan.members_sniffed,
+            "bytes_inflated": scan.bytes_inflated,
+            "bytes_uncompressed": sum(m.size for m in archive.files()),
+        },
     )
 
 
 def decide_platform(ctx: AuditContext, policies: PolicySet) -> PlatformDecision | None:
     """Ask the platform module the wheel's tags point at; by binary format when the tags say nothing."""
     families = {parse_platform_tag(t).family for t in ctx.info.platform_tags}
-    if families & {"macosx", "ios"}:
+    if "macosx" in families:
         return macos.decide(ctx)
+    if "ios" in families:
+        return mobile.decide_ios(ctx)
     if "win" in families:
         return windows.decide(ctx)
-    if families & {"manylinux", "musllinux", "linux", "android"}:
+    if "android" in families:
+        return mobile.decide_android(ctx)
+    if families & {"manylinux", "musllinux", "linux"}:
         return linux.decide(ctx, policies)
     formats = {b.format for b in ctx.binaries}
     if BinaryFormat.MACHO in formats:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 from . import __version__
 from .audit import audit
@@ -46,13 +46,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra policy file (same format as policies/*.json); levels with a known name replace it",
     )
     show.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="wheels audited in parallel")
+    _add_repair_parser(sub)
     return parser
+
+
+def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    repair = sub.add_parser(
+        "repair",
+        help="graft external libraries, patch, strip and retag Linux wheels",
+        description="Copy the libraries a wheel's tag does not allow into the wheel and retag it. "
+        "The input is never modified; the result is written atomically into the wheelhouse.",
+    )
+    repair.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel files")
+    repair.add_argument(
+        "--plat",
+        default="auto",
+        metavar="TAG",
+        help="target tag, e.g. manylinux_2_17_x86_64 or manylinux2014_x86_64; "
+        "auto (default): the most compatible tag the repaired wheel satisfies",
+    )
+    repair.add_argument("-w", "--wheel-dir", default="wheelhouse", metavar="DIR", help="output directory (wheelhouse/)")
+    repair.add_argument("--lib-path", action="append", default=[], metavar="DIR",
+                        help="search DIR for libraries first (repeatable)")
+    repair.add_argument("--sysroot", default=None, metavar="DIR",
+                        help="resolve libraries inside DIR (cross-arch or musl targets)")
+    repair.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                        help="leave libraries matching PATTERN (fnmatch on soname and path) outside the wheel")
+    repair.add_argument("--strip", choices=("none", "debug", "all"), default="none",
+                        help="strip debug info or all symbols from the binaries (default none)")
+    repair.add_argument("--only-plat", action="store_true",
+                        help="tag with --plat only, even when a more compatible tag is also satisfied")
+    repair.add_argument("-z", "--zip-compression-level", type=int, choices=range(10), default=6, metavar="N",
+                        help="deflate level 0-9 for changed and new members (default 6)")
+    repair.add_argument("--verify-record", action="store_true",
+                        help="re-hash every member against RECORD instead of trusting the hashes of unchanged ones")
+    repair.add_argument("--policy-file", action="append", default=[], metavar="FILE",
+                        help="extra policy file (same format as policies/*.json)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "show":
         return _show(args)
+    if args.command == "repair":
+        return _repair(args)
     return EXIT_UNUSABLE  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -102,6 +139,58 @@ def _audit_all(wheels: list[str], policies: PolicySet, jobs: int | None) -> list
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             return list(pool.map(one, wheels))
     return [one(w) for w in wheels]
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from .errors import RepairError
+    from .repair import RepairOptions, repair_wheel
+
+    try:
+        policies = load_policies(args.policy_file)
+    except WheelError as exc:
+        print(f"wheelaudit: error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    options = RepairOptions(
+        plat=args.plat,
+        lib_paths=tuple(args.lib_path),
+        sysroot=args.sysroot,
+        exclude=tuple(args.exclude),
+        strip=args.strip,
+        only_plat=args.only_plat,
+    )
+    status = EXIT_OK
+    for wheel in args.wheels:
+        try:
+            result = repair_wheel(
+                wheel,
+                options,
+                args.wheel_dir,
+                compresslevel=args.zip_compression_level,
+                verify_record=args.verify_record,
+                policies=policies,
+                progress=sys.stderr.isatty(),
+            )
+        except RepairError as exc:
+            print(f"wheelaudit: error: {exc}", file=sys.stderr)
+            status = max(status, EXIT_PROBLEMS)
+            continue
+        except WheelError as exc:
+            print(f"wheelaudit: error: {exc}", file=sys.stderr)
+            status = EXIT_UNUSABLE
+            continue
+        except OSError as exc:
+            print(f"wheelaudit: error: {wheel}: {exc.strerror or exc}", file=sys.stderr)
+            status = EXIT_UNUSABLE
+            continue
+        except (MemoryError, RecursionError) as exc:  # hostile input exhausting resources
+            print(f"wheelaudit: error: {wheel}: cannot be repaired ({type(exc).__name__})", file=sys.stderr)
+            status = EXIT_UNUSABLE
+            continue
+        for warning in result.warnings:
+            print(f"wheelaudit: warning: {warning}", file=sys.stderr)
+        grafted = ", ".join(g.new_name for g in result.plan.grafts) or "nothing"
+        print(f"{result.path}  ({result.plan.platform_tags[0]}; grafted {grafted}; {result.seconds:.2f}s)")
+    return status
 
 
 def run() -> None:

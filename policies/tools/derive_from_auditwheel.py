@@ -63,6 +63,11 @@ MUSL_LIBC_SONAME = {
     "loongarch64": "libc.musl-loongarch64.so.1",
 }
 
+#: Names musl's dynamic linker answers itself, whatever the arch: ldso/dynlink.c treats a needed
+#: ``lib<reserved>.`` name (reserved: c, pthread, rt, m, dl, util, xnet) as the libc it is part of.
+#: Binaries linked against a musl-gcc/Rust musl sysroot commonly need plain ``libc.so``.
+MUSL_SELF_NAMES = ("libc.so", "libdl.so", "libm.so", "libpthread.so", "librt.so", "libutil.so", "libxnet.so")
+
 #: auditwheel writes this placeholder where the arch-specific musl SONAME belongs.
 MUSL_PLACEHOLDER = "libc.so"
 
@@ -233,6 +238,7 @@ def convert_level(level: dict[str, Any], libc: str) -> dict[str, Any]:
     musl = libc == "musl"
     if musl:
         libs.discard(MUSL_PLACEHOLDER)
+        libs.update(MUSL_SELF_NAMES)
     arches: dict[str, Any] = {}
     for arch in sorted(level["symbol_versions"], key=arch_key):
         prefixes: dict[str, list[str]] = level["symbol_versions"][arch]

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..archive import Member, WheelArchive
 from ..errors import MalformedBinary
 from .elf import ELF_MAGIC, parse_elf
 from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol, VersionNeed
 
-__all__ = ["Binary", "BinaryFormat", "BinaryKind", "ImportedSymbol", "VersionNeed", "analyze_member", "sniff"]
+__all__ = [
+    "Binary",
+    "BinaryFormat",
+    "BinaryKind",
+    "ImportedSymbol",
+    "MemberAnalysis",
+    "VersionNeed",
+    "analyze_member",
+    "sniff",
+]
 
 #: Keep this much of the start of a deflated member: ELF symbol and version tables live there.
 RETAIN_PREFIX = 4 * 1024 * 1024
@@ -30,27 +41,35 @@ def sniff(head: bytes) -> BinaryFormat | None:
     return None
 
 
-def analyze_member(archive: WheelArchive, member: Member) -> list[Binary]:
-    """The binaries in one member (several for a fat Mach-O), or [] when it is not a binary."""
+@dataclass(frozen=True)
+class MemberAnalysis:
+    binaries: list[Binary]  # several for a fat Mach-O, none for a member that is not a binary
+    inflated: int  # uncompressed bytes produced to get there (0 for stored members)
+
+
+def analyze_member(archive: WheelArchive, member: Member) -> MemberAnalysis:
+    """The binaries in one member, found by magic bytes, reading no more of it than needed."""
     if member.size < 16 or member.is_symlink:
-        return []
+        return MemberAnalysis([], 0)
     with archive.open(member, retain=RETAIN_PREFIX) as stream:
         head = stream.read_at(0, min(SNIFF_BYTES, member.size))
         fmt = sniff(head)
-        if fmt is None:
-            return []
         try:
-            if fmt is BinaryFormat.ELF:
-                return [parse_elf(stream.read_at, member.name, member.size)]
-            if fmt is BinaryFormat.MACHO:
+            if fmt is None:
+                binaries: list[Binary] = []
+            elif fmt is BinaryFormat.ELF:
+                binaries = [parse_elf(stream.read_at, member.name, member.size)]
+            elif fmt is BinaryFormat.MACHO:
                 from .macho import parse_macho
 
-                return parse_macho(_StreamFile(stream), member.name, member.size)
-            from .pe import parse_pe
+                binaries = parse_macho(_StreamFile(stream), member.name, member.size)
+            else:
+                from .pe import parse_pe
 
-            return [parse_pe(_StreamFile(stream), member.name, member.size)]
+                binaries = [parse_pe(_StreamFile(stream), member.name, member.size)]
         except EOFError as exc:
-            raise MalformedBinary(f"{member.name}: truncated {fmt.value} file ({exc})", path=member.name) from None
+            raise MalformedBinary(f"{member.name}: truncated {fmt.value if fmt else ''} file ({exc})", path=member.name) from None
+        return MemberAnalysis(binaries, stream.inflated)
 
 
 class _StreamFile:

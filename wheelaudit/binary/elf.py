@@ -294,11 +294,15 @@ def _libc_of(interp: str | None, needed: tuple[str, ...], needs: tuple[VersionNe
         return "musl"
     if any(n in ("libc.so.6", "libc.so.6.1", "libc.so.7") or n.startswith(("ld-linux", "ld64.so")) for n in needed):
         return "glibc"
-    if any(n.version.startswith("GLIBC_") for n in needs):
+    if "libc.so" in needed:  # the bare name: musl's loader answers it itself; Android's bionic has that SONAME
+        return "android" if any(n in ("liblog.so", "libandroid.so") for n in needed) else "musl"
+    # A GLIBC_ version needed from glibc's own libraries (libgcc_s on musl also defines GLIBC_2.0 nodes).
+    if any(n.version.startswith("GLIBC_") and n.library.startswith(_GLIBC_LIBS) for n in needs):
         return "glibc"
-    if "libc.so" in needed and any(n in ("liblog.so", "libandroid.so", "libdl.so") for n in needed):
-        return "android"
     return None
+
+
+_GLIBC_LIBS = ("libc.so.", "libm.so.", "libpthread.so.", "libdl.so.", "librt.so.", "libutil.so.", "ld-linux")
 
 
 def _read_segments(r: _ElfReader, e: str, bits: int, phoff: int, phentsize: int, phnum: int) -> list[_Segment]:

@@ -45,6 +45,7 @@ class LinuxDecision:
     verdicts: tuple[PolicyVerdict, ...]
     external_libraries: tuple[str, ...]
     problems: tuple[Problem, ...]
+    extra_tags: tuple[str, ...] = ()  # tags of a second libc family the binaries also satisfy
 
     @property
     def platform_tag(self) -> str:
@@ -56,8 +57,9 @@ class LinuxDecision:
         out: list[str] = []
         if self.best is not None:
             for verdict in self.verdicts:
-                if verdict.satisfied:
+                if verdict.satisfied and verdict.name.startswith(self.family):
                     out.extend(verdict.tags)
+        out.extend(self.extra_tags)
         out.append(f"linux_{self.arch}")
         return tuple(dict.fromkeys(out))
 
@@ -88,6 +90,16 @@ class _ElfFacts:
             if not is_dynamic_loader(soname) and not find_in_wheel(binary, soname, ctx.installed_members, origin)
         )
         return cls(binary, outside, frozenset(s.name for s in binary.imported_symbols if not s.weak))
+
+
+def outside_libraries(binary: Binary, ctx: AuditContext) -> tuple[str, ...]:
+    """The binary's needed libraries that neither the wheel nor the dynamic loader provides."""
+    return _ElfFacts.of(binary, ctx).outside
+
+
+def elf_facts(binary: Binary, outside: tuple[str, ...]) -> _ElfFacts:
+    """Facts for :func:`level_blockers` when the libraries still outside are known (repair: after grafting)."""
+    return _ElfFacts(binary, outside, frozenset(s.name for s in binary.imported_symbols if not s.weak))
 
 
 def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Problem]:
@@ -180,32 +192,89 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
 
 
 def decide(ctx: AuditContext, policies: PolicySet) -> LinuxDecision | None:
-    """The Linux verdict for a wheel, or None when it holds no ELF binary to judge."""
+    """The Linux verdict for a wheel, or None when it holds no ELF binary to judge.
+
+    Every libc family the wheel claims is judged (a static binary may honestly carry
+    both manylinux and musllinux tags); a claim the binaries contradict is an error.
+    """
     elves = [b for b in ctx.binaries if b.format is BinaryFormat.ELF and b.kind is not BinaryKind.OTHER]
     if not elves:
         return None
     claimed = [parse_platform_tag(t) for t in ctx.info.platform_tags]
     linux_claims = [t for t in claimed if t.family in ("manylinux", "musllinux", "linux")]
     arch = linux_claims[0].arch if linux_claims else _majority_arch(elves)
-    family = _family(linux_claims, elves)
     facts = [_ElfFacts.of(b, ctx) for b in elves if b.arch == arch]
+    linked = {b.abi for b in elves if b.abi in ("glibc", "musl")}
+    binary_family = {"glibc": "manylinux", "musl": "musllinux"}[linked.pop()] if len(linked) == 1 else None
 
+    claimed_families = list(dict.fromkeys(t.family for t in claimed if t.family in ("manylinux", "musllinux")))
+    families = [f for f in claimed_families if binary_family in (None, f)]
+    problems: list[Problem] = []
+    for family in claimed_families:
+        if family not in families:
+            problems.append(
+                Problem(
+                    "libc-mismatch",
+                    Severity.ERROR,
+                    f"the wheel is tagged {family}_* but its binaries are linked against "
+                    f"{'musl' if binary_family == 'musllinux' else 'glibc'}",
+                    fix="build on a host of the tagged libc (or with its cross toolchain), or retag the wheel",
+                )
+            )
+    if not families:
+        families = [binary_family or "manylinux"]
+
+    decisions = [_decide_family(policies, family, arch, facts, claimed) for family in families]
+    primary = decisions[0]
+    problems = consistency.check_arch(ctx, arch) + problems
+    for decision in decisions:
+        problems += decision.problems
+    return LinuxDecision(
+        family=primary.family,
+        arch=arch,
+        best=primary.best,
+        verdicts=tuple(v for d in decisions for v in d.verdicts),
+        external_libraries=primary.external_libraries,
+        problems=_unique(problems),
+        extra_tags=tuple(t for d in decisions[1:] for t in d.tags if not t.startswith("linux_")),
+    )
+
+
+def _decide_family(
+    policies: PolicySet, family: str, arch: str, facts: list[_ElfFacts], claimed: list[PlatformTag]
+) -> LinuxDecision:
+    levels = [p for p in policies.levels(family) if p.supports(arch)]
+    own = [t.version for t in claimed if t.family == family and t.version]
+    # A level that constrains no symbol version (musl has none) cannot be verified from the
+    # binary: grant it only from the wheel's own claim, never older than that claim.
+    reference = min(own) if own else (levels[-1].version if levels else (0, 0))
     verdicts: list[PolicyVerdict] = []
     best: Policy | None = None
-    for policy in policies.levels(family):
-        if not policy.supports(arch):
-            continue
-        blockers = tuple(level_blockers(policy, arch, facts))
-        verdicts.append(PolicyVerdict(policy.name, tuple(policy.tags(arch)), not blockers, blockers))
+    for policy in levels:
+        blockers = level_blockers(policy, arch, facts)
+        if not _verifiable(policy, arch) and policy.version < reference:
+            blockers.append(
+                Problem(
+                    "libc-version-unverifiable",
+                    Severity.INFO,
+                    f"{family} binaries carry no symbol versions, so nothing shows they run on the libc of "
+                    f"{policy.name}; the wheel's own tag is kept",
+                )
+            )
+        verdicts.append(PolicyVerdict(policy.name, tuple(policy.tags(arch)), not blockers, tuple(blockers)))
         if not blockers and best is None:
             best = policy
     newest_blockers = verdicts[-1].blockers if verdicts else ()
     external = tuple(sorted({b.library for b in newest_blockers if b.code == "external-library" and b.library}))
     decision = LinuxDecision(family, arch, best, tuple(verdicts), external, ())
-    problems = consistency.check_arch(ctx, arch) + _claim_problems(decision, claimed)
+    problems = _claim_problems(decision, [t for t in claimed if t.family in (family, "linux")])
     # Every level forbids libpython, so say it once whatever the wheel is tagged.
     problems += [b for b in newest_blockers if b.code == "libpython-linked"]
     return LinuxDecision(family, arch, best, decision.verdicts, external, _unique(problems))
+
+
+def _verifiable(policy: Policy, arch: str) -> bool:
+    return bool(policy.architectures[arch].symbol_versions)
 
 
 def _unique(problems: list[Problem]) -> tuple[Problem, ...]:
@@ -226,32 +295,12 @@ def _majority_arch(elves: list[Binary]) -> str:
     return max(counts, key=lambda a: counts[a])
 
 
-def _family(claims: list[PlatformTag], elves: list[Binary]) -> str:
-    for claim in claims:
-        if claim.family in ("manylinux", "musllinux"):
-            return claim.family
-    if any(b.abi == "musl" for b in elves):
-        return "musllinux"
-    return "manylinux"
-
-
 def _claim_problems(decision: LinuxDecision, claimed: list[PlatformTag]) -> list[Problem]:
     """Problems with the tags the wheel carries, judged against the decision."""
     problems: list[Problem] = []
     by_name = {v.name: v for v in decision.verdicts}
     linux_family = [t for t in claimed if t.family in ("manylinux", "musllinux")]
     for tag in linux_family:
-        if tag.family != decision.family:
-            problems.append(
-                Problem(
-                    "libc-mismatch",
-                    Severity.ERROR,
-                    f"the wheel is tagged {tag.tag} but its binaries are linked against "
-                    f"{'musl' if decision.family == 'musllinux' else 'glibc'}",
-                    fix="build on a host of the tagged libc, or retag the wheel",
-                )
-            )
-            continue
         name = f"{tag.family}_{tag.version[0]}_{tag.version[1]}" if tag.version else ""
         verdict = by_name.get(name)
         if verdict is None:

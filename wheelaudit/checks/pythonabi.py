@@ -1,11 +1,208 @@
-"""Python-ABI rules for extension modules: libpython linkage, abi3 limited API, tags, module init. (issue 5)"""
+"""Python-ABI rules for extension modules: libpython linkage, abi3 limited API, tags, module init. (issue 5)
+
+The rules that bite PyO3 / maturin / setuptools-rust users are ABI mistakes rather
+than libc versions. This module runs them for every platform; the ELF libpython
+rule for manylinux/musllinux stays in :mod:`.linux` (every policy level forbids
+it), so nothing here reports libpython for ELF on Linux.
+"""
 
 from __future__ import annotations
 
-from ..report import Problem
+import re
+
+from ..archive import WheelArchive
+from ..binary.model import Binary, BinaryFormat, BinaryKind
+from ..report import Problem, Severity
+from ..stable_abi import load as load_stable_abi
+from ..tags import parse_platform_tag
+from . import abi3, debuginfo, extensions
 from .context import AuditContext
+from .extensions import WheelAbi
+
+#: libpython as a Mach-O load command: the framework binary or a libpython dylib.
+MACHO_LIBPYTHON = re.compile(r"(^|/)(Python\.framework/(Versions/[^/]+/)?Python|libpython3(\.\d+)?[dmt]*\.dylib)$")
+ELF_LIBPYTHON = re.compile(r"^libpython3(\.\d+)?[dmut]*\.so(\.\d+)*$")
+PYTHON_DLL = re.compile(r"^python3(\d*)(t?)(_d)?\.dll$", re.IGNORECASE)
+
+FIX_MACOS_LIBPYTHON = (
+    "do not link libpython on macOS: enable PyO3's `extension-module` feature (maturin enables it when declared) "
+    "or call `pyo3_build_config::add_extension_module_link_args()` in build.rs, so the linker uses "
+    "`-undefined dynamic_lookup`"
+)
+FIX_WINDOWS_DLL = (
+    "build abi3 wheels against python3.dll: PyO3 features `abi3-py3X` (+ `generate-import-lib` when cross-compiling, "
+    "or `maturin build --zig`); for version-specific wheels build once per interpreter (`maturin build -i python3.X`)"
+)
 
 
-def check(ctx: AuditContext) -> list[Problem]:
-    """Problems with how the wheel's extensions meet the Python ABI its tags promise."""
-    return []
+def check(ctx: AuditContext, archive: WheelArchive | None = None) -> list[Problem]:
+    """Problems with how the wheel's extensions meet the Python ABI its tags promise.
+
+    ``archive`` lets the size hints read ELF section tables; without it they cover
+    Mach-O and PE only.
+    """
+    abi = extensions.wheel_abi(ctx.info.file_tags)
+    platform_tags = ctx.info.platform_tags
+    problems: list[Problem] = []
+    problems += _wheel_level(abi)
+    problems += _linkage(ctx, abi)
+    for binary in _first_slices(ctx.binaries):
+        suffix = extensions.extension_suffix(binary, ctx)
+        if suffix is None:
+            continue
+        problems += extensions.check_init(binary, suffix)
+        problems += extensions.check_suffix(binary, suffix, abi, platform_tags)
+    problems += abi3.check(ctx, abi, load_stable_abi() if (abi.is_abi3 or abi.is_abi3t) else None)
+    problems += debuginfo.check(ctx.binaries, archive)
+    return _unique(problems)
+
+
+def _first_slices(binaries: tuple[Binary, ...]) -> list[Binary]:
+    """One record per file: per-file rules (name, suffix) would repeat for every fat Mach-O slice."""
+    seen: set[str] = set()
+    out = []
+    for b in binaries:
+        if b.path not in seen:
+            seen.add(b.path)
+            out.append(b)
+    return out
+
+
+def _wheel_level(abi: WheelAbi) -> list[Problem]:
+    problems: list[Problem] = []
+    if abi.is_abi3 and abi.free_threaded_python:
+        problems.append(
+            Problem(
+                "abi3-free-threaded",
+                Severity.ERROR,
+                f"the wheel claims abi3 for a free-threaded build ({', '.join(sorted(abi.abis))}); free-threaded "
+                "CPython cannot load abi3 extensions (PEP 803's `abi3t` is the stable ABI there, from 3.15)",
+                fix="build free-threaded wheels version-specific (cp313-cp313t), or use `abi3t` on 3.15+",
+            )
+        )
+    if abi.is_abi3t and abi.abi3t_floor is not None and abi.abi3t_floor < (3, 15):
+        floor = abi.abi3t_floor
+        problems.append(
+            Problem(
+                "abi3t-too-old",
+                Severity.ERROR,
+                f"the wheel is tagged cp{floor[0]}{floor[1]}-abi3t, but abi3t (PEP 803) exists only from CPython 3.15",
+                fix="tag abi3t wheels cp315 or later (PyO3 `abi3-py315`)",
+            )
+        )
+    return problems
+
+
+# -- libpython / Python DLL linkage ------------------------------------------------------------
+
+
+def _linkage(ctx: AuditContext, abi: WheelAbi) -> list[Problem]:
+    families = {parse_platform_tag(t).family for t in ctx.info.platform_tags}
+    problems: list[Problem] = []
+    for binary in _first_slices(ctx.binaries):
+        if binary.kind in (BinaryKind.EXECUTABLE, BinaryKind.OTHER):
+            continue  # programs may embed Python; object files link nothing
+        libs = binary.needed + binary.weak_needed
+        if binary.format is BinaryFormat.MACHO:
+            linked = [lib for lib in libs if MACHO_LIBPYTHON.search(lib)]
+            if "ios" in families or binary.os_platform in ("ios", "ios-simulator"):
+                problems += _required_missing(binary, linked, "iOS (PEP 730)", "@rpath/Python.framework/Python")
+            elif linked:
+                problems.append(
+                    Problem(
+                        "libpython-linked",
+                        Severity.ERROR,
+                        f"{binary.path} loads {linked[0]}; macOS extensions must not link libpython "
+                        "(it loads a second interpreter or fails where that path does not exist)",
+                        path=binary.path,
+                        library=linked[0],
+                        fix=FIX_MACOS_LIBPYTHON,
+                    )
+                )
+        elif binary.format is BinaryFormat.ELF and "android" in families:
+            linked = [lib for lib in libs if ELF_LIBPYTHON.match(lib)]
+            problems += _required_missing(binary, linked, "Android (PEP 738)", "libpython3.X.so")
+        elif binary.format is BinaryFormat.PE:
+            problems += _python_dll(binary, abi)
+    return problems
+
+
+def _required_missing(binary: Binary, linked: list[str], where: str, what: str) -> list[Problem]:
+    """On Android and iOS the extension must link libpython itself; flag an extension that does not."""
+    if linked or binary.kind is not BinaryKind.EXTENSION:
+        return []
+    return [
+        Problem(
+            "libpython-not-linked",
+            Severity.WARNING,
+            f"{binary.path} does not link {what}; on {where} extension modules must, "
+            "because the loader does not make the interpreter's symbols global",
+            path=binary.path,
+            fix="build with the target's Python (cibuildwheel / crossenv for the platform); PyO3 links libpython "
+            "there when the `extension-module` feature is off for mobile targets",
+        )
+    ]
+
+
+def expected_dlls(abi: WheelAbi) -> set[str]:
+    """Python DLL names an extension of this wheel may import (lower case)."""
+    names: set[str] = set()
+    if abi.is_abi3:
+        names.add("python3.dll")
+    if abi.is_abi3t:
+        names.add("python3t.dll")
+    for (major, minor), flags in abi.versioned:
+        t = "t" if "t" in flags else ""
+        debug = "_d" if "d" in flags else ""
+        names.add(f"python{major}{minor}{t}{debug}.dll")
+        # The stable-ABI DLL forwards to the running interpreter, so a version-specific build may use it too.
+        names.add(f"python{major}{t}{debug}.dll")
+    return names
+
+
+def _python_dll(binary: Binary, abi: WheelAbi) -> list[Problem]:
+    imported = [lib for lib in binary.needed + binary.weak_needed if PYTHON_DLL.match(lib)]
+    is_extension = binary.kind is BinaryKind.EXTENSION
+    if not imported:
+        if not is_extension:
+            return []
+        return [
+            Problem(
+                "python-dll-missing",
+                Severity.WARNING,
+                f"{binary.path} is an extension module but imports no Python DLL "
+                f"(expected {' or '.join(sorted(expected_dlls(abi))) or 'python3.dll'})",
+                path=binary.path,
+                fix=FIX_WINDOWS_DLL,
+            )
+        ]
+    allowed = expected_dlls(abi)
+    if not allowed:
+        return []  # py3-none or PyPy tags: nothing to compare with
+    wrong = [lib for lib in imported if lib.lower() not in allowed]
+    if not wrong:
+        return []
+    tagged = ", ".join(sorted(a for a in abi.abis if a != "none"))
+    return [
+        Problem(
+            "python-dll-mismatch",
+            Severity.ERROR,
+            f"{binary.path} imports {', '.join(wrong)} but the wheel's ABI tag ({tagged}) needs "
+            f"{' or '.join(sorted(allowed))}; it fails to load on "
+            + ("any other CPython version" if abi.is_abi3 else "the tagged interpreter"),
+            path=binary.path,
+            library=wrong[0],
+            fix=FIX_WINDOWS_DLL,
+        )
+    ]
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[str, str | None, str | None, tuple[str, ...]]] = set()
+    out = []
+    for p in problems:
+        key = (p.code, p.path, p.library, p.symbols)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out

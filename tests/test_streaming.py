@@ -1,0 +1,88 @@
+"""Reading only what the analysis needs: partial inflation, bounded memory, stored members."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import wheelaudit
+from wheelaudit.archive import WheelArchive
+
+from .conftest import sample_wheel
+from .hostile import rewrite
+
+POLARS = "polars_runtime_32-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+
+
+@pytest.mark.real
+def test_polars_is_not_inflated_to_the_end(real_wheels: dict[str, Path]) -> None:
+    report = wheelaudit.audit(real_wheels[POLARS])
+    assert report.platform_tag == "manylinux_2_17_x86_64"
+    stats = report.stats
+    # .dynamic sits ~137 MB into the 177 MB library; the section headers at the end are never read.
+    assert stats["bytes_inflated"] < 0.85 * stats["bytes_uncompressed"]
+    assert stats["bytes_inflated"] > 100e6
+
+
+@pytest.mark.real
+def test_peak_memory_is_bounded(real_wheels: dict[str, Path]) -> None:
+    """A 177 MB library is audited in well under 100 MB of resident memory."""
+    code = (
+        "import resource, sys, wheelaudit\n"
+        "wheelaudit.audit(sys.argv[1])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(real_wheels[POLARS])], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    peak_mib = int(proc.stdout.strip()) / 1024
+    assert peak_mib < 100, f"peak RSS {peak_mib:.0f} MiB"
+
+
+def test_stored_members_are_read_by_seeking(tmp_path: Path) -> None:
+    src = sample_wheel("wa_sample_abi3-")
+    stored = tmp_path / src.name
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(stored, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info))
+    a, b = wheelaudit.audit(src), wheelaudit.audit(stored)
+    assert a.platform_tag == b.platform_tag and a.binaries == b.binaries
+    assert b.stats["bytes_inflated"] == 0
+
+
+def test_member_stream_random_access_matches_the_bytes(tmp_path: Path) -> None:
+    src = sample_wheel("wa_sample_debuginfo-")
+    archive = WheelArchive(src)
+    member = max(archive.files(), key=lambda m: m.size)
+    with zipfile.ZipFile(src) as z:
+        data = z.read(member.name)
+    with archive.open(member, retain=4096) as stream:
+        # forwards, backwards into the kept prefix, backwards past it (restart), and the very end
+        spans = [(100000, 5000), (10, 100), (200000, 70000), (150000, 10), (len(data) - 16, 16)]
+        for offset, size in spans:
+            assert stream.read_at(offset, size) == data[offset : offset + size]
+        assert stream.restarts >= 1
+        assert b"".join(stream.iter_chunks()) == data
+    with pytest.raises(EOFError):
+        archive.open(member).read_at(len(data) - 1, 2)
+
+
+def test_many_wheels_in_parallel_match_serial() -> None:
+    wheels = [str(sample_wheel(p)) for p in ("wa_sample_abi3-", "wa_sample_newglibc-", "wa_sample_syslib-")]
+    def run(*extra: str) -> list[dict[str, object]]:
+        proc = subprocess.run([sys.executable, "-m", "wheelaudit", "show", "--json", *extra, *wheels], capture_output=True, text=True)
+        return json.loads(proc.stdout)  # type: ignore[no-any-return]
+    assert run("--jobs", "3") == run("--jobs", "1")
+
+
+def test_binaries_found_by_magic_not_suffix(tmp_path: Path) -> None:
+    src = sample_wheel("wa_sample_abi3-")
+    with zipfile.ZipFile(src) as z:
+        so = z.read("wa_sample_abi3/wa_sample_abi3.abi3.so")
+    wheel = rewrite(src, tmp_path / src.name, add={"wa_sample_abi3/data/helper.bin": so})
+    report = wheelaudit.audit(wheel)
+    assert "wa_sample_abi3/data/helper.bin" in {b.path for b in report.binaries}

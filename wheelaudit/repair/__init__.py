@@ -1,0 +1,311 @@
+"""Repairing a Linux wheel: graft the libraries its tag does not allow, patch, strip, retag, write.
+
+The order is plan (pure, :mod:`.plan`), then edit copies of only the members that
+change in a scratch directory inside the wheelhouse (:mod:`.elf`), then write the
+new wheel with every other member copied as its compressed bytes
+(:mod:`wheelaudit.writer`). The input is only ever read; the output appears by
+an atomic rename, and a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..archive import Member, WheelArchive
+from ..audit import analyze_binaries
+from ..errors import InvalidWheel, RepairError
+from ..policy import PolicySet, load_policies
+from ..tags import parse_platform_tag
+from ..writer import WheelWriter, record_hash
+from .elf import ElfEdit, apply_edit, strip
+from .plan import Planner, RepairOptions, RepairPlan, retag
+from .sbom import SBOM_NAME, GraftedFile, build_sbom
+
+__all__ = ["RepairOptions", "RepairPlan", "RepairResult", "repair", "repair_wheel"]
+
+SHIM = '''#!python
+"""Runs {exe}: wheelaudit moved the program next to the libraries grafted for it."""
+import os
+import sys
+from importlib.metadata import distribution
+
+if __name__ == "__main__":
+    _exe = str(distribution({dist!r}).locate_file({target!r}))
+    os.execv(_exe, [_exe, *sys.argv[1:]])
+'''
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    path: Path  # the repaired wheel
+    plan: RepairPlan
+    warnings: tuple[str, ...]
+    written: bool  # False when the wheel needed nothing and already sat in the wheelhouse
+    seconds: float
+
+
+class _Progress:
+    """A one-line byte counter on stderr, for terminals only."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total, self.done = label, max(total, 1), 0
+        self._last = 0.0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self._last >= 0.2:
+            self._last = now
+            pct = min(100, self.done * 100 // self.total)
+            sys.stderr.write(f"\rwheelaudit: writing {self.label} {pct:3d}% ({self.done >> 20}/{self.total >> 20} MB)")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._last:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def repair(
+    wheel: str | os.PathLike[str],
+    plat: str = "auto",
+    wheel_dir: str | os.PathLike[str] = "wheelhouse",
+    *,
+    lib_paths: Iterable[str] = (),
+    sysroot: str | None = None,
+    exclude: Iterable[str] = (),
+    strip: str = "none",
+    only_plat: bool = False,
+    compresslevel: int = 6,
+    verify_record: bool = False,
+    policy_files: Iterable[str | os.PathLike[str]] = (),
+    policies: PolicySet | None = None,
+) -> Path:
+    """Repair one Linux wheel into ``wheel_dir`` and return the path of the result.
+
+    Raises :class:`wheelaudit.errors.RepairError` when the wheel cannot be brought to
+    ``plat`` (the message names the libraries and symbols in the way), and other
+    :class:`wheelaudit.errors.WheelError` subclasses when the input is unusable.
+    """
+    options = RepairOptions(plat, tuple(lib_paths), sysroot, tuple(exclude), strip, only_plat)
+    return repair_wheel(
+        wheel, options, wheel_dir, compresslevel=compresslevel, verify_record=verify_record,
+        policies=policies or load_policies(policy_files),
+    ).path
+
+
+def repair_wheel(
+    wheel: str | os.PathLike[str],
+    options: RepairOptions,
+    wheel_dir: str | os.PathLike[str],
+    *,
+    compresslevel: int = 6,
+    verify_record: bool = False,
+    policies: PolicySet | None = None,
+    progress: bool = False,
+) -> RepairResult:
+    """:func:`repair` with the plan and warnings returned too (the CLI prints them)."""
+    started = time.perf_counter()
+    if options.strip not in ("none", "debug", "all"):
+        raise RepairError(f"--strip {options.strip}: expected none, debug or all")
+    if not 0 <= compresslevel <= 9:
+        raise RepairError(f"compression level {compresslevel}: expected 0-9")
+    archive = WheelArchive(wheel)
+    families = {parse_platform_tag(t).family for t in archive.info.platform_tags}
+    if families & {"macosx", "ios", "win", "android"}:
+        raise RepairError(f"{archive.path.name}: only Linux wheels can be repaired so far")
+    plan = Planner(archive, analyze_binaries(archive).binaries, policies or load_policies(), options).plan()
+
+    stem_parts = archive.path.name[: -len(".whl")].split("-")
+    plats = retag(plan.platform_tags, archive.info.platform_tags, plan.arch)
+    out_name = "-".join(stem_parts[:-1]) + "-" + ".".join(plats) + ".whl"
+    wheel_text = _rewrite_wheel_file(archive, plats)
+
+    out_dir = Path(wheel_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_path = out_dir / out_name
+    if out_path.exists() and out_path.resolve() == archive.path.resolve():
+        if not plan.changes_binaries and wheel_text is None:
+            return RepairResult(out_path, plan, plan.warnings, False, time.perf_counter() - started)
+        raise RepairError(f"the repaired wheel would replace its input {out_path}; choose another --wheel-dir")
+
+    work = Path(tempfile.mkdtemp(prefix=".wheelaudit-", dir=out_dir))
+    try:
+        files = _prepare_files(archive, plan, work)
+        use_host = options.sysroot is None
+        _write(archive, plan, files, wheel_text, out_path, compresslevel, verify_record, progress, use_host)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return RepairResult(out_path, plan, plan.warnings, True, time.perf_counter() - started)
+
+
+def _rewrite_wheel_file(archive: WheelArchive, plats: list[str]) -> str | None:
+    """WHEEL with its Tag lines for the new platforms, or None when they do not change."""
+    info = archive.info
+    old_tags = list(info.wheel_tags) or list(info.file_tags)
+    pairs = list(dict.fromkeys(tuple(t.split("-")[:2]) for t in old_tags if t.count("-") == 2))
+    new_tags = [f"{py}-{abi}-{plat}" for py, abi in pairs for plat in plats]
+    purelib_fix = "any" in info.platform_tags and info.root_is_purelib
+    if set(new_tags) == set(info.wheel_tags) and not purelib_fix:
+        return None
+    text = archive.read_member(archive.members[f"{info.dist_info}/WHEEL"], limit=1 << 20).decode("utf-8")
+    lines: list[str] = []
+    placed = False
+    for line in text.splitlines():
+        key = line.split(":", 1)[0].strip().lower()
+        if key == "tag":
+            if not placed:
+                lines += [f"Tag: {t}" for t in new_tags]
+                placed = True
+            continue
+        if key == "root-is-purelib" and purelib_fix:
+            line = "Root-Is-Purelib: false"
+        lines.append(line)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not placed:
+        lines += [f"Tag: {t}" for t in new_tags]
+    return "\n".join(lines) + "\n\n"
+
+
+def _prepare_files(archive: WheelArchive, plan: RepairPlan, work: Path) -> dict[str, Path]:
+    """Extract the members that change and copy the grafted libraries, then strip and patch them.
+
+    Returns output member name -> edited file. Scratch files get numbered names, never
+    names from the wheel.
+    """
+    files: dict[str, Path] = {}
+    edits: list[tuple[Path, ElfEdit | None, bool]] = []
+    changed = dict.fromkeys([*(p.member for p in plan.patches), *plan.strip_members])
+    by_member = {p.member: p for p in plan.patches}
+    for i, name in enumerate(changed):
+        scratch = work / f"m{i}"
+        with archive.open(archive.members[name]) as stream, open(scratch, "wb") as out:
+            for chunk in stream.iter_chunks():
+                out.write(chunk)
+        patch = by_member.get(name)
+        files[patch.target if patch else name] = scratch
+        edits.append((scratch, patch.edit if patch else None, name in plan.strip_members))
+    for i, graft in enumerate(plan.grafts):
+        scratch = work / f"g{i}"
+        shutil.copyfile(graft.source, scratch)
+        os.chmod(scratch, (os.stat(graft.source).st_mode & 0o777) | stat.S_IWUSR | stat.S_IRUSR)
+        files[graft.member] = scratch
+        edits.append((scratch, graft.edit, plan.strip != "none"))
+
+    def run(item: tuple[Path, ElfEdit | None, bool]) -> None:
+        path, edit, do_strip = item
+        if do_strip:
+            strip(path, plan.strip, plan.arch)  # before patchelf: stripping after it breaks the layout
+        if edit is not None:
+            apply_edit(path, edit)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        list(pool.map(run, edits))
+    return files
+
+
+def _member_hash(archive: WheelArchive, member: Member, verify: bool) -> str:
+    """The RECORD hash of an unchanged member: the input's, or computed (and compared) while inflating."""
+    row = archive.record.get(member.name)
+    if row is not None and row.hash and not verify:
+        return row.hash
+    algorithm = "sha256"
+    if row is not None and row.hash:
+        algorithm = row.hash.split("=", 1)[0]
+        if algorithm not in ("sha256", "sha384", "sha512"):
+            raise InvalidWheel(f"{archive.path.name}: RECORD uses hash {algorithm!r} for {member.name}")
+    digest = hashlib.new(algorithm)
+    with archive.open(member) as stream:
+        for chunk in stream.iter_chunks():
+            digest.update(chunk)
+    if row is not None and row.hash:
+        expected = row.hash.split("=", 1)[1] if "=" in row.hash else ""
+        actual = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+        if expected.rstrip("=") != actual:
+            raise InvalidWheel(f"{archive.path.name}: {member.name} does not match its RECORD hash")
+        return row.hash
+    return record_hash(digest.digest())
+
+
+def _sort_key(name: str, dist_info: str) -> tuple[int, str]:
+    """Members in name order with .dist-info last (RECORD is appended after all of them)."""
+    return (1 if name.startswith(dist_info + "/") else 0, name)
+
+
+def _write(
+    archive: WheelArchive,
+    plan: RepairPlan,
+    files: dict[str, Path],
+    wheel_text: str | None,
+    out_path: Path,
+    compresslevel: int,
+    verify_record: bool,
+    progress: bool,
+    use_host: bool,
+) -> None:
+    info = archive.info
+    dist_info = info.dist_info
+    skip = {f"{dist_info}/RECORD", f"{dist_info}/RECORD.jws", f"{dist_info}/RECORD.p7s"}
+    dist = dist_info[: -len(".dist-info")].rsplit("-", 1)[0]
+    entries: dict[str, Callable[[WheelWriter], object]] = {}
+
+    def from_file(name: str, path: Path) -> Callable[[WheelWriter], object]:
+        return lambda w: w.add_file(name, path)
+
+    def from_bytes(name: str, data: bytes, mode: int = 0o644) -> Callable[[WheelWriter], object]:
+        return lambda w: w.add_bytes(name, data, mode=mode)
+
+    def raw(member: Member) -> Callable[[WheelWriter], object]:
+        def copy(w: WheelWriter) -> None:
+            digest = _member_hash(archive, member, verify_record) if not member.is_dir else ""
+            with archive.open(member) as stream:
+                w.copy_raw(member, stream.iter_compressed(), digest)
+
+        return copy
+
+    total = 0
+    for member in archive.members.values():
+        if member.name in skip:
+            continue
+        if member.name in plan.shims:
+            target = plan.shims[member.name]
+            shim = SHIM.format(exe=member.basename, dist=dist, target=target)
+            entries[member.name] = from_bytes(member.name, shim.encode(), 0o755)
+        elif member.name in files:
+            entries[member.name] = from_file(member.name, files[member.name])
+        elif member.name == f"{dist_info}/WHEEL" and wheel_text is not None:
+            entries[member.name] = from_bytes(member.name, wheel_text.encode("utf-8"))
+        else:
+            entries[member.name] = raw(member)
+            total += member.compressed_size
+    for name, path in files.items():
+        if name not in entries:
+            entries[name] = from_file(name, path)
+    total += sum(p.stat().st_size for p in files.values())
+    if plan.grafts:
+        grafted = [GraftedFile(g.member, g.source, g.sha256) for g in plan.grafts]
+        sbom = build_sbom(dist, info.version, out_path.name, grafted, use_host=use_host)
+        entries[f"{dist_info}/sboms/{SBOM_NAME}"] = from_bytes(f"{dist_info}/sboms/{SBOM_NAME}", sbom)
+
+    bar = _Progress(out_path.name, total) if progress else None
+    try:
+        with WheelWriter(out_path, compresslevel=compresslevel, progress=bar) as writer:
+            for name in sorted(entries, key=lambda n: _sort_key(n, dist_info)):
+                entries[name](writer)
+            writer.finish(f"{dist_info}/RECORD")
+    finally:
+        if bar:
+            bar.close()
+

@@ -1,0 +1,366 @@
+"""Deciding a Linux repair before touching any file: what to graft, rename, patch, move and retag.
+
+For every level of the wheel's libc family the plan works out which libraries
+would have to be grafted (every needed library from outside the wheel that the
+level does not allow, and their own dependencies, found on the host as the
+loader would find them), then judges the wheel *as it would be after grafting*
+with the same level rules ``show`` uses. ``auto`` takes the most compatible level
+that passes; an explicit level that does not pass is refused with the blockers
+named. Nothing here writes a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+import posixpath
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ..archive import WheelArchive
+from ..binary.model import Binary, BinaryFormat, BinaryKind
+from ..checks import linux
+from ..checks.context import AuditContext, installed_path
+from ..errors import RepairError
+from ..policy import Policy, PolicySet
+from ..report import Problem
+from ..resolve.elf import expand_origin, is_dynamic_loader
+from ..resolve.host import ElfIdentity, HostLibrary, HostResolver
+from ..tags import parse_platform_tag
+from .elf import ElfEdit
+
+_HASHED = re.compile(r"-[0-9a-f]{8}$")
+
+
+@dataclass(frozen=True)
+class RepairOptions:
+    plat: str = "auto"
+    lib_paths: tuple[str, ...] = ()
+    sysroot: str | None = None
+    exclude: tuple[str, ...] = ()
+    strip: str = "none"  # none | debug | all
+    only_plat: bool = False
+
+
+@dataclass(frozen=True)
+class Graft:
+    """One host library copied into ``<dist>.libs/``."""
+
+    source: str  # the file copied (symlinks resolved)
+    found_as: str  # the path the loader would open
+    member: str  # "<dist>.libs/<new name>"
+    new_name: str
+    sha256: str
+    binary: Binary = field(repr=False)
+    edit: ElfEdit = field(default_factory=ElfEdit)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One wheel binary that changes: where it comes from, where it goes, what patchelf does."""
+
+    member: str  # name in the input wheel
+    target: str  # name in the output wheel (differs for a script moved next to its libraries)
+    edit: ElfEdit
+    arch: str
+
+
+@dataclass(frozen=True)
+class RepairPlan:
+    family: str
+    arch: str
+    policy: Policy = field(repr=False)
+    platform_tags: tuple[str, ...]  # for the file name and WHEEL, best first
+    libs_dir: str
+    grafts: tuple[Graft, ...]
+    patches: tuple[Patch, ...]
+    shims: dict[str, str]  # .data/scripts member -> the platlib member it runs
+    strip_members: tuple[str, ...]
+    strip: str
+    warnings: tuple[str, ...]
+
+    @property
+    def changes_binaries(self) -> bool:
+        return bool(self.grafts or self.patches or self.strip_members)
+
+
+@dataclass
+class _Node:
+    """A library on the host in the closure being grafted."""
+
+    lib: HostLibrary
+    chain: tuple[str, ...]  # DT_RPATH of the objects that loaded it (glibc passes these down)
+    resolved: dict[str, str] = field(default_factory=dict)  # its DT_NEEDED -> realpath of the graft
+
+
+@dataclass
+class _Closure:
+    """The grafts one level needs, and what could not be found or was excluded."""
+
+    nodes: dict[str, _Node] = field(default_factory=dict)  # realpath -> node, in discovery order
+    wheel_resolved: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> DT_NEEDED -> realpath
+    removed: dict[str, list[str]] = field(default_factory=dict)  # member -> libpython names dropped
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (needed by, soname)
+    excluded: list[tuple[str, str]] = field(default_factory=list)
+
+
+def hashed_name(filename: str, sha256: str) -> str:
+    """``libfoo.so.1.2`` -> ``libfoo-<sha256[:8]>.so.1.2``; a name already carrying a hash is kept."""
+    base, dot, rest = filename.partition(".")
+    if _HASHED.search(base):
+        return filename
+    return f"{base}-{sha256[:8]}{dot}{rest}"
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Planner:
+    """Builds a :class:`RepairPlan` for one wheel."""
+
+    def __init__(
+        self, archive: WheelArchive, binaries: Sequence[Binary], policies: PolicySet, options: RepairOptions
+    ) -> None:
+        self.archive = archive
+        self.options = options
+        self.policies = policies
+        self.ctx = AuditContext.build(archive.info, archive.members, archive.record, tuple(binaries))
+        self.warnings: list[str] = []
+        decision = linux.decide(self.ctx, policies)
+        if decision is None:
+            raise RepairError(f"{archive.path.name} holds no ELF binary: nothing to repair")
+        self.family, self.arch = decision.family, decision.arch
+        self.elves = [
+            b
+            for b in binaries
+            if b.format is BinaryFormat.ELF and b.kind is not BinaryKind.OTHER and b.arch == self.arch
+        ]
+        self.outside = {b.path: linux.outside_libraries(b, self.ctx) for b in self.elves}
+        self.resolver = HostResolver(
+            identity=self._identity(),
+            arch=self.arch,
+            libc="musl" if self.family == "musllinux" else "glibc",
+            sysroot=options.sysroot,
+            lib_paths=tuple(options.lib_paths),
+        )
+        self.levels = [p for p in policies.levels(self.family) if p.supports(self.arch)]
+        if not self.levels:
+            raise RepairError(f"no {self.family} policy covers {self.arch}")
+
+    def _identity(self) -> ElfIdentity:
+        member = self.archive.members[self.elves[0].path]
+        with self.archive.open(member) as stream:
+            ident = ElfIdentity.read(stream.read_at(0, min(64, member.size)))
+        assert ident is not None  # it parsed as ELF already
+        return ident
+
+    # -- exclusions -----------------------------------------------------------------
+
+    def _excluded(self, *names: str) -> bool:
+        return any(fnmatch.fnmatch(n, pattern) for n in names for pattern in self.options.exclude)
+
+    # -- closure per level ------------------------------------------------------------
+
+    def closure(self, policy: Policy) -> _Closure:
+        out = _Closure()
+        queue: list[tuple[str, str, Binary, list[str], tuple[str, ...], dict[str, str]]] = []
+        for binary in self.elves:
+            resolved = out.wheel_resolved.setdefault(binary.path, {})
+            chain = tuple(self.resolver.expanded_rpath(binary, None))
+            dirs = self.resolver.search_dirs(binary, None)
+            for soname in self.outside[binary.path]:
+                if linux.LIBPYTHON.match(soname):
+                    if binary.kind is not BinaryKind.EXECUTABLE:
+                        out.removed.setdefault(binary.path, []).append(soname)
+                    continue
+                queue.append((binary.path, soname, binary, dirs, chain, resolved))
+        while queue:
+            requester, soname, _, dirs, chain, resolved = queue.pop(0)
+            if is_dynamic_loader(soname) or policy.allows_library(self.arch, soname) or linux.LIBPYTHON.match(soname):
+                continue
+            if self._excluded(soname):
+                out.excluded.append((requester, soname))
+                continue
+            lib = self.resolver.find(soname, dirs)
+            if lib is None:
+                out.missing.append((requester, soname))
+                continue
+            if self._excluded(lib.path, lib.realpath):
+                out.excluded.append((requester, soname))
+                continue
+            resolved[soname] = lib.realpath
+            if lib.realpath in out.nodes:
+                continue
+            node = _Node(lib, chain)
+            out.nodes[lib.realpath] = node
+            child_chain = tuple(self.resolver.expanded_rpath(lib.binary, lib.origin)) + chain
+            child_dirs = self.resolver.search_dirs(lib.binary, lib.origin, chain)
+            for need in lib.binary.needed:
+                queue.append((lib.path, need, lib.binary, child_dirs, child_chain, node.resolved))
+        return out
+
+    def blockers(self, policy: Policy, closure: _Closure) -> list[Problem]:
+        """What stops the wheel, once the closure is grafted, from satisfying ``policy``."""
+        excluded: dict[str, set[str]] = {}
+        for requester, soname in closure.excluded:
+            excluded.setdefault(requester, set()).add(soname)
+        facts = []
+        for binary in self.elves:
+            gone = set(closure.wheel_resolved.get(binary.path, {})) | set(closure.removed.get(binary.path, ()))
+            gone |= excluded.get(binary.path, set())
+            facts.append(linux.elf_facts(binary, tuple(n for n in self.outside[binary.path] if n not in gone)))
+        for node in closure.nodes.values():
+            gone = set(node.resolved) | excluded.get(node.lib.path, set())
+            still = tuple(n for n in node.lib.binary.needed if not is_dynamic_loader(n) and n not in gone)
+            facts.append(linux.elf_facts(node.lib.binary, still))
+        return linux.level_blockers(policy, self.arch, facts)
+
+    # -- the plan --------------------------------------------------------------------
+
+    def plan(self) -> RepairPlan:
+        verdicts: list[tuple[Policy, _Closure, list[Problem]]] = []
+        for policy in self.levels:
+            closure = self.closure(policy)
+            verdicts.append((policy, closure, self.blockers(policy, closure)))
+        passing = [v for v in verdicts if not v[1].missing and not v[2]]
+        best = passing[0] if passing else None
+        requested = self._requested_level()
+        if requested is None:
+            if best is None:
+                raise RepairError(self._failure(verdicts[-1]))
+            chosen, tags = best, list(best[0].tags(self.arch))
+        else:
+            target = next(v for v in verdicts if v[0].name == requested.name)
+            if target[1].missing or target[2]:
+                raise RepairError(self._failure(target))
+            assert best is not None
+            chosen, tags = target, list(target[0].tags(self.arch))
+            if best[0].version < target[0].version and not self.options.only_plat:
+                chosen, tags = best, list(best[0].tags(self.arch)) + tags
+                self.warnings.append(f"the wheel also satisfies {best[0].tags(self.arch)[0]}; tagging it too")
+        policy, closure, _ = chosen
+        for requester, soname in closure.excluded:
+            self.warnings.append(f"{soname} (needed by {requester}) excluded: left outside the wheel")
+        for member, names in closure.removed.items():
+            for name in names:
+                self.warnings.append(f"{member} links {name}, which is forbidden; the dependency is removed")
+        return self._build(policy, closure, tuple(dict.fromkeys(tags)))
+
+    def _requested_level(self) -> Policy | None:
+        plat = self.options.plat
+        if plat == "auto":
+            return None
+        tag = parse_platform_tag(plat)
+        if tag.family not in ("manylinux", "musllinux") or tag.version is None:
+            # "manylinux_2_17" or "manylinux2014" without the arch
+            tag = parse_platform_tag(f"{plat}_{self.arch}")
+            if tag.family not in ("manylinux", "musllinux") or tag.version is None:
+                raise RepairError(f"--plat {plat}: not a manylinux or musllinux tag")
+        if tag.arch != self.arch:
+            raise RepairError(f"--plat {plat} is for {tag.arch}, but the wheel's binaries are {self.arch}")
+        if tag.family != self.family:
+            raise RepairError(f"--plat {plat} is {tag.family}, but the wheel's binaries are {self.family}")
+        for policy in self.levels:
+            if policy.version == tag.version:
+                return policy
+        raise RepairError(f"--plat {plat}: no policy describes {tag.family} {tag.version[0]}.{tag.version[1]}")
+
+    def _failure(self, verdict: tuple[Policy, _Closure, list[Problem]]) -> str:
+        policy, closure, blockers = verdict
+        level = policy.tags(self.arch)[0]
+        if closure.missing:
+            names = ", ".join(sorted({f"{s} (needed by {r})" for r, s in closure.missing}))
+            return f"cannot repair to {level}: required library {names} not found on this host; point --lib-path at it"
+        messages = [b.message for b in blockers]
+        more = f" (and {len(messages) - 3} more)" if len(messages) > 3 else ""
+        return f"cannot repair to {level}: " + "; ".join(messages[:3]) + more
+
+    def _build(self, policy: Policy, closure: _Closure, tags: tuple[str, ...]) -> RepairPlan:
+        info = self.archive.info
+        dist = self.archive.path.name.split("-", 1)[0]
+        libs_dir = f"{dist}.libs"
+        names: dict[str, str] = {}
+        grafts: list[Graft] = []
+        taken = set(self.archive.members)
+        for real, node in closure.nodes.items():
+            digest = file_sha256(real)
+            new_name = hashed_name(posixpath.basename(real), digest)
+            member = f"{libs_dir}/{new_name}"
+            if member in taken:
+                raise RepairError(f"cannot graft {node.lib.path}: the wheel already has a different {member}")
+            taken.add(member)
+            names[real] = new_name
+            grafts.append(Graft(real, node.lib.path, member, new_name, digest, node.lib.binary, ElfEdit()))
+        final_grafts = []
+        for graft in grafts:
+            node = closure.nodes[graft.source]
+            replace = {soname: names[real] for soname, real in node.resolved.items()}
+            edit = ElfEdit(soname=graft.new_name, replace_needed=replace)
+            if replace:
+                edit.rpath = "$ORIGIN"
+            else:
+                edit.remove_rpath = True
+            renamed = dataclasses.replace(graft.binary, path=graft.member)
+            final_grafts.append(dataclasses.replace(graft, edit=edit, binary=renamed))
+
+        patches: list[Patch] = []
+        shims: dict[str, str] = {}
+        scripts_prefix = f"{info.data_dir}/scripts/"
+        for binary in self.elves:
+            resolved = closure.wheel_resolved.get(binary.path, {})
+            removed = closure.removed.get(binary.path, [])
+            if not resolved and not removed:
+                continue
+            edit = ElfEdit(remove_needed=list(removed), replace_needed={s: names[r] for s, r in resolved.items()})
+            target = binary.path
+            if resolved:
+                installed = installed_path(binary.path, info.data_dir)
+                if installed is None:
+                    if not binary.path.startswith(scripts_prefix) or "/" in binary.path[len(scripts_prefix) :]:
+                        raise RepairError(
+                            f"{binary.path} needs grafted libraries but is installed outside site-packages"
+                        )
+                    installed = target = f"{dist}.scripts/{binary.path[len(scripts_prefix):]}"
+                    shims[binary.path] = target
+                edit.rpath = self._rpath(binary, installed, libs_dir)
+            patches.append(Patch(binary.path, target, edit, self.arch))
+
+        strip_members: tuple[str, ...] = ()
+        if self.options.strip != "none":
+            strip_members = tuple(b.path for b in self.elves)
+        return RepairPlan(
+            family=self.family,
+            arch=self.arch,
+            policy=policy,
+            platform_tags=tags,
+            libs_dir=libs_dir,
+            grafts=tuple(final_grafts),
+            patches=tuple(patches),
+            shims=shims,
+            strip_members=strip_members,
+            strip=self.options.strip,
+            warnings=tuple(self.warnings),
+        )
+
+    def _rpath(self, binary: Binary, installed: str, libs_dir: str) -> str:
+        """Existing entries that stay inside the wheel, then ``$ORIGIN/<path to the libs dir>``."""
+        keep: list[str] = []
+        for entry in binary.runpath or binary.rpath:
+            if expand_origin(entry, installed) is not None:
+                keep.append(entry)
+        rel = posixpath.relpath(libs_dir, posixpath.dirname(installed) or ".")
+        keep.append("$ORIGIN" if rel == "." else f"$ORIGIN/{rel}")
+        return ":".join(dict.fromkeys(keep))
+
+
+def retag(platform_tags: Iterable[str], old: Sequence[str], arch: str) -> list[str]:
+    """The file name's platform tags: the old ones of other families, plus the new, sorted like auditwheel."""
+    kept = [t for t in old if parse_platform_tag(t).family not in ("linux", "manylinux", "musllinux")]
+    return sorted(dict.fromkeys([*kept, *platform_tags]))

@@ -1,0 +1,141 @@
+"""A software bill of materials for the libraries a repair grafted (PEP 770, CycloneDX 1.4 JSON).
+
+PEP 770 reserves ``<dist-info>/sboms/`` for SBOM documents describing what a
+wheel bundles. Each grafted library is named by the distribution package that
+provides it when the host's package manager knows the file (dpkg on Debian and
+derivatives, rpm elsewhere), and always by its file name and SHA-256. The
+document holds no timestamp or random serial, so the same repair gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from urllib.parse import quote
+
+from .. import __version__
+
+SBOM_NAME = "wheelaudit.cdx.json"
+
+
+@dataclass(frozen=True)
+class Provider:
+    """The distribution package a file came from."""
+
+    kind: str  # purl type: "deb", "rpm"
+    namespace: str  # "debian", "ubuntu", "fedora" ...
+    name: str
+    version: str
+    arch: str
+
+    @property
+    def purl(self) -> str:
+        qualifiers = f"?arch={quote(self.arch)}" if self.arch else ""
+        return f"pkg:{self.kind}/{self.namespace}/{quote(self.name)}@{quote(self.version)}{qualifiers}"
+
+
+@dataclass(frozen=True)
+class GraftedFile:
+    member: str  # path inside the wheel
+    source: str  # where it was copied from
+    sha256: str
+
+
+@lru_cache(maxsize=1)
+def _os_id() -> str:
+    try:
+        with open("/etc/os-release", encoding="utf-8") as fh:
+            for line in fh:
+                key, _, value = line.strip().partition("=")
+                if key == "ID":
+                    return value.strip('"') or "linux"
+    except OSError:
+        pass
+    return "linux"
+
+
+def _run(args: list[str]) -> str | None:
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _usr_variants(path: str) -> list[str]:
+    """The path and its twin across the merged-/usr symlinks (dpkg records only one of them)."""
+    if path.startswith("/usr/"):
+        return [path, path[4:]]
+    return [path, "/usr" + path]
+
+
+@cache
+def find_provider(path: str) -> Provider | None:
+    """Which installed package owns ``path`` according to dpkg or rpm, if either is there."""
+    if shutil.which("dpkg-query"):
+        for candidate in _usr_variants(path):
+            out = _run(["dpkg-query", "-S", candidate])
+            if not out:
+                continue
+            owner = out.splitlines()[0].split(": ", 1)[0]
+            if "," in owner or owner.startswith("diversion") or not owner:
+                continue
+            details = _run(["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${Architecture}", owner])
+            if details and details.count("\t") == 2:
+                name, version, arch = details.split("\t")
+                return Provider("deb", _os_id(), name, version, arch)
+    if shutil.which("rpm"):
+        for candidate in _usr_variants(path):
+            out = _run(["rpm", "-qf", "--queryformat", "%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}", candidate])
+            if out and out.count("\t") == 2:
+                name, version, arch = out.split("\t")
+                return Provider("rpm", _os_id(), name, version, arch)
+    return None
+
+
+def build_sbom(
+    dist: str, version: str, wheel_filename: str, grafted: Sequence[GraftedFile], *, use_host: bool
+) -> bytes:
+    """The CycloneDX document for a repaired wheel, as deterministic JSON bytes."""
+    wheel_ref = f"pkg:pypi/{quote(dist)}@{quote(version)}?file_name={quote(wheel_filename)}"
+    wheel_component: dict[str, object] = {
+        "type": "library",
+        "bom-ref": wheel_ref,
+        "name": dist,
+        "version": version,
+        "purl": wheel_ref,
+    }
+    components: list[dict[str, object]] = [wheel_component]
+    refs: list[str] = []
+    for item in sorted(grafted, key=lambda g: g.member):
+        provider = find_provider(item.source) if use_host else None
+        file_name = item.member.rsplit("/", 1)[-1]
+        ref = f"{provider.purl if provider else 'file:' + quote(item.member)}#{item.sha256}"
+        component: dict[str, object] = {
+            "type": "library",
+            "bom-ref": ref,
+            "name": provider.name if provider else file_name,
+            "hashes": [{"alg": "SHA-256", "content": item.sha256}],
+            "properties": [
+                {"name": "wheelaudit:wheel-path", "value": item.member},
+                {"name": "wheelaudit:copied-from", "value": item.source},
+            ],
+        }
+        if provider:
+            component["version"] = provider.version
+            component["purl"] = provider.purl
+        components.append(component)
+        refs.append(ref)
+    document = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.4",
+        "version": 1,
+        "metadata": {"component": wheel_component, "tools": [{"name": "wheelaudit", "version": __version__}]},
+        "components": components,
+        "dependencies": [{"ref": wheel_ref, "dependsOn": refs}, *({"ref": r} for r in refs)],
+    }
+    return (json.dumps(document, indent=2, sort_keys=False) + "\n").encode("utf-8")

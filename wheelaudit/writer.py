@@ -1,0 +1,302 @@
+"""Writing a wheel: raw copies of unchanged members, new RECORD, deterministic bytes, atomic rename.
+
+The zip structures (APPNOTE 6.3.x: local header, central directory, ZIP64 end
+records) are written here directly rather than through :mod:`zipfile`, because a
+repair must copy unchanged members as their compressed bytes with their original
+CRC-32 — nothing is inflated or recompressed unless it changed — and must decide
+every byte of the output itself (timestamps, permissions, order) so that the same
+input always gives the same file. The output is written to a temporary file next
+to the target and renamed into place (PEP 427 RECORD rules, PEP 376 hash format).
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import contextlib
+import csv
+import hashlib
+import io
+import os
+import stat
+import struct
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from .archive import Member
+
+LOCAL = struct.Struct("<4sHHHHHIIIHH")
+CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
+EOCD = struct.Struct("<4sHHHHIIH")
+EOCD64 = struct.Struct("<4sQHHIIQQQQ")
+EOCD64_LOCATOR = struct.Struct("<4sIQI")
+ZIP64_LIMIT = 0xFFFFFFFF
+#: Deflate can grow incompressible data by a few bytes per 16 KiB block; below this a member never needs ZIP64 sizes.
+ZIP64_SAFE_SIZE = 0xF0000000
+FLAG_UTF8 = 0x800
+STORED, DEFLATED = 0, 8
+MADE_BY_UNIX = (3 << 8) | 20
+#: Earliest time a zip can express; used when SOURCE_DATE_EPOCH is not set, so output never depends on the clock.
+DEFAULT_EPOCH = 315532800  # 1980-01-01T00:00:00Z
+CHUNK = 1 << 20
+
+ProgressCallback = Callable[[int], None]
+
+
+def record_hash(digest: bytes) -> str:
+    """A RECORD hash field: ``sha256=`` and the urlsafe base64 digest without padding (PEP 376/427)."""
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def build_epoch() -> int:
+    """The timestamp every member gets: SOURCE_DATE_EPOCH clipped to what a zip can hold, or 1980-01-01."""
+    raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    try:
+        value = int(raw) if raw else DEFAULT_EPOCH
+    except ValueError:
+        value = DEFAULT_EPOCH
+    latest = calendar.timegm((2107, 12, 31, 23, 59, 58, 0, 0, 0))
+    return min(max(value, DEFAULT_EPOCH), latest)
+
+
+def dos_datetime(epoch: int) -> tuple[int, int]:
+    t = time.gmtime(epoch)
+    dos_time = (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2)
+    dos_date = ((t.tm_year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday
+    return dos_time, dos_date
+
+
+def normalized_mode(mode: int, *, is_dir: bool = False) -> int:
+    """Unix mode bits as written: 755 for directories and anything executable, 644 otherwise; links kept."""
+    if is_dir:
+        return stat.S_IFDIR | 0o755
+    if stat.S_ISLNK(mode):
+        return stat.S_IFLNK | 0o777
+    return stat.S_IFREG | (0o755 if mode & 0o111 else 0o644)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: bytes
+    flags: int
+    method: int
+    crc: int
+    compressed_size: int
+    size: int
+    offset: int
+    mode: int
+    is_dir: bool
+
+
+@dataclass(frozen=True)
+class RecordEntry:
+    path: str
+    hash: str
+    size: str
+
+
+class WheelWriter:
+    """Writes one wheel file; use as a context manager so a failure leaves nothing behind.
+
+    Members are written in the order they are added; RECORD is written by :meth:`finish`
+    as the last member, listing every member with the hash and size given or computed.
+    """
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str],
+        *,
+        compresslevel: int = 6,
+        epoch: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.target = Path(target)
+        self.compresslevel = compresslevel
+        self._time, self._date = dos_datetime(build_epoch() if epoch is None else epoch)
+        self._progress = progress
+        self._entries: list[_Entry] = []
+        self._names: set[str] = set()
+        self.record: list[RecordEntry] = []
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".part", dir=self.target.parent)
+        self._tmp = Path(tmp)
+        self._fh = os.fdopen(fd, "w+b")
+        self._done = False
+
+    def __enter__(self) -> WheelWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self._done:
+            self.abort()
+
+    @property
+    def temp_path(self) -> Path:
+        return self._tmp
+
+    def abort(self) -> None:
+        """Drop the partial output."""
+        self._done = True
+        self._fh.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+    # -- members --------------------------------------------------------------------
+
+    def _claim(self, name: str) -> bytes:
+        if name in self._names:
+            raise ValueError(f"member {name!r} written twice")
+        self._names.add(name)
+        return name.encode("utf-8")
+
+    def _flags(self, name: str) -> int:
+        return 0 if name.isascii() else FLAG_UTF8
+
+    def _write_local(
+        self, encoded: bytes, flags: int, method: int, crc: int, csize: int, size: int, zip64: bool
+    ) -> int:
+        offset = self._fh.tell()
+        extra = b""
+        if zip64:
+            extra = struct.pack("<HHQQ", 1, 16, size, csize)
+            csize_field = size_field = ZIP64_LIMIT
+        else:
+            csize_field, size_field = csize, size
+        needed = 45 if zip64 else 20
+        self._fh.write(
+            LOCAL.pack(b"PK\x03\x04", needed, flags, method, self._time, self._date, crc, csize_field, size_field,
+                       len(encoded), len(extra))
+        )
+        self._fh.write(encoded)
+        self._fh.write(extra)
+        return offset
+
+    def copy_raw(self, member: Member, compressed: Iterable[bytes], hash_: str) -> None:
+        """Copy a member as its stored bytes with its original CRC-32; ``hash_`` goes into RECORD."""
+        encoded = self._claim(member.name)
+        flags = self._flags(member.name)
+        zip64 = member.size >= ZIP64_LIMIT or member.compressed_size >= ZIP64_LIMIT
+        offset = self._write_local(encoded, flags, member.compress_type, member.crc, member.compressed_size,
+                                   member.size, zip64)
+        written = 0
+        for chunk in compressed:
+            self._fh.write(chunk)
+            written += len(chunk)
+            if self._progress:
+                self._progress(len(chunk))
+        if written != member.compressed_size:
+            raise OSError(f"{member.name}: copied {written} bytes, expected {member.compressed_size}")
+        self._entries.append(
+            _Entry(encoded, flags, member.compress_type, member.crc, member.compressed_size, member.size, offset,
+                   normalized_mode(member.mode, is_dir=member.is_dir), member.is_dir)
+        )
+        if not member.is_dir:
+            self.record.append(RecordEntry(member.name, hash_, str(member.size)))
+
+    def add_chunks(self, name: str, chunks: Iterable[bytes], size: int, *, mode: int = 0o644) -> str:
+        """Compress and write a new or changed member from pieces totalling ``size`` bytes; returns its hash."""
+        encoded = self._claim(name)
+        flags = self._flags(name)
+        zip64 = size > ZIP64_SAFE_SIZE
+        method = DEFLATED if self.compresslevel > 0 else STORED
+        offset = self._write_local(encoded, flags, method, 0, 0, 0, zip64)
+        data_start = self._fh.tell()
+        sha = hashlib.sha256()
+        crc = 0
+        total = 0
+        compressor = zlib.compressobj(self.compresslevel, zlib.DEFLATED, -15) if method == DEFLATED else None
+        for chunk in chunks:
+            sha.update(chunk)
+            crc = zlib.crc32(chunk, crc)
+            total += len(chunk)
+            self._fh.write(compressor.compress(chunk) if compressor else chunk)
+            if self._progress:
+                self._progress(len(chunk))
+        if compressor:
+            self._fh.write(compressor.flush())
+        if total != size:
+            raise OSError(f"{name}: wrote {total} bytes, expected {size}")
+        end = self._fh.tell()
+        csize = end - data_start
+        if not zip64 and csize >= ZIP64_LIMIT:  # pragma: no cover - excluded by ZIP64_SAFE_SIZE
+            raise OSError(f"{name}: compressed size overflows a non-ZIP64 header")
+        # Fill in what only the data could tell: CRC-32 and the sizes.
+        self._fh.seek(offset + 14)
+        if zip64:
+            self._fh.write(struct.pack("<III", crc, ZIP64_LIMIT, ZIP64_LIMIT))
+            self._fh.seek(offset + LOCAL.size + len(encoded) + 4)
+            self._fh.write(struct.pack("<QQ", total, csize))
+        else:
+            self._fh.write(struct.pack("<III", crc, csize, total))
+        self._fh.seek(end)
+        self._entries.append(_Entry(encoded, flags, method, crc, csize, total, offset, normalized_mode(mode), False))
+        digest = record_hash(sha.digest())
+        self.record.append(RecordEntry(name, digest, str(total)))
+        return digest
+
+    def add_bytes(self, name: str, data: bytes, *, mode: int = 0o644) -> str:
+        return self.add_chunks(name, [data], len(data), mode=mode)
+
+    def add_file(self, name: str, path: str | os.PathLike[str], *, mode: int | None = None) -> str:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            return self.add_chunks(name, iter(lambda: fh.read(CHUNK), b""), st.st_size,
+                                   mode=st.st_mode if mode is None else mode)
+
+    # -- end ------------------------------------------------------------------------
+
+    def finish(self, record_name: str) -> Path:
+        """Write RECORD and the central directory, then rename the file into place."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        for row in self.record:
+            writer.writerow([row.path, row.hash, row.size])
+        writer.writerow([record_name, "", ""])
+        self.add_bytes(record_name, out.getvalue().encode("utf-8"))
+        self._write_central_directory()
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        os.chmod(self._tmp, 0o644)
+        os.replace(self._tmp, self.target)
+        self._done = True
+        return self.target
+
+    def _write_central_directory(self) -> None:
+        start = self._fh.tell()
+        for e in self._entries:
+            extra_fields: list[int] = []
+            size, csize, offset = e.size, e.compressed_size, e.offset
+            if size >= ZIP64_LIMIT or csize >= ZIP64_LIMIT:
+                extra_fields += [size, csize]
+                size = csize = ZIP64_LIMIT
+            if offset >= ZIP64_LIMIT:
+                extra_fields.append(offset)
+                offset = ZIP64_LIMIT
+            extra = b""
+            if extra_fields:
+                extra = struct.pack(f"<HH{len(extra_fields)}Q", 1, 8 * len(extra_fields), *extra_fields)
+            needed = 45 if extra_fields else 20
+            external = (e.mode << 16) | (0x10 if e.is_dir else 0)
+            self._fh.write(
+                CENTRAL.pack(b"PK\x01\x02", MADE_BY_UNIX, needed, e.flags, e.method, self._time, self._date, e.crc,
+                             csize, size, len(e.name), len(extra), 0, 0, 0, external, offset)
+            )
+            self._fh.write(e.name)
+            self._fh.write(extra)
+        end = self._fh.tell()
+        count, cd_size = len(self._entries), end - start
+        if count >= 0xFFFF or cd_size >= ZIP64_LIMIT or start >= ZIP64_LIMIT:
+            self._fh.write(EOCD64.pack(b"PK\x06\x06", EOCD64.size - 12, MADE_BY_UNIX, 45, 0, 0, count, count,
+                                       cd_size, start))
+            self._fh.write(EOCD64_LOCATOR.pack(b"PK\x06\x07", 0, end, 1))
+            self._fh.write(EOCD.pack(b"PK\x05\x06", 0, 0, min(count, 0xFFFF), min(count, 0xFFFF),
+                                     min(cd_size, ZIP64_LIMIT), min(start, ZIP64_LIMIT), 0))
+        else:
+            self._fh.write(EOCD.pack(b"PK\x05\x06", 0, 0, count, count, cd_size, start, 0))
