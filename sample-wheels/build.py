@@ -34,6 +34,7 @@ toolchain allows (same Rust/maturin/zig versions needed for identical bytes).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -112,21 +113,17 @@ SAMPLES: list[Sample] = [
         "is TAGGED manylinux2014 (glibc 2.17): the lying-tag mistake.",
         zig=False,
         compatibility="manylinux2014",
-        smoke="import os; assert m.statx_size(os.__file__) == os.path.getsize(os.__file__); "
-        "m.random_u32()",
-        notes="Built with --compatibility manylinux2014 --auditwheel skip on a "
-        "glibc 2.36 host, so the tag is wrong.",
+        smoke="import os; assert m.statx_size(os.__file__) == os.path.getsize(os.__file__); m.random_u32()",
+        notes="Built with --compatibility manylinux2014 --auditwheel skip on a glibc 2.36 host, so the tag is wrong.",
     ),
     Sample(
         "bin",
-        "maturin bindings='bin': a small Rust executable in .data/scripts/, "
-        "manylinux2014 via zig.",
+        "maturin bindings='bin': a small Rust executable in .data/scripts/, manylinux2014 via zig.",
         smoke="",
     ),
     Sample(
         "cffi",
-        "maturin bindings='cffi': C-ABI cdylib plus generated cffi wrapper, "
-        "manylinux2014 via zig.",
+        "maturin bindings='cffi': C-ABI cdylib plus generated cffi wrapper, manylinux2014 via zig.",
         smoke="assert m.lib.wa_add(2, 40) == 42 and m.lib.wa_isqrt(99) == 9",
         notes="Installing needs the cffi package at run time.",
     ),
@@ -135,8 +132,7 @@ SAMPLES: list[Sample] = [
         "Tagged cp38-abi3 but imports PyUnicode_AsUTF8AndSize, in the limited API "
         "only since 3.10; manylinux2014 via zig.",
         smoke="assert m.utf8_len('h\\u00e9') == 3",
-        notes="Imports and works on 3.8 (the symbol exists in the full API) but "
-        "violates the abi3 promise for 3.8/3.9.",
+        notes="Imports and works on 3.8 (the symbol exists in the full API) but violates the abi3 promise for 3.8/3.9.",
     ),
     Sample(
         "debuginfo",
@@ -204,16 +200,10 @@ def check_prereqs(samples: list[Sample], py311: str | None) -> str | None:
     ver = run(["maturin", "--version"]).split()[-1]
     if tuple(int(x) for x in ver.split(".")[:2]) < (1, 16):
         raise fail(f"maturin >= 1.16 needed, found {ver}")
-    if any(s.zig for s in samples):
-        try:
-            import ziglang  # type: ignore[import-not-found]  # noqa: F401
-        except ImportError:
-            raise fail("ziglang (pip install ziglang)") from None
-    if any(s.name == "cffi" for s in samples):
-        try:
-            import cffi  # type: ignore[import-untyped]  # noqa: F401
-        except ImportError:
-            raise fail("cffi (pip install cffi)") from None
+    if any(s.zig for s in samples) and importlib.util.find_spec("ziglang") is None:
+        raise fail("ziglang (pip install ziglang)")
+    if any(s.name == "cffi" for s in samples) and importlib.util.find_spec("cffi") is None:
+        raise fail("cffi (pip install cffi)")
     if any(s.name == "syslib" for s in samples):
         libdir = Path("/usr/lib") / f"{sysconfig.get_config_var('MULTIARCH') or 'x86_64-linux-gnu'}"
         if not (libdir / "libsqlite3.so").exists() and not Path("/usr/lib/libsqlite3.so").exists():
@@ -241,9 +231,7 @@ def build_one(s: Sample, py311: str | None, outdir: Path) -> Path:
     shutil.copytree(CRATES / s.name, crate)
     env = dict(os.environ)
     env["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
-    env["CARGO_TARGET_DIR"] = os.environ.get(
-        "WA_SAMPLE_TARGET", str(Path.home() / ".cache" / "wa-sample-target")
-    )
+    env["CARGO_TARGET_DIR"] = os.environ.get("WA_SAMPLE_TARGET", str(Path.home() / ".cache" / "wa-sample-target"))
     # zig caches the C parts it compiles (libunwind, glibc stubs) with the
     # compile directory baked into their DWARF; a cache beside the target dir
     # keeps that from leaking paths of unrelated earlier builds.
@@ -313,8 +301,11 @@ def verify(samples: list[Sample], py311: str | None) -> None:
                 run([py, "-m", "venv", str(venv)])
                 vpy = str(venv / "bin" / "python")
                 deps = ["cffi"] if s.name == "cffi" else []
-                run([vpy, "-m", "pip", "install", "-q", "--no-index", str(whl)] if not deps
-                    else [vpy, "-m", "pip", "install", "-q", str(whl), *deps])
+                run(
+                    [vpy, "-m", "pip", "install", "-q", "--no-index", str(whl)]
+                    if not deps
+                    else [vpy, "-m", "pip", "install", "-q", str(whl), *deps]
+                )
                 if s.name == "bin":
                     out = run([str(venv / "bin" / "wa-sample-bin"), "hi"])
                     assert out.strip() == "wa-sample-bin: hi", out
@@ -388,7 +379,10 @@ def abi3audit(whl: Path) -> list[dict[str, Any]]:
     except (json.JSONDecodeError, KeyError):
         return [{"error": res.stderr.strip()[-500:]}]
     return [
-        {"name": e["name"], **{k: e["result"][k] for k in ("baseline", "computed", "future_abi3_objects", "non_abi3_symbols")}}
+        {
+            "name": e["name"],
+            **{k: e["result"][k] for k in ("baseline", "computed", "future_abi3_objects", "non_abi3_symbols")},
+        }
         for spec in specs.values()
         for e in spec.get("wheel", [])
     ]

@@ -9,8 +9,15 @@ from pathlib import Path
 CENTRAL = b"PK\x01\x02"
 
 
-def rewrite(src: Path, dst: Path, *, drop: tuple[str, ...] = (), rename: dict[str, str] | None = None,
-            replace: dict[str, bytes] | None = None, add: dict[str, bytes] | None = None) -> Path:
+def rewrite(
+    src: Path,
+    dst: Path,
+    *,
+    drop: tuple[str, ...] = (),
+    rename: dict[str, str] | None = None,
+    replace: dict[str, bytes] | None = None,
+    add: dict[str, bytes] | None = None,
+) -> Path:
     """Copy a wheel member by member, dropping, renaming, replacing or adding members (no validation)."""
     rename = rename or {}
     replace = replace or {}
@@ -25,8 +32,14 @@ def rewrite(src: Path, dst: Path, *, drop: tuple[str, ...] = (), rename: dict[st
     return dst
 
 
-def patch_central_directory(path: Path, member: str, *, file_size: int | None = None,
-                            header_offset_of: str | None = None, flag_bits: int | None = None) -> None:
+def patch_central_directory(
+    path: Path,
+    member: str,
+    *,
+    file_size: int | None = None,
+    header_offset_of: str | None = None,
+    flag_bits: int | None = None,
+) -> None:
     """Forge fields of one central-directory entry in place (the local header is left alone)."""
     data = bytearray(path.read_bytes())
     entries: dict[str, int] = {}

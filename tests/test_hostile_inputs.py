@@ -248,7 +248,7 @@ def test_symlink_member_is_reported_not_followed(tmp_path: Path) -> None:
     wheel = rewrite(_base(), _name(tmp_path))
     with zipfile.ZipFile(wheel, "a") as z:
         info = zipfile.ZipInfo("wa_sample_abi3/link.so")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         z.writestr(info, "/etc/passwd")
     report = wheelaudit.audit(wheel)
     codes = {p.code for p in report.problems}

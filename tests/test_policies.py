@@ -114,7 +114,12 @@ def test_user_policy_file_adds_a_library(tmp_path: Path) -> None:
         ({"format": 1, "policies": [{"name": "linux"}]}, "not a manylinux_X_Y"),
         ({"format": 1, "policies": [{"name": "manylinux_2_99", "architectures": {}}]}, "non-empty"),
         (
-            {"format": 1, "policies": [{"name": "manylinux_2_99", "architectures": {"x86_64": {"symbol_versions": {"GLIBC": "2.99"}}}}]},
+            {
+                "format": 1,
+                "policies": [
+                    {"name": "manylinux_2_99", "architectures": {"x86_64": {"symbol_versions": {"GLIBC": "2.99"}}}}
+                ],
+            },
             "symbol_versions",
         ),
     ],

@@ -119,45 +119,47 @@ def test_not_an_extension_suffix(filename: str) -> None:
     assert extensions.parse_suffix(filename) is None
 
 
-# (wheel file name, extension path, arch, expected codes)
+MISMATCH = {"extension-suffix-mismatch"}
+# (wheel tags, extension file name, binary arch, expected codes); wheels are p-1-<tags>.whl, files p/<name>
 SUFFIX_CASES = [
-    ("p-1-cp38-abi3-manylinux_2_17_x86_64.whl", "p/m.abi3.so", "x86_64", set()),
-    ("p-1-cp38-abi3-manylinux_2_17_x86_64.whl", "p/m.so", "x86_64", set()),
-    ("p-1-cp38-abi3-manylinux_2_17_x86_64.whl", "p/m.cpython-38-x86_64-linux-gnu.so", "x86_64", {"abi3-version-specific-suffix"}),
-    ("p-1-cp312-cp312-manylinux_2_17_x86_64.whl", "p/m.cpython-312-x86_64-linux-gnu.so", "x86_64", set()),
-    ("p-1-cp312-cp312-manylinux_2_17_x86_64.whl", "p/m.abi3.so", "x86_64", set()),
-    ("p-1-cp312-cp312-manylinux_2_17_x86_64.whl", "p/m.cpython-311-x86_64-linux-gnu.so", "x86_64", {"extension-suffix-mismatch"}),
-    ("p-1-cp312-cp312-manylinux_2_17_x86_64.whl", "p/m.cpython-312-aarch64-linux-gnu.so", "x86_64", {"extension-suffix-mismatch"}),
-    ("p-1-cp312-cp312-manylinux_2_17_x86_64.whl", "p/m.cpython-312-x86_64-linux-musl.so", "x86_64", {"extension-suffix-mismatch"}),
-    ("p-1-cp312-cp312-musllinux_1_2_x86_64.whl", "p/m.cpython-312-x86_64-linux-musl.so", "x86_64", set()),
-    ("p-1-cp312-cp312-musllinux_1_2_x86_64.whl", "p/m.cpython-312-x86_64-linux-gnu.so", "x86_64", {"extension-suffix-mismatch"}),
-    ("p-1-cp312-cp312-manylinux_2_17_aarch64.whl", "p/m.cpython-312-aarch64-linux-gnu.so", "aarch64", set()),
-    ("p-1-cp312-cp312-manylinux_2_17_armv7l.whl", "p/m.cpython-312-arm-linux-gnueabihf.so", "armv7l", set()),
-    ("p-1-cp312-cp312-manylinux_2_17_x86_64.whl", "p/m.pyd", "x86_64", {"extension-suffix-mismatch"}),
-    ("p-1-cp313-cp313t-manylinux_2_17_x86_64.whl", "p/m.cpython-313t-x86_64-linux-gnu.so", "x86_64", set()),
-    ("p-1-cp313-cp313t-manylinux_2_17_x86_64.whl", "p/m.cpython-313-x86_64-linux-gnu.so", "x86_64", {"extension-suffix-mismatch"}),
-    ("p-1-cp313-cp313t-manylinux_2_17_x86_64.whl", "p/m.abi3.so", "x86_64", {"abi3-free-threaded"}),
-    ("p-1-cp312-cp312-manylinux_2_17_x86_64.whl", "p/m.abi3t.so", "x86_64", {"extension-suffix-mismatch"}),
-    ("p-1-cp315-abi3.abi3t-manylinux_2_28_x86_64.whl", "p/m.abi3t.so", "x86_64", set()),
-    ("p-1-cp312-cp312-macosx_11_0_arm64.whl", "p/m.cpython-312-darwin.so", "arm64", set()),
-    ("p-1-cp312-cp312-macosx_11_0_arm64.whl", "p/m.cpython-312-x86_64-linux-gnu.so", "arm64", {"extension-suffix-mismatch"}),
-    ("p-1-cp39-abi3-macosx_10_12_universal2.whl", "p/m.abi3.so", "arm64", set()),
-    ("p-1-cp313-cp313-ios_13_0_arm64_iphoneos.whl", "p/m.cpython-313-iphoneos.so", "arm64", set()),
-    ("p-1-cp313-cp313-ios_13_0_arm64_iphoneos.whl", "p/m.cpython-313-iphonesimulator.so", "arm64", {"extension-suffix-mismatch"}),
-    ("p-1-cp313-cp313-android_24_arm64_v8a.whl", "p/m.cpython-313-aarch64-linux-android.so", "aarch64", set()),
-    ("p-1-cp313-cp313-android_24_arm64_v8a.whl", "p/m.cpython-313-aarch64-linux-gnu.so", "aarch64", {"extension-suffix-mismatch"}),
-    ("p-1-cp312-cp312-win_amd64.whl", "p/m.cp312-win_amd64.pyd", "amd64", set()),
-    ("p-1-cp312-cp312-win_amd64.whl", "p/m.pyd", "amd64", set()),
-    ("p-1-cp312-cp312-win_amd64.whl", "p/m.cp312-win32.pyd", "amd64", {"extension-suffix-mismatch"}),
-    ("p-1-cp312-cp312-win_amd64.whl", "p/m.cp311-win_amd64.pyd", "amd64", {"extension-suffix-mismatch"}),
-    ("p-1-cp312-cp312-win_amd64.whl", "p/m.abi3.so", "amd64", {"extension-suffix-mismatch"}),
-    ("p-1-cp39-abi3-win_amd64.whl", "p/m.pyd", "amd64", set()),
-    ("p-1-cp39-abi3-win_amd64.whl", "p/m.cp39-win_amd64.pyd", "amd64", {"abi3-version-specific-suffix"}),
+    ("cp38-abi3-manylinux_2_17_x86_64", "m.abi3.so", "x86_64", set()),
+    ("cp38-abi3-manylinux_2_17_x86_64", "m.so", "x86_64", set()),
+    ("cp38-abi3-manylinux_2_17_x86_64", "m.cpython-38-x86_64-linux-gnu.so", "x86_64", {"abi3-version-specific-suffix"}),
+    ("cp312-cp312-manylinux_2_17_x86_64", "m.cpython-312-x86_64-linux-gnu.so", "x86_64", set()),
+    ("cp312-cp312-manylinux_2_17_x86_64", "m.abi3.so", "x86_64", set()),
+    ("cp312-cp312-manylinux_2_17_x86_64", "m.cpython-311-x86_64-linux-gnu.so", "x86_64", MISMATCH),
+    ("cp312-cp312-manylinux_2_17_x86_64", "m.cpython-312-aarch64-linux-gnu.so", "x86_64", MISMATCH),
+    ("cp312-cp312-manylinux_2_17_x86_64", "m.cpython-312-x86_64-linux-musl.so", "x86_64", MISMATCH),
+    ("cp312-cp312-musllinux_1_2_x86_64", "m.cpython-312-x86_64-linux-musl.so", "x86_64", set()),
+    ("cp312-cp312-musllinux_1_2_x86_64", "m.cpython-312-x86_64-linux-gnu.so", "x86_64", MISMATCH),
+    ("cp312-cp312-manylinux_2_17_aarch64", "m.cpython-312-aarch64-linux-gnu.so", "aarch64", set()),
+    ("cp312-cp312-manylinux_2_17_armv7l", "m.cpython-312-arm-linux-gnueabihf.so", "armv7l", set()),
+    ("cp312-cp312-manylinux_2_17_x86_64", "m.pyd", "x86_64", MISMATCH),
+    ("cp313-cp313t-manylinux_2_17_x86_64", "m.cpython-313t-x86_64-linux-gnu.so", "x86_64", set()),
+    ("cp313-cp313t-manylinux_2_17_x86_64", "m.cpython-313-x86_64-linux-gnu.so", "x86_64", MISMATCH),
+    ("cp313-cp313t-manylinux_2_17_x86_64", "m.abi3.so", "x86_64", {"abi3-free-threaded"}),
+    ("cp312-cp312-manylinux_2_17_x86_64", "m.abi3t.so", "x86_64", MISMATCH),
+    ("cp315-abi3.abi3t-manylinux_2_28_x86_64", "m.abi3t.so", "x86_64", set()),
+    ("cp312-cp312-macosx_11_0_arm64", "m.cpython-312-darwin.so", "arm64", set()),
+    ("cp312-cp312-macosx_11_0_arm64", "m.cpython-312-x86_64-linux-gnu.so", "arm64", MISMATCH),
+    ("cp39-abi3-macosx_10_12_universal2", "m.abi3.so", "arm64", set()),
+    ("cp313-cp313-ios_13_0_arm64_iphoneos", "m.cpython-313-iphoneos.so", "arm64", set()),
+    ("cp313-cp313-ios_13_0_arm64_iphoneos", "m.cpython-313-iphonesimulator.so", "arm64", MISMATCH),
+    ("cp313-cp313-android_24_arm64_v8a", "m.cpython-313-aarch64-linux-android.so", "aarch64", set()),
+    ("cp313-cp313-android_24_arm64_v8a", "m.cpython-313-aarch64-linux-gnu.so", "aarch64", MISMATCH),
+    ("cp312-cp312-win_amd64", "m.cp312-win_amd64.pyd", "amd64", set()),
+    ("cp312-cp312-win_amd64", "m.pyd", "amd64", set()),
+    ("cp312-cp312-win_amd64", "m.cp312-win32.pyd", "amd64", MISMATCH),
+    ("cp312-cp312-win_amd64", "m.cp311-win_amd64.pyd", "amd64", MISMATCH),
+    ("cp312-cp312-win_amd64", "m.abi3.so", "amd64", MISMATCH),
+    ("cp39-abi3-win_amd64", "m.pyd", "amd64", set()),
+    ("cp39-abi3-win_amd64", "m.cp39-win_amd64.pyd", "amd64", {"abi3-version-specific-suffix"}),
 ]
 
 
 @pytest.mark.parametrize(("wheel", "path", "arch", "expected"), SUFFIX_CASES)
 def test_suffix_fits_tags(wheel: str, path: str, arch: str, expected: set[str]) -> None:
+    wheel, path = f"p-1-{wheel}.whl", f"p/{path}"
     binary = ext(path, arch=arch)
     suffix = extensions.parse_suffix(path)
     assert suffix is not None
@@ -239,7 +241,9 @@ def test_linux_libpython_is_left_to_the_linux_module() -> None:
 
 
 def test_ios_and_android_require_libpython() -> None:
-    ios_ok = ext("p/m.cpython-313-iphoneos.so", fmt=BinaryFormat.MACHO, arch="arm64", needed=("@rpath/Python.framework/Python",))
+    ios_ok = ext(
+        "p/m.cpython-313-iphoneos.so", fmt=BinaryFormat.MACHO, arch="arm64", needed=("@rpath/Python.framework/Python",)
+    )
     assert run("p-1-cp313-cp313-ios_13_0_arm64_iphoneos.whl", ios_ok) == []
     ios_bad = ext("p/m.cpython-313-iphoneos.so", fmt=BinaryFormat.MACHO, arch="arm64")
     assert codes(run("p-1-cp313-cp313-ios_13_0_arm64_iphoneos.whl", ios_bad)) == {"libpython-not-linked"}
@@ -295,7 +299,9 @@ def test_stable_abi_data_from_abi3info() -> None:
     assert format_version(None) == "never" and format_version((3, 10)) == "3.10"
 
 
-TABLE = StableAbi("test", {"Py_IncRef": (3, 2), "PyUnicode_AsUTF8AndSize": (3, 10), "PyModuleDef_Init": (3, 5)}, frozenset())
+TABLE = StableAbi(
+    "test", {"Py_IncRef": (3, 2), "PyUnicode_AsUTF8AndSize": (3, 10), "PyModuleDef_Init": (3, 5)}, frozenset()
+)
 
 
 def abi3_problems(wheel: str, *binaries: Binary) -> list[Problem]:
@@ -319,7 +325,7 @@ def test_symbol_never_stable_and_self_defined_ones() -> None:
     )
     (problem,) = abi3_problems("p-1-cp38-abi3-manylinux_2_17_x86_64.whl", binary)
     assert problem.code == "abi3-symbol-not-stable" and problem.symbols == ("_PyObject_GetDictPtr",)
-    assert "never" in problem.message or "never" in problem.code or "were never" in problem.message
+    assert "never" in problem.message
 
 
 def test_symbol_defined_by_another_binary_of_the_wheel_is_not_python() -> None:
@@ -337,7 +343,9 @@ def test_pe_imports_count_only_from_python_dlls() -> None:
         library="python3.dll",
         needed=("python3.dll",),
     )
-    other = ext("p/n.pyd", fmt=BinaryFormat.PE, arch="amd64", imports=("PyUnicode_AsUTF8AndSize",), library="helper.dll")
+    other = ext(
+        "p/n.pyd", fmt=BinaryFormat.PE, arch="amd64", imports=("PyUnicode_AsUTF8AndSize",), library="helper.dll"
+    )
     found = abi3_problems("p-1-cp38-abi3-win_amd64.whl", binary, other)
     assert [(p.code, p.path) for p in found] == [("abi3-symbol-too-new", "p/m.pyd")]
 
@@ -363,7 +371,7 @@ def test_abi3_on_free_threaded_and_abi3t_floor() -> None:
 
 def sample_problems(prefix: str) -> list[Problem]:
     archive = WheelArchive(sample_wheel(prefix))
-    ctx = AuditContext.build(archive.info, archive.members, archive.record, analyze_binaries(archive))
+    ctx = AuditContext.build(archive.info, archive.members, archive.record, analyze_binaries(archive).binaries)
     return pythonabi.check(ctx, archive)
 
 
@@ -377,7 +385,14 @@ def test_sample_abi3bad_names_the_symbol_and_version() -> None:
 
 @pytest.mark.parametrize(
     "prefix",
-    ["wa_sample_abi3-", "wa_sample_versioned-", "wa_sample_bin-", "wa_sample_cffi-", "wa_sample_libpython-", "wa_sample_syslib-"],
+    [
+        "wa_sample_abi3-",
+        "wa_sample_versioned-",
+        "wa_sample_bin-",
+        "wa_sample_cffi-",
+        "wa_sample_libpython-",
+        "wa_sample_syslib-",
+    ],
 )
 def test_clean_samples_have_no_python_abi_problem(prefix: str) -> None:
     assert sample_problems(prefix) == []
@@ -412,3 +427,14 @@ def test_stripped_binary_tail_is_not_read() -> None:
         sizes = debuginfo.elf_debug_sizes(stream.read_at, member.size, read_tail=never)
         assert stream.inflated < member.size  # only the head was inflated
     assert sizes is not None and not sizes.exact and asked == [sizes.unloaded]
+
+
+def test_macho_and_pe_debug_info_from_the_parsers() -> None:
+    slices = [
+        ext("p/m.abi3.so", fmt=BinaryFormat.MACHO, arch=a, debug_info_bytes=300_000, file_size=1_000_000)
+        for a in ("x86_64", "arm64")
+    ]
+    (problem,) = debuginfo.check(tuple(slices), None)
+    assert problem.code == "debug-info-present" and "600 KB" in problem.message and "(30% of 2.0 MB)" in problem.message
+    small = ext("p/m.pyd", fmt=BinaryFormat.PE, arch="amd64", debug_info_bytes=1000, file_size=1_000_000)
+    assert debuginfo.check((small,), None) == []

@@ -16,7 +16,7 @@ EXPECTED = {
     "wa_sample_bin-": ("manylinux_2_17_x86_64", set(), set()),
     "wa_sample_cffi-": ("manylinux_2_17_x86_64", set(), set()),
     "wa_sample_debuginfo-": ("manylinux_2_17_x86_64", set(), set()),
-    "wa_sample_abi3bad-": ("manylinux_2_17_x86_64", None, set()),  # abi3 errors come with issue 5
+    "wa_sample_abi3bad-": ("manylinux_2_17_x86_64", {"abi3-symbol-too-new"}, set()),
     "wa_sample_libpython-": ("linux_x86_64", {"libpython-linked"}, set()),
     "wa_sample_newglibc-": ("manylinux_2_36_x86_64", {"elf-symbol-version-too-new"}, set()),
     "wa_sample_syslib-": ("linux_x86_64", set(), {"not-portable"}),
@@ -43,11 +43,7 @@ def test_sample_verdict(prefix: str) -> None:
 
 def test_newglibc_names_each_symbol_and_version() -> None:
     report = wheelaudit.audit(sample_wheel("wa_sample_newglibc-"))
-    found = {
-        (p.symbols, p.library)
-        for p in report.problems
-        if p.code == "elf-symbol-version-too-new"
-    }
+    found = {(p.symbols, p.library) for p in report.problems if p.code == "elf-symbol-version-too-new"}
     by_symbol = {s: lib for symbols, lib in found for s in symbols}
     # statx is GLIBC_2.28, arc4random GLIBC_2.36 (SAMPLES.md); both come from libc.so.6.
     assert by_symbol.get("statx") == "libc.so.6"
@@ -90,3 +86,11 @@ def test_clean_wheels_carry_their_own_tag_and_newer_ones() -> None:
     assert "manylinux_2_12_x86_64" not in report.tags
     (binary,) = report.binaries
     assert binary.init_functions == ("PyInit_wa_sample_abi3",)
+
+
+def test_abi3bad_names_the_symbol_and_its_version() -> None:
+    report = wheelaudit.audit(sample_wheel("wa_sample_abi3bad-"))
+    (problem,) = [p for p in report.problems if p.code == "abi3-symbol-too-new"]
+    assert problem.symbols == ("PyUnicode_AsUTF8AndSize",)
+    assert "stable since 3.10" in problem.message and problem.path and problem.path.endswith(".abi3.so")
+    assert problem.fix and "abi3-py310" in problem.fix

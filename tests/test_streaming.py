@@ -73,9 +73,13 @@ def test_member_stream_random_access_matches_the_bytes(tmp_path: Path) -> None:
 
 def test_many_wheels_in_parallel_match_serial() -> None:
     wheels = [str(sample_wheel(p)) for p in ("wa_sample_abi3-", "wa_sample_newglibc-", "wa_sample_syslib-")]
+
     def run(*extra: str) -> list[dict[str, object]]:
-        proc = subprocess.run([sys.executable, "-m", "wheelaudit", "show", "--json", *extra, *wheels], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "wheelaudit", "show", "--json", *extra, *wheels], capture_output=True, text=True
+        )
         return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
     assert run("--jobs", "3") == run("--jobs", "1")
 
 

@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 from .audit import audit
 from .binary.model import Binary, BinaryFormat, BinaryKind
 from .errors import InvalidWheel, MalformedBinary, PolicyError, UnsafeWheel, WheelError
+from .repair import repair
 from .report import PolicyVerdict, Problem, Severity, WheelReport
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "WheelReport",
     "__version__",
     "audit",
+    "repair",
 ]

@@ -16,10 +16,10 @@ import re
 import stat
 import struct
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.parser import Parser
 from pathlib import Path
-from typing import Iterator
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
@@ -251,7 +251,9 @@ class WheelArchive:
         if not candidates:
             raise InvalidWheel(f"{self.path.name} has no .dist-info directory")
         matching = [
-            c for c in candidates if canonicalize_name(c[: -len(".dist-info")].rsplit("-", 1)[0]) == canonicalize_name(name)
+            c
+            for c in candidates
+            if canonicalize_name(c[: -len(".dist-info")].rsplit("-", 1)[0]) == canonicalize_name(name)
         ]
         if len(matching) == 1:
             return matching[0]
@@ -353,7 +355,8 @@ class MemberStream:
         fields = _LOCAL_HEADER.unpack(header)
         if fields[0] != b"PK\x03\x04":
             raise InvalidWheel(f"{self._where}: bad local header signature")
-        name_len, extra_len = fields[9], fields[10]
+        name_len: int = fields[9]
+        extra_len: int = fields[10]
         return self.member.header_offset + _LOCAL_HEADER.size + name_len + extra_len
 
     def _start_inflation(self) -> None:

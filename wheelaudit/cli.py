@@ -66,22 +66,51 @@ def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "auto (default): the most compatible tag the repaired wheel satisfies",
     )
     repair.add_argument("-w", "--wheel-dir", default="wheelhouse", metavar="DIR", help="output directory (wheelhouse/)")
-    repair.add_argument("--lib-path", action="append", default=[], metavar="DIR",
-                        help="search DIR for libraries first (repeatable)")
-    repair.add_argument("--sysroot", default=None, metavar="DIR",
-                        help="resolve libraries inside DIR (cross-arch or musl targets)")
-    repair.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
-                        help="leave libraries matching PATTERN (fnmatch on soname and path) outside the wheel")
-    repair.add_argument("--strip", choices=("none", "debug", "all"), default="none",
-                        help="strip debug info or all symbols from the binaries (default none)")
-    repair.add_argument("--only-plat", action="store_true",
-                        help="tag with --plat only, even when a more compatible tag is also satisfied")
-    repair.add_argument("-z", "--zip-compression-level", type=int, choices=range(10), default=6, metavar="N",
-                        help="deflate level 0-9 for changed and new members (default 6)")
-    repair.add_argument("--verify-record", action="store_true",
-                        help="re-hash every member against RECORD instead of trusting the hashes of unchanged ones")
-    repair.add_argument("--policy-file", action="append", default=[], metavar="FILE",
-                        help="extra policy file (same format as policies/*.json)")
+    repair.add_argument(
+        "--lib-path", action="append", default=[], metavar="DIR", help="search DIR for libraries first (repeatable)"
+    )
+    repair.add_argument(
+        "--sysroot", default=None, metavar="DIR", help="resolve libraries inside DIR (cross-arch or musl targets)"
+    )
+    repair.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="leave libraries matching PATTERN (fnmatch on soname and path) outside the wheel",
+    )
+    repair.add_argument(
+        "--strip",
+        choices=("none", "debug", "all"),
+        default="none",
+        help="strip debug info or all symbols from the binaries (default none)",
+    )
+    repair.add_argument(
+        "--only-plat",
+        action="store_true",
+        help="tag with --plat only, even when a more compatible tag is also satisfied",
+    )
+    repair.add_argument(
+        "-z",
+        "--zip-compression-level",
+        type=int,
+        choices=range(10),
+        default=6,
+        metavar="N",
+        help="deflate level 0-9 for changed and new members (default 6)",
+    )
+    repair.add_argument(
+        "--verify-record",
+        action="store_true",
+        help="re-hash every member against RECORD instead of trusting the hashes of unchanged ones",
+    )
+    repair.add_argument(
+        "--policy-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="extra policy file (same format as policies/*.json)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .errors import PolicyError
 from .tags import linux_level_tags
@@ -133,7 +134,7 @@ def parse_policy_document(document: Any, source: str) -> list[Policy]:
             raise fail(where, "expected an object")
         name = raw.get("name")
         m = _NAME.match(name) if isinstance(name, str) else None
-        if not m:
+        if not m or not isinstance(name, str):
             raise fail(f"{where}.name", f"{name!r} is not a manylinux_X_Y or musllinux_X_Y name")
         where = f"policy {name}"
         architectures: dict[str, ArchRules] = {}

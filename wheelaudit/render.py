@@ -12,7 +12,7 @@ def render_text(report: WheelReport, *, verbose: bool = False) -> str:
     lines = [f"{report.filename}"]
     status = "OK" if report.ok else "NOT OK"
     lines.append(f"  verdict: {status}; best platform tag: {report.platform_tag or 'unknown'}")
-    own = sorted({t.split('-')[2] for t in report.wheel_tags})
+    own = sorted({t.split("-")[2] for t in report.wheel_tags})
     lines.append(f"  tagged: {', '.join(own)}")
     if report.tags and report.tags != (report.platform_tag,):
         shown = list(report.tags[:4]) + (["..."] if len(report.tags) > 4 else [])
@@ -23,7 +23,9 @@ def render_text(report: WheelReport, *, verbose: bool = False) -> str:
         if binary.format is BinaryFormat.ELF and binary.version_needs:
             glibc = [n.version for n in binary.version_needs if n.version.startswith("GLIBC_2")]
             if glibc:
-                detail.append("needs " + max(glibc, key=lambda v: tuple(int(x) for x in v[6:].split(".") if x.isdigit())))
+                detail.append(
+                    "needs " + max(glibc, key=lambda v: tuple(int(x) for x in v[6:].split(".") if x.isdigit()))
+                )
         if binary.min_os:
             detail.append(f"min OS {binary.min_os}")
         lines.append(f"    {binary.path} ({', '.join(detail)})")
@@ -37,15 +39,17 @@ def render_text(report: WheelReport, *, verbose: bool = False) -> str:
             lines.append(f"    [{_MARK[problem.severity]}] {problem.code}: {problem.message}")
             if problem.fix:
                 lines.append(f"        fix: {problem.fix}")
-    better = [v for v in report.policies if not v.satisfied]
-    if better:
-        lines.append("  stricter levels and what blocks them:")
-        for verdict in better if verbose else better[-3:]:
+    blocked = [v for v in report.policies if not v.satisfied]
+    if blocked:
+        # By default only the levels just stricter than the best one: that is what the next fix buys.
+        shown = blocked if verbose else blocked[-(1 if report.ok else 3) :]
+        lines.append("  stricter levels and what blocks them:" if verbose or len(shown) > 1 else "  next stricter level:")
+        for verdict in shown:
             lines.append(f"    {verdict.tags[0]}:")
             for blocker in verdict.blockers[: None if verbose else 5]:
                 lines.append(f"      - {blocker.message}")
             if not verbose and len(verdict.blockers) > 5:
                 lines.append(f"      ... {len(verdict.blockers) - 5} more (use -v)")
-        if not verbose and len(better) > 3:
-            lines.append(f"    ... {len(better) - 3} older levels (use -v)")
+        if len(blocked) > len(shown):
+            lines.append(f"    ... {len(blocked) - len(shown)} more levels (use -v)")
     return "\n".join(lines)

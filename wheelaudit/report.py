@@ -35,7 +35,12 @@ class Problem:
     fix: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "severity": self.severity.value, "message": self.message, "path": self.path}
+        out: dict[str, Any] = {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "path": self.path,
+        }
         if self.symbols:
             out["symbols"] = list(self.symbols)
         if self.library:
@@ -119,7 +124,8 @@ def binary_to_json(b: Binary) -> dict[str, Any]:
         "runpath": list(b.runpath),
         "own_name": b.own_name,
         "symbol_versions": [
-            {"library": n.library, "version": n.version, "weak": n.weak, "symbols": list(n.symbols)} for n in b.version_needs
+            {"library": n.library, "version": n.version, "weak": n.weak, "symbols": list(n.symbols)}
+            for n in b.version_needs
         ],
         "init_functions": list(b.init_functions),
     }

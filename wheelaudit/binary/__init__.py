@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import BinaryIO, cast
 
 from ..archive import Member, WheelArchive
 from ..errors import MalformedBinary
@@ -62,13 +63,15 @@ def analyze_member(archive: WheelArchive, member: Member) -> MemberAnalysis:
             elif fmt is BinaryFormat.MACHO:
                 from .macho import parse_macho
 
-                binaries = parse_macho(_StreamFile(stream), member.name, member.size)
+                binaries = parse_macho(cast(BinaryIO, _StreamFile(stream)), member.name, member.size)
             else:
                 from .pe import parse_pe
 
-                binaries = [parse_pe(_StreamFile(stream), member.name, member.size)]
+                binaries = [parse_pe(cast(BinaryIO, _StreamFile(stream)), member.name, member.size)]
         except EOFError as exc:
-            raise MalformedBinary(f"{member.name}: truncated {fmt.value if fmt else ''} file ({exc})", path=member.name) from None
+            raise MalformedBinary(
+                f"{member.name}: truncated {fmt.value if fmt else ''} file ({exc})", path=member.name
+            ) from None
         return MemberAnalysis(binaries, stream.inflated)
 
 

@@ -137,10 +137,14 @@ def _parse(r: _ElfReader) -> Binary:
     word = "Q" if bits == 64 else "I"
     if bits == 64:
         hdr = r.read(16, 48)
-        e_type, e_machine, _, _, e_phoff, _, e_flags, _, e_phentsize, e_phnum = struct.unpack(e + "HHIQQQIHHH", hdr[:42])
+        e_type, e_machine, _, _, e_phoff, _, e_flags, _, e_phentsize, e_phnum = struct.unpack(
+            e + "HHIQQQIHHH", hdr[:42]
+        )
     else:
         hdr = r.read(16, 36)
-        e_type, e_machine, _, _, e_phoff, _, e_flags, _, e_phentsize, e_phnum = struct.unpack(e + "HHIIIIIHHH", hdr[:30])
+        e_type, e_machine, _, _, e_phoff, _, e_flags, _, e_phentsize, e_phnum = struct.unpack(
+            e + "HHIIIIIHHH", hdr[:30]
+        )
     arch = machine_name(e_machine, bits, ei_data == 1, e_flags)
 
     segments = _read_segments(r, e, bits, e_phoff, e_phentsize, e_phnum)
@@ -184,7 +188,9 @@ def _parse(r: _ElfReader) -> Binary:
     # Version requirements: version index -> (library, version name, weak flag).
     version_index: dict[int, tuple[str, str, bool]] = {}
     if DT_VERNEED in dyn:
-        version_index = _read_verneed(r, e, file_offset(dyn[DT_VERNEED][0], "DT_VERNEED"), dyn.get(DT_VERNEEDNUM, [0])[0], string)
+        version_index = _read_verneed(
+            r, e, file_offset(dyn[DT_VERNEED][0], "DT_VERNEED"), dyn.get(DT_VERNEEDNUM, [0])[0], string
+        )
 
     imported: list[ImportedSymbol] = []
     exported: list[str] = []
@@ -218,7 +224,12 @@ def _parse(r: _ElfReader) -> Binary:
             if st_shndx == 0:
                 need = version_index.get(vidx)
                 imported.append(
-                    ImportedSymbol(name, version=need[1] if need else None, library=need[0] if need else None, weak=bind == STB_WEAK)
+                    ImportedSymbol(
+                        name,
+                        version=need[1] if need else None,
+                        library=need[0] if need else None,
+                        weak=bind == STB_WEAK,
+                    )
                 )
                 if need:
                     version_symbols.setdefault(vidx, []).append(name)

@@ -154,7 +154,7 @@ def member_debug_sizes(archive: WheelArchive, path: str) -> DebugSizes | None:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} KB"
+    return f"{n / 1e6:.1f} MB" if n >= 1_000_000 else f"{n / 1e3:.0f} KB"
 
 
 def check(binaries: tuple[Binary, ...], archive: WheelArchive | None) -> list[Problem]:
@@ -173,7 +173,7 @@ def check(binaries: tuple[Binary, ...], archive: WheelArchive | None) -> list[Pr
         else:
             slices = [b for b in binaries if b.path == binary.path]
             debug = sum(b.debug_info_bytes for b in slices)
-            problem = _problem(binary, debug, binary.file_size or sum(b.file_size for b in slices), "", exact=True)
+            problem = _problem(binary, debug, sum(b.file_size for b in slices), "", exact=True)
         if problem is not None:
             problems.append(problem)
     return problems

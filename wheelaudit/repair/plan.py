@@ -278,9 +278,14 @@ class Planner:
         if closure.missing:
             names = ", ".join(sorted({f"{s} (needed by {r})" for r, s in closure.missing}))
             return f"cannot repair to {level}: required library {names} not found on this host; point --lib-path at it"
-        messages = [b.message for b in blockers]
-        more = f" (and {len(messages) - 3} more)" if len(messages) > 3 else ""
-        return f"cannot repair to {level}: " + "; ".join(messages[:3]) + more
+        # One blocker of every binary first (so a grafted library in the way is always named), then the rest.
+        firsts: dict[str | None, Problem] = {}
+        for blocker in blockers:
+            firsts.setdefault(blocker.path, blocker)
+        ordered = list(firsts.values()) + [b for b in blockers if b not in firsts.values()]
+        shown = ordered[: max(3, len(firsts))]
+        more = f" (and {len(ordered) - len(shown)} more)" if len(ordered) > len(shown) else ""
+        return f"cannot repair to {level}: " + "; ".join(b.message for b in shown) + more
 
     def _build(self, policy: Policy, closure: _Closure, tags: tuple[str, ...]) -> RepairPlan:
         info = self.archive.info

@@ -9,7 +9,7 @@ is present).
 from __future__ import annotations
 
 import posixpath
-from typing import Mapping
+from collections.abc import Mapping
 
 from ..binary.model import Binary
 

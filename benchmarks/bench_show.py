@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""`wheelaudit show` against `auditwheel show`, side by side on the same wheels.
+
+Each tool runs as a fresh process (what a user or CI pays), alternating between the
+tools so machine noise hits both alike. Prints the median wall time of N runs, the
+ratio auditwheel/wheelaudit, and each tool's peak RSS (from wait4, per process).
+
+    python benchmarks/bench_show.py                 # polars-runtime-32 and pyarrow, 5 runs
+    python benchmarks/bench_show.py --runs 9 --all  # every pinned Linux wheel
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = (
+    "polars_runtime_32-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    "pyarrow-26.0.1-cp312-cp312-manylinux_2_28_x86_64.whl",
+)
+
+
+def fetch(names: list[str] | None) -> dict[str, Path]:
+    spec = importlib.util.spec_from_file_location("fetch_real_wheels", ROOT / "sample-wheels" / "fetch_real_wheels.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fetch_real_wheels"] = module
+    spec.loader.exec_module(module)
+    wheels: dict[str, Path] = module.fetch(names=names, platforms=["linux"], log=lambda line: None)
+    return wheels
+
+
+def run_once(cmd: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MiB and exit status of one run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, usage.ru_maxrss / 1024, proc.returncode
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if not found:
+        sys.exit(f"bench_show: {name} is not installed (pip install '.[test]')")
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--all", action="store_true", help="every pinned Linux wheel, not just the two big ones")
+    args = parser.parse_args()
+    wheels = fetch(None if args.all else list(DEFAULT))
+    commands = {
+        "wheelaudit": [tool("wheelaudit"), "show", "--json"],
+        "auditwheel": [tool("auditwheel"), "show", "--json"],
+    }
+    header = f"{'wheel':58} {'wheelaudit s':>12} {'auditwheel s':>12} {'ratio':>7} {'wa MiB':>7} {'aw MiB':>7}"
+    print(header)
+    print("-" * len(header))
+    ratios = []
+    for name, path in wheels.items():
+        times: dict[str, list[float]] = {k: [] for k in commands}
+        peaks: dict[str, float] = {k: 0.0 for k in commands}
+        for _ in range(args.runs):
+            for label, cmd in commands.items():
+                elapsed, peak, _status = run_once([*cmd, str(path)])
+                times[label].append(elapsed)
+                peaks[label] = max(peaks[label], peak)
+        ours, theirs = statistics.median(times["wheelaudit"]), statistics.median(times["auditwheel"])
+        ratios.append(theirs / ours)
+        print(
+            f"{name[:58]:58} {ours:12.3f} {theirs:12.3f} {theirs / ours:6.1f}x "
+            f"{peaks['wheelaudit']:7.0f} {peaks['auditwheel']:7.0f}"
+        )
+    if len(ratios) > 1:
+        print(f"median ratio over {len(ratios)} wheels: {statistics.median(ratios):.1f}x ({args.runs} runs each, medians)")
+
+
+if __name__ == "__main__":
+    main()

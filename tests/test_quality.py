@@ -1,0 +1,46 @@
+"""Standing checks: the code is mypy --strict and ruff clean, and an install ships the policies."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+
+def _tool(name: str) -> str:
+    exe = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if exe is None:
+        pytest.skip(f"{name} is not installed (it is in the test extras)")
+    return exe
+
+
+def test_mypy_strict() -> None:
+    proc = subprocess.run(
+        [_tool("mypy"), "--strict", "wheelaudit"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+def test_ruff() -> None:
+    proc = subprocess.run(
+        [_tool("ruff"), "check", "wheelaudit", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+def test_installed_distribution_ships_policies_and_schema() -> None:
+    dist = importlib.metadata.distribution("wheelaudit")
+    direct_url = dist.read_text("direct_url.json") or ""
+    if '"editable": true' in direct_url.replace(" ", "").replace('"editable":true', '"editable": true'):
+        pytest.skip("editable install: policies are read from the checkout")
+    files = {str(f) for f in dist.files or ()}
+    for name in ("manylinux.json", "musllinux.json", "schema.json"):
+        assert f"wheelaudit/_policies/{name}" in files
+    assert "wheelaudit/schemas/report.schema.json" in files
+    assert "wheelaudit/py.typed" in files

@@ -1,0 +1,193 @@
+"""Windows wheels: machine type and DLL imports; real wheels and a differential test against delvewheel."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import wheelaudit
+from wheelaudit.archive import WheelArchive
+from wheelaudit.audit import analyze_binaries
+from wheelaudit.binary.model import BinaryKind
+from wheelaudit.checks import windows
+from wheelaudit.checks.context import AuditContext
+from wheelaudit.platform_policies import windows_policy
+from wheelaudit.report import Severity
+
+from .conftest import SAMPLES
+from .test_macho_pe_parsers import make_wheel
+
+MANIFEST = {w["filename"]: w for w in json.loads((SAMPLES / "real-wheels.json").read_text())["wheels"]}
+WINDOWS = sorted(n for n, w in MANIFEST.items() if w["platform"] == "windows")
+HAS_DELVEWHEEL = importlib.util.find_spec("delvewheel") is not None
+#: What we deliberately count as present where delvewheel 1.13.2 does not (docs/macos-windows.md).
+NOT_IN_DELVEWHEEL_LISTS = {"ucrtbase.dll", "ext-ms-"}
+
+
+def decision(wheel: Path) -> windows.WindowsDecision:
+    archive = WheelArchive(wheel)
+    scan: Any = analyze_binaries(archive)
+    binaries = getattr(scan, "binaries", scan)
+    found = windows.decide(AuditContext.build(archive.info, archive.members, archive.record, binaries))
+    assert found is not None
+    return found
+
+
+# -- real wheels --------------------------------------------------------------------------------
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("filename", WINDOWS)
+def test_real_windows_wheel(filename: str, all_real_wheels: dict[str, Path]) -> None:
+    entry = MANIFEST[filename]
+    report = wheelaudit.audit(all_real_wheels[filename])
+    assert report.platform_tag in entry["platform_tags"]
+    assert not report.errors, [p.message for p in report.errors]
+    assert [v.satisfied for v in report.policies] == [True]
+    # delvewheel's verdict as recorded in the manifest (`show`, and `show --ignore-existing` where it differs)
+    expected = entry.get("delvewheel_ignore_existing_external", entry.get("delvewheel_external", []))
+    extension_externals = {
+        d.dll.lower()
+        for d in decision(all_real_wheels[filename]).dependencies
+        if d.kind in (windows.EXTERNAL, windows.NOT_GUARANTEED) and d.binary.kind is not BinaryKind.EXECUTABLE
+    }
+    assert extension_externals == set(expected)
+    bundled = {d.hit.installed for d in decision(all_real_wheels[filename]).dependencies if d.hit}
+    for member in entry.get("bundled_dlls", []):
+        assert member in bundled or not member.endswith(".dll")
+
+
+@pytest.mark.real
+def test_vcruntime_for_cp38_on_arm64_is_a_warning(all_real_wheels: dict[str, Path]) -> None:
+    """bcrypt cp38-abi3 win_arm64: CPython ships vcruntime140 on arm64 only from 3.9 (delvewheel agrees)."""
+    report = wheelaudit.audit(all_real_wheels["bcrypt-5.0.0-cp38-abi3-win_arm64.whl"])
+    assert report.ok
+    assert report.external_libraries == ("vcruntime140.dll",)
+    [warning] = [p for p in report.problems if p.code == "vc-runtime-not-guaranteed"]
+    assert warning.severity is Severity.WARNING and "cp38-abi3" in warning.message
+
+
+@pytest.mark.real
+def test_executable_does_not_get_pythons_vcruntime(all_real_wheels: dict[str, Path]) -> None:
+    report = wheelaudit.audit(all_real_wheels["rust_just-1.59.0-py3-none-win32.whl"])
+    [warning] = [p for p in report.problems if p.code == "vc-runtime-not-guaranteed"]
+    assert warning.path == "rust_just-1.59.0.data/scripts/just.exe"
+    assert "outside the Python process" in warning.message
+
+
+@pytest.mark.real
+def test_delvewheel_layout_is_internal(all_real_wheels: dict[str, Path]) -> None:
+    deps = decision(all_real_wheels["numpy-2.5.5-cp312-cp312-win_amd64.whl"]).dependencies
+    msvcp = [d for d in deps if d.dll.lower().startswith("msvcp140-")]
+    assert msvcp and all(d.kind == windows.IN_WHEEL and d.hit and "numpy.libs/" in d.hit.how for d in msvcp)
+    h5 = decision(all_real_wheels["h5py-3.16.0-cp312-cp312-win_amd64.whl"]).dependencies
+    assert all(d.hit and d.hit.beside for d in h5 if d.dll.lower() == "hdf5.dll")
+
+
+# -- differential: delvewheel show --ignore-existing, run live ----------------------------------
+
+
+def _delvewheel_show(wheel: Path) -> dict[str, set[str]] | None:
+    result = subprocess.run(
+        [sys.executable, "-m", "delvewheel", "show", "--ignore-existing", str(wheel)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "has already repaired this wheel" in result.stdout + result.stderr:
+        return None
+    assert result.returncode == 0, result.stderr
+    sections: dict[str, set[str]] = {"copied": set(), "in_wheel": set(), "present": set()}
+    current: str | None = None
+    for line in result.stdout.splitlines():
+        if "will be copied into the wheel" in line:
+            current = "copied"
+        elif "already in the wheel" in line:
+            current = "in_wheel"
+        elif "assumed to be present" in line:
+            current = "present"
+        elif line.startswith("    ") and current and line.strip() != "None":
+            sections[current].add(line.split()[0].lower())
+    return sections
+
+
+@pytest.mark.real
+@pytest.mark.skipif(not HAS_DELVEWHEEL, reason="delvewheel is not installed")
+@pytest.mark.parametrize("filename", WINDOWS)
+def test_matches_delvewheel_show(filename: str, all_real_wheels: dict[str, Path]) -> None:
+    theirs = _delvewheel_show(all_real_wheels[filename])
+    if theirs is None:
+        pytest.skip("delvewheel refuses wheels it has repaired")
+    deps = [d for d in decision(all_real_wheels[filename]).dependencies if d.binary.kind is not BinaryKind.EXECUTABLE]
+    external = {d.dll.lower() for d in deps if d.kind in (windows.EXTERNAL, windows.NOT_GUARANTEED)}
+    in_wheel = {d.dll.lower() for d in deps if d.kind == windows.IN_WHEEL}
+    present = {d.dll.lower() for d in deps} - external - in_wheel
+    assert external == theirs["copied"]
+    assert in_wheel == theirs["in_wheel"]
+    assert present == theirs["present"]  # agreeing on the system DLLs too, though not required
+
+
+@pytest.mark.skipif(not HAS_DELVEWHEEL, reason="delvewheel is not installed")
+def test_our_system_dlls_are_in_delvewheels_lists() -> None:
+    """Our curated list claims nothing delvewheel would vendor, except the documented differences."""
+    from delvewheel import _dll_list
+
+    policy = windows_policy()
+    lists = {"x86": _dll_list.ignore_names_x86, "amd64": _dll_list.ignore_names_x64, "arm64": _dll_list.ignore_names_arm64}
+    for arch, names in policy.system_dlls.items():
+        extra = {
+            n for n in names if n not in lists[arch] and not any(r.fullmatch(n) for r in _dll_list.ignore_regexes)
+        }
+        assert extra <= NOT_IN_DELVEWHEEL_LISTS, (arch, sorted(extra))
+
+
+# -- synthetic: a real .pyd with patched import names ------------------------------------------
+
+
+def _repack(src: Path, tmp: Path, filename: str, patch: dict[bytes, bytes]) -> Path:
+    members = {}
+    with zipfile.ZipFile(src) as zf:
+        for info in zf.infolist():
+            if info.filename.endswith(("RECORD", "WHEEL", "METADATA")):
+                continue
+            data = zf.read(info)
+            for old, new in patch.items():
+                assert len(old) == len(new)
+                data = data.replace(old, new)
+            members[info.filename] = data
+    return make_wheel(tmp, filename, members)
+
+
+@pytest.mark.real
+def test_external_and_crt_dlls(all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    src = all_real_wheels["rpds_py-2026.9.1-cp312-cp312-win_amd64.whl"]
+    wheel = _repack(
+        src,
+        tmp_path,
+        "rpds_py-2026.9.1-cp312-cp312-win_amd64.whl",
+        {b"bcryptprimitives.dll": b"bcryptprimitivez.dll", b"VCRUNTIME140.dll": b"msvcp140_abc.dll"},
+    )
+    report = wheelaudit.audit(wheel)
+    assert report.external_libraries == ("bcryptprimitivez.dll", "msvcp140_abc.dll")
+    assert {p.code for p in report.errors} == {"external-library"}
+    crt = next(p for p in report.errors if p.library == "msvcp140_abc.dll")
+    assert "crt-static" in (crt.fix or "")
+    assert [v.satisfied for v in report.policies] == [False]
+
+
+@pytest.mark.real
+def test_machine_must_match_tag(all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    src = all_real_wheels["orjson-3.13.0-cp312-cp312-win_arm64.whl"]
+    wheel = _repack(src, tmp_path, "orjson-3.13.0-cp312-cp312-win_amd64.whl", {})
+    report = wheelaudit.audit(wheel)
+    assert report.platform_tag == "win_arm64"
+    [error] = [p for p in report.errors if p.code == "binary-arch-mismatch"]
+    assert re.search(r"built for arm64, the wheel is tagged win_amd64", error.message)
