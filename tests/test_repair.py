@@ -42,10 +42,14 @@ def _host_sqlite() -> str | None:
 
 
 SQLITE = _host_sqlite()
-needs_sqlite = pytest.mark.skipif(SQLITE is None, reason="libsqlite3.so.0 (x86_64) is not on this host; not installing it")
+needs_sqlite = pytest.mark.skipif(
+    SQLITE is None, reason="libsqlite3.so.0 (x86_64) is not on this host; not installing it"
+)
 
 
-def cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "wheelaudit", "repair", *map(str, args)],
         capture_output=True,
@@ -112,7 +116,16 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def pip_install(venv: Path, wheel: Path) -> None:
     proc = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", "--no-deps", "--force-reinstall", str(wheel)],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-index",
+            "--no-deps",
+            "--force-reinstall",
+            str(wheel),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -126,8 +139,17 @@ def pip_install(venv: Path, wheel: Path) -> None:
 @needs_sqlite
 def test_same_name_and_tag_as_auditwheel(repaired_syslib: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "auditwheel", "repair", "--plat", "auto", "-w", str(tmp_path),
-         str(sample_wheel("wa_sample_syslib-"))],
+        [
+            sys.executable,
+            "-m",
+            "auditwheel",
+            "repair",
+            "--plat",
+            "auto",
+            "-w",
+            str(tmp_path),
+            str(sample_wheel("wa_sample_syslib-")),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -138,8 +160,12 @@ def test_same_name_and_tag_as_auditwheel(repaired_syslib: Path, tmp_path: Path) 
     theirs = only_wheel(tmp_path)
     assert repaired_syslib.name == theirs.name
     with zipfile.ZipFile(theirs) as a, zipfile.ZipFile(repaired_syslib) as b:
-        tags_a = [ln for ln in a.read("wa_sample_syslib-0.1.0.dist-info/WHEEL").decode().splitlines() if ln.startswith("Tag")]
-        tags_b = [ln for ln in b.read("wa_sample_syslib-0.1.0.dist-info/WHEEL").decode().splitlines() if ln.startswith("Tag")]
+        tags_a = [
+            ln for ln in a.read("wa_sample_syslib-0.1.0.dist-info/WHEEL").decode().splitlines() if ln.startswith("Tag")
+        ]
+        tags_b = [
+            ln for ln in b.read("wa_sample_syslib-0.1.0.dist-info/WHEEL").decode().splitlines() if ln.startswith("Tag")
+        ]
         assert tags_a == tags_b
         libs_a = sorted(n for n in a.namelist() if ".libs/" in n and not n.endswith("/"))
         libs_b = sorted(n for n in b.namelist() if ".libs/" in n)
@@ -192,8 +218,9 @@ def test_installed_module_loads_the_grafted_library(repaired_syslib: Path, venv:
         "print(sysconfig.get_path('platlib'))\n"
         "print('\\n'.join(l.split()[-1] for l in open('/proc/self/maps') if 'sqlite' in l))\n"
     )
-    proc = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, timeout=120,
-                          cwd="/")
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, timeout=120, cwd="/"
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     site, loaded = lines[1], set(lines[2:])
@@ -240,7 +267,9 @@ def test_unchanged_members_are_copied_compressed(repaired_syslib: Path) -> None:
         for name in ("wa_sample_syslib/__init__.py", "wa_sample_syslib-0.1.0.dist-info/METADATA"):
             ia, ib = a.getinfo(name), b.getinfo(name)
             assert (ia.CRC, ia.compress_size, ia.compress_type) == (ib.CRC, ib.compress_size, ib.compress_type)
-    assert record_rows(src)["wa_sample_syslib/__init__.py"] == record_rows(repaired_syslib)["wa_sample_syslib/__init__.py"]
+    assert (
+        record_rows(src)["wa_sample_syslib/__init__.py"] == record_rows(repaired_syslib)["wa_sample_syslib/__init__.py"]
+    )
 
 
 @needs_sqlite
@@ -409,8 +438,9 @@ def test_pure_wheel_is_refused(tmp_path: Path) -> None:
     from .hostile import rewrite
 
     src = sample_wheel("wa_sample_abi3-")
-    pure = rewrite(src, tmp_path / "wa_sample_abi3-0.1.0-py3-none-any.whl",
-                   drop=("wa_sample_abi3/wa_sample_abi3.abi3.so",))
+    pure = rewrite(
+        src, tmp_path / "wa_sample_abi3-0.1.0-py3-none-any.whl", drop=("wa_sample_abi3/wa_sample_abi3.abi3.so",)
+    )
     proc = cli("-w", tmp_path / "out", pure)
     assert proc.returncode in (1, 2)
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -421,8 +451,9 @@ def test_api_returns_path(tmp_path: Path) -> None:
     result = wheelaudit.repair(sample_wheel("wa_sample_abi3-"), plat="manylinux_2_17_x86_64", wheel_dir=tmp_path)
     assert isinstance(result, Path) and result.parent == tmp_path and result.is_file()
     assert result.name.endswith("-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl")
-    only = wheelaudit.repair(sample_wheel("wa_sample_abi3-"), plat="manylinux_2_28_x86_64", wheel_dir=tmp_path / "o",
-                             only_plat=True)
+    only = wheelaudit.repair(
+        sample_wheel("wa_sample_abi3-"), plat="manylinux_2_28_x86_64", wheel_dir=tmp_path / "o", only_plat=True
+    )
     assert only.name.endswith("-cp38-abi3-manylinux_2_28_x86_64.whl")
     wide = wheelaudit.repair(sample_wheel("wa_sample_abi3-"), plat="manylinux_2_28_x86_64", wheel_dir=tmp_path / "w")
     assert wide.name.endswith("-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.manylinux_2_28_x86_64.whl")

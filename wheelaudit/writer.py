@@ -170,8 +170,19 @@ class WheelWriter:
             csize_field, size_field = csize, size
         needed = 45 if zip64 else 20
         self._fh.write(
-            LOCAL.pack(b"PK\x03\x04", needed, flags, method, self._time, self._date, crc, csize_field, size_field,
-                       len(encoded), len(extra))
+            LOCAL.pack(
+                b"PK\x03\x04",
+                needed,
+                flags,
+                method,
+                self._time,
+                self._date,
+                crc,
+                csize_field,
+                size_field,
+                len(encoded),
+                len(extra),
+            )
         )
         self._fh.write(encoded)
         self._fh.write(extra)
@@ -182,8 +193,9 @@ class WheelWriter:
         encoded = self._claim(member.name)
         flags = self._flags(member.name)
         zip64 = member.size >= ZIP64_LIMIT or member.compressed_size >= ZIP64_LIMIT
-        offset = self._write_local(encoded, flags, member.compress_type, member.crc, member.compressed_size,
-                                   member.size, zip64)
+        offset = self._write_local(
+            encoded, flags, member.compress_type, member.crc, member.compressed_size, member.size, zip64
+        )
         written = 0
         for chunk in compressed:
             self._fh.write(chunk)
@@ -193,8 +205,17 @@ class WheelWriter:
         if written != member.compressed_size:
             raise OSError(f"{member.name}: copied {written} bytes, expected {member.compressed_size}")
         self._entries.append(
-            _Entry(encoded, flags, member.compress_type, member.crc, member.compressed_size, member.size, offset,
-                   normalized_mode(member.mode, is_dir=member.is_dir), member.is_dir)
+            _Entry(
+                encoded,
+                flags,
+                member.compress_type,
+                member.crc,
+                member.compressed_size,
+                member.size,
+                offset,
+                normalized_mode(member.mode, is_dir=member.is_dir),
+                member.is_dir,
+            )
         )
         if not member.is_dir:
             self.record.append(RecordEntry(member.name, hash_, str(member.size)))
@@ -246,8 +267,9 @@ class WheelWriter:
     def add_file(self, name: str, path: str | os.PathLike[str], *, mode: int | None = None) -> str:
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
-            return self.add_chunks(name, iter(lambda: fh.read(CHUNK), b""), st.st_size,
-                                   mode=st.st_mode if mode is None else mode)
+            return self.add_chunks(
+                name, iter(lambda: fh.read(CHUNK), b""), st.st_size, mode=st.st_mode if mode is None else mode
+            )
 
     # -- end ------------------------------------------------------------------------
 
@@ -285,18 +307,46 @@ class WheelWriter:
             needed = 45 if extra_fields else 20
             external = (e.mode << 16) | (0x10 if e.is_dir else 0)
             self._fh.write(
-                CENTRAL.pack(b"PK\x01\x02", MADE_BY_UNIX, needed, e.flags, e.method, self._time, self._date, e.crc,
-                             csize, size, len(e.name), len(extra), 0, 0, 0, external, offset)
+                CENTRAL.pack(
+                    b"PK\x01\x02",
+                    MADE_BY_UNIX,
+                    needed,
+                    e.flags,
+                    e.method,
+                    self._time,
+                    self._date,
+                    e.crc,
+                    csize,
+                    size,
+                    len(e.name),
+                    len(extra),
+                    0,
+                    0,
+                    0,
+                    external,
+                    offset,
+                )
             )
             self._fh.write(e.name)
             self._fh.write(extra)
         end = self._fh.tell()
         count, cd_size = len(self._entries), end - start
         if count >= 0xFFFF or cd_size >= ZIP64_LIMIT or start >= ZIP64_LIMIT:
-            self._fh.write(EOCD64.pack(b"PK\x06\x06", EOCD64.size - 12, MADE_BY_UNIX, 45, 0, 0, count, count,
-                                       cd_size, start))
+            self._fh.write(
+                EOCD64.pack(b"PK\x06\x06", EOCD64.size - 12, MADE_BY_UNIX, 45, 0, 0, count, count, cd_size, start)
+            )
             self._fh.write(EOCD64_LOCATOR.pack(b"PK\x06\x07", 0, end, 1))
-            self._fh.write(EOCD.pack(b"PK\x05\x06", 0, 0, min(count, 0xFFFF), min(count, 0xFFFF),
-                                     min(cd_size, ZIP64_LIMIT), min(start, ZIP64_LIMIT), 0))
+            self._fh.write(
+                EOCD.pack(
+                    b"PK\x05\x06",
+                    0,
+                    0,
+                    min(count, 0xFFFF),
+                    min(count, 0xFFFF),
+                    min(cd_size, ZIP64_LIMIT),
+                    min(start, ZIP64_LIMIT),
+                    0,
+                )
+            )
         else:
             self._fh.write(EOCD.pack(b"PK\x05\x06", 0, 0, count, count, cd_size, start, 0))

@@ -100,7 +100,11 @@ def repair(
     """
     options = RepairOptions(plat, tuple(lib_paths), sysroot, tuple(exclude), strip, only_plat)
     return repair_wheel(
-        wheel, options, wheel_dir, compresslevel=compresslevel, verify_record=verify_record,
+        wheel,
+        options,
+        wheel_dir,
+        compresslevel=compresslevel,
+        verify_record=verify_record,
         policies=policies or load_policies(policy_files),
     ).path
 
@@ -179,13 +183,13 @@ def _rewrite_wheel_file(archive: WheelArchive, plats: list[str]) -> str | None:
     return "\n".join(lines) + "\n\n"
 
 
-def _prepare_files(archive: WheelArchive, plan: RepairPlan, work: Path) -> dict[str, Path]:
+def _prepare_files(archive: WheelArchive, plan: RepairPlan, work: Path) -> dict[str, tuple[Path, int]]:
     """Extract the members that change and copy the grafted libraries, then strip and patch them.
 
-    Returns output member name -> edited file. Scratch files get numbered names, never
-    names from the wheel.
+    Returns output member name -> (edited file, unix mode). Scratch files get numbered
+    names, never names from the wheel.
     """
-    files: dict[str, Path] = {}
+    files: dict[str, tuple[Path, int]] = {}
     edits: list[tuple[Path, ElfEdit | None, bool]] = []
     changed = dict.fromkeys([*(p.member for p in plan.patches), *plan.strip_members])
     by_member = {p.member: p for p in plan.patches}
@@ -195,13 +199,16 @@ def _prepare_files(archive: WheelArchive, plan: RepairPlan, work: Path) -> dict[
             for chunk in stream.iter_chunks():
                 out.write(chunk)
         patch = by_member.get(name)
-        files[patch.target if patch else name] = scratch
+        mode = archive.members[name].mode or 0o644
+        if patch and patch.target != patch.member:
+            mode |= 0o755  # a script moved into site-packages must stay executable
+        files[patch.target if patch else name] = (scratch, mode)
         edits.append((scratch, patch.edit if patch else None, name in plan.strip_members))
     for i, graft in enumerate(plan.grafts):
         scratch = work / f"g{i}"
         shutil.copyfile(graft.source, scratch)
         os.chmod(scratch, (os.stat(graft.source).st_mode & 0o777) | stat.S_IWUSR | stat.S_IRUSR)
-        files[graft.member] = scratch
+        files[graft.member] = (scratch, os.stat(scratch).st_mode)
         edits.append((scratch, graft.edit, plan.strip != "none"))
 
     def run(item: tuple[Path, ElfEdit | None, bool]) -> None:
@@ -247,7 +254,7 @@ def _sort_key(name: str, dist_info: str) -> tuple[int, str]:
 def _write(
     archive: WheelArchive,
     plan: RepairPlan,
-    files: dict[str, Path],
+    files: dict[str, tuple[Path, int]],
     wheel_text: str | None,
     out_path: Path,
     compresslevel: int,
@@ -261,8 +268,8 @@ def _write(
     dist = dist_info[: -len(".dist-info")].rsplit("-", 1)[0]
     entries: dict[str, Callable[[WheelWriter], object]] = {}
 
-    def from_file(name: str, path: Path) -> Callable[[WheelWriter], object]:
-        return lambda w: w.add_file(name, path)
+    def from_file(name: str, source: tuple[Path, int]) -> Callable[[WheelWriter], object]:
+        return lambda w: w.add_file(name, source[0], mode=source[1])
 
     def from_bytes(name: str, data: bytes, mode: int = 0o644) -> Callable[[WheelWriter], object]:
         return lambda w: w.add_bytes(name, data, mode=mode)
@@ -293,7 +300,7 @@ def _write(
     for name, path in files.items():
         if name not in entries:
             entries[name] = from_file(name, path)
-    total += sum(p.stat().st_size for p in files.values())
+    total += sum(p.stat().st_size for p, _ in files.values())
     if plan.grafts:
         grafted = [GraftedFile(g.member, g.source, g.sha256) for g in plan.grafts]
         sbom = build_sbom(dist, info.version, out_path.name, grafted, use_host=use_host)
@@ -308,4 +315,3 @@ def _write(
     finally:
         if bar:
             bar.close()
-

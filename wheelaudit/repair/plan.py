@@ -332,7 +332,7 @@ class Planner:
                         raise RepairError(
                             f"{binary.path} needs grafted libraries but is installed outside site-packages"
                         )
-                    installed = target = f"{dist}.scripts/{binary.path[len(scripts_prefix):]}"
+                    installed = target = f"{dist}.scripts/{binary.path[len(scripts_prefix) :]}"
                     shims[binary.path] = target
                 edit.rpath = self._rpath(binary, installed, libs_dir)
             patches.append(Patch(binary.path, target, edit, self.arch))

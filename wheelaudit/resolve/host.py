@@ -39,8 +39,16 @@ MULTIARCH = {
     "loongarch64": "loongarch64-linux-gnu",
 }
 #: The arch part of musl's loader name (ld-musl-<arch>.so.1) and path file.
-MUSL_ARCH = {"x86_64": "x86_64", "i686": "i386", "aarch64": "aarch64", "armv7l": "armhf", "ppc64le": "powerpc64le",
-             "s390x": "s390x", "riscv64": "riscv64", "loongarch64": "loongarch64"}
+MUSL_ARCH = {
+    "x86_64": "x86_64",
+    "i686": "i386",
+    "aarch64": "aarch64",
+    "armv7l": "armhf",
+    "ppc64le": "powerpc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "loongarch64": "loongarch64",
+}
 _COMPATIBLE_OSABI = {0, 3}  # SYSV, GNU/Linux
 MAX_SYMLINKS = 40
 

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""`wheelaudit repair` against `auditwheel repair`, side by side on the same wheels.
+
+Each tool runs as a fresh process (what a user or CI pays), alternating between the
+tools so machine noise hits both alike, each into its own empty wheelhouse. Prints
+the median wall time of N runs, the ratio auditwheel/wheelaudit and each tool's
+peak RSS (from wait4: the process and the children it waited for, e.g. patchelf).
+
+Cases:
+  * polars-runtime-32 (51 MB wheel, 177 MB library): nothing to graft, only retagging;
+  * the syslib sample: grafts the host's libsqlite3 (skipped when the host has none);
+  * with --big: a synthetic ~400 MB wheel (the syslib sample plus incompressible data),
+    built once into the cache, which grafts too.
+
+    python benchmarks/bench_repair.py            # 5 runs each
+    python benchmarks/bench_repair.py --runs 3 --big
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import importlib.util
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+POLARS = "polars_runtime_32-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+SYSLIB = "wa_sample_syslib-0.1.0-cp38-abi3-linux_x86_64.whl"
+BIG_BLOBS = 4
+BIG_BLOB_MB = 100
+
+
+def fetch(names: list[str]) -> dict[str, Path]:
+    spec = importlib.util.spec_from_file_location("fetch_real_wheels", ROOT / "sample-wheels" / "fetch_real_wheels.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fetch_real_wheels"] = module
+    spec.loader.exec_module(module)
+    wheels: dict[str, Path] = module.fetch(names=names, platforms=["linux"], log=lambda line: None)
+    return wheels
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("WHEELAUDIT_WHEEL_CACHE", Path.home() / ".cache" / "wheelaudit" / "real-wheels"))
+    path = base.parent / "bench"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def big_wheel() -> Path:
+    """The syslib sample plus incompressible members: several hundred MB that a repair must carry over."""
+    target = cache_dir() / "big" / SYSLIB
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = ROOT / "sample-wheels" / SYSLIB
+    record_name = "wa_sample_syslib-0.1.0.dist-info/RECORD"
+    rows: list[str] = []
+    partial = target.with_suffix(".part")
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            if info.filename == record_name:
+                continue
+            data = zin.read(info)
+            zout.writestr(info, data)
+            rows.append(f"{info.filename},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}")
+        for i in range(BIG_BLOBS):
+            name = f"wa_sample_syslib/data/blob{i}.bin"
+            data = hashlib.shake_256(f"wheelaudit big wheel {i}".encode()).digest(BIG_BLOB_MB << 20)
+            zout.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+            rows.append(f"{name},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}")
+        rows.append(f"{record_name},,")
+        zout.writestr(record_name, "\n".join(rows) + "\n")
+    partial.replace(target)
+    return target
+
+
+def _b64(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def run_once(cmd: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MiB and exit status of one run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if not found:
+        sys.exit(f"bench_repair: {name} is not installed (pip install '.[test]')")
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--big", action="store_true", help="also the synthetic ~400 MB wheel (built once, cached)")
+    args = parser.parse_args()
+    cases = {"polars-runtime-32 (no graft)": fetch([POLARS])[POLARS]}
+    cases["syslib sample (grafts libsqlite3)"] = ROOT / "sample-wheels" / SYSLIB
+    if args.big:
+        cases[f"synthetic {BIG_BLOBS * BIG_BLOB_MB} MB (grafts)"] = big_wheel()
+    commands = {
+        "wheelaudit": [tool("wheelaudit"), "repair"],
+        "auditwheel": [tool("auditwheel"), "repair", "--plat", "auto"],
+    }
+    header = f"{'case':40} {'wheelaudit s':>12} {'auditwheel s':>12} {'ratio':>7} {'wa MiB':>7} {'aw MiB':>7}"
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory(prefix="bench-repair-", dir=cache_dir()) as scratch:
+        for label, wheel in cases.items():
+            times: dict[str, list[float]] = {k: [] for k in commands}
+            peaks: dict[str, float] = {k: 0.0 for k in commands}
+            failed: set[str] = set()
+            for run in range(args.runs):
+                for name, cmd in commands.items():
+                    out = Path(scratch) / f"{name}-{run}"
+                    elapsed, peak, status = run_once([*cmd, "-w", str(out), str(wheel)])
+                    shutil.rmtree(out, ignore_errors=True)
+                    if status != 0:
+                        failed.add(name)
+                    times[name].append(elapsed)
+                    peaks[name] = max(peaks[name], peak)
+            ours, theirs = statistics.median(times["wheelaudit"]), statistics.median(times["auditwheel"])
+            note = f"  FAILED: {', '.join(sorted(failed))}" if failed else ""
+            print(
+                f"{label[:40]:40} {ours:12.3f} {theirs:12.3f} {theirs / ours:6.1f}x "
+                f"{peaks['wheelaudit']:7.0f} {peaks['auditwheel']:7.0f}{note}"
+            )
+    print(f"({args.runs} runs each, medians; peak RSS over all runs)")
+
+
+if __name__ == "__main__":
+    main()
