@@ -84,7 +84,9 @@ def main() -> None:
             f"{peaks['wheelaudit']:7.0f} {peaks['auditwheel']:7.0f}"
         )
     if len(ratios) > 1:
-        print(f"median ratio over {len(ratios)} wheels: {statistics.median(ratios):.1f}x ({args.runs} runs each, medians)")
+        print(
+            f"median ratio over {len(ratios)} wheels: {statistics.median(ratios):.1f}x ({args.runs} runs each, medians)"
+        )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,9 @@ def _time_call(call, runs: int) -> tuple[float, bool]:  # type: ignore[no-untype
 
 
 def _in_process(path: Path, runs: int) -> tuple[float, float, bool]:
-    import wheelaudit
     from delvewheel._wheel_repair import WheelRepair
+
+    import wheelaudit
 
     ours, _ = _time_call(lambda: wheelaudit.audit(path), runs)
     theirs, ok = _time_call(lambda: WheelRepair(str(path), None, None, None, True, False, False).show(), runs)

@@ -40,7 +40,7 @@ def test_installed_distribution_ships_policies_and_schema() -> None:
     if '"editable": true' in direct_url.replace(" ", "").replace('"editable":true', '"editable": true'):
         pytest.skip("editable install: policies are read from the checkout")
     files = {str(f) for f in dist.files or ()}
-    for name in ("manylinux.json", "musllinux.json", "schema.json"):
-        assert f"wheelaudit/_policies/{name}" in files
+    for name in ("manylinux.json", "musllinux.json", "schema.json", "windows.json", "macos.json", "android.json"):
+        assert f"wheelaudit/_policies/{name}" in files, name
     assert "wheelaudit/schemas/report.schema.json" in files
     assert "wheelaudit/py.typed" in files

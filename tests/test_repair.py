@@ -458,3 +458,58 @@ def test_api_returns_path(tmp_path: Path) -> None:
     wide = wheelaudit.repair(sample_wheel("wa_sample_abi3-"), plat="manylinux_2_28_x86_64", wheel_dir=tmp_path / "w")
     assert wide.name.endswith("-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.manylinux_2_28_x86_64.whl")
     assert_record_verifies(wide)
+
+
+# -- other samples and options -----------------------------------------------------------------
+
+
+def test_libpython_dependency_is_removed_with_a_warning(tmp_path: Path) -> None:
+    proc = cli("-w", tmp_path, sample_wheel("wa_sample_libpython-"))
+    assert proc.returncode == 0, proc.stderr
+    assert "libpython3.11.so.1.0" in proc.stderr and "warning" in proc.stderr
+    out = only_wheel(tmp_path)
+    ext = next(n for n in zipfile.ZipFile(out).namelist() if n.endswith(".so"))
+    assert not [n for n in elf_of(out, ext).needed if n.startswith("libpython")]
+    with zipfile.ZipFile(out) as z:
+        assert not [n for n in z.namelist() if ".libs/" in n], "libpython is never grafted"
+    assert wheelaudit.audit(out).ok
+
+
+def test_lying_tag_is_replaced_by_the_true_one(tmp_path: Path) -> None:
+    proc = cli("-w", tmp_path, sample_wheel("wa_sample_newglibc-"))
+    assert proc.returncode == 0, proc.stderr
+    out = only_wheel(tmp_path)
+    assert out.name == "wa_sample_newglibc-0.1.0-cp38-abi3-manylinux_2_36_x86_64.whl"
+    with zipfile.ZipFile(out) as z:
+        wheel_file = z.read("wa_sample_newglibc-0.1.0.dist-info/WHEEL").decode()
+    assert [ln for ln in wheel_file.splitlines() if ln.startswith("Tag:")] == ["Tag: cp38-abi3-manylinux_2_36_x86_64"]
+    proc = cli("--plat", "manylinux2014_x86_64", "-w", tmp_path / "no", sample_wheel("wa_sample_newglibc-"))
+    assert proc.returncode == 1 and "statx" in proc.stderr
+
+
+def test_strip_debug(tmp_path: Path) -> None:
+    if not (shutil.which("llvm-strip") or shutil.which("strip")):
+        pytest.skip("no strip program on this host")
+    src = sample_wheel("wa_sample_debuginfo-")
+    proc = cli("--strip", "debug", "-w", tmp_path, src)
+    assert proc.returncode == 0, proc.stderr
+    out = only_wheel(tmp_path)
+    ext = next(n for n in zipfile.ZipFile(out).namelist() if n.endswith(".so"))
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(out) as b:
+        assert b.getinfo(ext).file_size < a.getinfo(ext).file_size
+        assert b"\x00.debug_info\x00" not in b.read(ext)
+    assert_record_verifies(out)
+    assert wheelaudit.audit(out).ok
+
+
+def test_verify_record_catches_a_tampered_member(tmp_path: Path) -> None:
+    from .hostile import rewrite
+
+    src = sample_wheel("wa_sample_abi3-")
+    tampered = rewrite(src, tmp_path / src.name, replace={"wa_sample_abi3/__init__.py": b"evil = True\n"})
+    proc = cli("--verify-record", "-w", tmp_path / "out", tampered)
+    assert proc.returncode == 2, proc.stderr
+    assert "__init__.py" in proc.stderr and "RECORD" in proc.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    proc = cli("-w", tmp_path / "trusting", tampered)
+    assert proc.returncode == 0, "without --verify-record the input's hashes are trusted"

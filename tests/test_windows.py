@@ -141,7 +141,11 @@ def test_our_system_dlls_are_in_delvewheels_lists() -> None:
     from delvewheel import _dll_list
 
     policy = windows_policy()
-    lists = {"x86": _dll_list.ignore_names_x86, "amd64": _dll_list.ignore_names_x64, "arm64": _dll_list.ignore_names_arm64}
+    lists = {
+        "x86": _dll_list.ignore_names_x86,
+        "amd64": _dll_list.ignore_names_x64,
+        "arm64": _dll_list.ignore_names_arm64,
+    }
     for arch, names in policy.system_dlls.items():
         extra = {
             n for n in names if n not in lists[arch] and not any(r.fullmatch(n) for r in _dll_list.ignore_regexes)
@@ -191,3 +195,11 @@ def test_machine_must_match_tag(all_real_wheels: dict[str, Path], tmp_path: Path
     assert report.platform_tag == "win_arm64"
     [error] = [p for p in report.errors if p.code == "binary-arch-mismatch"]
     assert re.search(r"built for arm64, the wheel is tagged win_amd64", error.message)
+
+
+@pytest.mark.parametrize("name", ["windows", "macos", "android"])
+def test_platform_fact_files_match_their_schema(name: str) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    policies = Path(__file__).resolve().parent.parent / "policies"
+    document = json.loads((policies / f"{name}.json").read_text())
+    jsonschema.validate(document, json.loads((policies / f"{name}.schema.json").read_text()))

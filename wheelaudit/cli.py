@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 
 from . import __version__
 from .audit import audit
@@ -151,23 +151,26 @@ def _show(args: argparse.Namespace) -> int:
     return status
 
 
+def _audit_one(path: str, policies: PolicySet, jobs: int | None) -> WheelReport | str:
+    """One wheel's report, or its one-line error when it cannot be used."""
+    try:
+        return audit(path, policies=policies, jobs=jobs)
+    except WheelError as exc:
+        return str(exc)
+    except (MemoryError, RecursionError) as exc:  # hostile input exhausting resources
+        return f"{path}: cannot be audited ({type(exc).__name__})"
+
+
 def _audit_all(wheels: list[str], policies: PolicySet, jobs: int | None) -> list[WheelReport | str]:
-    """Audit every wheel; an unusable one yields its one-line error instead of a report."""
+    """Audit every wheel, in order; several wheels with --jobs N go to N worker processes.
 
-    def one(path: str) -> WheelReport | str:
-        try:
-            # Members inflate in parallel within a wheel already; with several wheels in
-            # flight, one thread per wheel keeps the total bounded by --jobs.
-            return audit(path, policies=policies, jobs=1 if jobs and jobs > 1 and len(wheels) > 1 else None)
-        except WheelError as exc:
-            return str(exc)
-        except (MemoryError, RecursionError) as exc:  # hostile input exhausting resources
-            return f"{path}: cannot be audited ({type(exc).__name__})"
-
+    Processes, not threads: parsing is pure Python and would otherwise share one GIL.
+    Within one wheel, members still inflate in parallel threads.
+    """
     if jobs and jobs > 1 and len(wheels) > 1:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            return list(pool.map(one, wheels))
-    return [one(w) for w in wheels]
+        with ProcessPoolExecutor(max_workers=min(jobs, len(wheels))) as pool:
+            return list(pool.map(_audit_one, wheels, [policies] * len(wheels), [1] * len(wheels)))
+    return [_audit_one(w, policies, None) for w in wheels]
 
 
 def _repair(args: argparse.Namespace) -> int:

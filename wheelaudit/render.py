@@ -15,8 +15,8 @@ def render_text(report: WheelReport, *, verbose: bool = False) -> str:
     own = sorted({t.split("-")[2] for t in report.wheel_tags})
     lines.append(f"  tagged: {', '.join(own)}")
     if report.tags and report.tags != (report.platform_tag,):
-        shown = list(report.tags[:4]) + (["..."] if len(report.tags) > 4 else [])
-        lines.append(f"  may carry: {', '.join(shown)}")
+        carry = list(report.tags[:4]) + (["..."] if len(report.tags) > 4 else [])
+        lines.append(f"  may carry: {', '.join(carry)}")
     lines.append(f"  binaries: {len({b.path for b in report.binaries})}")
     for binary in report.binaries:
         detail = [binary.format.value, binary.arch, binary.kind.value]
@@ -43,7 +43,9 @@ def render_text(report: WheelReport, *, verbose: bool = False) -> str:
     if blocked:
         # By default only the levels just stricter than the best one: that is what the next fix buys.
         shown = blocked if verbose else blocked[-(1 if report.ok else 3) :]
-        lines.append("  stricter levels and what blocks them:" if verbose or len(shown) > 1 else "  next stricter level:")
+        lines.append(
+            "  stricter levels and what blocks them:" if verbose or len(shown) > 1 else "  next stricter level:"
+        )
         for verdict in shown:
             lines.append(f"    {verdict.tags[0]}:")
             for blocker in verdict.blockers[: None if verbose else 5]:
