@@ -88,7 +88,7 @@ def audit(
     problems += consistency.check_record(ctx)
     problems += consistency.check_members(ctx)
 
-    problems += pythonabi.check(ctx)
+    problems += pythonabi.check(ctx, archive)
 
     decision = decide_platform(ctx, policies)
     if decision is not None:
