@@ -9,8 +9,9 @@ peak RSS (from wait4: the process and the children it waited for, e.g. patchelf)
 Cases:
   * polars-runtime-32 (51 MB wheel, 177 MB library): nothing to graft, only retagging;
   * the syslib sample: grafts the host's libsqlite3 (skipped when the host has none);
-  * with --big: a synthetic ~400 MB wheel (the syslib sample plus incompressible data),
-    built once into the cache, which grafts too.
+  * polars-runtime-32 plus the syslib sample's extension: a big wheel that grafts;
+  * with --big: the syslib sample plus 400 MB of incompressible data (grafts too).
+  Variants are built once into the cache, next to the real wheels.
 
     python benchmarks/bench_repair.py            # 5 runs each
     python benchmarks/bench_repair.py --runs 3 --big
@@ -56,32 +57,46 @@ def cache_dir() -> Path:
     return path
 
 
-def big_wheel() -> Path:
-    """The syslib sample plus incompressible members: several hundred MB that a repair must carry over."""
-    target = cache_dir() / "big" / SYSLIB
+def build_wheel(target: Path, base: Path, *, extra_from: Path | None = None, blobs: int = 0) -> Path:
+    """A variant of ``base``: plus the extension of the syslib sample (so it grafts) and random blobs.
+
+    RECORD is rewritten to match; the file is built once into the cache.
+    """
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    src = ROOT / "sample-wheels" / SYSLIB
-    record_name = "wa_sample_syslib-0.1.0.dist-info/RECORD"
     rows: list[str] = []
     partial = target.with_suffix(".part")
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info in zin.infolist():
-            if info.filename == record_name:
-                continue
-            data = zin.read(info)
-            zout.writestr(info, data)
-            rows.append(f"{info.filename},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}")
-        for i in range(BIG_BLOBS):
-            name = f"wa_sample_syslib/data/blob{i}.bin"
+    with zipfile.ZipFile(base) as zin, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zout:
+        record_name = next(n for n in zin.namelist() if n.endswith(".dist-info/RECORD"))
+        package = zin.namelist()[0].split("/", 1)[0]
+        members = [(i, zin.read(i)) for i in zin.infolist() if i.filename != record_name]
+        if extra_from is not None:
+            with zipfile.ZipFile(extra_from) as zextra:
+                data = zextra.read("wa_sample_syslib/wa_sample_syslib.abi3.so")
+            members.append((zipfile.ZipInfo(f"{package}/wa_sample_syslib.abi3.so"), data))
+        for i in range(blobs):
             data = hashlib.shake_256(f"wheelaudit big wheel {i}".encode()).digest(BIG_BLOB_MB << 20)
-            zout.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
-            rows.append(f"{name},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}")
+            members.append((zipfile.ZipInfo(f"{package}/data/blob{i}.bin"), data))
+        for info, data in members:
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zout.writestr(info, data, compresslevel=1 if info.filename.endswith(".bin") else 6)
+            rows.append(f"{info.filename},sha256={_b64(hashlib.sha256(data).digest())},{len(data)}")
         rows.append(f"{record_name},,")
         zout.writestr(record_name, "\n".join(rows) + "\n")
     partial.replace(target)
     return target
+
+
+def polars_with_graft(polars: Path) -> Path:
+    name = polars.name.split("-", 2)
+    target = cache_dir() / "graft" / f"{name[0]}-{name[1]}-cp311-abi3-linux_x86_64.whl"
+    return build_wheel(target, polars, extra_from=ROOT / "sample-wheels" / SYSLIB)
+
+
+def big_wheel() -> Path:
+    """The syslib sample plus incompressible members: several hundred MB that a repair must carry over."""
+    return build_wheel(cache_dir() / "big" / SYSLIB, ROOT / "sample-wheels" / SYSLIB, blobs=BIG_BLOBS)
 
 
 def _b64(digest: bytes) -> str:
@@ -108,17 +123,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--big", action="store_true", help="also the synthetic ~400 MB wheel (built once, cached)")
-    parser.add_argument("--build-big", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.build_big:
-        print(f"bench_repair: synthetic wheel at {big_wheel()}", file=sys.stderr)
+    if args.build:
+        polars_with_graft(fetch([POLARS])[POLARS])
+        if args.big:
+            big_wheel()
         return
-    cases = {"polars-runtime-32 (no graft)": fetch([POLARS])[POLARS]}
+    polars = fetch([POLARS])[POLARS]
+    # Variants are built in a child process: a fork of a big parent would report the parent's RSS as each
+    # child's peak.
+    subprocess.run([sys.executable, __file__, "--build", *(["--big"] if args.big else [])], check=True)
+    cases = {"polars-runtime-32 (no graft)": polars}
     cases["syslib sample (grafts libsqlite3)"] = ROOT / "sample-wheels" / SYSLIB
+    cases["polars + syslib ext (grafts libsqlite3)"] = polars_with_graft(polars)
     if args.big:
-        # Built in a child process: a fork of a big parent would report the parent's RSS as each child's peak.
-        subprocess.run([sys.executable, __file__, "--build-big"], check=True)
-        cases[f"synthetic {BIG_BLOBS * BIG_BLOB_MB} MB (grafts)"] = big_wheel()
+        cases[f"syslib + {BIG_BLOBS * BIG_BLOB_MB} MB data (grafts)"] = big_wheel()
     commands = {
         "wheelaudit": [tool("wheelaudit"), "repair"],
         "auditwheel": [tool("auditwheel"), "repair", "--plat", "auto"],

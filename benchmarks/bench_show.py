@@ -18,6 +18,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,13 +40,27 @@ def fetch(names: list[str] | None) -> dict[str, Path]:
 
 
 def run_once(cmd: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS in MiB and exit status of one run."""
+    """Wall seconds, peak RSS in MiB and exit status of one run.
+
+    Peak RSS comes from GNU time when installed: a child forked from this Python
+    process would otherwise inherit its size in ru_maxrss until exec.
+    """
+    gnu_time = shutil.which("time", path="/usr/bin")
+    report = None
+    if gnu_time:
+        fd, report = tempfile.mkstemp(suffix=".rss")
+        os.close(fd)
+        cmd = [gnu_time, "-q", "-f", "%M", "-o", report, *cmd]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss / 1024, proc.returncode
+    peak_kib = float(usage.ru_maxrss)
+    if report:
+        with open(report) as fh:
+            peak_kib = float(fh.read().split()[-1])
+        os.unlink(report)
+    return elapsed, peak_kib / 1024, os.waitstatus_to_exitcode(status)
 
 
 def tool(name: str) -> str:

@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+import wheelaudit
 from wheelaudit.archive import WheelArchive, WheelInfo
 from wheelaudit.audit import analyze_binaries
+from wheelaudit.binary.elfsections import elf_debug_sizes
 from wheelaudit.binary.model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
 from wheelaudit.checks import abi3, debuginfo, extensions, pythonabi
 from wheelaudit.checks.context import AuditContext
@@ -372,7 +374,7 @@ def test_abi3_on_free_threaded_and_abi3t_floor() -> None:
 def sample_problems(prefix: str) -> list[Problem]:
     archive = WheelArchive(sample_wheel(prefix))
     ctx = AuditContext.build(archive.info, archive.members, archive.record, analyze_binaries(archive).binaries)
-    return pythonabi.check(ctx, archive)
+    return pythonabi.check(ctx)
 
 
 @needs_data
@@ -406,12 +408,11 @@ def test_sample_debuginfo_reports_size_and_share() -> None:
 
 
 def test_debug_sizes_match_the_section_table() -> None:
-    archive = WheelArchive(sample_wheel("wa_sample_debuginfo-"))
-    (member,) = [m for m in archive.files() if m.name.endswith(".so")]
-    sizes = debuginfo.member_debug_sizes(archive, member.name)
-    assert sizes is not None and sizes.exact
-    assert sizes.debug == 2_136_773  # sum of .debug_* sh_size, as pyelftools reports
-    assert sizes.symtab == 92_914
+    report = wheelaudit.audit(sample_wheel("wa_sample_debuginfo-"))
+    (binary,) = report.binaries
+    assert binary.debug_sizes_exact
+    assert binary.debug_info_bytes == 2_136_773  # sum of .debug_* sh_size, as pyelftools reports
+    assert binary.symbol_table_bytes == 92_914
 
 
 def test_stripped_binary_tail_is_not_read() -> None:
@@ -424,7 +425,7 @@ def test_stripped_binary_tail_is_not_read() -> None:
         return False
 
     with archive.open(member) as stream:
-        sizes = debuginfo.elf_debug_sizes(stream.read_at, member.size, read_tail=never)
+        sizes = elf_debug_sizes(stream.read_at, member.size, read_tail=never)
         assert stream.inflated < member.size  # only the head was inflated
     assert sizes is not None and not sizes.exact and asked == [sizes.unloaded]
 
@@ -434,7 +435,7 @@ def test_macho_and_pe_debug_info_from_the_parsers() -> None:
         ext("p/m.abi3.so", fmt=BinaryFormat.MACHO, arch=a, debug_info_bytes=300_000, file_size=1_000_000)
         for a in ("x86_64", "arm64")
     ]
-    (problem,) = debuginfo.check(tuple(slices), None)
+    (problem,) = debuginfo.check(tuple(slices))
     assert problem.code == "debug-info-present" and "600 KB" in problem.message and "(30% of 2.0 MB)" in problem.message
     small = ext("p/m.pyd", fmt=BinaryFormat.PE, arch="amd64", debug_info_bytes=1000, file_size=1_000_000)
-    assert debuginfo.check((small,), None) == []
+    assert debuginfo.check((small,)) == []

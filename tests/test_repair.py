@@ -513,3 +513,30 @@ def test_verify_record_catches_a_tampered_member(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     proc = cli("-w", tmp_path / "trusting", tampered)
     assert proc.returncode == 0, "without --verify-record the input's hashes are trusted"
+
+
+# -- real wheels ------------------------------------------------------------------------------
+
+POLARS = "polars_runtime_32-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+MATURIN = "maturin-1.16.0-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.musllinux_1_1_x86_64.whl"
+
+
+@pytest.mark.real
+@pytest.mark.slow
+def test_polars_repair_copies_the_big_library_raw(real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    src = real_wheels[POLARS]
+    result = wheelaudit.repair(src, wheel_dir=tmp_path, verify_record=True)
+    assert result.name == "polars_runtime_32-2.1.0-cp311-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    so = "_polars_runtime_32/_polars_runtime.abi3.so"
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(result) as b:
+        ia, ib = a.getinfo(so), b.getinfo(so)
+        assert (ia.CRC, ia.compress_size) == (ib.CRC, ib.compress_size)
+        assert a.read("polars_runtime_32-2.1.0.dist-info/WHEEL") == b.read("polars_runtime_32-2.1.0.dist-info/WHEEL")
+    assert record_rows(src)[so] == record_rows(result)[so]
+
+
+@pytest.mark.real
+def test_static_program_keeps_both_libc_families(real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    result = wheelaudit.repair(real_wheels[MATURIN], wheel_dir=tmp_path)
+    assert result.name == "maturin-1.16.0-py3-none-manylinux1_x86_64.manylinux_2_5_x86_64.musllinux_1_1_x86_64.whl"
+    assert_record_verifies(result)

@@ -88,7 +88,7 @@ def audit(
     problems += consistency.check_record(ctx)
     problems += consistency.check_members(ctx)
 
-    problems += pythonabi.check(ctx, archive)
+    problems += pythonabi.check(ctx)
 
     decision = decide_platform(ctx, policies)
     if decision is not None:

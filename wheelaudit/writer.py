@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol, cast
 
 from .archive import Member
 
@@ -46,6 +47,29 @@ DEFAULT_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 CHUNK = 1 << 20
 
 ProgressCallback = Callable[[int], None]
+
+
+class _Compressor(Protocol):
+    def compress(self, data: bytes, /) -> bytes: ...
+    def flush(self) -> bytes: ...
+
+
+def new_compressor(level: int) -> _Compressor:
+    """A raw-deflate compressor for ``-z level``.
+
+    Levels 1-6 use ISA-L when it is installed (its levels 1-3): within about 10% of
+    zlib's level 6 output at ten times the speed, which is what a repair spends its
+    time on. 7-9 use zlib for the smallest output. Either way the bytes depend only on
+    the input and the library version, so repeated runs are byte-identical.
+    """
+    if level <= 6:
+        try:
+            from isal import isal_zlib
+        except ImportError:  # pragma: no cover - isal is a dependency on CPython
+            pass
+        else:
+            return cast(_Compressor, isal_zlib.compressobj(min(3, max(1, level // 2)), isal_zlib.DEFLATED, -15))
+    return zlib.compressobj(level, zlib.DEFLATED, -15)
 
 
 def record_hash(digest: bytes) -> str:
@@ -231,7 +255,7 @@ class WheelWriter:
         sha = hashlib.sha256()
         crc = 0
         total = 0
-        compressor = zlib.compressobj(self.compresslevel, zlib.DEFLATED, -15) if method == DEFLATED else None
+        compressor = new_compressor(self.compresslevel) if method == DEFLATED else None
         for chunk in chunks:
             sha.update(chunk)
             crc = zlib.crc32(chunk, crc)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, replace
 from typing import BinaryIO, cast
 
-from ..archive import Member, WheelArchive
+from ..archive import Member, MemberStream, WheelArchive
 from ..errors import MalformedBinary
 from .elf import ELF_MAGIC, parse_elf
+from .elfsections import elf_debug_sizes, worth_reading_tail
 from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol, VersionNeed
 
 __all__ = [
@@ -59,7 +61,7 @@ def analyze_member(archive: WheelArchive, member: Member) -> MemberAnalysis:
             if fmt is None:
                 binaries: list[Binary] = []
             elif fmt is BinaryFormat.ELF:
-                binaries = [parse_elf(stream.read_at, member.name, member.size)]
+                binaries = [_with_debug_sizes(parse_elf(stream.read_at, member.name, member.size), stream)]
             elif fmt is BinaryFormat.MACHO:
                 from .macho import parse_macho
 
@@ -75,13 +77,29 @@ def analyze_member(archive: WheelArchive, member: Member) -> MemberAnalysis:
         return MemberAnalysis(binaries, stream.inflated)
 
 
+def _with_debug_sizes(binary: Binary, stream: MemberStream) -> Binary:
+    """Add the size hints, reading on in the same stream (the section table lies past .dynamic)."""
+    stored = stream.member.compress_type == zipfile.ZIP_STORED
+    sizes = elf_debug_sizes(
+        stream.read_at,
+        stream.size,
+        read_tail=lambda unloaded: worth_reading_tail(unloaded, stream.size, stored=stored),
+    )
+    if sizes is None:
+        return binary
+    return replace(
+        binary,
+        debug_info_bytes=sizes.debug,
+        symbol_table_bytes=sizes.symtab,
+        unloaded_bytes=sizes.unloaded,
+        debug_sizes_exact=sizes.exact,
+    )
+
+
 class _StreamFile:
     """A minimal read/seek/tell file object over a member stream, for parsers that want one."""
 
-    def __init__(self, stream: object) -> None:
-        from ..archive import MemberStream
-
-        assert isinstance(stream, MemberStream)
+    def __init__(self, stream: MemberStream) -> None:
         self._stream = stream
         self._pos = 0
 

@@ -88,6 +88,9 @@ class Binary:
     executable_stack: bool = False  # PT_GNU_STACK with PF_X, or no PT_GNU_STACK on a loadable ELF
     signed: bool | None = None  # Mach-O LC_CODE_SIGNATURE / PE Authenticode present
     debug_info_bytes: int = 0  # bytes of .debug_* / DWARF sections, when known
+    symbol_table_bytes: int = 0  # ELF .symtab + .strtab: what a full strip removes beyond debug info
+    unloaded_bytes: int = 0  # ELF: bytes between the loaded image and the section table
+    debug_sizes_exact: bool = True  # False: the ELF section table was not read, only unloaded_bytes is known
     file_size: int = 0
     extra: dict[str, str] = field(default_factory=dict, compare=False)  # format-specific facts for the report
 

@@ -1,44 +1,19 @@
 """Size hints: how much of each binary is debug information that ``--strip debug`` would drop.
 
-Why a separate reader for ELF: the main ELF parser never reads the section header
-table, because it sits at the end of the file and reading it would inflate a whole
-deflated member. Here the cost is paid only where it buys something: the ELF
-header and program headers (the first few KB) give ``e_shoff`` and the end of the
-loaded image; the bytes between them are what any strip can remove. Only when
-that gap is large is the section table read for the exact split into DWARF
-(``.debug_*``), symbol tables and the rest. Mach-O and PE sizes come from their
-parsers (``Binary.debug_info_bytes``), which see the section tables for free.
+The sizes come with the binaries: Mach-O and PE parsers see their section tables for
+free, and the ELF scan reads the section table when the part of the file outside the
+loaded image is big enough to matter (``binary/elfsections.py``).
 """
 
 from __future__ import annotations
 
-import struct
-import zipfile
-from dataclasses import dataclass
-from typing import Callable
-
-from ..archive import WheelArchive
 from ..binary.model import Binary, BinaryFormat
 from ..report import Problem, Severity
 
-ReadAt = Callable[[int, int], bytes]
-
-#: Below this many non-loaded bytes (and share of the file) a binary counts as stripped; no tail read.
-GAP_BYTES = 256 * 1024
-GAP_SHARE = 0.10
-#: Deflated members up to this size are inflated to their end whenever the gap is notable (cheap: < 0.1 s).
-SMALL_MEMBER = 8 * 1024 * 1024
-#: Larger deflated members only when the gap is this big a share: a symbol table alone is 10-35% of a Rust
-#: cdylib (measured on 30 real wheels), DWARF makes it most of the file. Avoids inflating 100+ MB for nothing.
+#: Large deflated ELF members are only estimated; below this share of unloaded bytes say nothing.
 LARGE_GAP_SHARE = 0.40
-#: Deflated members larger than this are never inflated to their end; the gap is reported as an estimate.
-EXACT_LIMIT = 256 * 1024 * 1024
 #: Report debug info from this size on.
 REPORT_BYTES = 64 * 1024
-
-PT_LOAD = 1
-SHT_NOBITS = 8
-SHT_SYMTAB = 2
 
 FIX = (
     'strip debug info from release wheels: Cargo `[profile.release] strip = "debuginfo"` (or `debug = false`), '
@@ -47,117 +22,11 @@ FIX = (
 )
 
 
-@dataclass(frozen=True)
-class DebugSizes:
-    """What the end of an ELF file holds besides the loaded image."""
-
-    file_size: int
-    debug: int  # .debug_* / .zdebug_* bytes (what strip --strip-debug removes)
-    symtab: int  # .symtab + .strtab (what a full strip removes on top)
-    unloaded: int  # bytes between the loaded image and the section header table
-    exact: bool  # False: only ``unloaded`` is known (section table not read)
-
-
-def elf_debug_sizes(read_at: ReadAt, size: int, *, read_tail: Callable[[int], bool]) -> DebugSizes | None:
-    """Debug/symbol sizes of one ELF file; ``read_tail(unloaded)`` says whether to read the section table.
-
-    Returns None for files too broken to tell (the main parser reports those).
-    """
-    try:
-        ident = read_at(0, 16)
-        if ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) or ident[5] not in (1, 2):
-            return None
-        is64 = ident[4] == 2
-        e = "<" if ident[5] == 1 else ">"
-        if is64:
-            (phoff, shoff, _flags, _ehsize, phentsize, phnum, shentsize, shnum, shstrndx) = struct.unpack(
-                e + "QQIHHHHHH", read_at(32, 32)
-            )
-        else:
-            (phoff, shoff, _flags, _ehsize, phentsize, phnum, shentsize, shnum, shstrndx) = struct.unpack(
-                e + "IIIHHHHHH", read_at(28, 24)
-            )
-        loaded_end = _loaded_end(read_at, e, is64, phoff, phentsize, phnum, size)
-        if not shoff or shoff > size or loaded_end is None:
-            return None
-        unloaded = max(0, shoff - loaded_end)
-        if not shnum or not read_tail(unloaded):
-            return DebugSizes(size, 0, 0, unloaded, False)
-        return _from_sections(read_at, e, is64, shoff, shentsize, shnum, shstrndx, size, unloaded)
-    except (struct.error, EOFError, ValueError):
-        return None
-
-
-def _loaded_end(read_at: ReadAt, e: str, is64: bool, phoff: int, phentsize: int, phnum: int, size: int) -> int | None:
-    entry = 56 if is64 else 32
-    if not phnum or phentsize < entry or phnum > 4096 or phoff + phnum * phentsize > size:
-        return None
-    table = read_at(phoff, phnum * phentsize)
-    end = 0
-    for i in range(phnum):
-        if is64:
-            p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(e + "IIQQQQ", table, i * phentsize)
-        else:
-            p_type, p_offset, _, _, p_filesz = struct.unpack_from(e + "IIIII", table, i * phentsize)
-        if p_type == PT_LOAD:
-            end = max(end, p_offset + p_filesz)
-    return end
-
-
-def _from_sections(
-    read_at: ReadAt, e: str, is64: bool, shoff: int, shentsize: int, shnum: int, shstrndx: int, size: int, unloaded: int
-) -> DebugSizes | None:
-    entry = 64 if is64 else 40
-    if shentsize < entry or shnum > 65535 or shoff + shnum * shentsize > size or shstrndx >= shnum:
-        return None
-    table = read_at(shoff, shnum * shentsize)
-    sections = []
-    for i in range(shnum):
-        if is64:
-            name, sh_type, _, _, offset, sh_size = struct.unpack_from(e + "IIQQQQ", table, i * shentsize)
-        else:
-            name, sh_type, _, _, offset, sh_size = struct.unpack_from(e + "IIIIII", table, i * shentsize)
-        sections.append((name, sh_type, offset, sh_size))
-    _, _, str_off, str_size = sections[shstrndx]
-    if str_off + str_size > size or str_size > 1 << 24:
-        return None
-    names = read_at(str_off, str_size)
-    debug = symtab = 0
-    for name_off, sh_type, offset, sh_size in sections:
-        if sh_type == SHT_NOBITS or offset + sh_size > size:
-            continue
-        end = names.find(b"\0", name_off)
-        name = names[name_off : end if end >= 0 else len(names)]
-        if name.startswith((b".debug", b".zdebug")):
-            debug += sh_size
-        elif sh_type == SHT_SYMTAB or name == b".strtab":
-            symtab += sh_size
-    return DebugSizes(size, debug, symtab, unloaded, True)
-
-
-def member_debug_sizes(archive: WheelArchive, path: str) -> DebugSizes | None:
-    """Debug sizes of one ELF member, reading its tail only when its unloaded part is big enough to matter."""
-    member = archive.members.get(path)
-    if member is None:
-        return None
-    stored = member.compress_type == zipfile.ZIP_STORED
-
-    def worth_it(unloaded: int) -> bool:
-        if unloaded < GAP_BYTES and unloaded < GAP_SHARE * member.size:
-            return False
-        if stored or member.size <= SMALL_MEMBER:
-            return True
-        return unloaded >= LARGE_GAP_SHARE * member.size and member.size <= EXACT_LIMIT
-
-    with archive.open(member) as stream:
-        return elf_debug_sizes(stream.read_at, member.size, read_tail=worth_it)
-
-
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1_000_000 else f"{n / 1e3:.0f} KB"
 
 
-def check(binaries: tuple[Binary, ...], archive: WheelArchive | None) -> list[Problem]:
+def check(binaries: tuple[Binary, ...]) -> list[Problem]:
     """One ``debug-info-present`` info per binary carrying a notable amount of debug information."""
     problems: list[Problem] = []
     done: set[str] = set()
@@ -165,29 +34,30 @@ def check(binaries: tuple[Binary, ...], archive: WheelArchive | None) -> list[Pr
         if binary.path in done:
             continue
         done.add(binary.path)
-        if binary.format is BinaryFormat.ELF:
-            sizes = member_debug_sizes(archive, binary.path) if archive is not None else None
-            if sizes is None:
-                continue
-            problem = _elf_problem(binary, sizes)
+        slices = [b for b in binaries if b.path == binary.path]
+        if binary.format is BinaryFormat.ELF and not binary.debug_sizes_exact:
+            problem = _estimate(binary)
         else:
-            slices = [b for b in binaries if b.path == binary.path]
+            extra = ""
+            if binary.symbol_table_bytes >= REPORT_BYTES:
+                extra = f"; a full strip also drops {_mb(binary.symbol_table_bytes)} of symbol tables"
             debug = sum(b.debug_info_bytes for b in slices)
-            problem = _problem(binary, debug, sum(b.file_size for b in slices), "", exact=True)
+            problem = _problem(binary, debug, sum(b.file_size for b in slices), extra, exact=True)
         if problem is not None:
             problems.append(problem)
     return problems
 
 
-def _elf_problem(binary: Binary, sizes: DebugSizes) -> Problem | None:
-    if sizes.exact:
-        extra = ""
-        if sizes.symtab >= REPORT_BYTES:
-            extra = f"; a full strip also drops {_mb(sizes.symtab)} of symbol tables"
-        return _problem(binary, sizes.debug, sizes.file_size, extra, exact=True)
-    if sizes.unloaded < LARGE_GAP_SHARE * sizes.file_size:
+def _estimate(binary: Binary) -> Problem | None:
+    if binary.unloaded_bytes < LARGE_GAP_SHARE * binary.file_size:
         return None  # stripped, or most likely just a symbol table: not worth inflating the member to tell
-    return _problem(binary, sizes.unloaded, sizes.file_size, " (estimate: bytes outside the loaded image)", exact=False)
+    return _problem(
+        binary,
+        binary.unloaded_bytes,
+        binary.file_size,
+        " (estimate: bytes outside the loaded image)",
+        exact=False,
+    )
 
 
 def _problem(binary: Binary, debug: int, size: int, extra: str, *, exact: bool) -> Problem | None:

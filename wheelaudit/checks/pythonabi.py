@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-from ..archive import WheelArchive
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..report import Problem, Severity
 from ..stable_abi import load as load_stable_abi
@@ -35,12 +34,8 @@ FIX_WINDOWS_DLL = (
 )
 
 
-def check(ctx: AuditContext, archive: WheelArchive | None = None) -> list[Problem]:
-    """Problems with how the wheel's extensions meet the Python ABI its tags promise.
-
-    ``archive`` lets the size hints read ELF section tables; without it they cover
-    Mach-O and PE only.
-    """
+def check(ctx: AuditContext) -> list[Problem]:
+    """Problems with how the wheel's extensions meet the Python ABI its tags promise, and size hints."""
     abi = extensions.wheel_abi(ctx.info.file_tags)
     platform_tags = ctx.info.platform_tags
     problems: list[Problem] = []
@@ -53,7 +48,7 @@ def check(ctx: AuditContext, archive: WheelArchive | None = None) -> list[Proble
         problems += extensions.check_init(binary, suffix)
         problems += extensions.check_suffix(binary, suffix, abi, platform_tags)
     problems += abi3.check(ctx, abi, load_stable_abi() if (abi.is_abi3 or abi.is_abi3t) else None)
-    problems += debuginfo.check(ctx.binaries, archive)
+    problems += debuginfo.check(ctx.binaries)
     return _unique(problems)
 
 

@@ -30,7 +30,7 @@ from ..tags import parse_platform_tag
 from ..writer import WheelWriter, record_hash
 from .elf import ElfEdit, apply_edit, strip
 from .plan import Planner, RepairOptions, RepairPlan, retag
-from .sbom import SBOM_NAME, GraftedFile, build_sbom
+from .sbom import SBOM_NAME, GraftedFile, build_sbom, find_provider
 
 __all__ = ["RepairOptions", "RepairPlan", "RepairResult", "repair", "repair_wheel"]
 
@@ -132,7 +132,7 @@ def repair_wheel(
     plan = Planner(archive, analyze_binaries(archive).binaries, policies or load_policies(), options).plan()
 
     stem_parts = archive.path.name[: -len(".whl")].split("-")
-    plats = retag(plan.platform_tags, archive.info.platform_tags, plan.arch)
+    plats = retag(plan, archive.info.platform_tags)
     out_name = "-".join(stem_parts[:-1]) + "-" + ".".join(plats) + ".whl"
     wheel_text = _rewrite_wheel_file(archive, plats)
 
@@ -145,11 +145,17 @@ def repair_wheel(
         raise RepairError(f"the repaired wheel would replace its input {out_path}; choose another --wheel-dir")
 
     work = Path(tempfile.mkdtemp(prefix=".wheelaudit-", dir=out_dir))
+    lookups = ThreadPoolExecutor(max_workers=1)
+    if options.sysroot is None:  # ask the package manager about the grafted files while patchelf runs
+        for graft in plan.grafts:
+            lookups.submit(find_provider, graft.source)
     try:
         files = _prepare_files(archive, plan, work)
+        lookups.shutdown(wait=True)
         use_host = options.sysroot is None
         _write(archive, plan, files, wheel_text, out_path, compresslevel, verify_record, progress, use_host)
     finally:
+        lookups.shutdown(wait=True)
         shutil.rmtree(work, ignore_errors=True)
     return RepairResult(out_path, plan, plan.warnings, True, time.perf_counter() - started)
 

@@ -16,7 +16,7 @@ import fnmatch
 import hashlib
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..archive import WheelArchive
@@ -77,6 +77,7 @@ class RepairPlan:
     grafts: tuple[Graft, ...]
     patches: tuple[Patch, ...]
     shims: dict[str, str]  # .data/scripts member -> the platlib member it runs
+    other_family_tags: tuple[str, ...]  # tags of the other libc family the wheel keeps (nothing grafted)
     strip_members: tuple[str, ...]
     strip: str
     warnings: tuple[str, ...]
@@ -137,6 +138,9 @@ class Planner:
         if decision is None:
             raise RepairError(f"{archive.path.name} holds no ELF binary: nothing to repair")
         self.family, self.arch = decision.family, decision.arch
+        # Tags of the other libc family the binaries honestly carry (a static program may run on both).
+        other = {"manylinux": "musllinux", "musllinux": "manylinux"}[self.family]
+        self.other_family_tags = tuple(t for t in decision.tags if parse_platform_tag(t).family == other)
         self.elves = [
             b
             for b in binaries
@@ -229,7 +233,7 @@ class Planner:
         for policy in self.levels:
             closure = self.closure(policy)
             verdicts.append((policy, closure, self.blockers(policy, closure)))
-        passing = [v for v in verdicts if not v[1].missing and not v[2]]
+        passing = [v for v in verdicts if not v[1].missing and not v[2] and self._provable(v[0])]
         best = passing[0] if passing else None
         requested = self._requested_level()
         if requested is None:
@@ -240,9 +244,8 @@ class Planner:
             target = next(v for v in verdicts if v[0].name == requested.name)
             if target[1].missing or target[2]:
                 raise RepairError(self._failure(target))
-            assert best is not None
             chosen, tags = target, list(target[0].tags(self.arch))
-            if best[0].version < target[0].version and not self.options.only_plat:
+            if best is not None and best[0].version < target[0].version and not self.options.only_plat:
                 chosen, tags = best, list(best[0].tags(self.arch)) + tags
                 self.warnings.append(f"the wheel also satisfies {best[0].tags(self.arch)[0]}; tagging it too")
         policy, closure, _ = chosen
@@ -252,6 +255,19 @@ class Planner:
             for name in names:
                 self.warnings.append(f"{member} links {name}, which is forbidden; the dependency is removed")
         return self._build(policy, closure, tuple(dict.fromkeys(tags)))
+
+    def _provable(self, policy: Policy) -> bool:
+        """Whether a level may be chosen: musl binaries carry no symbol versions, so a level older than the
+        wheel's own musllinux claim (or, without one, than the newest level) cannot be shown to hold."""
+        if policy.architectures[self.arch].symbol_versions:
+            return True
+        claims = [
+            t.version
+            for t in map(parse_platform_tag, self.archive.info.platform_tags)
+            if t.family == policy.family and t.version
+        ]
+        reference = min(claims) if claims else self.levels[-1].version
+        return policy.version >= reference
 
     def _requested_level(self) -> Policy | None:
         plat = self.options.plat
@@ -349,6 +365,7 @@ class Planner:
             grafts=tuple(final_grafts),
             patches=tuple(patches),
             shims=shims,
+            other_family_tags=() if final_grafts else self.other_family_tags,
             strip_members=strip_members,
             strip=self.options.strip,
             warnings=tuple(self.warnings),
@@ -365,7 +382,9 @@ class Planner:
         return ":".join(dict.fromkeys(keep))
 
 
-def retag(platform_tags: Iterable[str], old: Sequence[str], arch: str) -> list[str]:
-    """The file name's platform tags: the old ones of other families, plus the new, sorted like auditwheel."""
+def retag(plan: RepairPlan, old: Sequence[str]) -> list[str]:
+    """The file name's platform tags, sorted like auditwheel: the new level's, tags of non-Linux families,
+    and the other libc family's tags the binaries satisfy when nothing was grafted."""
     kept = [t for t in old if parse_platform_tag(t).family not in ("linux", "manylinux", "musllinux")]
-    return sorted(dict.fromkeys([*kept, *platform_tags]))
+    kept += [t for t in old if t in plan.other_family_tags]
+    return sorted(dict.fromkeys([*kept, *plan.platform_tags]))
