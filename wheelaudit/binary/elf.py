@@ -12,7 +12,9 @@ The parser works on any architecture and either byte order; it reads through a
 
 from __future__ import annotations
 
+import array
 import struct
+import sys
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -206,40 +208,38 @@ def _parse(r: _ElfReader) -> Binary:
         versym = b""
         if DT_VERSYM in dyn and count:
             versym = r.read(file_offset(dyn[DT_VERSYM][0], "DT_VERSYM"), count * 2)
+        versions = _u16_array(versym, e) if versym else None
         sym_fmt = e + ("IBBHQQ" if bits == 64 else "IIIBBH")
+        name_at, info_at, shndx_at = (0, 1, 3) if bits == 64 else (0, 3, 5)
+        find = strtab.find
         for i, fields in enumerate(struct.iter_unpack(sym_fmt, symtab)):
-            if i == 0:
+            bind = fields[info_at] >> 4
+            if bind == 0 or i == 0:  # local symbols are nobody's business
                 continue
-            if bits == 64:
-                st_name, st_info, _, st_shndx = fields[0], fields[1], fields[2], fields[3]
-            else:
-                st_name, st_info, st_shndx = fields[0], fields[3], fields[5]
-            bind = st_info >> 4
-            if bind == 0:  # local symbols are nobody's business
+            st_name = fields[name_at]
+            if fields[shndx_at] != 0:
+                # Defined: only Python hooks and exports matter; skip decoding everything else.
+                if not strtab.startswith(_INTERESTING_EXPORTS, st_name):
+                    continue
+                name = string(st_name)
+                if name.startswith(("Py", "_Py")):
+                    defined_python.append(name)
+                    if name.startswith(INIT_PREFIXES):
+                        init_functions.append(name)
+                exported.append(name)
                 continue
-            name = string(st_name)
+            if st_name >= len(strtab):
+                raise r.fail(f"string offset {st_name} past the string table")
+            end = find(b"\0", st_name)
+            name = strtab[st_name : end if end >= 0 else len(strtab)].decode("utf-8", "surrogateescape")
             if not name:
                 continue
-            vidx = struct.unpack_from(e + "H", versym, 2 * i)[0] & 0x7FFF if versym else 1
-            if st_shndx == 0:
-                need = version_index.get(vidx)
-                imported.append(
-                    ImportedSymbol(
-                        name,
-                        version=need[1] if need else None,
-                        library=need[0] if need else None,
-                        weak=bind == STB_WEAK,
-                    )
-                )
-                if need:
-                    version_symbols.setdefault(vidx, []).append(name)
-            elif name.startswith(("Py", "_Py")):
-                defined_python.append(name)
-                if name.startswith(INIT_PREFIXES):
-                    init_functions.append(name)
-                exported.append(name)
-            elif name.startswith("_cffi_pypyinit_"):
-                exported.append(name)
+            need = version_index.get(versions[i] & 0x7FFF) if versions is not None and i < len(versions) else None
+            if need:
+                imported.append(ImportedSymbol(name, version=need[1], library=need[0], weak=bind == STB_WEAK))
+                version_symbols.setdefault(versions[i] & 0x7FFF, []).append(name)  # type: ignore[index]
+            else:
+                imported.append(ImportedSymbol(name, weak=bind == STB_WEAK))
 
     version_needs = tuple(
         VersionNeed(library=lib, version=ver, weak=weak, symbols=tuple(sorted(set(version_symbols.get(idx, ())))))
@@ -284,6 +284,19 @@ def _parse(r: _ElfReader) -> Binary:
         file_size=r.size,
         extra=extra,
     )
+
+
+#: Name prefixes of defined symbols worth decoding: module init hooks, Py*/_Py* exports, cffi hooks.
+_INTERESTING_EXPORTS = (b"Py", b"_Py", b"_cffi_pypyinit_")
+
+
+def _u16_array(data: bytes, e: str) -> array.array[int]:
+    """``.gnu.version`` as an array of indices, in the host's byte order."""
+    values = array.array("H")
+    values.frombytes(data[: len(data) // 2 * 2])
+    if (e == "<") != (sys.byteorder == "little"):
+        values.byteswap()
+    return values
 
 
 def _split_paths(values: object) -> tuple[str, ...]:
