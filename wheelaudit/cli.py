@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 from . import __version__
 from .audit import audit
@@ -168,6 +167,8 @@ def _audit_all(wheels: list[str], policies: PolicySet, jobs: int | None) -> list
     Within one wheel, members still inflate in parallel threads.
     """
     if jobs and jobs > 1 and len(wheels) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(max_workers=min(jobs, len(wheels))) as pool:
             return list(pool.map(_audit_one, wheels, [policies] * len(wheels), [1] * len(wheels)))
     return [_audit_one(w, policies, None) for w in wheels]

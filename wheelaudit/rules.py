@@ -1,0 +1,80 @@
+"""All the rules, in the order a report lists them: one call from the orchestrator.
+
+Kept apart from ``audit.py`` so that importing the rule modules (a good part of
+wheelaudit's start-up time) can happen while the first members inflate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .binary.model import BinaryFormat
+from .checks import consistency, linux, macos, mobile, pythonabi, windows
+from .checks.context import AuditContext, PlatformDecision
+from .policy import PolicySet
+from .report import PolicyVerdict, Problem
+from .tags import parse_platform_tag
+
+
+@dataclass(frozen=True)
+class Findings:
+    problems: tuple[Problem, ...]  # errors first, then warnings, then infos
+    platform_tag: str | None
+    tags: tuple[str, ...]
+    verdicts: tuple[PolicyVerdict, ...]
+    external_libraries: tuple[str, ...]
+
+
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def run(ctx: AuditContext, policies: PolicySet) -> Findings:
+    problems: list[Problem] = []
+    problems += consistency.check_tags(ctx)
+    problems += consistency.check_record(ctx)
+    problems += consistency.check_members(ctx)
+    problems += pythonabi.check(ctx)
+    decision = decide_platform(ctx, policies)
+    if decision is not None:
+        problems += decision.problems
+        platform_tag, tags = decision.platform_tag, decision.tags
+        verdicts, external = decision.verdicts, decision.external_libraries
+    else:
+        platform_tag, tags = _untagged(ctx)
+        verdicts, external = (), ()
+    return Findings(
+        problems=tuple(sorted(problems, key=lambda p: _SEVERITY_ORDER[p.severity.value])),
+        platform_tag=platform_tag,
+        tags=tags,
+        verdicts=verdicts,
+        external_libraries=external,
+    )
+
+
+def decide_platform(ctx: AuditContext, policies: PolicySet) -> PlatformDecision | None:
+    """Ask the platform module the wheel's tags point at; by binary format when the tags say nothing."""
+    families = {parse_platform_tag(t).family for t in ctx.info.platform_tags}
+    if "macosx" in families:
+        return macos.decide(ctx)
+    if "ios" in families:
+        return mobile.decide_ios(ctx)
+    if "win" in families:
+        return windows.decide(ctx)
+    if "android" in families:
+        return mobile.decide_android(ctx)
+    if families & {"manylinux", "musllinux", "linux"}:
+        return linux.decide(ctx, policies)
+    formats = {b.format for b in ctx.binaries}
+    if BinaryFormat.MACHO in formats:
+        return macos.decide(ctx)
+    if BinaryFormat.PE in formats:
+        return windows.decide(ctx)
+    return linux.decide(ctx, policies)
+
+
+def _untagged(ctx: AuditContext) -> tuple[str | None, tuple[str, ...]]:
+    """The tag of a wheel no platform module judged: ``any`` for a pure wheel, else its own tags unchecked."""
+    if not ctx.binaries:
+        return "any", ("any",)
+    own = [parse_platform_tag(t) for t in ctx.info.platform_tags]
+    return (own[0].canonical if own else None), tuple(t.tag for t in own)
