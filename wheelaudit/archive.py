@@ -320,7 +320,8 @@ class MemberStream:
     one. Memory held: the kept prefix plus the requested window.
     """
 
-    CHUNK = 1 << 20
+    CHUNK = 1 << 20  # compressed bytes read at a time
+    OUTPUT_CHUNK = 8 << 20  # most inflated bytes produced per call: bounds memory, keeps calls few
 
     def __init__(self, archive_path: Path, member: Member, *, retain: int = 0) -> None:
         self.member = member
@@ -374,7 +375,7 @@ class MemberStream:
         """The next piece of inflated output; b'' at the end of the member."""
         while True:
             if self._tail:
-                data: bytes = self._inflater.decompress(self._tail, self.CHUNK)
+                data: bytes = self._inflater.decompress(self._tail, self.OUTPUT_CHUNK)
             elif self._compressed_left > 0:
                 # Start small so sniffing a member's magic costs little; grow to CHUNK.
                 raw = self._fh.read(min(self._read_size, self._compressed_left))
@@ -382,7 +383,7 @@ class MemberStream:
                 if not raw:
                     raise InvalidWheel(f"{self._where} is truncated")
                 self._compressed_left -= len(raw)
-                data = self._inflater.decompress(raw, self.CHUNK)
+                data = self._inflater.decompress(raw, self.OUTPUT_CHUNK)
             else:
                 return b""
             self._tail = self._inflater.unconsumed_tail

@@ -17,12 +17,10 @@ import stat
 import sys
 import tempfile
 import time
-import types
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..archive import Member, WheelArchive
 from ..audit import analyze_binaries
@@ -323,18 +321,3 @@ def _write(
     finally:
         if bar:
             bar.close()
-
-
-class _CallableModule(types.ModuleType):
-    """Makes ``wheelaudit.repair(...)`` work whichever object that name is bound to.
-
-    Importing any ``wheelaudit.repair.*`` submodule binds the attribute ``repair`` of the
-    ``wheelaudit`` package to this subpackage, hiding the function of the same name; calling
-    the subpackage then calls the function.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Path:
-        return repair(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
