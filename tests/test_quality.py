@@ -44,3 +44,26 @@ def test_installed_distribution_ships_policies_and_schema() -> None:
         assert f"wheelaudit/_policies/{name}" in files, name
     assert "wheelaudit/schemas/report.schema.json" in files
     assert "wheelaudit/py.typed" in files
+
+
+def test_every_problem_code_is_documented_in_the_readme() -> None:
+    """Codes are an API: each one the code can emit has a row in the README's tables."""
+    import ast
+
+    readme = (ROOT / "README.md").read_text()
+    codes: set[str] = set()
+    for path in (ROOT / "wheelaudit").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) == "Problem"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                codes.add(node.args[0].value)
+            if isinstance(node, ast.keyword) and node.arg == "code" and isinstance(node.value, ast.Constant):
+                codes.add(str(node.value.value))
+    assert len(codes) > 20
+    missing = sorted(c for c in codes if f"`{c}`" not in readme)
+    assert not missing, f"problem codes without a README row: {missing}"

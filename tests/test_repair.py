@@ -24,7 +24,7 @@ import pytest
 
 import wheelaudit
 from wheelaudit.binary.elf import parse_elf
-from wheelaudit.repair.elf import find_patchelf
+from wheelaudit.repairing.elf import find_patchelf
 from wheelaudit.resolve.host import ElfIdentity, HostResolver
 
 from .conftest import sample_wheel

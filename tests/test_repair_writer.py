@@ -9,7 +9,7 @@ import pytest
 
 from wheelaudit import writer as writer_module
 from wheelaudit.archive import WheelArchive
-from wheelaudit.repair.plan import hashed_name
+from wheelaudit.repairing.plan import hashed_name
 from wheelaudit.writer import WheelWriter, build_epoch
 
 from .conftest import sample_wheel

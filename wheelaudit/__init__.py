@@ -9,13 +9,27 @@ The library API is what the CLI uses::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
 from .audit import audit
 from .binary.model import Binary, BinaryFormat, BinaryKind
-from .errors import InvalidWheel, MalformedBinary, PolicyError, UnsafeWheel, WheelError
-from .repair import repair  # binds the function over the subpackage of the same name
+from .errors import InvalidWheel, MalformedBinary, PolicyError, RepairError, UnsafeWheel, WheelError
 from .report import PolicyVerdict, Problem, Severity, WheelReport
+
+if TYPE_CHECKING:
+    from .repairing import repair
+
+
+def __getattr__(name: str) -> Any:
+    """``repair`` is imported on first use: `wheelaudit show` never needs the repair machinery."""
+    if name == "repair":
+        from .repairing import repair
+
+        return repair
+    raise AttributeError(f"module 'wheelaudit' has no attribute {name!r}")
+
 
 __all__ = [
     "Binary",
@@ -25,6 +39,7 @@ __all__ = [
     "MalformedBinary",
     "PolicyError",
     "PolicyVerdict",
+    "RepairError",
     "Problem",
     "Severity",
     "UnsafeWheel",

@@ -18,13 +18,11 @@ import struct
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.parser import Parser
 from pathlib import Path
-
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from ._inflate import new_raw_decompressor
 from .errors import InvalidWheel, UnsafeWheel
+from .tags import InvalidWheelFilename, canonical_name, parse_wheel_filename
 
 #: Metadata files (WHEEL, METADATA, RECORD) larger than this are refused.
 METADATA_SIZE_LIMIT = 64 * 1024 * 1024
@@ -95,6 +93,39 @@ class WheelInfo:
         for tag in self.file_tags:
             seen.setdefault(tag.split("-")[2], None)
         return tuple(seen)
+
+
+def parse_headers(text: str) -> dict[str, list[str]]:
+    """The header block of WHEEL or METADATA (RFC 822 style): field name -> values, in order.
+
+    Only the header block matters here (METADATA's body is the long description), so
+    this reads up to the first blank line; folded lines continue the previous value.
+    Field names compare case-insensitively, as the core metadata spec says.
+    """
+    fields: dict[str, list[str]] = {}
+    last: list[str] | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line[0] in " \t" and last:
+            last[-1] = f"{last[-1]} {line.strip()}"
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        last = fields.setdefault(_FIELD_CASE.get(name.strip().lower(), name.strip()), [])
+        last.append(value.strip())
+    return fields
+
+
+_FIELD_CASE = {
+    name.lower(): name for name in ("Wheel-Version", "Root-Is-Purelib", "Tag", "Build", "Generator", "Name", "Version")
+}
+
+
+def _first(fields: dict[str, list[str]], name: str) -> str:
+    values = fields.get(name)
+    return values[0] if values else ""
 
 
 def check_member_name(name: str) -> str | None:
@@ -205,56 +236,41 @@ class WheelArchive:
 
     def _read_info(self) -> WheelInfo:
         try:
-            name, version, build, tags = parse_wheel_filename(self.path.name)
+            parsed = parse_wheel_filename(self.path.name)
         except InvalidWheelFilename as exc:
             raise InvalidWheel(f"{self.path.name}: invalid wheel file name ({exc})") from None
-        dist_info = self._find_dist_info(str(name), str(version))
+        dist_info = self._find_dist_info(parsed.name)
         wheel_text = self._read_text(f"{dist_info}/WHEEL", required=True)
-        headers = Parser().parsestr(wheel_text)
-        wheel_version = (headers.get("Wheel-Version") or "").strip()
+        headers = parse_headers(wheel_text)
+        wheel_version = _first(headers, "Wheel-Version")
         if not wheel_version:
             raise InvalidWheel(f"{self.path.name}: {dist_info}/WHEEL has no Wheel-Version")
         if wheel_version.split(".")[0] != "1":
             raise InvalidWheel(f"{self.path.name}: unsupported Wheel-Version {wheel_version}")
-        metadata = Parser().parsestr(self._read_text(f"{dist_info}/METADATA", required=False))
-        file_tags = tuple(sorted(str(t) for t in tags))
-        # parse_wheel_filename returns a frozenset; keep the file name's own order instead.
-        stem_tags = self.path.name[:-4].split("-")[-3:]
-        ordered = tuple(
-            f"{py}-{abi}-{plat}"
-            for py in stem_tags[0].split(".")
-            for abi in stem_tags[1].split(".")
-            for plat in stem_tags[2].split(".")
-        )
-        if set(ordered) == set(file_tags):
-            file_tags = ordered
+        metadata = parse_headers(self._read_text(f"{dist_info}/METADATA", required=False))
         return WheelInfo(
             filename=self.path.name,
-            name=str(name),
-            version=str(version),
-            build="".join(str(part) for part in build),
-            file_tags=file_tags,
-            wheel_tags=tuple(t.strip() for t in headers.get_all("Tag") or ()),
-            root_is_purelib=(headers.get("Root-Is-Purelib") or "").strip().lower() == "true",
+            name=parsed.name,
+            version=parsed.version,
+            build=parsed.build,
+            file_tags=parsed.tags,
+            wheel_tags=tuple(headers.get("Tag", ())),
+            root_is_purelib=_first(headers, "Root-Is-Purelib").lower() == "true",
             wheel_version=wheel_version,
-            generator=(headers.get("Generator") or "").strip(),
-            metadata_name=(metadata.get("Name") or "").strip(),
-            metadata_version=(metadata.get("Version") or "").strip(),
+            generator=_first(headers, "Generator"),
+            metadata_name=_first(metadata, "Name"),
+            metadata_version=_first(metadata, "Version"),
             dist_info=dist_info,
             data_dir=dist_info[: -len(".dist-info")] + ".data",
         )
 
-    def _find_dist_info(self, name: str, version: str) -> str:
+    def _find_dist_info(self, name: str) -> str:
         candidates = sorted(
             {m.split("/", 1)[0] for m in self.members if m.split("/", 1)[0].endswith(".dist-info") and "/" in m}
         )
         if not candidates:
             raise InvalidWheel(f"{self.path.name} has no .dist-info directory")
-        matching = [
-            c
-            for c in candidates
-            if canonicalize_name(c[: -len(".dist-info")].rsplit("-", 1)[0]) == canonicalize_name(name)
-        ]
+        matching = [c for c in candidates if canonical_name(c[: -len(".dist-info")].rsplit("-", 1)[0]) == name]
         if len(matching) == 1:
             return matching[0]
         if len(candidates) == 1:

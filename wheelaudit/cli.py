@@ -1,15 +1,18 @@
 """The ``wheelaudit`` command: a thin layer of argument parsing and printing over the library API.
 
 Exit status: 0 when every wheel can carry its own tags, 1 when one cannot, 2 when
-an input could not be used (or the command line was wrong).
+an input could not be used (or the command line was wrong), 3 on an internal error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from . import __version__
 from .audit import audit
@@ -18,7 +21,15 @@ from .policy import PolicySet, load_policies
 from .render import render_text
 from .report import WheelReport, error_to_json
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Why one wheel produced no report: unusable input, or (``internal``) a bug in wheelaudit."""
+
+    message: str
+    internal: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,27 +151,35 @@ def _show(args: argparse.Namespace) -> int:
             else:
                 print(render_text(outcome, verbose=args.verbose))
         else:
-            status = EXIT_UNUSABLE
+            status = max(status, EXIT_INTERNAL if outcome.internal else EXIT_UNUSABLE)
             if args.json:
-                documents.append(error_to_json(wheel, outcome))
-            print(f"wheelaudit: error: {outcome}", file=sys.stderr)
+                documents.append(error_to_json(wheel, outcome.message))
+            print(f"wheelaudit: error: {outcome.message}", file=sys.stderr)
     if args.json:
         json.dump(documents[0] if len(documents) == 1 else documents, sys.stdout, indent=2)
         sys.stdout.write("\n")
     return status
 
 
-def _audit_one(path: str, policies: PolicySet, jobs: int | None) -> WheelReport | str:
-    """One wheel's report, or its one-line error when it cannot be used."""
+def _audit_one(path: str, policies: PolicySet, jobs: int | None) -> WheelReport | _Failure:
+    """One wheel's report, or a one-line reason when there is none."""
     try:
         return audit(path, policies=policies, jobs=jobs)
     except WheelError as exc:
-        return str(exc)
+        return _Failure(str(exc))
     except (MemoryError, RecursionError) as exc:  # hostile input exhausting resources
-        return f"{path}: cannot be audited ({type(exc).__name__})"
+        return _Failure(f"{path}: cannot be audited ({type(exc).__name__})")
+    except Exception as exc:  # a bug: say so in one line; WHEELAUDIT_DEBUG=1 shows the traceback
+        if os.environ.get("WHEELAUDIT_DEBUG"):
+            traceback.print_exc()
+        return _Failure(
+            f"{path}: internal error ({type(exc).__name__}: {exc}); please report it "
+            "(set WHEELAUDIT_DEBUG=1 for the traceback)",
+            internal=True,
+        )
 
 
-def _audit_all(wheels: list[str], policies: PolicySet, jobs: int | None) -> list[WheelReport | str]:
+def _audit_all(wheels: list[str], policies: PolicySet, jobs: int | None) -> list[WheelReport | _Failure]:
     """Audit every wheel, in order; several wheels with --jobs N go to N worker processes.
 
     Processes, not threads: parsing is pure Python and would otherwise share one GIL.
@@ -176,7 +195,7 @@ def _audit_all(wheels: list[str], policies: PolicySet, jobs: int | None) -> list
 
 def _repair(args: argparse.Namespace) -> int:
     from .errors import RepairError
-    from .repair import RepairOptions, repair_wheel
+    from .repairing import RepairOptions, repair_wheel
 
     try:
         policies = load_policies(args.policy_file)

@@ -179,4 +179,4 @@ def parse_policy_document(document: Any, source: str) -> list[Policy]:
 
 
 def _is_str_list(value: object) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(value, list) and set(map(type, value)) <= {str}

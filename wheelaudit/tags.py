@@ -10,16 +10,61 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from packaging.version import InvalidVersion, Version
+
 #: PEP 600's legacy names for the first three manylinux levels.
 LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 LEGACY_BY_VERSION = {version: name for name, version in LEGACY_MANYLINUX.items()}
 
+#: name-version(-build)?-python-abi-platform.whl (the binary distribution format, PEP 427/491).
+_WHEEL_FILENAME = re.compile(
+    r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)-(?P<version>[^-]+)"
+    r"(?:-(?P<build>\d[^-]*))?-(?P<py>[^-]+)-(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$"
+)
 _VERSIONED = re.compile(r"^(manylinux|musllinux|macosx)_(\d+)_(\d+)_(.+)$")
 _LEGACY = re.compile(r"^(manylinux1|manylinux2010|manylinux2014)_(.+)$")
 _IOS = re.compile(r"^ios_(\d+)_(\d+)_([a-z0-9_]+?)_(iphoneos|iphonesimulator)$")
 _ANDROID = re.compile(r"^android_(\d+)_(.+)$")
 
 WINDOWS_ARCHES = {"win32": "x86", "win_amd64": "amd64", "win_arm64": "arm64", "win_ia64": "ia64"}
+
+
+class InvalidWheelFilename(ValueError):
+    """A file name that is not ``name-version(-build)?-python-abi-platform.whl``."""
+
+
+@dataclass(frozen=True)
+class WheelFilename:
+    """What a wheel's file name says. Parsed here rather than with ``packaging.utils``,
+    whose import (it pulls in ``packaging.tags``, ``platform``, ``subprocess``) costs
+    more than auditing a small wheel."""
+
+    name: str  # canonical (PEP 503): lower case, runs of -_. as one '-'
+    version: str  # normalized (PEP 440)
+    build: str
+    tags: tuple[str, ...]  # python-abi-platform, expanded from compressed tag sets, in file-name order
+
+
+def parse_wheel_filename(filename: str) -> WheelFilename:
+    m = _WHEEL_FILENAME.match(filename)
+    if not m:
+        raise InvalidWheelFilename(f"{filename!r} is not name-version(-build)-python-abi-platform.whl")
+    try:
+        version = str(Version(m.group("version")))
+    except InvalidVersion:
+        raise InvalidWheelFilename(f"{filename!r} has an invalid version {m.group('version')!r}") from None
+    tags = tuple(
+        f"{py}-{abi}-{plat}"
+        for py in m.group("py").split(".")
+        for abi in m.group("abi").split(".")
+        for plat in m.group("plat").split(".")
+    )
+    return WheelFilename(canonical_name(m.group("name")), version, m.group("build") or "", tuple(dict.fromkeys(tags)))
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503 normalization of a project name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass(frozen=True)
