@@ -162,8 +162,13 @@ def make_wheel(directory: Path, filename: str, members: dict[str, bytes], *, roo
 
 @pytest.mark.parametrize(
     ("endian", "is64", "cputype", "arch"),
-    [(">", False, CPU_PPC, "ppc"), ("<", False, CPU_I386, "i386"), ("<", True, CPU_ARM64, "arm64"),
-     (">", True, CPU_PPC64, "ppc64"), ("<", True, CPU_X86_64, "x86_64")],
+    [
+        (">", False, CPU_PPC, "ppc"),
+        ("<", False, CPU_I386, "i386"),
+        ("<", True, CPU_ARM64, "arm64"),
+        (">", True, CPU_PPC64, "ppc64"),
+        ("<", True, CPU_X86_64, "x86_64"),
+    ],
 )
 @pytest.mark.parametrize("with_symdef", [True, False])
 def test_synthetic_thin_macho(endian: str, is64: bool, cputype: int, arch: str, with_symdef: bool) -> None:
@@ -220,6 +225,7 @@ def _pe_members(wheels: dict[str, Path], limit: int = 6_000_000) -> list[tuple[s
 def test_pe_reader_matches_pefile(all_real_wheels: dict[str, Path]) -> None:
     members = _pe_members(all_real_wheels)
     assert len(members) >= 20
+    pdb_count = 0
     for where, data in members:
         assert is_pe(data[:4096]), where
         b = parse_pe(io.BytesIO(data), where, len(data))
@@ -244,6 +250,22 @@ def test_pe_reader_matches_pefile(all_real_wheels: dict[str, Path]) -> None:
         assert [(s.name, s.library, s.weak) for s in b.imported_symbols] == imports, where
         assert b.own_name == (export.name.decode() if export and export.name else None), where
         assert sorted(b.exported_symbols) == py_exports, where
+        opt = pe.OPTIONAL_HEADER
+        assert b.bits == (64 if opt.Magic == pefile.OPTIONAL_HEADER_MAGIC_PE_PLUS else 32), where
+        assert b.extra["checksum"] == f"{opt.CheckSum:#010x}", where
+        assert b.extra["subsystem"] == pefile.SUBSYSTEM_TYPE.get(opt.Subsystem, str(opt.Subsystem)), where
+        assert b.extra["os_version"] == f"{opt.MajorOperatingSystemVersion}.{opt.MinorOperatingSystemVersion}", where
+        assert b.extra["subsystem_version"] == f"{opt.MajorSubsystemVersion}.{opt.MinorSubsystemVersion}", where
+        security = opt.DATA_DIRECTORY[pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_SECURITY"]]
+        assert b.signed == bool(security.VirtualAddress and security.Size), where
+        pdbs = [
+            bytes(entry.entry.PdbFileName).rstrip(b"\0").decode()
+            for entry in getattr(pe, "DIRECTORY_ENTRY_DEBUG", [])
+            if entry.struct.Type == 2 and entry.entry is not None and getattr(entry.entry, "PdbFileName", None)
+        ]
+        assert b.extra.get("pdb") == (pdbs[0] or None if pdbs else None), where
+        pdb_count += bool(pdbs)
+    assert pdb_count >= 5
 
 
 # -- damaged files: only MalformedBinary may escape ---------------------------------------------
@@ -288,6 +310,27 @@ def test_fuzz_synthetic_macho_only_malformed_escapes() -> None:
     for magic in MACHO_MAGICS:
         for _ in range(10):
             _parse_any("macho", magic + rng.randbytes(rng.randrange(0, 3000)))
+
+
+@pytest.mark.real
+def test_pe_header_damage_is_malformed(all_real_wheels: dict[str, Path]) -> None:
+    """A bad optional-header magic, a cut-off section and a certificate table past the end."""
+    _, data = min(_pe_members(all_real_wheels, limit=400_000), key=lambda m: len(m[1]))
+    parse_pe(io.BytesIO(data), "ok", len(data))
+    lfanew = struct.unpack_from("<I", data, 0x3C)[0]
+    magic = struct.unpack_from("<H", data, lfanew + 24)[0]
+    bad_magic = bytearray(data)
+    struct.pack_into("<H", bad_magic, lfanew + 24, 0x107)
+    security_at = lfanew + 24 + (112 if magic == 0x20B else 96) + 8 * 4
+    bad_cert = bytearray(data)
+    struct.pack_into("<II", bad_cert, security_at, len(data) - 8, 64)
+    nsections, optional_size = struct.unpack_from("<H12xH", data, lfanew + 6)
+    last_section = lfanew + 24 + optional_size + 40 * (nsections - 1)
+    raw_size, pointer = struct.unpack_from("<II", data, last_section + 16)
+    cut = data[: pointer + raw_size // 2]
+    for damaged in (bytes(bad_magic), bytes(bad_cert), cut, data[:100]):
+        with pytest.raises(MalformedBinary):
+            parse_pe(io.BytesIO(damaged), "bad", len(damaged))
 
 
 @pytest.mark.real

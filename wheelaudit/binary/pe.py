@@ -77,7 +77,7 @@ _VC_RUNTIME = re.compile(r"^(vcruntime|msvcp|msvcr\d)", re.IGNORECASE)
 
 # Checks below raise MalformedBinary themselves; these are what garbage can still provoke in
 # the table walkers (an unpack past a bound, an absurd count).
-_ERRORS = (struct.error, IndexError, ValueError, OverflowError, MemoryError)
+_ERRORS = (struct.error, IndexError, ValueError, OverflowError)
 
 
 def is_pe(head: bytes) -> bool:
@@ -122,13 +122,24 @@ class _Section(NamedTuple):
 class _Image:
     """One PE image: headers, RVA mapping and bounds-checked reads over ``data``."""
 
+    machine: int
+    characteristics: int
+    symbol_table: int  # PointerToSymbolTable: COFF symbols, whose string table holds long section names
+    nsymbols: int
+    entry_point: int
+    image_base: int
+    checksum: int
+    subsystem: int
+
     def __init__(self, data: bytes, path: str) -> None:
         self.data = data
         self.path = path
         self._last_section: _Section | None = None
         self._read_headers()
         self._check_layout()
-        self.section_of(self.entry_point)  # primes the lookup cache as pefile does; keeps mappings alike
+        # Look the entry point up as pefile does: with overlapping sections (damaged files) the
+        # lookup cache decides which section maps an RVA, so this keeps both readers agreeing.
+        self.section_of(self.entry_point)
         self.debug_entries = self._debug_entries()
 
     def _bad(self, what: str) -> MalformedBinary:
