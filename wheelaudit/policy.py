@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +59,30 @@ class Policy:
         return self.tags(arch)[0]
 
 
-@dataclass(frozen=True)
 class PolicySet:
-    """All known levels, per family, ordered from most compatible (oldest) to newest."""
+    """All known levels, per family, ordered from most compatible (oldest) to newest.
 
-    families: Mapping[str, tuple[Policy, ...]]
+    The bundled files are parsed on first use: a Windows or macOS wheel never needs them.
+    """
+
+    def __init__(self, extra: Iterable[Policy] = (), *, bundled: bool = True) -> None:
+        self._extra = tuple(extra)
+        self._bundled = bundled
+
+    @cached_property
+    def families(self) -> Mapping[str, tuple[Policy, ...]]:
+        by_name: dict[str, Policy] = {}
+        if self._bundled:
+            directory = default_policy_dir()
+            for filename in POLICY_FILES:
+                for policy in _load_file(directory / filename):
+                    by_name[policy.name] = policy
+        for policy in self._extra:
+            by_name[policy.name] = policy
+        families: dict[str, list[Policy]] = {}
+        for policy in by_name.values():
+            families.setdefault(policy.family, []).append(policy)
+        return {family: tuple(sorted(levels, key=lambda p: p.version)) for family, levels in families.items()}
 
     def levels(self, family: str) -> tuple[Policy, ...]:
         return self.families.get(family, ())
@@ -82,26 +101,18 @@ def default_policy_dir() -> Path:
     override = os.environ.get("WHEELAUDIT_POLICY_DIR")
     if override:
         return Path(override)
-    packaged = resources.files("wheelaudit") / "_policies"
-    if packaged.is_dir():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "policies"
+    here = Path(__file__).resolve().parent
+    packaged = here / "_policies"
+    return packaged if packaged.is_dir() else here.parent / "policies"
 
 
 def load_policies(extra_files: Iterable[str | os.PathLike[str]] = ()) -> PolicySet:
-    """The bundled levels, then each extra file's levels replacing or adding by name."""
-    directory = default_policy_dir()
-    by_name: dict[str, Policy] = {}
-    for filename in POLICY_FILES:
-        for policy in _load_file(directory / filename):
-            by_name[policy.name] = policy
-    for extra in extra_files:
-        for policy in _load_file(Path(extra)):
-            by_name[policy.name] = policy
-    families: dict[str, list[Policy]] = {}
-    for policy in by_name.values():
-        families.setdefault(policy.family, []).append(policy)
-    return PolicySet({family: tuple(sorted(levels, key=lambda p: p.version)) for family, levels in families.items()})
+    """The bundled levels, then each extra file's levels replacing or adding by name.
+
+    Extra files are read and checked now, so a broken one is reported before any work.
+    """
+    extra = [policy for path in extra_files for policy in _load_file(Path(path))]
+    return PolicySet(extra)
 
 
 def _load_file(path: Path) -> list[Policy]:

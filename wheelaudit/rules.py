@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .binary.model import BinaryFormat
-from .checks import consistency, linux, macos, mobile, pythonabi, windows
+from .checks import consistency, pythonabi
 from .checks.context import AuditContext, PlatformDecision
 from .policy import PolicySet
 from .report import PolicyVerdict, Problem
@@ -52,24 +52,31 @@ def run(ctx: AuditContext, policies: PolicySet) -> Findings:
 
 
 def decide_platform(ctx: AuditContext, policies: PolicySet) -> PlatformDecision | None:
-    """Ask the platform module the wheel's tags point at; by binary format when the tags say nothing."""
+    """Ask the platform module the wheel's tags point at; by binary format when the tags say nothing.
+
+    Each platform module is imported only when a wheel needs it (start-up time).
+    """
     families = {parse_platform_tag(t).family for t in ctx.info.platform_tags}
-    if "macosx" in families:
-        return macos.decide(ctx)
-    if "ios" in families:
-        return mobile.decide_ios(ctx)
-    if "win" in families:
-        return windows.decide(ctx)
-    if "android" in families:
-        return mobile.decide_android(ctx)
-    if families & {"manylinux", "musllinux", "linux"}:
-        return linux.decide(ctx, policies)
     formats = {b.format for b in ctx.binaries}
-    if BinaryFormat.MACHO in formats:
+    if "macosx" in families or (not families & _TAGGED and BinaryFormat.MACHO in formats):
+        from .checks import macos
+
         return macos.decide(ctx)
-    if BinaryFormat.PE in formats:
+    if "win" in families or (not families & _TAGGED and BinaryFormat.PE in formats):
+        from .checks import windows
+
         return windows.decide(ctx)
+    if families & {"ios", "android"}:
+        from .checks import mobile
+
+        return mobile.decide_ios(ctx) if "ios" in families else mobile.decide_android(ctx)
+    from .checks import linux
+
     return linux.decide(ctx, policies)
+
+
+#: Tag families that name a platform module; wheels with none of them are routed by binary format.
+_TAGGED = frozenset({"macosx", "ios", "win", "android", "manylinux", "musllinux", "linux"})
 
 
 def _untagged(ctx: AuditContext) -> tuple[str | None, tuple[str, ...]]:
