@@ -4,7 +4,7 @@
 Each tool runs as a fresh process (what a user or CI pays), alternating between the
 tools so machine noise hits both alike, each into its own empty wheelhouse. Prints
 the median wall time of N runs, the ratio auditwheel/wheelaudit and each tool's
-peak RSS (from wait4: the process and the children it waited for, e.g. patchelf).
+peak RSS (GNU time: the process and the children it waited for, e.g. patchelf).
 
 Cases:
   * polars-runtime-32 (51 MB wheel, 177 MB library): nothing to graft, only retagging;
@@ -22,32 +22,21 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import importlib.util
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, fetch, run_once, tool
+
 POLARS = "polars_runtime_32-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
 SYSLIB = "wa_sample_syslib-0.1.0-cp38-abi3-linux_x86_64.whl"
 BIG_BLOBS = 4
 BIG_BLOB_MB = 100
-
-
-def fetch(names: list[str]) -> dict[str, Path]:
-    spec = importlib.util.spec_from_file_location("fetch_real_wheels", ROOT / "sample-wheels" / "fetch_real_wheels.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fetch_real_wheels"] = module
-    spec.loader.exec_module(module)
-    wheels: dict[str, Path] = module.fetch(names=names, platforms=["linux"], log=lambda line: None)
-    return wheels
 
 
 def cache_dir() -> Path:
@@ -103,22 +92,6 @@ def _b64(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def run_once(cmd: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS in MiB and exit status of one run."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    return elapsed, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if not found:
-        sys.exit(f"bench_repair: {name} is not installed (pip install '.[test]')")
-    return found
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
@@ -126,11 +99,11 @@ def main() -> None:
     parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
-        polars_with_graft(fetch([POLARS])[POLARS])
+        polars_with_graft(fetch([POLARS], platforms=["linux"])[POLARS])
         if args.big:
             big_wheel()
         return
-    polars = fetch([POLARS])[POLARS]
+    polars = fetch([POLARS], platforms=["linux"])[POLARS]
     # Variants are built in a child process: a fork of a big parent would report the parent's RSS as each
     # child's peak.
     subprocess.run([sys.executable, __file__, "--build", *(["--big"] if args.big else [])], check=True)

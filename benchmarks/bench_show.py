@@ -3,7 +3,7 @@
 
 Each tool runs as a fresh process (what a user or CI pays), alternating between the
 tools so machine noise hits both alike. Prints the median wall time of N runs, the
-ratio auditwheel/wheelaudit, and each tool's peak RSS (from wait4, per process).
+ratio auditwheel/wheelaudit, and each tool's peak RSS (GNU time, per process).
 
     python benchmarks/bench_show.py                 # polars-runtime-32 and pyarrow, 5 runs
     python benchmarks/bench_show.py --runs 9 --all  # every pinned Linux wheel
@@ -12,62 +12,14 @@ ratio auditwheel/wheelaudit, and each tool's peak RSS (from wait4, per process).
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import fetch, run_once, tool
+
 DEFAULT = (
     "polars_runtime_32-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
     "pyarrow-26.0.1-cp312-cp312-manylinux_2_28_x86_64.whl",
 )
-
-
-def fetch(names: list[str] | None) -> dict[str, Path]:
-    spec = importlib.util.spec_from_file_location("fetch_real_wheels", ROOT / "sample-wheels" / "fetch_real_wheels.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fetch_real_wheels"] = module
-    spec.loader.exec_module(module)
-    wheels: dict[str, Path] = module.fetch(names=names, platforms=["linux"], log=lambda line: None)
-    return wheels
-
-
-def run_once(cmd: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS in MiB and exit status of one run.
-
-    Peak RSS comes from GNU time when installed: a child forked from this Python
-    process would otherwise inherit its size in ru_maxrss until exec.
-    """
-    gnu_time = shutil.which("time", path="/usr/bin")
-    report = None
-    if gnu_time:
-        fd, report = tempfile.mkstemp(suffix=".rss")
-        os.close(fd)
-        cmd = [gnu_time, "-q", "-f", "%M", "-o", report, *cmd]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    peak_kib = float(usage.ru_maxrss)
-    if report:
-        with open(report) as fh:
-            peak_kib = float(fh.read().split()[-1])
-        os.unlink(report)
-    return elapsed, peak_kib / 1024, os.waitstatus_to_exitcode(status)
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
-    if not found:
-        sys.exit(f"bench_show: {name} is not installed (pip install '.[test]')")
-    return found
 
 
 def main() -> None:
@@ -75,7 +27,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--all", action="store_true", help="every pinned Linux wheel, not just the two big ones")
     args = parser.parse_args()
-    wheels = fetch(None if args.all else list(DEFAULT))
+    wheels = fetch(None if args.all else list(DEFAULT), platforms=["linux"])
     commands = {
         "wheelaudit": [tool("wheelaudit"), "show", "--json"],
         "auditwheel": [tool("auditwheel"), "show", "--json"],

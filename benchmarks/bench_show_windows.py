@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import statistics
 import subprocess
@@ -24,16 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _fetcher():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("fetch_real_wheels", ROOT / "sample-wheels" / "fetch_real_wheels.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fetch_real_wheels"] = module
-    spec.loader.exec_module(module)
-    return module
+from _common import fetch
 
 
 def _time(cmd: list[str], runs: int) -> tuple[float, bool]:
@@ -79,7 +69,7 @@ def main() -> int:
     parser.add_argument("-n", "--runs", type=int, default=5)
     parser.add_argument("--in-process", action="store_true", help="time the analysis only, no process start-up")
     args = parser.parse_args()
-    wheels = _fetcher().fetch(platforms=["windows"], log=lambda line: None)
+    wheels = fetch(platforms=["windows"])
     py = sys.executable
     rows = []
     for name, path in sorted(wheels.items()):

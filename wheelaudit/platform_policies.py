@@ -9,7 +9,6 @@ Each file is read once per process (they never change while it runs).
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PolicyError
-from .policy import default_policy_dir
+from .policy import default_policy_dir, read_policy_json
 
 Version = tuple[int, int]
 
@@ -98,14 +97,9 @@ def _load_json(name: str) -> tuple[dict[str, Any], str]:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"policy file {path} is not valid JSON: {exc}") from None
+    document = read_policy_json(path)
     if not isinstance(document, dict) or document.get("format") != 1:
-        raise PolicyError(f"policy file {path}: expected an object with \"format\": 1")
+        raise PolicyError(f'policy file {path}: expected an object with "format": 1')
     return document
 
 

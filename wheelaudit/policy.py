@@ -116,13 +116,17 @@ def load_policies(extra_files: Iterable[str | os.PathLike[str]] = ()) -> PolicyS
 
 
 def _load_file(path: Path) -> list[Policy]:
+    return parse_policy_document(read_policy_json(path), str(path))
+
+
+def read_policy_json(path: Path) -> Any:
+    """A policy file's JSON, or a one-line PolicyError saying why it cannot be read."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise PolicyError(f"policy file {path} is not valid JSON: {exc}") from None
-    return parse_policy_document(document, str(path))
 
 
 def parse_policy_document(document: Any, source: str) -> list[Policy]:

@@ -8,6 +8,7 @@ incompatible change.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,18 @@ class Problem:
         if self.fix:
             out["fix"] = self.fix
         return out
+
+
+def unique_problems(problems: Iterable[Problem]) -> tuple[Problem, ...]:
+    """The problems in order, each (code, file, library, symbols) once."""
+    seen: set[tuple[str, str | None, str | None, tuple[str, ...]]] = set()
+    out = []
+    for p in problems:
+        key = (p.code, p.path, p.library, p.symbols)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return tuple(out)
 
 
 @dataclass(frozen=True)

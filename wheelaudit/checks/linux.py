@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..policy import Policy, PolicySet
-from ..report import PolicyVerdict, Problem, Severity
+from ..report import PolicyVerdict, Problem, Severity, unique_problems
 from ..resolve.elf import find_in_wheel, is_dynamic_loader
 from ..tags import PlatformTag, parse_platform_tag
 from . import consistency
@@ -241,7 +241,7 @@ def decide(ctx: AuditContext, policies: PolicySet) -> LinuxDecision | None:
         best=primary.best,
         verdicts=tuple(v for d in decisions for v in d.verdicts),
         external_libraries=primary.external_libraries,
-        problems=_unique(problems),
+        problems=unique_problems(problems),
         extra_tags=tuple(t for d in decisions[1:] for t in d.tags if not t.startswith("linux_")),
     )
 
@@ -276,22 +276,11 @@ def _decide_family(
     problems = _claim_problems(decision, [t for t in claimed if t.family in (family, "linux")])
     # Every level forbids libpython, so say it once whatever the wheel is tagged.
     problems += [b for b in newest_blockers if b.code == "libpython-linked"]
-    return LinuxDecision(family, arch, best, decision.verdicts, external, _unique(problems))
+    return LinuxDecision(family, arch, best, decision.verdicts, external, unique_problems(problems))
 
 
 def _verifiable(policy: Policy, arch: str) -> bool:
     return bool(policy.architectures[arch].symbol_versions)
-
-
-def _unique(problems: list[Problem]) -> tuple[Problem, ...]:
-    seen: set[tuple[str, str | None, str | None, tuple[str, ...]]] = set()
-    out = []
-    for p in problems:
-        key = (p.code, p.path, p.library, p.symbols)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
-    return tuple(out)
 
 
 def _majority_arch(elves: list[Binary]) -> str:

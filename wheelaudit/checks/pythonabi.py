@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..report import Problem, Severity
+from ..report import Problem, Severity, unique_problems
 from ..stable_abi import load as load_stable_abi
 from ..tags import parse_platform_tag
 from . import abi3, debuginfo, extensions
@@ -49,7 +49,7 @@ def check(ctx: AuditContext) -> list[Problem]:
         problems += extensions.check_suffix(binary, suffix, abi, platform_tags)
     problems += abi3.check(ctx, abi, load_stable_abi() if (abi.is_abi3 or abi.is_abi3t) else None)
     problems += debuginfo.check(ctx.binaries)
-    return _unique(problems)
+    return list(unique_problems(problems))
 
 
 def _first_slices(binaries: tuple[Binary, ...]) -> list[Binary]:
@@ -190,14 +190,3 @@ def _python_dll(binary: Binary, abi: WheelAbi) -> list[Problem]:
             fix=FIX_WINDOWS_DLL,
         )
     ]
-
-
-def _unique(problems: list[Problem]) -> list[Problem]:
-    seen: set[tuple[str, str | None, str | None, tuple[str, ...]]] = set()
-    out = []
-    for p in problems:
-        key = (p.code, p.path, p.library, p.symbols)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
-    return out
