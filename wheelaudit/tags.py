@@ -117,8 +117,3 @@ def linux_level_tags(family: str, version: tuple[int, int], arch: str) -> list[s
     if family == "manylinux" and version in LEGACY_BY_VERSION:
         tags.append(f"{LEGACY_BY_VERSION[version]}_{arch}")
     return tags
-
-
-def compressed_platform_tag(tags: list[str]) -> str:
-    """Dot-join platform tags the way wheel file names do (PEP 425 compressed tag sets)."""
-    return ".".join(dict.fromkeys(tags))

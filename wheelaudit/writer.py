@@ -160,10 +160,6 @@ class WheelWriter:
         if not self._done:
             self.abort()
 
-    @property
-    def temp_path(self) -> Path:
-        return self._tmp
-
     def abort(self) -> None:
         """Drop the partial output."""
         self._done = True

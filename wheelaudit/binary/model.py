@@ -95,9 +95,3 @@ class Binary:
     debug_sizes_exact: bool = True  # False: the ELF section table was not read, only unloaded_bytes is known
     file_size: int = 0
     extra: dict[str, str] = field(default_factory=dict, compare=False)  # format-specific facts for the report
-
-    @property
-    def module_name(self) -> str:
-        """The import name the loader derives from the file name (text before the first dot)."""
-        base = self.path.rsplit("/", 1)[-1]
-        return base.split(".", 1)[0]
