@@ -158,6 +158,13 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(documents[0] if len(documents) == 1 else documents, sys.stdout, indent=2)
         sys.stdout.write("\n")
+    elif len(outcomes) > 1:
+        reports = [o for o in outcomes if isinstance(o, WheelReport)]
+        good = sum(r.ok for r in reports)
+        print(
+            f"\n{len(outcomes)} wheels: {good} OK, {len(reports) - good} NOT OK"
+            + (f", {len(outcomes) - len(reports)} unusable" if len(reports) < len(outcomes) else "")
+        )
     return status
 
 
