@@ -8,8 +8,9 @@ from typing import BinaryIO, cast
 
 from ..archive import Member, MemberStream, WheelArchive
 from ..errors import MalformedBinary
-from .elf import ELF_MAGIC, parse_elf
+from .elf import parse_elf
 from .elfsections import elf_debug_sizes, worth_reading_tail
+from .magic import sniff
 from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol, VersionNeed
 
 __all__ = [
@@ -26,22 +27,6 @@ __all__ = [
 #: Keep this much of the start of a deflated member: ELF symbol and version tables live there.
 RETAIN_PREFIX = 4 * 1024 * 1024
 SNIFF_BYTES = 4096
-
-
-def sniff(head: bytes) -> BinaryFormat | None:
-    """The binary format a member's first bytes announce, or None for anything else."""
-    if head[:4] == ELF_MAGIC:
-        return BinaryFormat.ELF
-    try:
-        from .macho import is_macho
-        from .pe import is_pe
-    except ImportError:  # pragma: no cover - during bring-up only
-        return None
-    if is_macho(head):
-        return BinaryFormat.MACHO
-    if is_pe(head):
-        return BinaryFormat.PE
-    return None
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from ..errors import MalformedBinary
+from .magic import ELF_MAGIC as ELF_MAGIC
 from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol, VersionNeed
-
-ELF_MAGIC = b"\x7fELF"
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
 PT_GNU_STACK = 0x6474E551

@@ -14,26 +14,16 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from ..errors import MalformedBinary
+from .magic import FAT_MAGIC as _FAT_MAGIC
+from .magic import FAT_MAGIC_64 as _FAT_MAGIC_64
+from .magic import MACHO_MAGICS as MACHO_MAGICS
+from .magic import MAX_FAT_ARCHS as _MAX_FAT_ARCHS
+from .magic import MH_CIGAM as _MH_CIGAM
+from .magic import MH_CIGAM_64 as _MH_CIGAM_64
+from .magic import MH_MAGIC as _MH_MAGIC
+from .magic import MH_MAGIC_64 as _MH_MAGIC_64
+from .magic import is_macho as is_macho
 from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
-
-_MH_MAGIC = b"\xfe\xed\xfa\xce"  # 32-bit, big-endian on disk
-_MH_CIGAM = b"\xce\xfa\xed\xfe"  # 32-bit, little-endian on disk
-_MH_MAGIC_64 = b"\xfe\xed\xfa\xcf"
-_MH_CIGAM_64 = b"\xcf\xfa\xed\xfe"
-_FAT_MAGIC = b"\xca\xfe\xba\xbe"  # fat headers are always big-endian
-_FAT_MAGIC_64 = b"\xca\xfe\xba\xbf"
-
-MACHO_MAGICS: tuple[bytes, ...] = (
-    _MH_MAGIC,
-    _MH_CIGAM,
-    _MH_MAGIC_64,
-    _MH_CIGAM_64,
-    _FAT_MAGIC,
-    _FAT_MAGIC_64,
-)
-
-# 0xCAFEBABE also starts Java class files, where the next u32 is minor<<16 | major (major >= 45).
-_MAX_FAT_ARCHS = 0x20
 
 _THIN = {
     _MH_MAGIC: (">", False),
@@ -141,18 +131,6 @@ _CS_LINKER_SIGNED = 0x20000
 _INIT_PREFIXES = ("PyInit_", "PyInitU_", "PyModExport_", "PyModExportU_")
 _PY_RAW_PREFIXES = (b"_Py", b"__Py")  # Mach-O C names carry one extra leading underscore
 _MAX_TRIE_NODES = 1_000_000
-
-
-def is_macho(head: bytes) -> bool:
-    """True when ``head`` starts a thin or fat Mach-O (not a Java class file)."""
-    magic = head[:4]
-    if magic not in MACHO_MAGICS:
-        return False
-    if magic in (_FAT_MAGIC, _FAT_MAGIC_64):
-        if len(head) < 8:
-            return False
-        return 0 < int.from_bytes(head[4:8], "big") < _MAX_FAT_ARCHS
-    return True
 
 
 def parse_macho(fp: BinaryIO, path: str, size: int) -> list[Binary]:

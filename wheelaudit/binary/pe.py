@@ -16,6 +16,7 @@ import struct
 from typing import BinaryIO, NamedTuple
 
 from ..errors import MalformedBinary
+from .magic import is_pe as is_pe
 from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
 
 _MACHINES = {
@@ -78,18 +79,6 @@ _VC_RUNTIME = re.compile(r"^(vcruntime|msvcp|msvcr\d)", re.IGNORECASE)
 # Checks below raise MalformedBinary themselves; these are what garbage can still provoke in
 # the table walkers (an unpack past a bound, an absurd count).
 _ERRORS = (struct.error, IndexError, ValueError, OverflowError)
-
-
-def is_pe(head: bytes) -> bool:
-    """True for an MZ header whose ``e_lfanew`` points at ``PE\\0\\0`` inside ``head``.
-
-    A PE header beyond ``head`` (normally the first 4 KiB) is not looked for: linkers put it
-    within the first few hundred bytes, and a bare MZ is too weak a signal on its own.
-    """
-    if len(head) < 0x40 or head[:2] != b"MZ":
-        return False
-    (lfanew,) = struct.unpack_from("<I", head, 0x3C)
-    return head[lfanew : lfanew + 4] == b"PE\0\0"
 
 
 def parse_pe(fp: BinaryIO, path: str, size: int) -> Binary:
