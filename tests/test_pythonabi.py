@@ -439,3 +439,20 @@ def test_macho_and_pe_debug_info_from_the_parsers() -> None:
     assert problem.code == "debug-info-present" and "600 KB" in problem.message and "(30% of 2.0 MB)" in problem.message
     small = ext("p/m.pyd", fmt=BinaryFormat.PE, arch="amd64", debug_info_bytes=1000, file_size=1_000_000)
     assert debuginfo.check((small,)) == []
+
+
+def test_stable_abi_cache_round_trip_and_repair(tmp_path: Any, monkeypatch: Any) -> None:
+    """The derived stable-ABI table is cached; a cached copy equals a fresh one, a broken one is rebuilt."""
+    import wheelaudit.stable_abi as stable_abi
+
+    monkeypatch.setenv("WHEELAUDIT_CACHE_DIR", str(tmp_path))
+    stable_abi.load.cache_clear()
+    fresh = stable_abi.load()
+    (cache,) = tmp_path.glob("stable-abi-*.json")
+    stable_abi.load.cache_clear()
+    assert stable_abi.load() == fresh
+    cache.write_text("{not json")
+    stable_abi.load.cache_clear()
+    assert stable_abi.load() == fresh
+    assert fresh is not None and fresh.since("PyUnicode_AsUTF8AndSize") == (3, 10)
+    stable_abi.load.cache_clear()
