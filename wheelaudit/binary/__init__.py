@@ -92,7 +92,10 @@ class _StreamFile:
         if size is None or size < 0:
             size = self._stream.size - self._pos
         size = max(0, min(size, self._stream.size - self._pos))
-        data = self._stream.read_at(self._pos, size)
+        if self._pos == 0 and size == self._stream.size:
+            data = b"".join(self._stream.iter_chunks())  # the whole member: no window bookkeeping
+        else:
+            data = self._stream.read_at(self._pos, size)
         self._pos += len(data)
         return data
 
