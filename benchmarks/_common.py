@@ -14,14 +14,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fetch(names: list[str] | None = None, platforms: list[str] | None = None) -> dict[str, Path]:
-    """The pinned real wheels (sample-wheels/real-wheels.json), fetched and sha256-checked into the cache."""
+def fetch(
+    names: list[str] | None = None, platforms: list[str] | None = None, *, benchmark: bool = False
+) -> dict[str, Path]:
+    """The pinned real wheels (sample-wheels/real-wheels.json), fetched and sha256-checked into the cache.
+
+    ``benchmark`` also allows the very large wheels kept for benchmarks only.
+    """
     spec = importlib.util.spec_from_file_location("fetch_real_wheels", ROOT / "sample-wheels" / "fetch_real_wheels.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules["fetch_real_wheels"] = module
     spec.loader.exec_module(module)
-    wheels: dict[str, Path] = module.fetch(names=names, platforms=platforms, log=lambda line: None)
+    wheels: dict[str, Path] = module.fetch(names=names, platforms=platforms, log=lambda line: None, benchmark=benchmark)
     return wheels
 
 

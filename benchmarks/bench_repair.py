@@ -34,6 +34,7 @@ from pathlib import Path
 from _common import ROOT, fetch, run_once, tool
 
 POLARS = "polars_runtime_32-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+CUBLAS = "nvidia_cublas_cu12-12.6.4.1-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
 SYSLIB = "wa_sample_syslib-0.1.0-cp38-abi3-linux_x86_64.whl"
 BIG_BLOBS = 4
 BIG_BLOB_MB = 100
@@ -95,7 +96,11 @@ def _b64(digest: bytes) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--big", action="store_true", help="also the synthetic ~400 MB wheel (built once, cached)")
+    parser.add_argument(
+        "--big",
+        action="store_true",
+        help="also a synthetic ~400 MB wheel (built once, cached) and the real 393 MB nvidia-cublas-cu12 wheel",
+    )
     parser.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
@@ -112,6 +117,7 @@ def main() -> None:
     cases["polars + syslib ext (grafts libsqlite3)"] = polars_with_graft(polars)
     if args.big:
         cases[f"syslib + {BIG_BLOBS * BIG_BLOB_MB} MB data (grafts)"] = big_wheel()
+        cases["nvidia-cublas-cu12 (393 MB wheel, real)"] = fetch([CUBLAS], platforms=["linux"], benchmark=True)[CUBLAS]
     commands = {
         "wheelaudit": [tool("wheelaudit"), "repair"],
         "auditwheel": [tool("auditwheel"), "repair", "--plat", "auto"],

@@ -69,12 +69,17 @@ def _log_stderr(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def load_manifest(path: Path = MANIFEST) -> list[WheelPin]:
-    """Read the manifest; the JSON carries more fields (anchor verdicts) than fetching needs."""
+def load_manifest(path: Path = MANIFEST, *, benchmark: bool = False) -> list[WheelPin]:
+    """Read the manifest; the JSON carries more fields (anchor verdicts) than fetching needs.
+
+    ``benchmark`` adds the ``benchmark_wheels``: very large wheels only the benchmarks
+    use, kept apart so that tests never download them.
+    """
     data = json.loads(path.read_text(encoding="utf-8"))
     if data.get("format") != 1:
         raise ValueError(f"{path}: unsupported manifest format {data.get('format')!r}")
-    return [WheelPin.from_dict(entry) for entry in data["wheels"]]
+    entries = list(data["wheels"]) + (list(data.get("benchmark_wheels", ())) if benchmark else [])
+    return [WheelPin.from_dict(entry) for entry in entries]
 
 
 def default_cache() -> Path:
@@ -218,6 +223,7 @@ def fetch(
     jobs: int = 3,
     log: Callable[[str], None] | None = None,
     manifest: Path = MANIFEST,
+    benchmark: bool = False,
 ) -> dict[str, Path]:
     """Make sure the selected wheels are in the cache; return file name -> path.
 
@@ -226,7 +232,7 @@ def fetch(
     emit = log or _log_stderr
     cache_dir = Path(cache).expanduser() if cache is not None else default_cache()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    pins = select(load_manifest(manifest), names, platforms)
+    pins = select(load_manifest(manifest, benchmark=benchmark), names, platforms)
     results: dict[str, Path] = {}
     failures: dict[str, str] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -249,14 +255,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help=f"cache directory (default ${CACHE_ENV} or ~/.cache/...)")
     parser.add_argument("--jobs", type=int, default=3, help="parallel downloads (default 3)")
     parser.add_argument("--list", action="store_true", help="list the selected wheels and exit")
+    parser.add_argument("--benchmark", action="store_true", help="also the very large benchmark-only wheels")
     args = parser.parse_args(argv)
     if args.list:
-        for pin in select(load_manifest(), args.project, args.platform):
+        for pin in select(load_manifest(benchmark=args.benchmark), args.project, args.platform):
             print(f"{pin.platform:8} {pin.size / 1e6:7.1f} MB  {pin.filename}")
         return 0
     cache_dir = args.cache.expanduser() if args.cache else default_cache()
     try:
-        paths = fetch(args.project, args.platform, cache_dir, jobs=args.jobs)
+        paths = fetch(args.project, args.platform, cache_dir, jobs=args.jobs, benchmark=args.benchmark)
     except FetchError as exc:
         print(exc, file=sys.stderr)
         print(cache_dir)

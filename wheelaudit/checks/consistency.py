@@ -117,8 +117,9 @@ def check_tags(ctx: AuditContext) -> list[Problem]:
         problems.append(
             Problem(
                 "binary-in-purelib",
-                Severity.ERROR,
-                f"WHEEL says Root-Is-Purelib: true but the wheel contains binaries (first: {first})",
+                Severity.WARNING,
+                f"WHEEL says Root-Is-Purelib: true but the wheel contains binaries (first: {first}); "
+                "where purelib and platlib differ (lib vs lib64 on Fedora/RHEL) they install to the wrong place",
                 path=f"{info.dist_info}/WHEEL",
                 fix="set Root-Is-Purelib: false (platlib) for wheels with compiled code",
             )
@@ -128,8 +129,8 @@ def check_tags(ctx: AuditContext) -> list[Problem]:
             problems.append(
                 Problem(
                     "binary-in-purelib",
-                    Severity.ERROR,
-                    f"{binary.path} is a binary installed into purelib",
+                    Severity.WARNING,
+                    f"{binary.path} is a binary installed into purelib, not platlib",
                     path=binary.path,
                     fix="move it to platlib",
                 )
