@@ -74,3 +74,25 @@ def test_headers() -> None:
     assert fields["Generator"] == ["maturin (1.16.0)"]  # field names are case-insensitive
     assert fields["Tag"] == ["cp38-abi3-manylinux_2_17_x86_64", "cp38-abi3-manylinux2014_x86_64"]
     assert fields["Summary"] == ["a long folded line"]
+
+
+@pytest.mark.real
+def test_central_directory_matches_zipfile(all_real_wheels: dict[str, object]) -> None:
+    """Our directory reader against the standard library's, on every sample and real wheel."""
+    import zipfile
+    from pathlib import Path
+
+    from wheelaudit.zipdir import read_central_directory
+
+    wheels = [*SAMPLES.glob("*.whl"), *(Path(str(p)) for p in all_real_wheels.values())]
+    assert len(wheels) > 50
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as zf, open(wheel, "rb") as fh:
+            ours = read_central_directory(fh, wheel.stat().st_size, max_entries=1 << 20)
+            theirs = zf.infolist()
+        assert [
+            (e.name, e.size, e.compressed_size, e.header_offset, e.crc, e.method, e.external_attr) for e in ours
+        ] == [
+            (i.filename, i.file_size, i.compress_size, i.header_offset, i.CRC, i.compress_type, i.external_attr)
+            for i in theirs
+        ], wheel.name

@@ -15,7 +15,6 @@ import os
 import re
 import stat
 import struct
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from ._inflate import new_raw_decompressor
 from .errors import InvalidWheel, UnsafeWheel
 from .tags import InvalidWheelFilename, canonical_name, parse_wheel_filename
+from .zipdir import DEFLATED, STORED, BadZip, read_central_directory
 
 #: Metadata files (WHEEL, METADATA, RECORD) larger than this are refused.
 METADATA_SIZE_LIMIT = 64 * 1024 * 1024
@@ -177,44 +177,44 @@ class WheelArchive:
 
     def _read_directory(self) -> dict[str, Member]:
         try:
-            with zipfile.ZipFile(self.path) as zf:
-                infos = zf.infolist()
-        except zipfile.BadZipFile as exc:
+            with open(self.path, "rb") as fh:
+                infos = read_central_directory(fh, self.file_size, max_entries=MAX_MEMBERS)
+        except BadZip as exc:
             raise InvalidWheel(f"{self.path.name} is not a valid zip archive ({exc})") from None
-        except (OSError, EOFError, ValueError, struct.error) as exc:
+        except (OSError, EOFError, struct.error) as exc:
             raise InvalidWheel(f"{self.path.name} is not a readable zip archive ({exc})") from None
         if len(infos) > MAX_MEMBERS:
             raise UnsafeWheel(f"{self.path.name} has {len(infos)} members (limit {MAX_MEMBERS})")
         members: dict[str, Member] = {}
         total = 0
         for info in infos:
-            problem = check_member_name(info.filename)
+            problem = check_member_name(info.name)
             if problem:
                 raise UnsafeWheel(f"{self.path.name}: {problem}")
-            if info.filename in members:
-                raise UnsafeWheel(f"{self.path.name}: member {info.filename!r} appears twice")
-            if info.flag_bits & 0x1:
-                raise InvalidWheel(f"{self.path.name}: member {info.filename!r} is encrypted")
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            if info.name in members:
+                raise UnsafeWheel(f"{self.path.name}: member {info.name!r} appears twice")
+            if info.flags & 0x1:
+                raise InvalidWheel(f"{self.path.name}: member {info.name!r} is encrypted")
+            if info.method not in (STORED, DEFLATED):
                 raise InvalidWheel(
-                    f"{self.path.name}: member {info.filename!r} uses compression method "
-                    f"{info.compress_type}; wheels use stored or deflate"
+                    f"{self.path.name}: member {info.name!r} uses compression method "
+                    f"{info.method}; wheels use stored or deflate"
                 )
-            if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
-                raise InvalidWheel(f"{self.path.name}: stored member {info.filename!r} has inconsistent sizes")
-            if info.file_size > max(info.compress_size, 1) * MAX_DEFLATE_RATIO and info.file_size > 1 << 20:
+            if info.method == STORED and info.compressed_size != info.size:
+                raise InvalidWheel(f"{self.path.name}: stored member {info.name!r} has inconsistent sizes")
+            if info.size > max(info.compressed_size, 1) * MAX_DEFLATE_RATIO and info.size > 1 << 20:
                 raise UnsafeWheel(
-                    f"{self.path.name}: member {info.filename!r} claims {info.file_size} bytes from "
-                    f"{info.compress_size} compressed (a zip bomb)"
+                    f"{self.path.name}: member {info.name!r} claims {info.size} bytes from "
+                    f"{info.compressed_size} compressed (a zip bomb)"
                 )
-            total += info.file_size
-            members[info.filename] = Member(
-                name=info.filename,
-                size=info.file_size,
-                compressed_size=info.compress_size,
-                compress_type=info.compress_type,
+            total += info.size
+            members[info.name] = Member(
+                name=info.name,
+                size=info.size,
+                compressed_size=info.compressed_size,
+                compress_type=info.method,
                 header_offset=info.header_offset,
-                crc=info.CRC,
+                crc=info.crc,
                 mode=(info.external_attr >> 16) & 0xFFFF,
             )
         if total > TOTAL_SIZE_LIMIT:
@@ -380,7 +380,7 @@ class MemberStream:
         self._pos = 0  # uncompressed offset of the end of what was produced
         self._window = bytearray()  # produced bytes [self._window_start, self._pos)
         self._window_start = 0
-        if self.member.compress_type == zipfile.ZIP_DEFLATED:
+        if self.member.compress_type == DEFLATED:
             self._fh.seek(self._data_offset)
             self._compressed_left = self.member.compressed_size
             self._inflater = new_raw_decompressor()
@@ -414,7 +414,7 @@ class MemberStream:
         end = offset + size
         if offset < 0 or size < 0 or end > self.size:
             raise EOFError(f"{self.member.name}: bytes {offset}..{end} lie outside the member ({self.size} bytes)")
-        if self.member.compress_type == zipfile.ZIP_STORED:
+        if self.member.compress_type == STORED:
             self._fh.seek(self._data_offset + offset)
             data = self._fh.read(size)
             if len(data) != size:
@@ -462,7 +462,7 @@ class MemberStream:
 
     def iter_chunks(self) -> Iterator[bytes]:
         """The whole member from the start, in pieces (for hashing and copying)."""
-        if self.member.compress_type == zipfile.ZIP_STORED:
+        if self.member.compress_type == STORED:
             self._fh.seek(self._data_offset)
             left = self.size
             while left:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, replace
 from typing import BinaryIO, cast
 
 from ..archive import Member, MemberStream, WheelArchive
 from ..errors import MalformedBinary
+from ..zipdir import STORED
 from .elf import parse_elf
 from .elfsections import elf_debug_sizes, worth_reading_tail
 from .magic import sniff
@@ -64,7 +64,7 @@ def analyze_member(archive: WheelArchive, member: Member) -> MemberAnalysis:
 
 def _with_debug_sizes(binary: Binary, stream: MemberStream) -> Binary:
     """Add the size hints, reading on in the same stream (the section table lies past .dynamic)."""
-    stored = stream.member.compress_type == zipfile.ZIP_STORED
+    stored = stream.member.compress_type == STORED
     sizes = elf_debug_sizes(
         stream.read_at,
         stream.size,
