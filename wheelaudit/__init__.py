@@ -9,26 +9,48 @@ The library API is what the CLI uses::
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# Bound eagerly: it shares its name with the submodule, and only a from-import made
+# here keeps ``wheelaudit.audit`` the function once the submodule has been imported.
 from .audit import audit
-from .binary.model import Binary, BinaryFormat, BinaryKind
-from .errors import InvalidWheel, MalformedBinary, PolicyError, RepairError, UnsafeWheel, WheelError
-from .report import PolicyVerdict, Problem, Severity, WheelReport
 
 if TYPE_CHECKING:
+    from .binary.model import Binary, BinaryFormat, BinaryKind
+    from .errors import InvalidWheel, MalformedBinary, PolicyError, RepairError, UnsafeWheel, WheelError
     from .repairing import repair
+    from .report import PolicyVerdict, Problem, Severity, WheelReport
+
+#: Public name -> module that defines it. Imported on first use, so that the command line
+#: can start reading a wheel before the rest of the package has loaded.
+_PUBLIC = {
+    "Binary": "binary.model",
+    "BinaryFormat": "binary.model",
+    "BinaryKind": "binary.model",
+    "InvalidWheel": "errors",
+    "MalformedBinary": "errors",
+    "PolicyError": "errors",
+    "RepairError": "errors",
+    "UnsafeWheel": "errors",
+    "WheelError": "errors",
+    "repair": "repairing",
+    "PolicyVerdict": "report",
+    "Problem": "report",
+    "Severity": "report",
+    "WheelReport": "report",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """``repair`` is imported on first use: `wheelaudit show` never needs the repair machinery."""
-    if name == "repair":
-        from .repairing import repair
-
-        return repair
-    raise AttributeError(f"module 'wheelaudit' has no attribute {name!r}")
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wheelaudit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

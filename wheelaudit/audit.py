@@ -11,15 +11,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from .archive import Member, WheelArchive
 from .binary import MemberAnalysis, analyze_member
 from .binary.model import Binary
-from .checks.context import AuditContext
 from .errors import MalformedBinary
-from .policy import PolicySet, load_policies
-from .report import WheelReport
+
+if TYPE_CHECKING:
+    from .policy import PolicySet
+    from .report import WheelReport
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -124,9 +125,14 @@ def audit(
     started = time.perf_counter()
     archive = WheelArchive(wheel)
     wait_for_scan = start_scan(archive, jobs)
-    # While the members inflate: load the policies and import the rules (~0.1 s of start-up).
-    policies = policies or load_policies(policy_files)
+    # While the members inflate, import what comes after the scan and load the policies:
+    # a good part of start-up, and the largest member takes longer.
     from . import rules
+    from .checks.context import AuditContext
+    from .policy import load_policies
+    from .report import WheelReport
+
+    policies = policies or load_policies(policy_files)
 
     scan = wait_for_scan()
     binaries = scan.binaries

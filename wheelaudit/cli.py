@@ -13,13 +13,15 @@ import sys
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .audit import audit
 from .errors import WheelError
-from .policy import PolicySet, load_policies
-from .render import render_text
-from .report import WheelReport, error_to_json
+
+if TYPE_CHECKING:
+    from .policy import PolicySet
+    from .report import WheelReport
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -133,13 +135,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    try:
-        policies = load_policies(args.policy_file)
-    except WheelError as exc:
-        print(f"wheelaudit: error: {exc}", file=sys.stderr)
-        return EXIT_UNUSABLE
+    policies = None  # the bundled levels, loaded by the audit while the first wheel inflates
+    if args.policy_file:
+        from .policy import load_policies
+
+        try:
+            policies = load_policies(args.policy_file)
+        except WheelError as exc:
+            print(f"wheelaudit: error: {exc}", file=sys.stderr)
+            return EXIT_UNUSABLE
     jobs = args.jobs if args.jobs and args.jobs > 0 else None
     outcomes = _audit_all(args.wheels, policies, jobs)
+    from .render import render_text
+    from .report import WheelReport, error_to_json
+
     status = EXIT_OK
     documents = []
     for wheel, outcome in zip(args.wheels, outcomes):
@@ -168,7 +177,7 @@ def _show(args: argparse.Namespace) -> int:
     return status
 
 
-def _audit_one(path: str, policies: PolicySet, jobs: int | None) -> WheelReport | _Failure:
+def _audit_one(path: str, policies: PolicySet | None, jobs: int | None) -> WheelReport | _Failure:
     """One wheel's report, or a one-line reason when there is none."""
     try:
         return audit(path, policies=policies, jobs=jobs)
@@ -186,7 +195,7 @@ def _audit_one(path: str, policies: PolicySet, jobs: int | None) -> WheelReport 
         )
 
 
-def _audit_all(wheels: list[str], policies: PolicySet, jobs: int | None) -> list[WheelReport | _Failure]:
+def _audit_all(wheels: list[str], policies: PolicySet | None, jobs: int | None) -> list[WheelReport | _Failure]:
     """Audit every wheel, in order; several wheels with --jobs N go to N worker processes.
 
     Processes, not threads: parsing is pure Python and would otherwise share one GIL.
@@ -202,6 +211,7 @@ def _audit_all(wheels: list[str], policies: PolicySet, jobs: int | None) -> list
 
 def _repair(args: argparse.Namespace) -> int:
     from .errors import RepairError
+    from .policy import load_policies
     from .repairing import RepairOptions, repair_wheel
 
     try:

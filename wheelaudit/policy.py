@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +112,13 @@ def load_policies(extra_files: Iterable[str | os.PathLike[str]] = ()) -> PolicyS
     Extra files are read and checked now, so a broken one is reported before any work.
     """
     extra = [policy for path in extra_files for policy in _load_file(Path(path))]
-    return PolicySet(extra)
+    return PolicySet(extra) if extra else _bundled()
+
+
+@lru_cache(maxsize=1)
+def _bundled() -> PolicySet:
+    """One shared set of the bundled levels per process (they are parsed on first use)."""
+    return PolicySet()
 
 
 def _load_file(path: Path) -> list[Policy]:
