@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from wheelaudit.archive import WheelArchive
-from wheelaudit.audit import analyze_binaries
+from wheelaudit.auditing import analyze_binaries
 from wheelaudit.checks import pythonabi
 from wheelaudit.checks.context import AuditContext
 from wheelaudit.report import Problem

@@ -62,7 +62,7 @@ def test_real_macos_wheel(filename: str, all_real_wheels: dict[str, Path]) -> No
 @pytest.mark.parametrize("filename", MACOS)
 def test_real_macos_min_os_per_arch(filename: str, all_real_wheels: dict[str, Path]) -> None:
     from wheelaudit.archive import WheelArchive
-    from wheelaudit.audit import analyze_binaries
+    from wheelaudit.auditing import analyze_binaries
     from wheelaudit.checks import macos
     from wheelaudit.checks.context import AuditContext
 

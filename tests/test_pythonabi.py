@@ -8,7 +8,7 @@ import pytest
 
 import wheelaudit
 from wheelaudit.archive import WheelArchive, WheelInfo
-from wheelaudit.audit import analyze_binaries
+from wheelaudit.auditing import analyze_binaries
 from wheelaudit.binary.elfsections import elf_debug_sizes
 from wheelaudit.binary.model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
 from wheelaudit.checks import abi3, debuginfo, extensions, pythonabi

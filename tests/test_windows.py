@@ -15,7 +15,7 @@ import pytest
 
 import wheelaudit
 from wheelaudit.archive import WheelArchive
-from wheelaudit.audit import analyze_binaries
+from wheelaudit.auditing import analyze_binaries
 from wheelaudit.binary.model import BinaryKind
 from wheelaudit.checks import windows
 from wheelaudit.checks.context import AuditContext

@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# Bound eagerly: it shares its name with the submodule, and only a from-import made
-# here keeps ``wheelaudit.audit`` the function once the submodule has been imported.
-from .audit import audit
+from .auditing import audit
 
 if TYPE_CHECKING:
     from .binary.model import Binary, BinaryFormat, BinaryKind

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .audit import audit
+from .auditing import audit
 from .errors import WheelError
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """All the rules, in the order a report lists them: one call from the orchestrator.
 
-Kept apart from ``audit.py`` so that importing the rule modules (a good part of
+Kept apart from ``auditing.py`` so that importing the rule modules (a good part of
 wheelaudit's start-up time) can happen while the first members inflate.
 """
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..archive import Member, WheelArchive
-from ..audit import analyze_binaries
+from ..auditing import analyze_binaries
 from ..errors import InvalidWheel, RepairError
 from ..policy import PolicySet, load_policies
 from ..tags import parse_platform_tag
