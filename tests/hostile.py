@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -58,3 +61,22 @@ def patch_central_directory(
         other = struct.unpack_from("<I", data, entries[header_offset_of] + 42)[0]
         struct.pack_into("<I", data, at + 42, other)
     path.write_bytes(bytes(data))
+
+
+def run_cli_expecting_unusable(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m wheelaudit ARGS`` and check the contract for unusable input:
+    exit status 2, one line on stderr starting ``wheelaudit: error:``, no traceback, nothing on stdout."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "wheelaudit", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wheelaudit: error: "), proc.stderr
+    assert proc.stdout == ""
+    return proc

@@ -448,29 +448,26 @@ class MemberStream:
             self._window += chunk
         return bytes(self._window[offset - self._window_start : end - self._window_start])
 
-    def iter_compressed(self) -> Iterator[bytes]:
-        """The member's stored bytes exactly as in the archive (deflated or not), for raw copying."""
+    def _raw(self, length: int) -> Iterator[bytes]:
+        """``length`` bytes of the member's data as stored in the archive, in pieces."""
         self._fh.seek(self._data_offset)
-        left = self.member.compressed_size
+        left = length
         while left:
             data = self._fh.read(min(self.CHUNK, left))
             if not data:
                 raise InvalidWheel(f"{self._where} is truncated")
             left -= len(data)
             yield data
+
+    def iter_compressed(self) -> Iterator[bytes]:
+        """The member's stored bytes exactly as in the archive (deflated or not), for raw copying."""
+        yield from self._raw(self.member.compressed_size)
         self._start_inflation()
 
     def iter_chunks(self) -> Iterator[bytes]:
         """The whole member from the start, in pieces (for hashing and copying)."""
         if self.member.compress_type == STORED:
-            self._fh.seek(self._data_offset)
-            left = self.size
-            while left:
-                data = self._fh.read(min(self.CHUNK, left))
-                if not data:
-                    raise InvalidWheel(f"{self._where} is truncated")
-                left -= len(data)
-                yield data
+            yield from self._raw(self.size)
             return
         self._start_inflation()
         produced = 0
