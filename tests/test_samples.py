@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import wheelaudit
@@ -94,3 +96,22 @@ def test_abi3bad_names_the_symbol_and_its_version() -> None:
     assert problem.symbols == ("PyUnicode_AsUTF8AndSize",)
     assert "stable since 3.10" in problem.message and problem.path and problem.path.endswith(".abi3.so")
     assert problem.fix and "abi3-py310" in problem.fix
+
+
+@pytest.mark.real
+def test_armv7l_must_be_hard_float(tmp_path: Path, real_wheels: dict[str, Path]) -> None:
+    """A real armhf wheel passes; the same library with its float-ABI flag cleared is flagged."""
+    import zipfile
+
+    from .hostile import rewrite
+
+    src = real_wheels["orjson-3.13.0-cp312-cp312-manylinux2014_armv7l.manylinux_2_17_armv7l.whl"]
+    ok = wheelaudit.audit(src)
+    assert ok.ok and ok.binaries[0].arch == "armv7l" and ok.binaries[0].extra["arm_float_abi"] == "hard"
+    (so,) = [n for n in zipfile.ZipFile(src).namelist() if n.endswith(".so")]
+    data = bytearray(zipfile.ZipFile(src).read(so))
+    flags = int.from_bytes(data[36:40], "little") & ~0x400  # EF_ARM_ABI_FLOAT_HARD
+    data[36:40] = flags.to_bytes(4, "little")
+    soft = wheelaudit.audit(rewrite(src, tmp_path / src.name, replace={so: bytes(data)}))
+    assert [p.code for p in soft.errors] == ["binary-arch-mismatch"]
+    assert "soft-float" in soft.errors[0].message

@@ -157,6 +157,21 @@ def check_arch(ctx: AuditContext, arch: str) -> list[Problem]:
     """Linux binaries whose architecture differs from the wheel's."""
     problems = []
     for binary in ctx.binaries:
+        if (
+            binary.format is BinaryFormat.ELF
+            and binary.arch == arch == "armv7l"
+            and (binary.extra.get("arm_float_abi") != "hard" or binary.extra.get("arm_eabi") != "5")
+        ):
+            problems.append(
+                Problem(
+                    "binary-arch-mismatch",
+                    Severity.ERROR,
+                    f"{binary.path} is a {binary.extra.get('arm_float_abi', '?')}-float ARM binary "
+                    f"(EABI {binary.extra.get('arm_eabi', '?')}); armv7l wheels are EABI5 hard-float (armhf)",
+                    path=binary.path,
+                    fix="build for armv7-unknown-linux-gnueabihf (hard-float), not the soft-float gnueabi target",
+                )
+            )
         if binary.format is BinaryFormat.ELF and binary.arch != arch:
             problems.append(
                 Problem(
