@@ -1,6 +1,7 @@
 """The Mach-O and PE readers on synthetic files, real files cross-checked against pefile, and damaged files.
 
-``build_macho`` / ``build_fat`` / ``make_wheel`` are also used by the macOS, Windows and mobile tests.
+``build_macho`` / ``build_fat`` / ``make_wheel`` / ``repack_wheel`` are also used by the macOS, Windows and
+mobile tests.
 """
 
 from __future__ import annotations
@@ -155,6 +156,22 @@ def make_wheel(directory: Path, filename: str, members: dict[str, bytes], *, roo
         for member, data in files.items():
             zf.writestr(member, data)
     return path
+
+
+def repack_wheel(src: Path, directory: Path, filename: str, patch: dict[bytes, bytes]) -> Path:
+    """The members of a real wheel under a new file name (fresh WHEEL/METADATA/RECORD), each
+    byte string in ``patch`` replaced by one of the same length (so offsets stay valid)."""
+    members = {}
+    with zipfile.ZipFile(src) as zf:
+        for info in zf.infolist():
+            if info.filename.endswith(("RECORD", "WHEEL", "METADATA")):
+                continue
+            data = zf.read(info)
+            for old, new in patch.items():
+                assert len(old) == len(new)
+                data = data.replace(old, new)
+            members[info.filename] = data
+    return make_wheel(directory, filename, members)
 
 
 # -- Mach-O reader ------------------------------------------------------------------------------

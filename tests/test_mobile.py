@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from .test_macho_pe_parsers import (
     PLATFORM_IOS_SIMULATOR,
     build_macho,
     make_wheel,
+    repack_wheel,
 )
 
 PY_FRAMEWORK = "@rpath/Python.framework/Python"
@@ -37,14 +37,34 @@ def _ios(cpu: int = CPU_ARM64, platform: int = PLATFORM_IOS, minos: str = "13.0"
 
 IOS_CASES = [
     ("device wheel", "ios_13_0_arm64_iphoneos", _ios(), "ios_13_0_arm64_iphoneos", set()),
-    ("simulator wheel", "ios_13_0_x86_64_iphonesimulator", _ios(CPU_X86_64, PLATFORM_IOS_SIMULATOR),
-     "ios_13_0_x86_64_iphonesimulator", set()),
-    ("simulator binary in device wheel", "ios_13_0_arm64_iphoneos", _ios(platform=PLATFORM_IOS_SIMULATOR),
-     "ios_13_0_arm64_iphonesimulator", {"macho-platform-mismatch"}),
-    ("min iOS too new", "ios_13_0_arm64_iphoneos", _ios(minos="15.0"), "ios_15_0_arm64_iphoneos",
-     {"ios-min-version-too-new"}),
-    ("wrong arch", "ios_13_0_arm64_iphonesimulator", _ios(CPU_X86_64, PLATFORM_IOS_SIMULATOR),
-     "ios_13_0_x86_64_iphonesimulator", {"binary-arch-mismatch"}),
+    (
+        "simulator wheel",
+        "ios_13_0_x86_64_iphonesimulator",
+        _ios(CPU_X86_64, PLATFORM_IOS_SIMULATOR),
+        "ios_13_0_x86_64_iphonesimulator",
+        set(),
+    ),
+    (
+        "simulator binary in device wheel",
+        "ios_13_0_arm64_iphoneos",
+        _ios(platform=PLATFORM_IOS_SIMULATOR),
+        "ios_13_0_arm64_iphonesimulator",
+        {"macho-platform-mismatch"},
+    ),
+    (
+        "min iOS too new",
+        "ios_13_0_arm64_iphoneos",
+        _ios(minos="15.0"),
+        "ios_15_0_arm64_iphoneos",
+        {"ios-min-version-too-new"},
+    ),
+    (
+        "wrong arch",
+        "ios_13_0_arm64_iphonesimulator",
+        _ios(CPU_X86_64, PLATFORM_IOS_SIMULATOR),
+        "ios_13_0_x86_64_iphonesimulator",
+        {"binary-arch-mismatch"},
+    ),
 ]
 
 
@@ -62,8 +82,14 @@ def test_ios(case: tuple[str, str, bytes, str, set[str]], tmp_path: Path) -> Non
 
 
 def test_ios_external_library(tmp_path: Path) -> None:
-    binary = build_macho(cputype=CPU_ARM64, platform=PLATFORM_IOS, minos="13.0", weak=(), rpaths=(),
-                         needed=(PY_FRAMEWORK, "@rpath/libssl.3.dylib"))
+    binary = build_macho(
+        cputype=CPU_ARM64,
+        platform=PLATFORM_IOS,
+        minos="13.0",
+        weak=(),
+        rpaths=(),
+        needed=(PY_FRAMEWORK, "@rpath/libssl.3.dylib"),
+    )
     wheel = make_wheel(tmp_path, "demo-1.0-cp313-cp313-ios_13_0_arm64_iphoneos.whl", {"demo/_x.so": binary})
     report = wheelaudit.audit(wheel)
     assert report.external_libraries == ("@rpath/libssl.3.dylib",)
@@ -72,25 +98,16 @@ def test_ios_external_library(tmp_path: Path) -> None:
 # -- Android: a real aarch64 extension re-tagged --------------------------------------------------
 
 ORJSON_AARCH64 = "orjson-3.13.0-cp312-cp312-manylinux_2_17_aarch64.manylinux2014_aarch64.whl"
-
-
-def _android(src: Path, tmp: Path, plat: str, patch: dict[bytes, bytes]) -> Path:
-    members = {}
-    with zipfile.ZipFile(src) as zf:
-        for info in zf.infolist():
-            if info.filename.endswith(("RECORD", "WHEEL", "METADATA")):
-                continue
-            data = zf.read(info)
-            for old, new in patch.items():
-                data = data.replace(old, new)
-            members[info.filename] = data
-    return make_wheel(tmp, f"orjson-3.13.0-cp312-cp312-{plat}.whl", members)
+ANDROID_NAME = "orjson-3.13.0-cp312-cp312"
+BIONIC_LIBC_OLD, BIONIC_LIBC = b"libc.so.6\0", b"libc.so\0\0\0"  # same length: offsets stay valid
 
 
 @pytest.mark.real
 def test_android_is_not_judged_by_manylinux(all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
     src = all_real_wheels[ORJSON_AARCH64]
-    wheel = _android(src, tmp_path, "android_24_arm64_v8a", {b"libc.so.6\0": b"libc.so\0\0\0"})
+    wheel = repack_wheel(
+        src, tmp_path, "orjson-3.13.0-cp312-cp312-android_24_arm64_v8a.whl", {b"libc.so.6\0": b"libc.so\0\0\0"}
+    )
     report = wheelaudit.audit(wheel)
     assert report.platform_tag == "android_24_arm64_v8a"
     assert [v.name for v in report.policies] == ["android_24_arm64_v8a"]
@@ -102,8 +119,12 @@ def test_android_is_not_judged_by_manylinux(all_real_wheels: dict[str, Path], tm
 @pytest.mark.real
 def test_android_glibc_and_arch(all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
     src = all_real_wheels[ORJSON_AARCH64]
-    report = wheelaudit.audit(_android(src, tmp_path, "android_24_arm64_v8a", {}))
+    report = wheelaudit.audit(repack_wheel(src, tmp_path, f"{ANDROID_NAME}-android_24_arm64_v8a.whl", {}))
     assert report.external_libraries == ("libc.so.6",)  # a glibc binary does not run on Android
-    report = wheelaudit.audit(_android(src, tmp_path, "android_24_x86_64", {b"libc.so.6\0": b"libc.so\0\0\0"}))
+    report = wheelaudit.audit(
+        repack_wheel(
+            src, tmp_path, "orjson-3.13.0-cp312-cp312-android_24_x86_64.whl", {b"libc.so.6\0": b"libc.so\0\0\0"}
+        )
+    )
     assert "binary-arch-mismatch" in {p.code for p in report.errors}
     assert report.platform_tag == "android_24_arm64_v8a"

@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from wheelaudit.platform_policies import windows_policy
 from wheelaudit.report import Severity
 
 from .conftest import SAMPLES
-from .test_macho_pe_parsers import make_wheel
+from .test_macho_pe_parsers import repack_wheel
 
 MANIFEST = {w["filename"]: w for w in json.loads((SAMPLES / "real-wheels.json").read_text())["wheels"]}
 WINDOWS = sorted(n for n, w in MANIFEST.items() if w["platform"] == "windows")
@@ -147,33 +146,17 @@ def test_our_system_dlls_are_in_delvewheels_lists() -> None:
         "arm64": _dll_list.ignore_names_arm64,
     }
     for arch, names in policy.system_dlls.items():
-        extra = {
-            n for n in names if n not in lists[arch] and not any(r.fullmatch(n) for r in _dll_list.ignore_regexes)
-        }
+        extra = {n for n in names if n not in lists[arch] and not any(r.fullmatch(n) for r in _dll_list.ignore_regexes)}
         assert extra <= NOT_IN_DELVEWHEEL_LISTS, (arch, sorted(extra))
 
 
 # -- synthetic: a real .pyd with patched import names ------------------------------------------
 
 
-def _repack(src: Path, tmp: Path, filename: str, patch: dict[bytes, bytes]) -> Path:
-    members = {}
-    with zipfile.ZipFile(src) as zf:
-        for info in zf.infolist():
-            if info.filename.endswith(("RECORD", "WHEEL", "METADATA")):
-                continue
-            data = zf.read(info)
-            for old, new in patch.items():
-                assert len(old) == len(new)
-                data = data.replace(old, new)
-            members[info.filename] = data
-    return make_wheel(tmp, filename, members)
-
-
 @pytest.mark.real
 def test_external_and_crt_dlls(all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
     src = all_real_wheels["rpds_py-2026.9.1-cp312-cp312-win_amd64.whl"]
-    wheel = _repack(
+    wheel = repack_wheel(
         src,
         tmp_path,
         "rpds_py-2026.9.1-cp312-cp312-win_amd64.whl",
@@ -190,7 +173,7 @@ def test_external_and_crt_dlls(all_real_wheels: dict[str, Path], tmp_path: Path)
 @pytest.mark.real
 def test_machine_must_match_tag(all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
     src = all_real_wheels["orjson-3.13.0-cp312-cp312-win_arm64.whl"]
-    wheel = _repack(src, tmp_path, "orjson-3.13.0-cp312-cp312-win_amd64.whl", {})
+    wheel = repack_wheel(src, tmp_path, "orjson-3.13.0-cp312-cp312-win_amd64.whl", {})
     report = wheelaudit.audit(wheel)
     assert report.platform_tag == "win_arm64"
     [error] = [p for p in report.errors if p.code == "binary-arch-mismatch"]
