@@ -116,25 +116,13 @@ def dependency_problems(deps: list[Dependency], platform_name: str) -> tuple[lis
         seen.add((dep.binary.path, res.install_name))
         external.add(res.install_name)
         where = f" (searched {', '.join(res.searched)})" if res.searched else ""
-        if dep.weak:
-            problems.append(
-                Problem(
-                    "external-library",
-                    Severity.WARNING,
-                    f"{dep.binary.path} weakly links {res.install_name}, which is neither in the wheel nor part of "
-                    f"{platform_name}{where}; it loads without it, but the feature that needs it will not work",
-                    path=dep.binary.path,
-                    library=res.install_name,
-                    fix=FIX_EXTERNAL,
-                )
-            )
-            continue
+        consequence = "; it loads without it, but the feature that needs it will not work" if dep.weak else ""
         problems.append(
             Problem(
                 "external-library",
-                Severity.ERROR,
-                f"{dep.binary.path} needs {res.install_name}, which is neither in the wheel nor part of "
-                f"{platform_name}{where}",
+                Severity.WARNING if dep.weak else Severity.ERROR,
+                f"{dep.binary.path} {'weakly links' if dep.weak else 'needs'} {res.install_name}, which is "
+                f"neither in the wheel nor part of {platform_name}{where}{consequence}",
                 path=dep.binary.path,
                 library=res.install_name,
                 fix=FIX_EXTERNAL,
