@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import subprocess
 import sys
 import zipfile
@@ -155,6 +156,19 @@ def elf_dynamic_past_end(tmp: Path) -> Path:
     return rewrite(_base(), _name(tmp), replace={SO: bytes(data)})
 
 
+def damaged_deflate_data(tmp: Path) -> Path:
+    """Sizes and directory intact, but the library's compressed bytes overwritten part way in."""
+    p = rewrite(_base(), _name(tmp))
+    with zipfile.ZipFile(p) as z:
+        info = z.getinfo(SO)
+    data = bytearray(p.read_bytes())
+    name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + name_len + extra_len + 200
+    data[start : start + 512] = b"\xff" * 512
+    p.write_bytes(bytes(data))
+    return p
+
+
 def directory_input(tmp: Path) -> Path:
     p = tmp / "adir.whl"
     p.mkdir()
@@ -167,6 +181,7 @@ def missing_input(tmp: Path) -> Path:
 
 BUILDERS: list[Callable[[Path], Path]] = [
     not_a_zip,
+    damaged_deflate_data,
     empty_file,
     truncated,
     truncated_tail_kept,

@@ -109,24 +109,72 @@ RULES: list[tuple[str, str, list[tuple[int, str]], str, set[str], set[str]]] = [
     ("x86_64 as tagged", "macosx_10_9_x86_64", [(X86, "10.9")], "macosx_10_9_x86_64", set(), set()),
     ("arm64 as tagged", "macosx_11_0_arm64", [(ARM, "11.0")], "macosx_11_0_arm64", set(), set()),
     ("arm64 never below 11", "macosx_11_0_arm64", [(ARM, "10.9")], "macosx_11_0_arm64", set(), set()),
-    ("11+ spelled X_0", "macosx_12_0_arm64", [(ARM, "12.3")], "macosx_12_0_arm64", set(),
-     {"macos-min-version-unexpressible"}),
+    (
+        "11+ spelled X_0",
+        "macosx_12_0_arm64",
+        [(ARM, "12.3")],
+        "macosx_12_0_arm64",
+        set(),
+        {"macos-min-version-unexpressible"},
+    ),
     ("major too new", "macosx_11_0_arm64", [(ARM, "13.0")], "macosx_13_0_arm64", {"macos-min-version-too-new"}, set()),
-    ("universal2 version is x86_64's", "macosx_10_9_universal2", [(X86, "10.9"), (ARM, "11.0")],
-     "macosx_10_9_universal2", set(), set()),
-    ("universal2 slice too new (cryptography 48)", "macosx_10_9_universal2", [(X86, "10.13"), (ARM, "11.0")],
-     "macosx_10_13_universal2", {"macos-min-version-too-new"}, set()),
-    ("universal2 not packed when arm64 needs more", "macosx_10_12_universal2", [(X86, "10.12"), (ARM, "14.0")],
-     "macosx_10_12_x86_64", {"macos-min-version-too-new"}, set()),
-    ("universal2 tag, thin binary", "macosx_10_9_universal2", [(X86, "10.9")], "macosx_10_9_x86_64",
-     {"macos-arch-missing"}, set()),
-    ("x86_64 tag, fat binary", "macosx_10_12_x86_64", [(X86, "10.12"), (ARM, "11.0")], "macosx_10_12_x86_64",
-     set(), set()),
+    (
+        "universal2 version is x86_64's",
+        "macosx_10_9_universal2",
+        [(X86, "10.9"), (ARM, "11.0")],
+        "macosx_10_9_universal2",
+        set(),
+        set(),
+    ),
+    (
+        "universal2 slice too new (cryptography 48)",
+        "macosx_10_9_universal2",
+        [(X86, "10.13"), (ARM, "11.0")],
+        "macosx_10_13_universal2",
+        {"macos-min-version-too-new"},
+        set(),
+    ),
+    (
+        "universal2 not packed when arm64 needs more",
+        "macosx_10_12_universal2",
+        [(X86, "10.12"), (ARM, "14.0")],
+        "macosx_10_12_x86_64",
+        {"macos-min-version-too-new"},
+        set(),
+    ),
+    (
+        "universal2 tag, thin binary",
+        "macosx_10_9_universal2",
+        [(X86, "10.9")],
+        "macosx_10_9_x86_64",
+        {"macos-arch-missing"},
+        set(),
+    ),
+    (
+        "x86_64 tag, fat binary",
+        "macosx_10_12_x86_64",
+        [(X86, "10.12"), (ARM, "11.0")],
+        "macosx_10_12_x86_64",
+        set(),
+        set(),
+    ),
     ("10.16 is not 11", "macosx_10_16_x86_64", [(X86, "10.16")], "macosx_10_16_x86_64", set(), set()),
-    ("minor tag for 11+", "macosx_12_3_arm64", [(ARM, "12.0")], "macosx_12_0_arm64", set(),
-     {"macos-tag-never-matches"}),
-    ("arm64 tag below 11", "macosx_10_9_arm64", [(ARM, "11.0")], "macosx_11_0_arm64", set(),
-     {"macos-tag-never-matches"}),
+    (
+        "minor tag for 11+",
+        "macosx_12_3_arm64",
+        [(ARM, "12.0")],
+        "macosx_12_0_arm64",
+        set(),
+        {"macos-tag-never-matches"},
+    ),
+    (
+        "arm64 tag below 11",
+        "macosx_10_9_arm64",
+        [(ARM, "11.0")],
+        "macosx_11_0_arm64",
+        set(),
+        {"macos-tag-never-matches"},
+    ),
 ]
 
 
@@ -217,8 +265,15 @@ def test_dependency_classes(tmp_path: Path) -> None:
 
 def test_rpath_inherited_from_loader(tmp_path: Path) -> None:
     """dyld resolves @rpath of a library through the rpaths of the image that loaded it too."""
-    inner = build_macho(cputype=ARM, minos="11.0", own_name="@rpath/liba.dylib", needed=("@rpath/libb.dylib",),
-                        weak=(), rpaths=(), init="a")
+    inner = build_macho(
+        cputype=ARM,
+        minos="11.0",
+        own_name="@rpath/liba.dylib",
+        needed=("@rpath/libb.dylib",),
+        weak=(),
+        rpaths=(),
+        init="a",
+    )
     leaf = build_macho(cputype=ARM, minos="11.0", own_name="@rpath/libb.dylib", needed=(), weak=(), rpaths=(), init="b")
     ext = build_macho(cputype=ARM, minos="11.0", needed=("@rpath/liba.dylib",), weak=(), rpaths=("@loader_path/libs",))
     members = {"demo/foo.so": ext, "demo/libs/liba.dylib": inner, "demo/libs/libb.dylib": leaf}

@@ -1,32 +1,41 @@
 """Pick the fastest raw-deflate decompressor that is installed.
 
 ISA-L (``isal``) and zlib-ng inflate 2-3x faster than zlib; both are optional so a
-plain install still works everywhere zlib does.
+plain install still works everywhere zlib does. All three take ``zdict`` (a preset
+window), which :mod:`wheelaudit.splitinflate` needs to decode from a block boundary.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import zlib
+from typing import Any, Callable, cast
 
-DecompressorFactory = Callable[[], Any]
+DecompressorFactory = Callable[..., Any]
 
 
-def _pick() -> tuple[str, DecompressorFactory]:
+def _pick() -> tuple[str, DecompressorFactory, type[Exception]]:
     try:
         from isal import isal_zlib
 
-        return "isal", lambda: isal_zlib.decompressobj(-15)
+        return "isal", isal_zlib.decompressobj, cast("type[Exception]", isal_zlib.error)
     except ImportError:  # pragma: no cover - depends on the platform's wheels
         pass
     try:
         from zlib_ng import zlib_ng
 
-        return "zlib-ng", lambda: zlib_ng.decompressobj(-15)
+        return "zlib-ng", zlib_ng.decompressobj, cast("type[Exception]", zlib_ng.error)
     except ImportError:  # pragma: no cover
         pass
-    import zlib
-
-    return "zlib", lambda: zlib.decompressobj(-15)
+    return "zlib", zlib.decompressobj, zlib.error
 
 
-BACKEND, new_raw_decompressor = _pick()
+BACKEND, _decompressobj, _backend_error = _pick()
+#: What the decoders raise on damaged data.
+INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, _backend_error)
+
+
+def new_raw_decompressor(zdict: bytes | None = None) -> Any:
+    """A raw (headerless) deflate decoder, optionally primed with the window ``zdict``."""
+    if zdict is None:
+        return _decompressobj(-15)
+    return _decompressobj(-15, zdict=zdict)

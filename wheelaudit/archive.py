@@ -15,15 +15,28 @@ import os
 import re
 import stat
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._inflate import new_raw_decompressor
+from ._inflate import INFLATE_ERRORS, new_raw_decompressor
 from .errors import InvalidWheel, UnsafeWheel
+from .splitinflate import (
+    MIN_DISTANCE,
+    SPLIT_FRACTION,
+    VERIFY_BYTES,
+    WINDOW,
+    AheadDecoder,
+    release_helper,
+    reserve_helper,
+    split_enabled,
+)
 from .tags import InvalidWheelFilename, canonical_name, parse_wheel_filename
 from .zipdir import DEFLATED, STORED, BadZip, read_central_directory
 
+#: Members up to this size that hold binaries are read to the end to check their CRC-32 (< 5 ms each).
+CRC_LIMIT = 8 * 1024 * 1024
 #: Metadata files (WHEEL, METADATA, RECORD) larger than this are refused.
 METADATA_SIZE_LIMIT = 64 * 1024 * 1024
 #: Deflate cannot expand data by more than ~1032:1; anything claiming more is forged.
@@ -321,8 +334,9 @@ class WheelArchive:
         with self.open(member) as stream:
             return stream.read_at(0, member.size)
 
-    def open(self, member: Member, *, retain: int = 0) -> MemberStream:
-        return MemberStream(self.path, member, retain=retain)
+    def open(self, member: Member, *, retain: int = 0, split: bool = True) -> MemberStream:
+        """A random-access stream over ``member``; ``split=False`` never uses a second decoder."""
+        return MemberStream(self.path, member, retain=retain, split=split)
 
 
 class MemberStream:
@@ -339,12 +353,15 @@ class MemberStream:
     CHUNK = 1 << 20  # compressed bytes read at a time
     OUTPUT_CHUNK = 8 << 20  # most inflated bytes produced per call: bounds memory, keeps calls few
 
-    def __init__(self, archive_path: Path, member: Member, *, retain: int = 0) -> None:
+    def __init__(self, archive_path: Path, member: Member, *, retain: int = 0, split: bool = True) -> None:
         self.member = member
         self.size = member.size
         self._where = f"{archive_path.name}: member {member.name!r}"
         self.restarts = 0
         self.inflated = 0  # uncompressed bytes produced, over all passes
+        self.split_reads = 0  # far reads served with a second decoder (see splitinflate)
+        self._split = split
+        self._archive_path = archive_path
         self._retain = retain
         self._fh = open(archive_path, "rb")  # noqa: SIM115 - closed in close()
         try:
@@ -378,6 +395,8 @@ class MemberStream:
 
     def _start_inflation(self) -> None:
         self._pos = 0  # uncompressed offset of the end of what was produced
+        self._crc = 0  # CRC-32 of the first _crc_pos bytes (small members only)
+        self._crc_pos = 0
         self._window = bytearray()  # produced bytes [self._window_start, self._pos)
         self._window_start = 0
         if self.member.compress_type == DEFLATED:
@@ -387,27 +406,69 @@ class MemberStream:
             self._tail = b""
             self._read_size = 16 * 1024
 
-    def _produce(self) -> bytes:
-        """The next piece of inflated output; b'' at the end of the member."""
+    @property
+    def _consumed(self) -> int:
+        """Compressed bytes read from the member so far (fed to the inflater, perhaps not yet used)."""
+        return self.member.compressed_size - self._compressed_left
+
+    def _produce(self, stop_at: int | None = None) -> bytes:
+        """The next piece of inflated output; b'' at the end of the member.
+
+        With ``stop_at``, no compressed byte at or past that offset is read: b'' then
+        also means everything before it has been inflated.
+        """
         while True:
             if self._tail:
-                data: bytes = self._inflater.decompress(self._tail, self.OUTPUT_CHUNK)
+                data = self._inflate(self._tail)
             elif self._compressed_left > 0:
                 # Start small so sniffing a member's magic costs little; grow to CHUNK.
-                raw = self._fh.read(min(self._read_size, self._compressed_left))
+                size = min(self._read_size, self._compressed_left)
+                if stop_at is not None:
+                    size = min(size, stop_at - self._consumed)
+                    if size <= 0:
+                        return b""
+                raw = self._fh.read(size)
                 self._read_size = min(self._read_size * 4, self.CHUNK)
                 if not raw:
                     raise InvalidWheel(f"{self._where} is truncated")
                 self._compressed_left -= len(raw)
-                data = self._inflater.decompress(raw, self.OUTPUT_CHUNK)
+                data = self._inflate(raw)
             else:
                 return b""
-            self._tail = self._inflater.unconsumed_tail
             if data:
                 self.inflated += len(data)
                 return data
             if self._inflater.eof:
                 return b""
+
+    def _inflate(self, raw: bytes) -> bytes:
+        """Feed ``raw`` to the inflater; at most OUTPUT_CHUNK comes out, the rest waits in ``_tail``."""
+        try:
+            data: bytes = self._inflater.decompress(raw, self.OUTPUT_CHUNK)
+        except INFLATE_ERRORS as exc:
+            raise InvalidWheel(f"{self._where}: damaged deflate data ({exc})") from None
+        self._tail = self._inflater.unconsumed_tail
+        return data
+
+    def _take(self, chunk: bytes, offset: int) -> None:
+        """Account for freshly inflated ``chunk``: fill the kept prefix, keep what lies at or past ``offset``."""
+        if self._crc_pos == self._pos and self.size <= CRC_LIMIT:
+            self._crc = zlib.crc32(chunk, self._crc)
+            self._crc_pos += len(chunk)
+        if len(self._prefix) < self._retain and self._pos == len(self._prefix):
+            self._prefix += chunk[: self._retain - len(self._prefix)]
+        chunk_start = self._pos
+        self._pos += len(chunk)
+        if self._pos <= offset:
+            self._window.clear()
+            self._window_start = self._pos
+            return
+        if chunk_start < offset:
+            chunk = chunk[offset - chunk_start :]
+            chunk_start = offset
+        if not self._window:
+            self._window_start = chunk_start
+        self._window += chunk
 
     def read_at(self, offset: int, size: int) -> bytes:
         """Bytes ``[offset, offset + size)`` of the member; errors if they lie past its end."""
@@ -428,25 +489,118 @@ class MemberStream:
         if offset > self._window_start:
             del self._window[: offset - self._window_start]
             self._window_start = min(offset, self._pos)
+        if offset - self._pos >= MIN_DISTANCE and self._split and split_enabled() and reserve_helper():
+            try:
+                self._reach_with_helper(offset, end)
+            finally:
+                release_helper()
         while self._pos < end:
             chunk = self._produce()
             if not chunk:
                 raise InvalidWheel(f"{self._where} inflates to fewer bytes than its declared size")
-            if len(self._prefix) < self._retain and self._pos == len(self._prefix):
-                self._prefix += chunk[: self._retain - len(self._prefix)]
-            chunk_start = self._pos
-            self._pos += len(chunk)
-            if self._pos <= offset:
-                self._window.clear()
-                self._window_start = self._pos
-                continue
-            if chunk_start < offset:
-                chunk = chunk[offset - chunk_start :]
-                chunk_start = offset
-            if not self._window:
-                self._window_start = chunk_start
-            self._window += chunk
+            self._take(chunk, offset)
         return bytes(self._window[offset - self._window_start : end - self._window_start])
+
+    def _reach_with_helper(self, offset: int, end: int) -> None:
+        """Inflate towards ``offset`` with a second decoder starting mid-way (see :mod:`.splitinflate`).
+
+        Leaves a consistent state either way: on success the window holds
+        ``[offset, end)``; otherwise the caller simply goes on inflating.
+        """
+        done = self._consumed
+        estimate = int(self.member.compressed_size * offset / self.size)  # compressed offset of the target
+        if estimate <= done:
+            return
+        helper = AheadDecoder(
+            str(self._archive_path),
+            self._data_offset,
+            self.member.compressed_size,
+            search_from=done + int((estimate - done) * SPLIT_FRACTION),
+            goal=end,
+        )
+        helper.start()
+        try:
+            self._meet_helper(helper, offset, end)
+        finally:
+            helper.cancel()
+            helper.join()
+            self.inflated += helper.inflated
+
+    def _meet_helper(self, helper: AheadDecoder, offset: int, end: int) -> None:
+        last_window = b""
+        block = None
+        while self._pos < end:
+            if helper.gave_up:
+                return
+            if block is None and helper.block is not None:
+                block = helper.block
+                if self._consumed > block.feed_from:
+                    return  # found too late: the front decoder is already past it
+            chunk = self._produce(stop_at=None if block is None else block.feed_from)
+            if not chunk:
+                if block is None:
+                    raise InvalidWheel(f"{self._where} inflates to fewer bytes than its declared size")
+                break  # everything before the block start is inflated
+            self._take(chunk, offset)
+            last_window = (last_window + chunk)[-WINDOW:] if len(chunk) < WINDOW else chunk[-WINDOW:]
+            helper.front = (self._pos, self._consumed)
+        if self._pos >= end or block is None or len(last_window) < WINDOW:
+            return
+        block_start = self._pos
+        # Confirm the guess: from here the front decoder and a fresh one primed with the
+        # true window must produce the same bytes.
+        raw = self._fh.read(min(VERIFY_BYTES, self._compressed_left))
+        self._compressed_left -= len(raw)
+        ours = self._inflate(raw)
+        self.inflated += len(ours)
+        self._take(ours, offset)
+        try:
+            theirs = new_raw_decompressor(zdict=last_window).decompress(block.lead + raw, len(ours))
+        except INFLATE_ERRORS:
+            return  # not a block start after all
+        if len(ours) < WINDOW or theirs != ours[: len(theirs)] or len(theirs) < WINDOW:
+            return
+        if self._pos >= end or offset - block_start < helper.clean_from:
+            return
+        helper.aim(end - block_start)
+        helper.join()
+        kept_from, kept_to = helper.kept_range()
+        if helper.gave_up or offset - block_start < max(kept_from, helper.clean_from) or end - block_start > kept_to:
+            return
+        # Adopt the helper's decoder: it is exactly where a sequential one would be.
+        self._inflater, self._tail = helper.decoder, helper.tail
+        self._fh.seek(self._data_offset + helper.consumed)
+        self._compressed_left = self.member.compressed_size - helper.consumed
+        self._pos = block_start + kept_to
+        self._window = helper.kept()
+        self._window_start = block_start + kept_from
+        self.split_reads += 1
+
+    def check_integrity(self) -> None:
+        """Members up to CRC_LIMIT: read to the end and compare the CRC-32 with the zip directory's.
+
+        Damaged compressed data usually still inflates, to wrong bytes; without this a
+        damaged library would be analysed as if it were real. Larger members are read
+        only as far as the analysis needs, so damage past that point goes unseen.
+        """
+        if self.size > CRC_LIMIT:
+            return
+        if self.member.compress_type == STORED:
+            crc = 0
+            for piece in self._raw(self.size):
+                crc = zlib.crc32(piece, crc)
+        else:
+            if self._crc_pos != self._pos:  # pragma: no cover - small members are read in order
+                self._start_inflation()
+            while chunk := self._produce():
+                self._take(chunk, self.size)
+                if self._pos > self.size:
+                    raise UnsafeWheel(f"{self._where} inflates past its declared size")
+            if self._pos != self.size:
+                raise InvalidWheel(f"{self._where} inflates to fewer bytes than its declared size")
+            crc = self._crc
+        if crc != self.member.crc:
+            raise InvalidWheel(f"{self._where}: CRC-32 mismatch, the data is damaged")
 
     def _raw(self, length: int) -> Iterator[bytes]:
         """``length`` bytes of the member's data as stored in the archive, in pieces."""

@@ -59,6 +59,8 @@ def analyze_member(archive: WheelArchive, member: Member) -> MemberAnalysis:
             raise MalformedBinary(
                 f"{member.name}: truncated {fmt.value if fmt else ''} file ({exc})", path=member.name
             ) from None
+        if binaries:
+            stream.check_integrity()
         return MemberAnalysis(binaries, stream.inflated)
 
 

@@ -174,4 +174,3 @@ def decide_android(ctx: AuditContext) -> MobileDecision | None:
     own = [c.tag for c in claims]
     tags = tuple(dict.fromkeys([computed, *own] if computed else own))
     return MobileDecision(computed, tags, tuple(verdicts), tuple(sorted(external)), tuple(problems))
-

@@ -1,0 +1,432 @@
+"""Reach far into a deflated member on two cores: one decoder from the front, one from the middle.
+
+Deflate decodes strictly forwards, so reading byte 137 MB of a library (where
+``.dynamic`` sits in polars' 177 MB one) normally costs inflating everything
+before it on one core. But a deflate stream is a chain of blocks, and a block
+decodes from its first bit given only the 32 KiB window before it. So while the
+caller's decoder works from the front, an :class:`AheadDecoder` thread:
+
+1. finds a block start part of the way to the target by trial decoding
+   (:func:`find_block_start`; cheap rejections first);
+2. decodes from there twice, with two stand-in windows that differ in every byte.
+   A byte that differs between the two depends on the unknown window; once the
+   last 32 KiB agree, nothing later can depend on it, and one decoder goes on
+   alone, exact;
+3. keeps its recent output until the front decoder tells it where the target lies.
+
+When the front decoder reaches the block start it knows the start's absolute
+offset and the true window; it checks the guess by decoding the next compressed
+bytes both ways (they must agree exactly) and only then takes the helper's bytes.
+Every failure (no block found, never clean, a wrong guess, target dropped from the
+kept output) falls back to plain sequential inflation, so results never depend on
+this module; only the time does. This is the idea behind pugz and rapidgzip, done
+with the stock decoders: they only start at byte boundaries, so a block starting
+at bit ``k`` gets a prefix of empty blocks ``k`` bits long (mod 8) that shares its
+last byte with the block's first.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import threading
+import zlib
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from ._inflate import new_raw_decompressor
+
+WINDOW = 32 * 1024
+#: Only reads at least this far past the front decoder are split.
+MIN_DISTANCE = 32 * 1024 * 1024
+#: Where, between the front decoder and the target's estimated compressed offset, the helper starts.
+SPLIT_FRACTION = 0.62
+#: Compressed bytes searched for a block start (blocks are rarely longer than ~64 KiB).
+SEARCH_BYTES = 256 * 1024
+#: The helper keeps this much of its latest output; the target must still be in it when located.
+KEEP_BYTES = 8 * 1024 * 1024
+#: Give up if the stand-in window still shows through after this much output.
+MAX_DIRTY_OUTPUT = 64 * 1024 * 1024
+#: Compressed bytes the front decoder decodes both ways to confirm a block start.
+VERIFY_BYTES = 64 * 1024
+_READ = 1 << 20
+_OUT = 8 << 20
+_TRIAL_OUT = 16 * 1024
+_ZEROS = bytes(WINDOW)
+_ONES = b"\xff" * WINDOW
+
+
+def split_enabled() -> bool:
+    """Splitting needs a second core; ``WHEELAUDIT_SERIAL_INFLATE=1`` turns it off."""
+    if os.environ.get("WHEELAUDIT_SERIAL_INFLATE", "") not in ("", "0"):
+        return False
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cpus = os.cpu_count() or 1
+    return cpus >= 2
+
+
+# -- aligning a decoder to a block that starts mid-byte ------------------------------------
+
+
+class _Bits:
+    """Deflate's bit order: fields fill each byte from its least significant bit."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.length = 0
+
+    def put(self, value: int, width: int) -> None:
+        self.value |= value << self.length
+        self.length += width
+
+    def huffman(self, code: int, width: int) -> None:
+        """Huffman codes are packed starting from their most significant bit."""
+        self.put(int(format(code, f"0{width}b")[::-1], 2), width)
+
+
+def _fixed_empty_block(bits: _Bits) -> None:  # 10 bits: BFINAL=0, BTYPE=01, end-of-block (7 zero bits)
+    bits.put(0, 1)
+    bits.put(1, 2)
+    bits.put(0, 7)
+
+
+def _dynamic_empty_block(bits: _Bits) -> None:
+    """95 bits: a dynamic-Huffman block whose only literal/length code is end-of-block."""
+    bits.put(0, 1)
+    bits.put(2, 2)
+    bits.put(0, 5)  # HLIT: 257 literal/length codes
+    bits.put(0, 5)  # HDIST: 1 distance code
+    bits.put(15, 4)  # HCLEN: all 19 code-length codes (19 * 3 bits makes the block length odd)
+    lengths = {18: 1, 0: 2, 1: 2}  # code-length alphabet: 18 -> '0', 0 -> '10', 1 -> '11'
+    for symbol in (16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15):
+        bits.put(lengths.get(symbol, 0), 3)
+    bits.huffman(0b0, 1)
+    bits.put(138 - 11, 7)  # 138 zero lengths
+    bits.huffman(0b0, 1)
+    bits.put(118 - 11, 7)  # 118 more: literals 0..255 unused
+    bits.huffman(0b11, 2)  # end-of-block gets length 1
+    bits.huffman(0b10, 2)  # the distance code is unused
+    bits.huffman(0b0, 1)  # the block's data: end-of-block
+
+
+def _alignment_prefix(bit: int) -> tuple[bytes, int]:
+    """Empty blocks ``bit`` bits long mod 8: their whole bytes and the bits of their last partial byte."""
+    bits = _Bits()
+    if bit % 2:
+        _dynamic_empty_block(bits)  # 95 = 7 (mod 8); fixed blocks add 2 each
+    for _ in range(((bit - bits.length) % 8) // 2):
+        _fixed_empty_block(bits)
+    assert bits.length % 8 == bit
+    whole = bits.length // 8
+    return (bits.value & ((1 << (8 * whole)) - 1)).to_bytes(whole, "little"), bits.value >> (8 * whole)
+
+
+@functools.cache
+def _prefixes() -> list[tuple[bytes, int]]:
+    return [_alignment_prefix(bit) for bit in range(8)]
+
+
+def lead_bytes(first_byte: int, bit: int) -> bytes:
+    """What to feed a fresh decoder before the bytes after ``first_byte`` to start at its bit ``bit``.
+
+    For ``bit == 0`` the block starts with ``first_byte`` itself, which is then fed as is.
+    """
+    whole, partial = _prefixes()[bit]
+    mask = 0xFF & ~((1 << bit) - 1)
+    return whole + bytes([(first_byte & mask) | partial])
+
+
+# -- finding a block start -----------------------------------------------------------------
+
+
+def _byte_class(values: list[int]) -> bytes:
+    """A regex character class for ``values``, as ranges (compiles much faster than single bytes)."""
+    ranges: list[list[int]] = []
+    for value in values:
+        if ranges and ranges[-1][1] == value - 1:
+            ranges[-1][1] = value
+        else:
+            ranges.append([value, value])
+    return b"[" + b"".join(b"\\x%02x-\\x%02x" % (low, high) for low, high in ranges) + b"]"
+
+
+#: (first bit, width, largest allowed value, required value or None) of the fields checked up front
+_HEADER_FIELDS = ((0, 1, 0, 0), (1, 1, 0, 0), (2, 1, 1, 1), (3, 5, 29, None), (8, 5, 29, None))
+
+
+def _header_pattern(bit: int) -> re.Pattern[bytes]:
+    """Bytes that may begin a non-final dynamic-Huffman block at ``bit``: BFINAL=0, BTYPE=10, HLIT<=29, HDIST<=29.
+
+    Fields that straddle a byte are left unchecked (the later tests catch them).
+    """
+    classes = []
+    for byte in range(3):
+        inside = [
+            ((bit + first) % 8, (1 << width) - 1, most, exact)
+            for first, width, most, exact in _HEADER_FIELDS
+            if (bit + first) // 8 == byte == (bit + first + width - 1) // 8
+        ]
+        allowed = [
+            value
+            for value in range(256)
+            if all(
+                ((value >> shift) & mask) <= most and (exact is None or (value >> shift) & mask == exact)
+                for shift, mask, most, exact in inside
+            )
+        ]
+        classes.append(_byte_class(allowed))
+    return re.compile(b"(?=" + b"".join(classes) + b")", re.DOTALL)
+
+
+@functools.cache
+def _header_patterns() -> list[re.Pattern[bytes]]:
+    """Built on first use (in the helper thread): ~15 ms that start-up should not pay."""
+    return [_header_pattern(bit) for bit in range(8)]
+
+
+@functools.cache
+def _kraft_table() -> list[int]:
+    """Kraft sums (in 1/128ths) of every group of four 3-bit code lengths, packed as deflate packs them."""
+    one = [0, 64, 32, 16, 8, 4, 2, 1]  # a code of length n covers 2**(7 - n) of 128
+    return [one[v & 7] + one[(v >> 3) & 7] + one[(v >> 6) & 7] + one[v >> 9] for v in range(4096)]
+
+
+def _code_length_code_is_complete(data: bytes, i: int, bit: int) -> bool:
+    """zlib refuses a block whose code-length code is not complete: test that in Python first.
+
+    About 1 in 250 header-shaped positions passes, which makes this cheaper than a trial decode.
+    """
+    kraft = _kraft_table()
+    fields = int.from_bytes(data[i : i + 10], "little") >> bit
+    count = ((fields >> 13) & 15) + 4  # HCLEN + 4 lengths of 3 bits, after the 17 header bits
+    fields >>= 17
+    total = 0
+    while count >= 4:
+        total += kraft[fields & 0xFFF]
+        fields >>= 12
+        count -= 4
+    if count:
+        total += kraft[fields & ((1 << (3 * count)) - 1)]
+    return total == 128
+
+
+def _decodes_from(data: bytes, i: int, bit: int) -> bool:
+    """Whether a block starting at bit ``bit`` of ``data[i]`` decodes 16 KiB cleanly; cheapest tests first."""
+    if not _code_length_code_is_complete(data, i, bit):
+        return False
+    lead = lead_bytes(data[i], bit) if bit else b""
+    start = i + 1 if bit else i
+    try:  # header only, no window: most remaining false starts fail here
+        zlib.decompressobj(-15).decompress(lead + data[start : start + 64])
+    except zlib.error as exc:
+        if "too far back" not in str(exc):
+            return False
+    try:
+        zlib.decompressobj(-15, zdict=_ZEROS).decompress(lead + data[start : start + 600])
+        out = zlib.decompressobj(-15, zdict=_ZEROS).decompress(lead + data[start : start + _TRIAL_OUT], _TRIAL_OUT)
+    except zlib.error:
+        return False
+    return len(out) == _TRIAL_OUT
+
+
+def find_block_start(data: bytes, limit: int, *, cancelled: threading.Event | None = None) -> tuple[int, int] | None:
+    """The first ``(byte, bit)`` before ``limit`` where a non-final dynamic-Huffman block decodes.
+
+    ``data`` should extend 16 KiB past ``limit`` for the trials. A hit is a strong
+    guess, not proof: the caller must confirm it (see :class:`AheadDecoder`).
+    """
+    step = 4096
+    for base in range(0, limit, step):
+        if cancelled is not None and cancelled.is_set():
+            return None
+        stop = min(base + step, limit)
+        hits = sorted(
+            (m.start(), bit)
+            for bit, pattern in enumerate(_header_patterns())
+            for m in pattern.finditer(data, base, stop + 2)
+            if m.start() < stop
+        )
+        for i, bit in hits:
+            if _decodes_from(data, i, bit):
+                return i, bit
+    return None
+
+
+# -- the helper thread ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockStart:
+    offset: int  # compressed offset (from the member's data) of the byte holding the first bit
+    bit: int
+    lead: bytes  # see lead_bytes (empty when bit == 0)
+
+    @property
+    def feed_from(self) -> int:
+        """Compressed offset of the first byte fed after ``lead``."""
+        return self.offset + 1 if self.bit else self.offset
+
+
+class AheadDecoder(threading.Thread):
+    """Decode a deflated member from a block start found near ``search_from`` (see the module docstring)."""
+
+    def __init__(self, path: str, data_offset: int, compressed_size: int, search_from: int, goal: int) -> None:
+        super().__init__(name="wheelaudit-inflate-ahead", daemon=True)
+        self._path = path
+        self._data_offset = data_offset
+        self._compressed_size = compressed_size
+        self._search_from = search_from
+        self._goal = goal  # uncompressed offset (from the member's start) the front will ask for up to
+        self._changed = threading.Condition()
+        self.cancelled = threading.Event()
+        self.block: BlockStart | None = None
+        self.gave_up = False
+        self.front = (0, 0)  # (uncompressed, compressed) progress of the front decoder, for pacing
+        self.target_end: int | None = None  # ``goal`` relative to the block start; set by the front
+        # results, valid once the thread has ended with ``gave_up`` False
+        self.produced = 0  # bytes decoded from the block start
+        self._kept: list[bytes] = []  # the last KEEP_BYTES or so of them, in pieces
+        self._kept_size = 0
+        self.clean_from = 0  # outputs before this may depend on the stand-in window
+        self.decoder: Any = None
+        self.consumed = 0  # compressed offset of the next byte not yet fed to ``decoder``
+        self.tail = b""  # fed but not yet consumed by ``decoder``
+        self.inflated = 0  # all bytes produced, both decoders
+
+    # called by the front decoder -------------------------------------------------------
+
+    def aim(self, target_end: int) -> None:
+        with self._changed:
+            self.target_end = target_end
+            self._changed.notify_all()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        with self._changed:
+            self._changed.notify_all()
+
+    # the thread ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            with open(self._path, "rb") as fh:
+                self._run(fh)
+        except Exception:  # any failure here only means "go on sequentially"
+            self.gave_up = True
+        with self._changed:
+            self._changed.notify_all()
+
+    def _read(self, fh: BinaryIO, size: int) -> bytes:
+        size = min(size, self._compressed_size - self.consumed)
+        data = fh.read(size)
+        if len(data) != size:
+            raise EOFError("member is truncated")
+        self.consumed += size
+        return data
+
+    def _run(self, fh: BinaryIO) -> None:
+        fh.seek(self._data_offset + self._search_from)
+        span = min(SEARCH_BYTES, self._compressed_size - self._search_from - _TRIAL_OUT)
+        data = fh.read(span + _TRIAL_OUT)
+        found = find_block_start(data, span, cancelled=self.cancelled) if span > 0 else None
+        if found is None:
+            self.gave_up = True
+            return
+        i, bit = found
+        block = BlockStart(self._search_from + i, bit, lead_bytes(data[i], bit) if bit else b"")
+        del data
+        with self._changed:
+            self.block = block
+            self._changed.notify_all()
+        fh.seek(self._data_offset + block.feed_from)
+        self.consumed = block.feed_from
+        if not self._decode_until_clean(fh, block.lead) or not self._decode_on(fh):
+            self.gave_up = True
+
+    def _decode_until_clean(self, fh: BinaryIO, lead: bytes) -> bool:
+        """Run the two stand-in decoders in step until their last 32 KiB agree."""
+        first = new_raw_decompressor(zdict=_ZEROS)
+        second = new_raw_decompressor(zdict=_ONES)
+        pending = lead
+        last_first = last_second = b""
+        while not self.cancelled.is_set() and self.produced < MAX_DIRTY_OUTPUT:
+            if not pending and self.consumed >= self._compressed_size:
+                return False
+            data = pending or self._read(fh, 256 * 1024)
+            out_first = first.decompress(data, _OUT)
+            out_second = second.decompress(data, _OUT)
+            if len(out_first) != len(out_second) or first.eof:
+                return False  # impossible for a true block start; the final block is never a target
+            pending = first.unconsumed_tail
+            self.produced += len(out_first)
+            self.inflated += 2 * len(out_first)
+            self._keep(out_first)
+            last_first = (last_first + out_first)[-WINDOW:]
+            last_second = (last_second + out_second)[-WINDOW:]
+            if self.produced >= WINDOW and last_first == last_second:
+                self.decoder, self.tail, self.clean_from = first, pending, self.produced
+                return True
+        return False
+
+    def _decode_on(self, fh: BinaryIO) -> bool:
+        """Go on with the clean decoder until the target's end, pausing if it is not yet known."""
+        while not self.cancelled.is_set():
+            with self._changed:
+                while self.target_end is None and not self.cancelled.is_set() and self.produced >= self._pause_at():
+                    self._changed.wait(0.01)
+            if self.cancelled.is_set():
+                return False
+            if self.target_end is not None and self.produced >= self.target_end:
+                return True
+            if not self.tail and self.consumed >= self._compressed_size:
+                return False
+            want = _OUT if self.target_end is None else max(1, min(_OUT, self.target_end - self.produced))
+            out = self.decoder.decompress(self.tail or self._read(fh, _READ), want)
+            self.tail = self.decoder.unconsumed_tail
+            if not out and self.decoder.eof:
+                return False
+            self.produced += len(out)
+            self.inflated += len(out)
+            self._keep(out)
+        return False
+
+    def _pause_at(self) -> int:
+        """How far to decode before the target is known: its estimated end plus half the kept span.
+
+        The block start's uncompressed offset is extrapolated from the front decoder's
+        own ratio so far; the estimate only has to be good to a few MB.
+        """
+        assert self.block is not None
+        front_out, front_in = self.front
+        ratio = front_out / front_in if front_in else 3.0
+        block_start = front_out + (self.block.feed_from - front_in) * ratio
+        return int(self._goal - block_start) + KEEP_BYTES // 2
+
+    def _keep(self, out: bytes) -> None:
+        self._kept.append(out)
+        self._kept_size += len(out)
+        while self._kept_size - len(self._kept[0]) >= KEEP_BYTES:
+            self._kept_size -= len(self._kept.pop(0))
+
+    def kept_range(self) -> tuple[int, int]:
+        """``[start, end)`` of :meth:`kept`, relative to the block start."""
+        return self.produced - self._kept_size, self.produced
+
+    def kept(self) -> bytearray:
+        """The latest output, at least KEEP_BYTES of it when there is that much (see :meth:`kept_range`)."""
+        return bytearray(b"".join(self._kept))
+
+
+_helpers = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
+
+
+def reserve_helper() -> bool:
+    """One helper per spare core: several large members scanned at once should not oversubscribe."""
+    return _helpers.acquire(blocking=False)
+
+
+def release_helper() -> None:
+    _helpers.release()
