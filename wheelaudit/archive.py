@@ -23,11 +23,13 @@ from pathlib import Path
 from ._inflate import INFLATE_ERRORS, new_raw_decompressor
 from .errors import InvalidWheel, UnsafeWheel
 from .splitinflate import (
+    LONG_READ,
     MIN_DISTANCE,
     SPLIT_FRACTION,
     VERIFY_BYTES,
     WINDOW,
     AheadDecoder,
+    long_read,
     release_helper,
     reserve_helper,
     split_enabled,
@@ -489,6 +491,14 @@ class MemberStream:
         if offset > self._window_start:
             del self._window[: offset - self._window_start]
             self._window_start = min(offset, self._pos)
+        if end - self._pos >= LONG_READ:
+            with long_read():
+                self._inflate_to(offset, end)
+        else:
+            self._inflate_to(offset, end)
+        return bytes(self._window[offset - self._window_start : end - self._window_start])
+
+    def _inflate_to(self, offset: int, end: int) -> None:
         if offset - self._pos >= MIN_DISTANCE and self._split and split_enabled() and reserve_helper():
             try:
                 self._reach_with_helper(offset, end)
@@ -499,7 +509,6 @@ class MemberStream:
             if not chunk:
                 raise InvalidWheel(f"{self._where} inflates to fewer bytes than its declared size")
             self._take(chunk, offset)
-        return bytes(self._window[offset - self._window_start : end - self._window_start])
 
     def _reach_with_helper(self, offset: int, end: int) -> None:
         """Inflate towards ``offset`` with a second decoder starting mid-way (see :mod:`.splitinflate`).

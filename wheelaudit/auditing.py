@@ -41,15 +41,19 @@ def start_scan(archive: WheelArchive, jobs: int | None = None) -> Callable[[], B
     """Start analysing every member in worker threads; the returned function waits for the result.
 
     Members are found by magic bytes and inflated in parallel (the inflaters release
-    the GIL); the largest member usually dominates, so it is started first.
+    the GIL); the largest member usually dominates, so it is started first. When it
+    outweighs all the others together, the other threads would soon idle, so it may
+    also split its own inflation over two cores.
     """
     candidates = [m for m in archive.files() if m.size >= 16 and not m.is_symlink]
     order = {m.name: i for i, m in enumerate(candidates)}
     by_size = sorted(candidates, key=lambda m: -m.size)
+    total = sum(m.size for m in candidates)
+    dominant = by_size[0].name if by_size and by_size[0].size > total - by_size[0].size else None
 
     def work(member: Member) -> MemberAnalysis:
         try:
-            return analyze_member(archive, member)
+            return analyze_member(archive, member, split=member.name == dominant)
         except MalformedBinary as exc:
             raise MalformedBinary(f"{archive.path.name}: {exc}", path=member.name) from None
 

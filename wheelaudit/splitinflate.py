@@ -44,6 +44,8 @@ MIN_DISTANCE = 32 * 1024 * 1024
 SPLIT_FRACTION = 0.62
 #: Compressed bytes searched for a block start (blocks are rarely longer than ~64 KiB).
 SEARCH_BYTES = 256 * 1024
+#: Reads that inflate at least this much count as keeping a core busy (see reserve_helper).
+LONG_READ = 4 * 1024 * 1024
 #: The helper keeps this much of its latest output; the target must still be in it when located.
 KEEP_BYTES = 8 * 1024 * 1024
 #: Give up if the stand-in window still shows through after this much output.
@@ -61,11 +63,7 @@ def split_enabled() -> bool:
     """Splitting needs a second core; ``WHEELAUDIT_SERIAL_INFLATE=1`` turns it off."""
     if os.environ.get("WHEELAUDIT_SERIAL_INFLATE", "") not in ("", "0"):
         return False
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cpus = os.cpu_count() or 1
-    return cpus >= 2
+    return _cpus() >= 2
 
 
 # -- aligning a decoder to a block that starts mid-byte ------------------------------------
@@ -420,13 +418,43 @@ class AheadDecoder(threading.Thread):
         return bytearray(b"".join(self._kept))
 
 
-_helpers = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
+_lock = threading.Lock()
+_long_reads = 0  # front decoders now inflating a long way (in any thread)
+_helpers = 0
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+class long_read:
+    """Marks a front decoder as busy, so helpers are only started for cores nobody else is using."""
+
+    def __enter__(self) -> None:
+        global _long_reads
+        with _lock:
+            _long_reads += 1
+
+    def __exit__(self, *exc: object) -> None:
+        global _long_reads
+        with _lock:
+            _long_reads -= 1
 
 
 def reserve_helper() -> bool:
-    """One helper per spare core: several large members scanned at once should not oversubscribe."""
-    return _helpers.acquire(blocking=False)
+    """Take a core for a helper if one is idle (several large members scanned at once use them all)."""
+    global _helpers
+    with _lock:
+        if _long_reads + _helpers >= _cpus():
+            return False
+        _helpers += 1
+        return True
 
 
 def release_helper() -> None:
-    _helpers.release()
+    global _helpers
+    with _lock:
+        _helpers -= 1

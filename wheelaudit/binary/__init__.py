@@ -35,11 +35,14 @@ class MemberAnalysis:
     inflated: int  # uncompressed bytes produced to get there (0 for stored members)
 
 
-def analyze_member(archive: WheelArchive, member: Member) -> MemberAnalysis:
-    """The binaries in one member, found by magic bytes, reading no more of it than needed."""
+def analyze_member(archive: WheelArchive, member: Member, *, split: bool = True) -> MemberAnalysis:
+    """The binaries in one member, found by magic bytes, reading no more of it than needed.
+
+    ``split`` allows a far read to use a second decoder (see :mod:`wheelaudit.splitinflate`).
+    """
     if member.size < 16 or member.is_symlink:
         return MemberAnalysis([], 0)
-    with archive.open(member, retain=RETAIN_PREFIX) as stream:
+    with archive.open(member, retain=RETAIN_PREFIX, split=split) as stream:
         head = stream.read_at(0, min(SNIFF_BYTES, member.size))
         fmt = sniff(head)
         try:
