@@ -15,12 +15,11 @@ import os
 import re
 import stat
 import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._inflate import INFLATE_ERRORS, new_raw_decompressor
+from ._inflate import INFLATE_ERRORS, crc32, new_raw_decompressor
 from .errors import InvalidWheel, UnsafeWheel
 from .splitinflate import (
     LONG_READ,
@@ -455,7 +454,7 @@ class MemberStream:
     def _take(self, chunk: bytes, offset: int) -> None:
         """Account for freshly inflated ``chunk``: fill the kept prefix, keep what lies at or past ``offset``."""
         if self._crc_pos == self._pos and self.size <= CRC_LIMIT:
-            self._crc = zlib.crc32(chunk, self._crc)
+            self._crc = crc32(chunk, self._crc)
             self._crc_pos += len(chunk)
         if len(self._prefix) < self._retain and self._pos == len(self._prefix):
             self._prefix += chunk[: self._retain - len(self._prefix)]
@@ -597,7 +596,7 @@ class MemberStream:
         if self.member.compress_type == STORED:
             crc = 0
             for piece in self._raw(self.size):
-                crc = zlib.crc32(piece, crc)
+                crc = crc32(piece, crc)
         else:
             if self._crc_pos != self._pos:  # pragma: no cover - small members are read in order
                 self._start_inflation()

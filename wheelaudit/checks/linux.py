@@ -9,6 +9,7 @@ library is used. The best tag is the most compatible level with no blocker.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -70,6 +71,7 @@ def _split_version(version: str) -> tuple[str, str]:
     return prefix, rest
 
 
+@functools.cache
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else -1 for p in re.split(r"[._]", _split_version(version)[1]))
 
@@ -108,6 +110,7 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
     blockers: list[Problem] = []
     rules = policy.architectures[arch]
     level = policy.name
+    caps: dict[str, str | None] = {}  # newest allowed version per prefix, e.g. GLIBC -> 2.17
     for facts in elves:
         binary, strong_imports = facts.binary, facts.strong_imports
         for soname in facts.outside:
@@ -161,7 +164,10 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
         for (library, version), symbols in sorted(too_new.items(), key=lambda kv: (kv[0][0], _version_key(kv[0][1]))):
             shown = sorted(set(symbols))
             prefix = _split_version(version)[0]
-            cap = max(rules.symbol_versions.get(prefix, ()), key=lambda v: _version_key(f"{prefix}_{v}"), default=None)
+            if prefix not in caps:
+                allowed_versions = rules.symbol_versions.get(prefix, ())
+                caps[prefix] = max(allowed_versions, key=lambda v: _version_key(f"{prefix}_{v}"), default=None)
+            cap = caps[prefix]
             limit = f"{prefix}_{cap}" if cap else f"no {prefix} version"
             private = version.endswith("_PRIVATE")
             blockers.append(
