@@ -137,6 +137,7 @@ def audit(
     from .report import WheelReport
 
     policies = policies or load_policies(policy_files)
+    rules.prepare(archive.info.platform_tags, policies)
 
     scan = wait_for_scan()
     binaries = scan.binaries
