@@ -148,5 +148,5 @@ def test_polars_audit_is_the_same_with_one_decoder_or_two(
     one = wheelaudit.audit(real_wheels[POLARS])
     assert two.binaries == one.binaries and two.problems == one.problems
     assert two.platform_tag == one.platform_tag == "manylinux_2_17_x86_64"
-    # the helper decoded its part (some of it twice), so more bytes were inflated in all
-    assert two.stats["bytes_inflated"] > one.stats["bytes_inflated"]
+    # the helper decoded its part (a few MB of it twice): more bytes in all, still short of the end
+    assert one.stats["bytes_inflated"] < two.stats["bytes_inflated"] < two.stats["bytes_uncompressed"]

@@ -181,7 +181,7 @@ def _header_pattern(bit: int) -> re.Pattern[bytes]:
 
 @functools.cache
 def _header_patterns() -> list[re.Pattern[bytes]]:
-    """Built on first use (in the helper thread): ~15 ms that start-up should not pay."""
+    """Built on first use, in the helper thread (~5 ms that start-up need not pay)."""
     return [_header_pattern(bit) for bit in range(8)]
 
 
