@@ -19,7 +19,7 @@ from isal import isal_zlib
 import wheelaudit
 from wheelaudit import splitinflate
 from wheelaudit.archive import WheelArchive
-from wheelaudit.splitinflate import find_block_start, lead_bytes, split_enabled
+from wheelaudit.splitinflate import BlockStart, find_block_start, is_block_start, lead_bytes, split_enabled
 
 from .conftest import sample_wheel
 from .hostile import rewrite
@@ -84,6 +84,32 @@ def test_found_block_starts_are_true_block_starts(code: bytes, level: int, where
     after = zlib.decompressobj(-15, zdict=code[block_start - splitinflate.WINDOW : block_start])
     lead = lead_bytes(stream[search_from + i], bit) if bit else b""
     assert after.decompress(lead + stream[feed_from:]) == code[block_start:]
+
+
+def _block(stream: bytes, offset: int, bit: int) -> BlockStart:
+    return BlockStart(offset, bit, lead_bytes(stream[offset], bit) if bit else b"")
+
+
+def test_the_front_decoders_check_accepts_a_true_start_and_refuses_wrong_ones(code: bytes) -> None:
+    """The check that guards the hand-over: true window and start pass; a wrong window or start fails."""
+    stream = _raw_deflate(code)
+    search_from = len(stream) // 2
+    found = find_block_start(stream[search_from:], splitinflate.SEARCH_BYTES)
+    assert found is not None
+    i, bit = found
+    block = _block(stream, search_from + i, bit)
+    front = zlib.decompressobj(-15)
+    block_start = len(front.decompress(stream[: block.feed_from]))
+    raw = stream[block.feed_from : block.feed_from + splitinflate.VERIFY_BYTES]
+    truth = front.decompress(raw)
+    window = code[block_start - splitinflate.WINDOW : block_start]
+    assert truth == code[block_start : block_start + len(truth)]
+    assert is_block_start(block, window, raw, truth)
+    assert not is_block_start(block, bytes(splitinflate.WINDOW), raw, truth)  # machine code looks back
+    one_bit_on = _block(stream, block.offset + (bit + 1) // 8, (bit + 1) % 8)
+    later_raw = stream[one_bit_on.feed_from : one_bit_on.feed_from + splitinflate.VERIFY_BYTES]
+    assert not is_block_start(one_bit_on, window, later_raw, truth)
+    assert not is_block_start(block, window, raw, truth[: splitinflate.WINDOW - 1])  # too little to tell
 
 
 def test_no_block_start_is_found_in_random_bytes() -> None:

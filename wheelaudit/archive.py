@@ -28,6 +28,7 @@ from .splitinflate import (
     VERIFY_BYTES,
     WINDOW,
     AheadDecoder,
+    is_block_start,
     long_read,
     release_helper,
     reserve_helper,
@@ -555,18 +556,13 @@ class MemberStream:
         if self._pos >= end or block is None or len(last_window) < WINDOW:
             return
         block_start = self._pos
-        # Confirm the guess: from here the front decoder and a fresh one primed with the
-        # true window must produce the same bytes.
+        # Confirm the guess before trusting the helper's bytes.
         raw = self._fh.read(min(VERIFY_BYTES, self._compressed_left))
         self._compressed_left -= len(raw)
         ours = self._inflate(raw)
         self.inflated += len(ours)
         self._take(ours, offset)
-        try:
-            theirs = new_raw_decompressor(zdict=last_window).decompress(block.lead + raw, len(ours))
-        except INFLATE_ERRORS:
-            return  # not a block start after all
-        if len(ours) < WINDOW or theirs != ours[: len(theirs)] or len(theirs) < WINDOW:
+        if not is_block_start(block, last_window, raw, ours):
             return
         if self._pos >= end or offset - block_start < helper.clean_from:
             return

@@ -35,7 +35,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ._inflate import new_raw_decompressor
+from ._inflate import INFLATE_ERRORS, new_raw_decompressor
 
 WINDOW = 32 * 1024
 #: Only reads at least this far past the front decoder are split.
@@ -251,6 +251,22 @@ def find_block_start(data: bytes, limit: int, *, cancelled: threading.Event | No
             if _decodes_from(data, i, bit):
                 return i, bit
     return None
+
+
+def is_block_start(block: BlockStart, window: bytes, raw: bytes, truth: bytes) -> bool:
+    """Whether decoding from ``block`` reproduces the true stream there.
+
+    ``window`` is the true 32 KiB before the block, ``raw`` the compressed bytes from
+    ``block.feed_from`` on, ``truth`` what the front decoder made of them. A fresh decoder
+    primed with the window must produce the same bytes, at least a window's worth.
+    """
+    if len(window) < WINDOW or len(truth) < WINDOW:
+        return False
+    try:
+        theirs = new_raw_decompressor(zdict=window).decompress(block.lead + raw, len(truth))
+    except INFLATE_ERRORS:
+        return False
+    return len(theirs) >= WINDOW and theirs == truth[: len(theirs)]
 
 
 # -- the helper thread ---------------------------------------------------------------------
