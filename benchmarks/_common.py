@@ -38,12 +38,13 @@ def tool(name: str) -> str:
     return found
 
 
-def run_once(cmd: list[str]) -> tuple[float, float, int]:
+def run_once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
     """Wall seconds, peak RSS in MiB (the process and the children it waited for) and exit status.
 
     Peak RSS comes from GNU time (`apt-get install time`) when present: a child forked
     from this Python process would otherwise inherit this process's size in ru_maxrss.
-    Runs outside the checkout, so `python -m X` times the installed package.
+    Runs outside the checkout, so `python -m X` times the installed package. ``env``
+    adds to the environment.
     """
     gnu_time = shutil.which("time", path="/usr/bin")
     report = None
@@ -52,7 +53,13 @@ def run_once(cmd: list[str]) -> tuple[float, float, int]:
         os.close(fd)
         cmd = [gnu_time, "-q", "-f", "%M", "-o", report, *cmd]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tempfile.gettempdir())
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tempfile.gettempdir(),
+        env={**os.environ, **env} if env else None,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     peak_kib = float(usage.ru_maxrss)

@@ -159,6 +159,20 @@ def test_a_wrong_block_start_is_caught_and_the_read_falls_back(
     assert split_reads == 0
 
 
+@needs_two_cores
+def test_incompressible_member_has_no_block_to_start_from_and_reads_on(tmp_path: Path) -> None:
+    """Random bytes deflate to stored blocks only: the helper finds nothing, the front reads on alone."""
+    data = os.urandom(40 * 1024 * 1024)
+    path = tmp_path / sample_wheel("wa_sample_abi3-").name
+    rewrite(sample_wheel("wa_sample_abi3-"), path)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr(BIG_MEMBER, data)
+    archive = WheelArchive(path)
+    with archive.open(archive.members[BIG_MEMBER], split=True) as stream:
+        assert stream.read_at(38_000_000, 5000) == data[38_000_000:38_005_000]
+        assert stream.split_reads == 0
+
+
 def test_serial_switch_turns_splitting_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WHEELAUDIT_SERIAL_INFLATE", "1")
     assert not split_enabled()
