@@ -78,6 +78,8 @@ class Member:
 
 @dataclass(frozen=True)
 class RecordRow:
+    """One line of RECORD, as written (hash and size may be empty)."""
+
     path: str
     hash: str  # "sha256=<urlsafe b64>" or ""
     size: str  # decimal string or ""

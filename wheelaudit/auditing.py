@@ -32,6 +32,8 @@ def default_jobs() -> int:
 
 @dataclass(frozen=True)
 class BinaryScan:
+    """Every binary of one wheel, and what finding them cost."""
+
     binaries: tuple[Binary, ...]  # in archive order
     members_sniffed: int
     bytes_inflated: int  # what reading them cost, against the members' total size

@@ -42,6 +42,8 @@ class InterpreterDll:
 
 @dataclass(frozen=True)
 class WindowsPolicy:
+    """policies/windows.json: tags, API sets, system and Python DLLs."""
+
     tags: Mapping[str, str]  # win_amd64 -> amd64
     api_set_prefixes: tuple[str, ...]
     system_dlls: Mapping[str, frozenset[str]]  # arch -> lower-case names ("common" folded in)
@@ -151,6 +153,8 @@ def windows_policy() -> WindowsPolicy:
 
 @dataclass(frozen=True)
 class MacPolicy:
+    """policies/macos.json: platforms, architectures and the oldest version per arch."""
+
     os_platforms: frozenset[str]  # LC_BUILD_VERSION platforms a macOS wheel may hold
     major_only_from: int  # from this major on, installers match only X_0 tags
     arch_floor: Mapping[str, Version]  # oldest macOS any installer generates a tag for, per arch
@@ -178,6 +182,8 @@ class MacPolicy:
 
 @dataclass(frozen=True)
 class IosPolicy:
+    """The "ios" section of policies/macos.json: SDKs, their architectures, system library prefixes."""
+
     sdks: Mapping[str, str]  # iphoneos -> ios (LC_BUILD_VERSION platform)
     arches: Mapping[str, frozenset[str]]  # sdk -> arches
     system_prefixes: tuple[str, ...]
@@ -218,6 +224,8 @@ def apple_policies() -> tuple[MacPolicy, IosPolicy]:
 
 @dataclass(frozen=True)
 class AndroidPolicy:
+    """policies/android.json: ABIs and the libraries each API level guarantees."""
+
     abis: Mapping[str, str]  # arm64_v8a -> aarch64 (ELF arch spelling)
     libraries: tuple[tuple[int, frozenset[str]], ...]  # (since API level, names)
     libpython: re.Pattern[str]

@@ -18,6 +18,8 @@ from .tags import parse_platform_tag
 
 @dataclass(frozen=True)
 class Findings:
+    """What all the rules found about one wheel, in report order."""
+
     problems: tuple[Problem, ...]  # errors first, then warnings, then infos
     platform_tag: str | None
     tags: tuple[str, ...]

@@ -274,6 +274,8 @@ def is_block_start(block: BlockStart, window: bytes, raw: bytes, truth: bytes) -
 
 @dataclass(frozen=True)
 class BlockStart:
+    """Where a deflate block starts, and what to feed a fresh decoder to start there."""
+
     offset: int  # compressed offset (from the member's data) of the byte holding the first bit
     bit: int
     lead: bytes  # see lead_bytes (empty when bit == 0)

@@ -106,6 +106,8 @@ def normalized_mode(mode: int, *, is_dir: bool = False) -> int:
 
 @dataclass(frozen=True)
 class _Entry:
+    """One member as written: what its central-directory record needs."""
+
     name: bytes
     flags: int
     method: int
@@ -119,6 +121,8 @@ class _Entry:
 
 @dataclass(frozen=True)
 class RecordEntry:
+    """One line of the RECORD being written."""
+
     path: str
     hash: str
     size: str

@@ -30,6 +30,8 @@ class BadZip(ValueError):
 
 @dataclass(frozen=True)
 class ZipEntry:
+    """One central-directory record, as stored."""
+
     name: str
     flags: int
     method: int

@@ -31,6 +31,8 @@ SNIFF_BYTES = 4096
 
 @dataclass(frozen=True)
 class MemberAnalysis:
+    """The binaries one member holds, and the bytes inflated to find them."""
+
     binaries: list[Binary]  # several for a fat Mach-O, none for a member that is not a binary
     inflated: int  # uncompressed bytes produced to get there (0 for stored members)
 

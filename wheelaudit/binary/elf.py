@@ -88,6 +88,8 @@ def machine_name(e_machine: int, bits: int, little: bool, e_flags: int) -> str:
 
 @dataclass(frozen=True)
 class _Segment:
+    """One program header: where a segment lies in the file and in memory."""
+
     type: int
     flags: int
     offset: int

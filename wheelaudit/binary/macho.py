@@ -205,6 +205,8 @@ def _strip(name: str) -> str:
 
 @dataclass
 class _Symbols:
+    """What one slice's symbol table says about imports and Python exports."""
+
     imported: list[ImportedSymbol] = field(default_factory=list)
     exported_py: list[str] = field(default_factory=list)  # underscore-stripped Py*/_Py* exports
     executable_ordinal: int = 0

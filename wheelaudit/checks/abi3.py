@@ -28,6 +28,8 @@ PYTHON_LIBRARY = re.compile(
 
 @dataclass(frozen=True)
 class Violation:
+    """A Python symbol an abi3 binary may not use, with the version it joined the stable ABI."""
+
     symbol: str
     since: Version | None  # None: never part of the stable ABI
 

@@ -43,6 +43,8 @@ def installed_path(member: str, data_dir: str) -> str | None:
 
 @dataclass(frozen=True)
 class AuditContext:
+    """Everything the checks read about one wheel, built once before they run."""
+
     info: WheelInfo
     members: dict[str, Member]
     record: dict[str, RecordRow]

@@ -41,6 +41,8 @@ FIX_LIBPYTHON = (
 
 @dataclass(frozen=True)
 class LinuxDecision:
+    """The verdict for one libc family and architecture, with each level's reasons."""
+
     family: str
     arch: str
     best: Policy | None

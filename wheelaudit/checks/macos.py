@@ -39,6 +39,8 @@ class Dependency:
 
 @dataclass(frozen=True)
 class MacDecision:
+    """The macOS verdict: the tag the slices allow, their libraries and problems."""
+
     platform_tag: str | None
     tags: tuple[str, ...]
     verdicts: tuple[PolicyVerdict, ...]

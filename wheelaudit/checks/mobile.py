@@ -27,6 +27,8 @@ FIX_ARCH = "build every binary for the wheel's architecture (check --target), or
 
 @dataclass(frozen=True)
 class MobileDecision:
+    """The iOS or Android verdict: the tag the binaries allow, their libraries and problems."""
+
     platform_tag: str | None
     tags: tuple[str, ...]
     verdicts: tuple[PolicyVerdict, ...]

@@ -48,6 +48,8 @@ _INTERP = re.compile(r"^(cp|pp)(\d)(\d+)$")
 
 @dataclass(frozen=True)
 class DllDependency:
+    """One DLL a binary imports and where the Windows loader would find it."""
+
     binary: Binary
     dll: str  # as imported
     kind: str  # IGNORED / API_SET / PYTHON / IN_WHEEL / SYSTEM / INTERPRETER / NOT_GUARANTEED / EXTERNAL
@@ -58,6 +60,8 @@ class DllDependency:
 
 @dataclass(frozen=True)
 class WindowsDecision:
+    """The Windows verdict: the tag the DLLs allow, the external ones and problems."""
+
     platform_tag: str | None
     tags: tuple[str, ...]
     verdicts: tuple[PolicyVerdict, ...]
@@ -69,6 +73,8 @@ class WindowsDecision:
 
 @dataclass(frozen=True)
 class _Interpreter:
+    """The Python a Windows wheel's tags name, to match its pythonXY.dll imports."""
+
     implementation: str | None  # "cp" / "pp"; None when the tag names no specific one (py3)
     version: Version | None
     debug: bool

@@ -48,6 +48,8 @@ if __name__ == "__main__":
 
 @dataclass(frozen=True)
 class RepairResult:
+    """What a repair produced: the wheel written, the plan it followed and its warnings."""
+
     path: Path  # the repaired wheel
     plan: RepairPlan
     warnings: tuple[str, ...]

@@ -36,6 +36,8 @@ _HASHED = re.compile(r"-[0-9a-f]{8}$")
 
 @dataclass(frozen=True)
 class RepairOptions:
+    """What the user asked of a repair (the command line's options)."""
+
     plat: str = "auto"
     lib_paths: tuple[str, ...] = ()
     sysroot: str | None = None
@@ -69,6 +71,8 @@ class Patch:
 
 @dataclass(frozen=True)
 class RepairPlan:
+    """Everything a repair will do, decided before any file is written."""
+
     family: str
     arch: str
     policy: Policy = field(repr=False)

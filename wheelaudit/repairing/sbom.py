@@ -40,6 +40,8 @@ class Provider:
 
 @dataclass(frozen=True)
 class GraftedFile:
+    """One library copied into the wheel, recorded in the SBOM."""
+
     member: str  # path inside the wheel
     source: str  # where it was copied from
     sha256: str

@@ -32,6 +32,8 @@ class RpathEntry:
 
 @dataclass(frozen=True)
 class DylibResolution:
+    """Where dyld would find one install name, seen from one binary."""
+
     install_name: str
     kind: str  # IN_WHEEL / SYSTEM / PYTHON / EXTERNAL
     member: str | None = None  # the wheel member dyld would load
