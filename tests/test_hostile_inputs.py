@@ -219,12 +219,17 @@ def _snapshot(directory: Path) -> dict[str, str | None]:
     return {str(p.relative_to(directory)): _digest(p) for p in sorted(directory.rglob("*"))}
 
 
-@pytest.mark.parametrize("build", BUILDERS, ids=lambda b: b.__name__)
-def test_hostile_input_cli(build: Callable[[Path], Path], tmp_path: Path) -> None:
+def build_in(build: Callable[[Path], Path], tmp_path: Path) -> tuple[Path, dict[str, str | None]]:
+    """The hostile wheel, built in ``tmp_path/in``, and a snapshot of ``tmp_path`` to compare with after."""
     inputs = tmp_path / "in"
     inputs.mkdir()
     wheel = build(inputs)
-    before = _snapshot(tmp_path)
+    return wheel, _snapshot(tmp_path)
+
+
+@pytest.mark.parametrize("build", BUILDERS, ids=lambda b: b.__name__)
+def test_hostile_input_cli(build: Callable[[Path], Path], tmp_path: Path) -> None:
+    wheel, before = build_in(build, tmp_path)
     run_cli_expecting_unusable(["show", str(wheel)], tmp_path)
     assert _snapshot(tmp_path) == before, "the input changed or something was written"
 

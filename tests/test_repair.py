@@ -160,13 +160,12 @@ def test_same_name_and_tag_as_auditwheel(repaired_syslib: Path, tmp_path: Path) 
     theirs = only_wheel(tmp_path)
     assert repaired_syslib.name == theirs.name
     with zipfile.ZipFile(theirs) as a, zipfile.ZipFile(repaired_syslib) as b:
-        tags_a = [
-            ln for ln in a.read("wa_sample_syslib-0.1.0.dist-info/WHEEL").decode().splitlines() if ln.startswith("Tag")
-        ]
-        tags_b = [
-            ln for ln in b.read("wa_sample_syslib-0.1.0.dist-info/WHEEL").decode().splitlines() if ln.startswith("Tag")
-        ]
-        assert tags_a == tags_b
+
+        def tag_lines(z: zipfile.ZipFile) -> list[str]:
+            wheel_file = z.read("wa_sample_syslib-0.1.0.dist-info/WHEEL").decode()
+            return [ln for ln in wheel_file.splitlines() if ln.startswith("Tag")]
+
+        assert tag_lines(a) == tag_lines(b)
         libs_a = sorted(n for n in a.namelist() if ".libs/" in n and not n.endswith("/"))
         libs_b = sorted(n for n in b.namelist() if ".libs/" in n)
         assert libs_a == libs_b, "same hashed names in the same <dist>.libs directory"

@@ -8,15 +8,12 @@ from typing import Callable
 import pytest
 
 from .hostile import run_cli_expecting_unusable
-from .test_hostile_inputs import BUILDERS, _snapshot
+from .test_hostile_inputs import BUILDERS, _snapshot, build_in
 
 
 @pytest.mark.parametrize("build", BUILDERS, ids=lambda b: b.__name__)
 def test_hostile_input_repair(build: Callable[[Path], Path], tmp_path: Path) -> None:
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    wheel = build(inputs)
-    before = _snapshot(tmp_path)
+    wheel, before = build_in(build, tmp_path)
     wheelhouse = tmp_path / "wheelhouse"
     run_cli_expecting_unusable(["repair", "-w", str(wheelhouse), str(wheel)], tmp_path)
     # Nothing outside the wheelhouse changed, and nothing (not even a temp file) is left inside it.

@@ -77,17 +77,16 @@ def test_found_block_starts_are_true_block_starts(code: bytes, level: int, where
     found = find_block_start(stream[search_from:], splitinflate.SEARCH_BYTES)
     assert found is not None
     i, bit = found
-    feed_from = search_from + i + (1 if bit else 0)
+    block = BlockStart.at(search_from + i, bit, stream[search_from + i])
     before = zlib.decompressobj(-15)
-    block_start = len(before.decompress(stream[:feed_from]))  # everything up to the block's first bit
+    block_start = len(before.decompress(stream[: block.feed_from]))  # everything up to the block's first bit
     assert 0 < block_start < len(code)
     after = zlib.decompressobj(-15, zdict=code[block_start - splitinflate.WINDOW : block_start])
-    lead = lead_bytes(stream[search_from + i], bit) if bit else b""
-    assert after.decompress(lead + stream[feed_from:]) == code[block_start:]
+    assert after.decompress(block.lead + stream[block.feed_from :]) == code[block_start:]
 
 
 def _block(stream: bytes, offset: int, bit: int) -> BlockStart:
-    return BlockStart(offset, bit, lead_bytes(stream[offset], bit) if bit else b"")
+    return BlockStart.at(offset, bit, stream[offset])
 
 
 def test_the_front_decoders_check_accepts_a_true_start_and_refuses_wrong_ones(code: bytes) -> None:
@@ -120,12 +119,15 @@ def test_no_block_start_is_found_in_random_bytes() -> None:
 needs_two_cores = pytest.mark.skipif(not split_enabled(), reason="splitting needs two CPUs")
 
 
+#: Near, far, on from there, back into the kept prefix, then past the helper's hand-over.
+SPANS = [(0, 64), (1000, 4000), (61_000_000, 3000), (61_500_000, 100), (20, 20), (70_000_000, 1000)]
+
+
 def _far_reads(path: Path, *, split: bool) -> tuple[list[bytes], int, int]:
     archive = WheelArchive(path)
     member = archive.members[BIG_MEMBER]
-    spans = [(0, 64), (1000, 4000), (61_000_000, 3000), (61_500_000, 100), (20, 20), (70_000_000, 1000)]
     with archive.open(member, retain=1 << 20, split=split) as stream:
-        got = [stream.read_at(offset, size) for offset, size in spans]
+        got = [stream.read_at(offset, size) for offset, size in SPANS]
         return got, stream.split_reads, stream.restarts
 
 
@@ -134,8 +136,7 @@ def test_far_read_with_two_decoders_matches_one(big_wheel: tuple[Path, bytes]) -
     path, data = big_wheel
     split, split_reads, _ = _far_reads(path, split=True)
     serial, serial_reads, _ = _far_reads(path, split=False)
-    spans = [(0, 64), (1000, 4000), (61_000_000, 3000), (61_500_000, 100), (20, 20), (70_000_000, 1000)]
-    assert split == serial == [data[o : o + n] for o, n in spans]
+    assert split == serial == [data[o : o + n] for o, n in SPANS]
     assert split_reads == 1 and serial_reads == 0
 
 

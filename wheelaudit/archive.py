@@ -29,6 +29,7 @@ from .splitinflate import (
     WINDOW,
     AheadDecoder,
     is_block_start,
+    last_window,
     long_read,
     release_helper,
     reserve_helper,
@@ -538,7 +539,7 @@ class MemberStream:
             self.inflated += helper.inflated
 
     def _meet_helper(self, helper: AheadDecoder, offset: int, end: int) -> None:
-        last_window = b""
+        window = b""
         block = None
         while self._pos < end:
             if helper.gave_up:
@@ -553,9 +554,9 @@ class MemberStream:
                     raise InvalidWheel(f"{self._where} inflates to fewer bytes than its declared size")
                 break  # everything before the block start is inflated
             self._take(chunk, offset)
-            last_window = (last_window + chunk)[-WINDOW:] if len(chunk) < WINDOW else chunk[-WINDOW:]
+            window = last_window(window, chunk)
             helper.front = (self._pos, self._consumed)
-        if self._pos >= end or block is None or len(last_window) < WINDOW:
+        if self._pos >= end or block is None or len(window) < WINDOW:
             return
         block_start = self._pos
         # Confirm the guess before trusting the helper's bytes.
@@ -564,7 +565,7 @@ class MemberStream:
         ours = self._inflate(raw)
         self.inflated += len(ours)
         self._take(ours, offset)
-        if not is_block_start(block, last_window, raw, ours):
+        if not is_block_start(block, window, raw, ours):
             return
         if self._pos >= end or offset - block_start < helper.clean_from:
             return

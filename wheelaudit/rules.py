@@ -6,6 +6,7 @@ wheelaudit's start-up time) can happen while the first members inflate.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from .binary.model import BinaryFormat
@@ -61,16 +62,11 @@ def prepare(platform_tags: tuple[str, ...], policies: PolicySet) -> None:
     """
     try:
         families = {parse_platform_tag(t).family for t in platform_tags}
-        if "macosx" in families:
-            from .checks import macos  # noqa: F401
-        elif "win" in families:
-            from .checks import windows  # noqa: F401
-        elif families & {"ios", "android"}:
-            from .checks import mobile  # noqa: F401
-        elif families & {"manylinux", "musllinux", "linux"}:
-            from .checks import linux  # noqa: F401
-
-            policies.levels("manylinux")
+        if families & _TAGGED:  # untagged wheels are routed by their binaries, unknown yet
+            platform = _platform_of(families, set())
+            importlib.import_module(f".checks.{platform}", __package__)
+            if platform == "linux":
+                policies.levels("manylinux")
     except Exception:  # the real call reports whatever went wrong here
         pass
 
@@ -81,22 +77,33 @@ def decide_platform(ctx: AuditContext, policies: PolicySet) -> PlatformDecision 
     Each platform module is imported only when a wheel needs it (start-up time).
     """
     families = {parse_platform_tag(t).family for t in ctx.info.platform_tags}
-    formats = {b.format for b in ctx.binaries}
-    if "macosx" in families or (not families & _TAGGED and BinaryFormat.MACHO in formats):
+    platform = _platform_of(families, {b.format for b in ctx.binaries})
+    if platform == "macos":
         from .checks import macos
 
         return macos.decide(ctx)
-    if "win" in families or (not families & _TAGGED and BinaryFormat.PE in formats):
+    if platform == "windows":
         from .checks import windows
 
         return windows.decide(ctx)
-    if families & {"ios", "android"}:
+    if platform == "mobile":
         from .checks import mobile
 
         return mobile.decide_ios(ctx) if "ios" in families else mobile.decide_android(ctx)
     from .checks import linux
 
     return linux.decide(ctx, policies)
+
+
+def _platform_of(families: set[str], formats: set[BinaryFormat]) -> str:
+    """Which module under ``checks/`` judges a wheel with these tag families and binary formats."""
+    if "macosx" in families or (not families & _TAGGED and BinaryFormat.MACHO in formats):
+        return "macos"
+    if "win" in families or (not families & _TAGGED and BinaryFormat.PE in formats):
+        return "windows"
+    if families & {"ios", "android"}:
+        return "mobile"
+    return "linux"
 
 
 #: Tag families that name a platform module; wheels with none of them are routed by binary format.

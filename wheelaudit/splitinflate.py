@@ -27,11 +27,13 @@ last byte with the block's first.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -130,8 +132,10 @@ def _prefixes() -> list[tuple[bytes, int]]:
 def lead_bytes(first_byte: int, bit: int) -> bytes:
     """What to feed a fresh decoder before the bytes after ``first_byte`` to start at its bit ``bit``.
 
-    For ``bit == 0`` the block starts with ``first_byte`` itself, which is then fed as is.
+    Nothing for ``bit == 0``: the block then starts with ``first_byte`` itself, fed as is.
     """
+    if not bit:
+        return b""
     whole, partial = _prefixes()[bit]
     mask = 0xFF & ~((1 << bit) - 1)
     return whole + bytes([(first_byte & mask) | partial])
@@ -215,8 +219,8 @@ def _decodes_from(data: bytes, i: int, bit: int) -> bool:
     """Whether a block starting at bit ``bit`` of ``data[i]`` decodes 16 KiB cleanly; cheapest tests first."""
     if not _code_length_code_is_complete(data, i, bit):
         return False
-    lead = lead_bytes(data[i], bit) if bit else b""
-    start = i + 1 if bit else i
+    block = BlockStart.at(i, bit, data[i])
+    lead, start = block.lead, block.feed_from
     try:  # header only, no window: most remaining false starts fail here
         zlib.decompressobj(-15).decompress(lead + data[start : start + 64])
     except zlib.error as exc:
@@ -253,6 +257,11 @@ def find_block_start(data: bytes, limit: int, *, cancelled: threading.Event | No
     return None
 
 
+def last_window(previous: bytes, out: bytes) -> bytes:
+    """The last 32 KiB of ``previous + out`` (without copying ``previous`` when ``out`` alone is enough)."""
+    return out[-WINDOW:] if len(out) >= WINDOW else (previous + out)[-WINDOW:]
+
+
 def is_block_start(block: BlockStart, window: bytes, raw: bytes, truth: bytes) -> bool:
     """Whether decoding from ``block`` reproduces the true stream there.
 
@@ -279,6 +288,11 @@ class BlockStart:
     offset: int  # compressed offset (from the member's data) of the byte holding the first bit
     bit: int
     lead: bytes  # see lead_bytes (empty when bit == 0)
+
+    @classmethod
+    def at(cls, offset: int, bit: int, first_byte: int) -> BlockStart:
+        """The block starting at bit ``bit`` of the byte ``first_byte`` found at ``offset``."""
+        return cls(offset, bit, lead_bytes(first_byte, bit))
 
     @property
     def feed_from(self) -> int:
@@ -352,7 +366,7 @@ class AheadDecoder(threading.Thread):
             self.gave_up = True
             return
         i, bit = found
-        block = BlockStart(self._search_from + i, bit, lead_bytes(data[i], bit) if bit else b"")
+        block = BlockStart.at(self._search_from + i, bit, data[i])
         del data
         with self._changed:
             self.block = block
@@ -380,8 +394,8 @@ class AheadDecoder(threading.Thread):
             self.produced += len(out_first)
             self.inflated += 2 * len(out_first)
             self._keep(out_first)
-            last_first = (last_first + out_first)[-WINDOW:]
-            last_second = (last_second + out_second)[-WINDOW:]
+            last_first = last_window(last_first, out_first)
+            last_second = last_window(last_second, out_second)
             if self.produced >= WINDOW and last_first == last_second:
                 self.decoder, self.tail, self.clean_from = first, pending, self.produced
                 return True
@@ -448,16 +462,15 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-class long_read:
-    """Marks a front decoder as busy, so helpers are only started for cores nobody else is using."""
-
-    def __enter__(self) -> None:
-        global _long_reads
-        with _lock:
-            _long_reads += 1
-
-    def __exit__(self, *exc: object) -> None:
-        global _long_reads
+@contextlib.contextmanager
+def long_read() -> Iterator[None]:
+    """Mark a front decoder as busy, so helpers are only started for cores nobody else is using."""
+    global _long_reads
+    with _lock:
+        _long_reads += 1
+    try:
+        yield
+    finally:
         with _lock:
             _long_reads -= 1
 

@@ -29,6 +29,17 @@ class PlatformDecision(Protocol):
     def problems(self) -> tuple[Problem, ...]: ...
 
 
+@dataclass(frozen=True)
+class Decision:
+    """A :class:`PlatformDecision` with every field worked out (macOS, Windows, iOS, Android)."""
+
+    platform_tag: str | None
+    tags: tuple[str, ...]
+    verdicts: tuple[PolicyVerdict, ...]
+    external_libraries: tuple[str, ...]
+    problems: tuple[Problem, ...]
+
+
 def installed_path(member: str, data_dir: str) -> str | None:
     """Where a member lands relative to site-packages; None for scripts, headers and data."""
     prefix = data_dir + "/"

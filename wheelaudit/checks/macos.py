@@ -20,7 +20,7 @@ from ..platform_policies import MacPolicy, Version, apple_policies, parse_versio
 from ..report import PolicyVerdict, Problem, Severity
 from ..resolve.macho import EXTERNAL, DylibResolution, RpathEntry, resolve
 from ..tags import PlatformTag, parse_platform_tag
-from .context import AuditContext, installed_path
+from .context import AuditContext, Decision, installed_path
 
 FIX_EXTERNAL = (
     "graft it into the wheel with `wheelaudit repair` (or delocate-wheel on a Mac), "
@@ -38,14 +38,9 @@ class Dependency:
 
 
 @dataclass(frozen=True)
-class MacDecision:
-    """The macOS verdict: the tag the slices allow, their libraries and problems."""
+class MacDecision(Decision):
+    """The macOS verdict, with each slice's minimum macOS and where dyld finds each library."""
 
-    platform_tag: str | None
-    tags: tuple[str, ...]
-    verdicts: tuple[PolicyVerdict, ...]
-    external_libraries: tuple[str, ...]
-    problems: tuple[Problem, ...]
     min_os: dict[str, str]  # tag arch -> highest minimum macOS over all binaries
     dependencies: tuple[Dependency, ...] = ()
 

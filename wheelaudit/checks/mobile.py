@@ -12,28 +12,15 @@ the Python-ABI check's business.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..platform_policies import Version, android_policy, apple_policies
 from ..report import PolicyVerdict, Problem, Severity
 from ..resolve.elf import find_in_wheel, is_dynamic_loader
 from ..tags import PlatformTag, parse_platform_tag
-from .context import AuditContext, installed_path
+from .context import AuditContext, Decision, installed_path
 from .macos import dependency_problems, format_version, resolve_dependencies, slice_version
 
 FIX_ARCH = "build every binary for the wheel's architecture (check --target), or retag the wheel"
-
-
-@dataclass(frozen=True)
-class MobileDecision:
-    """The iOS or Android verdict: the tag the binaries allow, their libraries and problems."""
-
-    platform_tag: str | None
-    tags: tuple[str, ...]
-    verdicts: tuple[PolicyVerdict, ...]
-    external_libraries: tuple[str, ...]
-    problems: tuple[Problem, ...]
 
 
 def _arch_problem(b: Binary, claim: PlatformTag, expected: str | None) -> Problem:
@@ -49,7 +36,7 @@ def _arch_problem(b: Binary, claim: PlatformTag, expected: str | None) -> Proble
 # -- iOS ----------------------------------------------------------------------------------------
 
 
-def decide_ios(ctx: AuditContext) -> MobileDecision | None:
+def decide_ios(ctx: AuditContext) -> Decision | None:
     machos = [b for b in ctx.binaries if b.format is BinaryFormat.MACHO and b.kind is not BinaryKind.OTHER]
     if not machos:
         return None
@@ -116,13 +103,13 @@ def decide_ios(ctx: AuditContext) -> MobileDecision | None:
         computed = claims[0].tag if claims else None
     own = [c.tag for c in claims]
     tags = tuple(dict.fromkeys([computed, *own] if computed else own))
-    return MobileDecision(computed, tags, tuple(verdicts), external, tuple(problems))
+    return Decision(computed, tags, tuple(verdicts), external, tuple(problems))
 
 
 # -- Android ------------------------------------------------------------------------------------
 
 
-def decide_android(ctx: AuditContext) -> MobileDecision | None:
+def decide_android(ctx: AuditContext) -> Decision | None:
     elves = [b for b in ctx.binaries if b.format is BinaryFormat.ELF and b.kind is not BinaryKind.OTHER]
     if not elves:
         return None
@@ -175,4 +162,4 @@ def decide_android(ctx: AuditContext) -> MobileDecision | None:
         computed = claims[0].tag
     own = [c.tag for c in claims]
     tags = tuple(dict.fromkeys([computed, *own] if computed else own))
-    return MobileDecision(computed, tags, tuple(verdicts), tuple(sorted(external)), tuple(problems))
+    return Decision(computed, tags, tuple(verdicts), tuple(sorted(external)), tuple(problems))

@@ -22,7 +22,7 @@ from ..platform_policies import Version, WindowsPolicy, windows_policy
 from ..report import PolicyVerdict, Problem, Severity
 from ..resolve.pe import DllHit, dll_index, find_in_wheel
 from ..tags import parse_platform_tag
-from .context import AuditContext, installed_path
+from .context import AuditContext, Decision, installed_path
 
 IGNORED, API_SET, PYTHON, IN_WHEEL, SYSTEM, INTERPRETER, NOT_GUARANTEED, EXTERNAL = (
     "ignored",
@@ -59,14 +59,9 @@ class DllDependency:
 
 
 @dataclass(frozen=True)
-class WindowsDecision:
-    """The Windows verdict: the tag the DLLs allow, the external ones and problems."""
+class WindowsDecision(Decision):
+    """The Windows verdict, with the architecture and where the loader finds each DLL."""
 
-    platform_tag: str | None
-    tags: tuple[str, ...]
-    verdicts: tuple[PolicyVerdict, ...]
-    external_libraries: tuple[str, ...]
-    problems: tuple[Problem, ...]
     arch: str | None = None
     dependencies: tuple[DllDependency, ...] = ()
 
