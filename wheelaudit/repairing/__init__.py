@@ -198,7 +198,7 @@ def _prepare_files(archive: WheelArchive, plan: RepairPlan, work: Path) -> dict[
     names, never names from the wheel.
     """
     files: dict[str, tuple[Path, int]] = {}
-    edits: list[tuple[Path, ElfEdit | None, bool]] = []
+    edits: list[tuple[Path, ElfEdit | None, bool, str]] = []  # scratch file, edit, strip?, name for errors
     changed = dict.fromkeys([*(p.member for p in plan.patches), *plan.strip_members])
     by_member = {p.member: p for p in plan.patches}
     for i, name in enumerate(changed):
@@ -211,20 +211,20 @@ def _prepare_files(archive: WheelArchive, plan: RepairPlan, work: Path) -> dict[
         if patch and patch.target != patch.member:
             mode |= 0o755  # a script moved into site-packages must stay executable
         files[patch.target if patch else name] = (scratch, mode)
-        edits.append((scratch, patch.edit if patch else None, name in plan.strip_members))
+        edits.append((scratch, patch.edit if patch else None, name in plan.strip_members, name))
     for i, graft in enumerate(plan.grafts):
         scratch = work / f"g{i}"
         shutil.copyfile(graft.source, scratch)
         os.chmod(scratch, (os.stat(graft.source).st_mode & 0o777) | stat.S_IWUSR | stat.S_IRUSR)
         files[graft.member] = (scratch, os.stat(scratch).st_mode)
-        edits.append((scratch, graft.edit, plan.strip != "none"))
+        edits.append((scratch, graft.edit, plan.strip != "none", graft.member))
 
-    def run(item: tuple[Path, ElfEdit | None, bool]) -> None:
-        path, edit, do_strip = item
+    def run(item: tuple[Path, ElfEdit | None, bool, str]) -> None:
+        path, edit, do_strip, name = item
         if do_strip:
-            strip(path, plan.strip, plan.arch)  # before patchelf: stripping after it breaks the layout
+            strip(path, plan.strip, plan.arch, name)  # before patchelf: stripping after it breaks the layout
         if edit is not None:
-            apply_edit(path, edit)
+            apply_edit(path, edit, name)
 
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
         list(pool.map(run, edits))

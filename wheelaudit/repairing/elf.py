@@ -5,13 +5,23 @@ installation itself — the running interpreter's scripts directory, the files t
 ``patchelf`` distribution installed, the directory of ``sys.executable`` — so a
 repair works from a venv that is not activated (auditwheel needs it on PATH).
 Versions before 0.14.5 wrote broken DT_NEEDED/RPATH entries and are refused.
+
+patchelf is checked, not trusted: after each run the file is read again with
+wheelaudit's own ELF parser and its DT_NEEDED, SONAME and RPATH/RUNPATH must be
+exactly what was asked for, so a patchelf that does nothing, truncates the file or
+edits the wrong entry fails the repair instead of shipping a broken wheel. Every
+tool runs under a timeout (``WHEELAUDIT_PATCHELF_TIMEOUT`` seconds, default 120).
 """
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import os
 import re
 import shutil
+import signal
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -19,9 +29,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import RepairError
+from ..binary.elf import parse_elf
+from ..errors import MalformedBinary, RepairError
 
 MIN_PATCHELF = (0, 14, 5)
+DEFAULT_TIMEOUT = 120.0
 _VERSION = re.compile(r"patchelf\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 
@@ -115,15 +127,126 @@ def find_patchelf() -> tuple[str, tuple[int, int, int]]:
     )
 
 
-def apply_edit(path: str | os.PathLike[str], edit: ElfEdit) -> None:
-    """Run patchelf once on ``path`` with every change of ``edit``."""
+def tool_timeout() -> float:
+    """Seconds a patchelf or strip run may take (``WHEELAUDIT_PATCHELF_TIMEOUT``): a hung tool must not hang us."""
+    text = os.environ.get("WHEELAUDIT_PATCHELF_TIMEOUT", "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        raise RepairError(f"WHEELAUDIT_PATCHELF_TIMEOUT={text!r}: expected a number of seconds") from None
+    if not value > 0:
+        raise RepairError(f"WHEELAUDIT_PATCHELF_TIMEOUT={text!r}: expected a positive number of seconds")
+    return value
+
+
+def _run_tool(tool: str, command: list[str], name: str) -> None:
+    """Run ``command`` in its own session; on timeout kill the whole group (a wrapper script's children too)."""
+    limit = tool_timeout()
+    try:
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+    except OSError as exc:
+        raise RepairError(f"{tool} could not be started for {name}: {exc.strerror or exc}") from None
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):  # already gone
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise RepairError(f"{tool} did not finish on {name} within {limit:g}s (WHEELAUDIT_PATCHELF_TIMEOUT)") from None
+    if proc.returncode != 0:
+        message = (err or out).strip().splitlines()
+        raise RepairError(f"{tool} failed on {name}: {message[-1] if message else proc.returncode}")
+
+
+@dataclass(frozen=True)
+class DynamicFacts:
+    """What patchelf may change in one ELF file, as wheelaudit's own parser reads it."""
+
+    needed: tuple[str, ...]
+    soname: str | None
+    rpath: tuple[str, ...]
+    runpath: tuple[str, ...]
+
+    def expected_after(self, edit: ElfEdit) -> DynamicFacts:
+        """The facts once ``edit`` is applied: removals, then replacements in place, order kept."""
+        removed = set(edit.remove_needed)
+        needed = tuple(edit.replace_needed.get(n, n) for n in self.needed if n not in removed)
+        rpath, runpath = self.rpath, self.runpath
+        if edit.remove_rpath:
+            rpath, runpath = (), ()
+        elif edit.rpath is not None:  # --force-rpath: DT_RPATH only, a DT_RUNPATH becomes DT_RPATH
+            rpath, runpath = tuple(edit.rpath.split(":")) if edit.rpath else (), ()
+        return DynamicFacts(needed, edit.soname or self.soname, rpath, runpath)
+
+    def differences(self, actual: DynamicFacts) -> list[str]:
+        """What ``actual`` gets wrong, one short phrase per field; empty when it matches."""
+        out: list[str] = []
+        for field_name, label in _LABELS.items():
+            want, got = getattr(self, field_name), getattr(actual, field_name)
+            if label in ("RPATH", "RUNPATH") and not any(want) and not any(got):
+                continue  # an empty entry and no entry search the same (no) directories
+            if want != got:
+                out.append(f"{label} is {_show(got)}, expected {_show(want)}")
+        return out
+
+
+_LABELS = {"needed": "DT_NEEDED", "soname": "SONAME", "rpath": "RPATH", "runpath": "RUNPATH"}
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(value) + "]" if value else "none"
+    return str(value) if value is not None else "none"
+
+
+def read_facts(path: str | os.PathLike[str], name: str) -> DynamicFacts:
+    """Parse ``path`` with wheelaudit's ELF reader; RepairError if it no longer reads as a whole ELF file."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size < 64:
+                raise RepairError(f"{name}: the edited ELF file is {size} bytes long, too short to be one")
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                binary = parse_elf(lambda off, n: mm[off : off + n], name, size)
+                end = _section_table_end(mm[:64])
+    except MalformedBinary as exc:
+        why = str(exc).removeprefix(f"{name}: ")
+        raise RepairError(f"{name}: the edited file no longer parses ({why})") from None
+    except (OSError, ValueError) as exc:
+        raise RepairError(f"{name}: the edited file cannot be read ({exc})") from None
+    if end > size:
+        raise RepairError(f"{name}: the edited file is cut short ({size} bytes, its section table ends at {end})")
+    return DynamicFacts(binary.needed, binary.own_name, binary.rpath, binary.runpath)
+
+
+def _section_table_end(header: bytes) -> int:
+    """Where the section header table ends: parsing alone never looks that far, truncation would pass."""
+    e = "<" if header[5] == 1 else ">"
+    if header[4] == 2:
+        shoff, shentsize, shnum = struct.unpack_from(e + "Q10xHH", header, 0x28)
+    else:
+        shoff, shentsize, shnum = struct.unpack_from(e + "I10xHH", header, 0x20)
+    return int(shoff + shentsize * shnum) if shoff else 0
+
+
+def apply_edit(path: str | os.PathLike[str], edit: ElfEdit, name: str | None = None) -> None:
+    """Run patchelf once on ``path`` with every change of ``edit``, then check the result.
+
+    ``name`` (the member name) is what errors show; the scratch file's own name by default.
+    """
     if edit.empty:
         return
+    name = name or Path(path).name
     exe, _ = find_patchelf()
-    proc = subprocess.run([exe, *edit.arguments(), os.fspath(path)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        message = (proc.stderr or proc.stdout).strip().splitlines()
-        raise RepairError(f"patchelf failed on {Path(path).name}: {message[-1] if message else proc.returncode}")
+    before = read_facts(path, name)
+    _run_tool("patchelf", [exe, *edit.arguments(), os.fspath(path)], name)
+    wrong = before.expected_after(edit).differences(read_facts(path, name))
+    if wrong:
+        raise RepairError(f"patchelf did not apply its edit to {name}: {'; '.join(wrong)}")
 
 
 STRIP_FLAGS = {"debug": ["--strip-debug"], "all": ["--strip-all"]}
@@ -153,11 +276,16 @@ def find_strip(arch: str) -> str:
     raise RepairError(f"--strip needs a strip program for {arch}: install llvm or binutils ({', '.join(names)})")
 
 
-def strip(path: str | os.PathLike[str], mode: str, arch: str) -> None:
-    """Strip debug info or all symbols; done before patchelf (stripping after it breaks the layout)."""
+def strip(path: str | os.PathLike[str], mode: str, arch: str, name: str | None = None) -> None:
+    """Strip debug info or all symbols; done before patchelf (stripping after it breaks the layout).
+
+    The dynamic entries must come out untouched and the file whole, as after patchelf.
+    """
     if mode == "none":
         return
-    proc = subprocess.run([find_strip(arch), *STRIP_FLAGS[mode], os.fspath(path)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        message = (proc.stderr or proc.stdout).strip().splitlines()
-        raise RepairError(f"strip failed on {Path(path).name}: {message[-1] if message else proc.returncode}")
+    name = name or Path(path).name
+    before = read_facts(path, name)
+    _run_tool("strip", [find_strip(arch), *STRIP_FLAGS[mode], os.fspath(path)], name)
+    wrong = before.differences(read_facts(path, name))
+    if wrong:
+        raise RepairError(f"strip changed the dynamic entries of {name}: {'; '.join(wrong)}")
