@@ -33,6 +33,15 @@ KNOWN_DIFFERENCES = {
         "musllinux_1_2_aarch64",
         "same as jiter: a musl `libc.so` need that auditwheel resolves against the glibc host.",
     ),
+    "numpy-1.26.4-cp311-cp311-musllinux_1_1_x86_64.whl": (
+        "musllinux_1_2_x86_64",
+        "musllinux_1_1_x86_64",
+        "auditwheel takes the musl version from the host; on a glibc host it logs \"can't determine musl libc "
+        "version, latest known version will be used\" and so can never grant musllinux_1_1. musl binaries carry "
+        "no symbol versions, so nothing in the wheel contradicts its own musllinux_1_1 tag (which we keep, with "
+        "libc-version-unverifiable for older levels). Both tools agree that nothing is external: the grafted "
+        "libraries in numpy.libs are found through the inherited DT_RPATH under musl's rules too.",
+    ),
 }
 
 
@@ -76,3 +85,41 @@ def test_enough_real_linux_wheels() -> None:
     assert any(n.endswith("manylinux_2_17_x86_64.whl") or "manylinux_2_17_x86_64." in n for n in names)
     assert any("aarch64" in n and "manylinux" in n for n in names)
     assert any("musllinux" in str(w["filename"]) for w in wheels)
+
+
+def test_corpus_has_wheels_that_rely_on_dt_rpath_inheritance() -> None:
+    """Wheels repaired by older auditwheel releases: grafted libraries find each other only through
+    the extension's inherited DT_RPATH (see wheelaudit/resolve/elf.py)."""
+    shaped = [w for w in real_linux_wheels() if w.get("loader_shape") == "dt-rpath-inherited"]
+    assert len(shaped) >= 5
+    assert any("musllinux" in str(w["filename"]) for w in shaped)
+
+
+@pytest.mark.real
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "entry",
+    [w for w in real_linux_wheels() if w.get("loader_shape") == "dt-rpath-inherited" and "manylinux" in w["filename"]],
+    ids=lambda w: str(w["project"]),
+)
+def test_retagged_dt_rpath_wheel_repairs_to_auditwheels_tag_without_host_libraries(
+    entry: dict[str, object], real_wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    """As a plain build names it (linux_x86_64), the wheel repairs to auditwheel's tag, grafting nothing.
+
+    The sysroot is an empty folder, so no library of this host can be found: the repair must
+    come from the wheel alone.
+    """
+    from wheelaudit.repairing import RepairOptions, repair_wheel
+
+    from .test_macho_pe_parsers import repack_wheel
+
+    filename = str(entry["filename"])
+    name, version = filename.split("-")[:2]
+    retagged = repack_wheel(real_wheels[filename], tmp_path, f"{name}-{version}-cp311-cp311-linux_x86_64.whl", {})
+    empty = tmp_path / "empty-sysroot"
+    empty.mkdir()
+    result = repair_wheel(retagged, RepairOptions(sysroot=str(empty)), tmp_path / "out")
+    assert result.plan.grafts == ()
+    assert result.plan.platform_tags[0] == entry["auditwheel_tag"]
+    assert wheelaudit.audit(result.path).ok

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..policy import Policy, PolicySet
 from ..report import PolicyVerdict, Problem, Severity, unique_problems
-from ..resolve.elf import find_in_wheel, is_dynamic_loader
+from ..resolve.elf import Linkage, Loader, is_dynamic_loader, link
 from ..tags import PlatformTag, parse_platform_tag
 from . import consistency
 from .context import AuditContext, installed_path
@@ -86,24 +86,18 @@ class _ElfFacts:
     outside: tuple[str, ...]  # needed libraries neither in the wheel nor the loader
     strong_imports: frozenset[str]
 
-    @classmethod
-    def of(cls, binary: Binary, ctx: AuditContext) -> _ElfFacts:
-        origin = installed_path(binary.path, ctx.info.data_dir) or binary.path
-        outside = tuple(
-            soname
-            for soname in binary.needed
-            if not is_dynamic_loader(soname) and not find_in_wheel(binary, soname, ctx.installed_members, origin)
-        )
-        return cls(binary, outside, frozenset(s.name for s in binary.imported_symbols if not s.weak))
 
-
-def outside_libraries(binary: Binary, ctx: AuditContext) -> tuple[str, ...]:
-    """The binary's needed libraries that neither the wheel nor the dynamic loader provides."""
-    return _ElfFacts.of(binary, ctx).outside
+def wheel_linkage(ctx: AuditContext, arch: str, loader: Loader) -> Linkage:
+    """How the loader resolves the needs of the wheel's ``arch`` ELF binaries inside the wheel."""
+    elves = [b for b in ctx.binaries if b.format is BinaryFormat.ELF and b.kind is not BinaryKind.OTHER]
+    ours = [b for b in elves if b.arch == arch]
+    origins = {b.path: installed_path(b.path, ctx.info.data_dir) or b.path for b in ours}
+    foreign = [b.path for b in elves if b.arch != arch]
+    return link(ours, ctx.installed_members, origins, loader, foreign)
 
 
 def elf_facts(binary: Binary, outside: tuple[str, ...]) -> _ElfFacts:
-    """Facts for :func:`level_blockers` when the libraries still outside are known (repair: after grafting)."""
+    """Facts for :func:`level_blockers` once the libraries outside the wheel are known."""
     return _ElfFacts(binary, outside, frozenset(s.name for s in binary.imported_symbols if not s.weak))
 
 
@@ -217,9 +211,10 @@ def decide(ctx: AuditContext, policies: PolicySet) -> LinuxDecision | None:
     claimed = [parse_platform_tag(t) for t in ctx.info.platform_tags]
     linux_claims = [t for t in claimed if t.family in ("manylinux", "musllinux", "linux")]
     arch = linux_claims[0].arch if linux_claims else _majority_arch(elves)
-    facts = [_ElfFacts.of(b, ctx) for b in elves if b.arch == arch]
     linked = {b.abi for b in elves if b.abi in ("glibc", "musl")}
     binary_family = {"glibc": "manylinux", "musl": "musllinux"}[linked.pop()] if len(linked) == 1 else None
+    linkage = wheel_linkage(ctx, arch, loader_of(binary_family))
+    facts = [elf_facts(b, linkage.outside_of(b)) for b in elves if b.arch == arch]
 
     claimed_families = list(dict.fromkeys(t.family for t in claimed if t.family in ("manylinux", "musllinux")))
     families = [f for f in claimed_families if binary_family in (None, f)]
@@ -285,6 +280,11 @@ def _decide_family(
     # Every level forbids libpython, so say it once whatever the wheel is tagged.
     problems += [b for b in newest_blockers if b.code == "libpython-linked"]
     return LinuxDecision(family, arch, best, decision.verdicts, external, unique_problems(problems))
+
+
+def loader_of(family: str | None) -> Loader:
+    """The loader whose search rules apply: musl's for musllinux binaries, glibc's otherwise."""
+    return "musl" if family == "musllinux" else "glibc"
 
 
 def _verifiable(policy: Policy, arch: str) -> bool:

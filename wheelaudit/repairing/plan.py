@@ -150,7 +150,8 @@ class Planner:
             for b in binaries
             if b.format is BinaryFormat.ELF and b.kind is not BinaryKind.OTHER and b.arch == self.arch
         ]
-        self.outside = {b.path: linux.outside_libraries(b, self.ctx) for b in self.elves}
+        linkage = linux.wheel_linkage(self.ctx, self.arch, linux.loader_of(self.family))
+        self.outside = {b.path: linkage.outside_of(b) for b in self.elves}
         self.resolver = HostResolver(
             identity=self._identity(),
             arch=self.arch,

@@ -1,19 +1,59 @@
 """Where the dynamic loader would find a needed library, as far as the wheel itself can tell.
 
-``show`` needs no host libraries: a DT_NEEDED name is internal when the loader
-would find it inside the installed wheel through the binary's DT_RPATH or
-DT_RUNPATH (``$ORIGIN``-relative entries; ld.so ignores DT_RPATH when DT_RUNPATH
-is present).
+``show`` needs no host libraries: a DT_NEEDED name is *in the wheel* when the loader,
+loading the wheel's binaries as an installed package, would map a member of the wheel
+for it. Anything else is *outside* and judged by policy (allowed system library or
+external). To get that right the loading is simulated, one process per root (an
+extension module or program, loaded by path), breadth first as both loaders do.
+
+Search order for a DT_NEEDED name without a slash, requested by object R
+(the steps that depend on the host — LD_LIBRARY_PATH, ld.so.cache, default
+directories, the interpreter's own rpath — can never point into the wheel and are
+left out):
+
+glibc (``elf/dl-load.c: _dl_map_object``, ``elf/get-dynamic-info.h``)
+  0. an object already loaded whose name list holds the name: the names it was
+     requested by, and its DT_SONAME (``_dl_name_match_p`` / the SONAME comparison
+     before any search);
+  1. if R has no DT_RUNPATH: the DT_RPATH of R, then of the object that loaded R,
+     and so on up the chain of loaders (DT_RPATH is inherited);
+  2. the DT_RUNPATH of R alone (never inherited).
+  An object that has DT_RUNPATH has no DT_RPATH at all ("If both RUNPATH and RPATH
+  are given, the latter is ignored"), so it adds nothing to the inherited chain.
+
+musl (``ldso/dynlink.c: load_library``, ``decode_dyn``)
+  0. an object already loaded whose *short name* (the file name it was found under
+     by a search) equals the name; musl never compares DT_SONAME;
+  1. for R, then the object that first needed R, and on up: that object's DT_RUNPATH
+     if it has one, else its DT_RPATH (musl keeps one of the two and inherits it
+     either way).
+
+``$ORIGIN`` in an entry is the directory of the object that carries the entry, not
+of R. Relative entries (no ``$ORIGIN``) depend on the working directory and are never
+taken as pointing into the wheel; ``$LIB`` and ``$PLATFORM`` depend on the host.
+A member found by a search that is an ELF of another architecture is skipped, as
+the loaders skip files of the wrong class or machine.
+
+A needed name counts as in the wheel only when it is found in *every* process that
+loads the requester: the import order of a package's modules is not known, so a
+library that works only when another module happened to be imported first is not
+portable.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
-from ..binary.model import Binary
+from ..binary.model import Binary, BinaryKind
 
 LOADER_PREFIXES = ("ld-linux", "ld64.so", "ld-musl-", "ld.so")
+
+#: Which loader's rules to apply.
+Loader = Literal["glibc", "musl"]
 
 
 def is_dynamic_loader(soname: str) -> bool:
@@ -31,9 +71,7 @@ def expand_origin(entry: str, binary_path: str) -> str | None:
     return None
 
 
-def search_dirs(binary: Binary, installed_path: str) -> list[str]:
-    """The wheel directories searched for the binary's own DT_NEEDED entries, in loader order."""
-    entries = binary.runpath if binary.runpath else binary.rpath
+def _wheel_dirs(entries: Iterable[str], installed_path: str) -> list[str]:
     dirs = []
     for entry in entries:
         expanded = expand_origin(entry, installed_path)
@@ -42,12 +80,17 @@ def search_dirs(binary: Binary, installed_path: str) -> list[str]:
     return dirs
 
 
-def find_in_wheel(binary: Binary, soname: str, installed: Mapping[str, str], origin: str) -> str | None:
-    """The member the loader would load for ``soname``, or None when the wheel does not provide it.
+def search_dirs(binary: Binary, installed_path: str) -> list[str]:
+    """The wheel directories the binary's own DT_RUNPATH, or else DT_RPATH, names (no inheritance)."""
+    return _wheel_dirs(binary.runpath if binary.runpath else binary.rpath, installed_path)
 
-    ``installed`` maps each member's path after installation (``.data/platlib/`` and
-    ``.data/purelib/`` folded into the top level) to the member name; ``origin`` is the
-    binary's own installed path, which ``$ORIGIN`` stands for.
+
+def find_in_wheel(binary: Binary, soname: str, installed: Mapping[str, str], origin: str) -> str | None:
+    """The member found for ``soname`` through the binary's own search path only.
+
+    For loaders that inherit nothing (Android's linker); Linux wheels go through
+    :func:`link`. ``installed`` maps each member's path after installation to the
+    member name; ``origin`` is the binary's own installed path.
     """
     if "/" in soname:  # a DT_NEEDED with a slash is a path, relative to the working directory: never portable
         return None
@@ -56,3 +99,128 @@ def find_in_wheel(binary: Binary, soname: str, installed: Mapping[str, str], ori
         if candidate in installed:
             return installed[candidate]
     return None
+
+
+@dataclass(frozen=True)
+class Linkage:
+    """Where the loader finds each binary's needed libraries inside the wheel."""
+
+    found: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> {needed name -> member}
+    outside: dict[str, tuple[str, ...]] = field(default_factory=dict)  # member -> needed names not in the wheel
+
+    def outside_of(self, binary: Binary) -> tuple[str, ...]:
+        return self.outside.get(binary.path, ())
+
+
+@dataclass
+class _Process:
+    """One simulated process: a root loaded by path and everything it pulls in."""
+
+    loaded_by: dict[str, str | None]  # member -> the member that loaded it (None for the root)
+    names: dict[str, str]  # a name the loader answers without searching -> member
+
+
+def link(
+    binaries: Sequence[Binary],
+    installed: Mapping[str, str],
+    installed_paths: Mapping[str, str],
+    loader: Loader,
+    foreign: Iterable[str] = (),
+) -> Linkage:
+    """Resolve every DT_NEEDED of ``binaries`` (ELF, one architecture) inside the wheel as ``loader`` would.
+
+    ``installed`` maps installed path -> member; ``installed_paths`` maps member ->
+    installed path (what ``$ORIGIN`` is relative to); ``foreign`` names the members
+    that are ELF files of another class or machine, which a search passes over.
+    """
+    by_member = {b.path: b for b in binaries}
+    skipped = frozenset(foreign)
+    found: dict[str, dict[str, str]] = {b.path: {} for b in binaries}
+    missing: dict[str, dict[str, None]] = {b.path: {} for b in binaries}  # ordered sets
+    reached: set[str] = set()
+
+    def run(root: Binary) -> None:
+        process = _Process({root.path: None}, {})
+        if loader == "glibc" and root.own_name:
+            process.names[root.own_name] = root.path
+        queue = deque([root])
+        while queue:
+            obj = queue.popleft()
+            reached.add(obj.path)
+            for name in obj.needed:
+                if is_dynamic_loader(name):
+                    continue
+                hit = process.names.get(name)
+                if hit is None:
+                    hit = _search(name, obj, process, by_member, installed, installed_paths, loader, skipped)
+                    if hit is not None:
+                        process.names[name] = hit
+                        if hit not in process.loaded_by:
+                            process.loaded_by[hit] = obj.path
+                            child = by_member.get(hit)
+                            if child is not None:
+                                if loader == "glibc" and child.own_name:
+                                    process.names.setdefault(child.own_name, hit)
+                                queue.append(child)
+                if hit is None:
+                    missing[obj.path][name] = None
+                else:
+                    found[obj.path].setdefault(name, hit)
+
+    roots = [b for b in binaries if b.kind in (BinaryKind.EXTENSION, BinaryKind.EXECUTABLE)]
+    for root in roots:
+        run(root)
+    for binary in binaries:  # libraries nothing in the wheel loads: opened by path (ctypes, cffi)
+        if binary.path not in reached:
+            run(binary)
+    outside = {path: tuple(names) for path, names in missing.items() if names}
+    for path, names in outside.items():  # found in one process but not in another: not portable
+        for name in names:
+            found[path].pop(name, None)
+    return Linkage(found, outside)
+
+
+def _search(
+    name: str,
+    requester: Binary,
+    process: _Process,
+    by_member: Mapping[str, Binary],
+    installed: Mapping[str, str],
+    installed_paths: Mapping[str, str],
+    loader: Loader,
+    skipped: frozenset[str],
+) -> str | None:
+    if "/" in name:  # a path, relative to the working directory: never portable
+        return None
+    for directory in _chain_dirs(requester, process, by_member, installed_paths, loader):
+        member = installed.get(f"{directory}/{name}" if directory else name)
+        if member is not None and member not in skipped:
+            return member
+    return None
+
+
+def _chain_dirs(
+    requester: Binary,
+    process: _Process,
+    by_member: Mapping[str, Binary],
+    installed_paths: Mapping[str, str],
+    loader: Loader,
+) -> list[str]:
+    """The wheel directories searched for ``requester``'s needs, in the loader's order."""
+
+    def origin(binary: Binary) -> str:
+        return installed_paths.get(binary.path, binary.path)
+
+    dirs: list[str] = []
+    if loader == "musl" or not requester.runpath:
+        member: str | None = requester.path
+        while member is not None:
+            obj = by_member[member]
+            if loader == "musl":
+                dirs += _wheel_dirs(obj.runpath or obj.rpath, origin(obj))
+            elif not obj.runpath:
+                dirs += _wheel_dirs(obj.rpath, origin(obj))
+            member = process.loaded_by.get(member)
+    if loader == "glibc":
+        dirs += _wheel_dirs(requester.runpath, origin(requester))
+    return list(dict.fromkeys(dirs))
