@@ -50,14 +50,19 @@ class LinuxDecision:
     external_libraries: tuple[str, ...]
     problems: tuple[Problem, ...]
     extra_tags: tuple[str, ...] = ()  # tags of a second libc family the binaries also satisfy
+    arch_conflict: bool = False  # binaries of several architectures: no platform tag fits them all
 
     @property
-    def platform_tag(self) -> str:
+    def platform_tag(self) -> str | None:
+        if self.arch_conflict:
+            return None
         return self.best.tag(self.arch) if self.best else f"linux_{self.arch}"
 
     @property
     def tags(self) -> tuple[str, ...]:
         """Every platform tag the binaries allow: the best level, every newer level, then linux_<arch>."""
+        if self.arch_conflict:
+            return ()
         out: list[str] = []
         if self.best is not None:
             for verdict in self.verdicts:
@@ -210,7 +215,12 @@ def decide(ctx: AuditContext, policies: PolicySet) -> LinuxDecision | None:
         return None
     claimed = [parse_platform_tag(t) for t in ctx.info.platform_tags]
     linux_claims = [t for t in claimed if t.family in ("manylinux", "musllinux", "linux")]
-    arch = linux_claims[0].arch if linux_claims else _majority_arch(elves)
+    claimed_arch = linux_claims[0].arch if linux_claims else _majority_arch(elves)
+    built_for = {b.arch for b in elves}
+    # Judge what was built: binaries of one other architecture get that architecture's tags (the
+    # claim is an error of its own below); binaries of several architectures get no tag at all.
+    arch = next(iter(built_for)) if len(built_for) == 1 else claimed_arch
+    arch_conflict = len(built_for) > 1
     linked = {b.abi for b in elves if b.abi in ("glibc", "musl")}
     binary_family = {"glibc": "manylinux", "musl": "musllinux"}[linked.pop()] if len(linked) == 1 else None
     linkage = wheel_linkage(ctx, arch, loader_of(binary_family))
@@ -235,7 +245,7 @@ def decide(ctx: AuditContext, policies: PolicySet) -> LinuxDecision | None:
 
     decisions = [_decide_family(policies, family, arch, facts, claimed) for family in families]
     primary = decisions[0]
-    problems = consistency.check_arch(ctx, arch) + problems
+    problems = consistency.check_arch(ctx, claimed_arch) + problems
     for decision in decisions:
         problems += decision.problems
     return LinuxDecision(
@@ -246,6 +256,7 @@ def decide(ctx: AuditContext, policies: PolicySet) -> LinuxDecision | None:
         external_libraries=primary.external_libraries,
         problems=unique_problems(problems),
         extra_tags=tuple(t for d in decisions[1:] for t in d.tags if not t.startswith("linux_")),
+        arch_conflict=arch_conflict,
     )
 
 

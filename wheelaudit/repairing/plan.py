@@ -142,6 +142,13 @@ class Planner:
         if decision is None:
             raise RepairError(f"{archive.path.name} holds no ELF binary: nothing to repair")
         self.family, self.arch = decision.family, decision.arch
+        wrong_arch = [p for p in decision.problems if p.code == "binary-arch-mismatch"]
+        if wrong_arch:
+            raise RepairError(
+                f"{archive.path.name}: {wrong_arch[0].message}"
+                + (f" (and {len(wrong_arch) - 1} more)" if len(wrong_arch) > 1 else "")
+                + "; repair does not change a wheel's architecture: rebuild for the tagged one, or fix the tag"
+            )
         # Tags of the other libc family the binaries honestly carry (a static program may run on both).
         other = {"manylinux": "musllinux", "musllinux": "manylinux"}[self.family]
         self.other_family_tags = tuple(t for t in decision.tags if parse_platform_tag(t).family == other)
