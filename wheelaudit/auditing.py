@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -39,16 +39,31 @@ class BinaryScan:
     bytes_inflated: int  # what reading them cost, against the members' total size
 
 
-def start_scan(archive: WheelArchive, jobs: int | None = None) -> Callable[[], BinaryScan]:
+#: A member's identity for reusing its analysis: name, CRC-32 and size.
+MemberKey = tuple[str, int, int]
+
+
+def member_key(member: Member) -> MemberKey:
+    return (member.name, member.crc, member.size)
+
+
+def start_scan(
+    archive: WheelArchive, jobs: int | None = None, known: Mapping[MemberKey, tuple[Binary, ...]] | None = None
+) -> Callable[[], BinaryScan]:
     """Start analysing every member in worker threads; the returned function waits for the result.
 
     Members are found by magic bytes and inflated in parallel (the inflaters release
     the GIL); the largest member usually dominates, so it is started first. When it
     outweighs all the others together, the other threads would soon idle, so it may
-    also split its own inflation over two cores.
+    also split its own inflation over two cores. Members found in ``known`` (by name,
+    CRC-32 and size: a repair's raw copies, verified as they were copied) are not read
+    again; their binaries are taken from it.
     """
-    candidates = [m for m in archive.files() if m.size >= 16 and not m.is_symlink]
-    order = {m.name: i for i, m in enumerate(candidates)}
+    known = known or {}
+    reused = [(m, known[member_key(m)]) for m in archive.files() if member_key(m) in known]
+    skip = {m.name for m, _ in reused}
+    candidates = [m for m in archive.files() if m.size >= 16 and not m.is_symlink and m.name not in skip]
+    order = {m.name: i for i, m in enumerate(archive.files())}
     by_size = sorted(candidates, key=lambda m: -m.size)
     total = sum(m.size for m in candidates)
     dominant = by_size[0].name if by_size and by_size[0].size > total - by_size[0].size else None
@@ -64,6 +79,7 @@ def start_scan(archive: WheelArchive, jobs: int | None = None) -> Callable[[], B
     def collect() -> BinaryScan:
         results = wait()
         found = [(order[m.name], b) for m, r in zip(by_size, results) for b in r.binaries]
+        found += [(order[m.name], b) for m, binaries in reused for b in binaries]
         return BinaryScan(
             binaries=tuple(b for _, b in sorted(found, key=lambda pair: pair[0])),
             members_sniffed=len(candidates),
@@ -122,15 +138,18 @@ def audit(
     policy_files: Iterable[str | os.PathLike[str]] = (),
     policies: PolicySet | None = None,
     jobs: int | None = None,
+    known: Mapping[MemberKey, tuple[Binary, ...]] | None = None,
 ) -> WheelReport:
     """Audit one wheel file and return its :class:`WheelReport`.
 
-    Raises :class:`wheelaudit.errors.WheelError` when the file cannot be used as a
-    wheel at all (not a zip, unsafe member names, broken binaries, ...).
+    ``known`` carries binaries already analysed (see :func:`start_scan`); a repair
+    passes those of the members it copied unchanged. Raises
+    :class:`wheelaudit.errors.WheelError` when the file cannot be used as a wheel at
+    all (not a zip, unsafe member names, broken binaries, ...).
     """
     started = time.perf_counter()
     archive = WheelArchive(wheel)
-    wait_for_scan = start_scan(archive, jobs)
+    wait_for_scan = start_scan(archive, jobs, known)
     # While the members inflate, import what comes after the scan and load the policies:
     # a good part of start-up, and the largest member takes longer.
     from . import rules

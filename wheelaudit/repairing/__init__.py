@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..archive import Member, WheelArchive
-from ..auditing import analyze_binaries
+from ..auditing import MemberKey, analyze_binaries, audit, member_key
+from ..binary.model import Binary
 from ..errors import InvalidWheel, RepairError
 from ..policy import PolicySet, load_policies
+from ..report import Problem, WheelReport
 from ..tags import parse_platform_tag
 from ..writer import WheelWriter, record_hash
 from .elf import ElfEdit, apply_edit, strip
@@ -48,13 +50,26 @@ if __name__ == "__main__":
 
 @dataclass(frozen=True)
 class RepairResult:
-    """What a repair produced: the wheel written, the plan it followed and its warnings."""
+    """What a repair produced: the wheel written, the plan it followed, and the audit of the result.
+
+    ``report`` is the audit of the written wheel: repair only grafts, patches and
+    retags, so errors it cannot fix (abi3 symbols, a module-init mismatch, the wrong
+    libc, ...) are still there. ``notes`` say what the new tags mean for the users of
+    the wheel (a narrower tag, another libc family).
+    """
 
     path: Path  # the repaired wheel
     plan: RepairPlan
     warnings: tuple[str, ...]
     written: bool  # False when the wheel needed nothing and already sat in the wheelhouse
     seconds: float
+    report: WheelReport
+    notes: tuple[str, ...] = ()
+
+    @property
+    def unfixed(self) -> tuple[Problem, ...]:
+        """The errors the repaired wheel still has: repair cannot fix them."""
+        return self.report.errors
 
 
 class _Progress:
@@ -131,7 +146,9 @@ def repair_wheel(
     families = {parse_platform_tag(t).family for t in archive.info.platform_tags}
     if families & {"macosx", "ios", "win", "android"}:
         raise RepairError(f"{archive.path.name}: only Linux wheels can be repaired so far")
-    plan = Planner(archive, analyze_binaries(archive).binaries, policies or load_policies(), options).plan()
+    policies = policies or load_policies()
+    scan = analyze_binaries(archive)
+    plan = Planner(archive, scan.binaries, policies, options).plan()
 
     stem_parts = archive.path.name[: -len(".whl")].split("-")
     plats = retag(plan, archive.info.platform_tags)
@@ -143,8 +160,10 @@ def repair_wheel(
     out_path = out_dir / out_name
     if out_path.exists() and out_path.resolve() == archive.path.resolve():
         if not plan.changes_binaries and wheel_text is None:
-            return RepairResult(out_path, plan, plan.warnings, False, time.perf_counter() - started)
-        raise RepairError(f"the repaired wheel would replace its input {out_path}; choose another --wheel-dir")
+            report = audit(out_path, policies=policies, known=_analysed(archive, scan.binaries, set()))
+            notes = _tag_notes(archive.info.platform_tags, plats)
+            return RepairResult(out_path, plan, plan.warnings, False, time.perf_counter() - started, report, notes)
+        raise RepairError(f"the repaired wheel would replace its input {out_path}; choose another wheel directory")
 
     work = Path(tempfile.mkdtemp(prefix=".wheelaudit-", dir=out_dir))
     lookups = ThreadPoolExecutor(max_workers=1)
@@ -159,7 +178,50 @@ def repair_wheel(
     finally:
         lookups.shutdown(wait=True)
         shutil.rmtree(work, ignore_errors=True)
-    return RepairResult(out_path, plan, plan.warnings, True, time.perf_counter() - started)
+    # The whole truth about the result: audit the written wheel. Members copied unchanged keep
+    # their analysis (their bytes were verified as they were copied); the rest is read again.
+    changed = set(files) | set(plan.shims)
+    report = audit(out_path, policies=policies, known=_analysed(archive, scan.binaries, changed))
+    notes = _tag_notes(archive.info.platform_tags, plats)
+    return RepairResult(out_path, plan, plan.warnings, True, time.perf_counter() - started, report, notes)
+
+
+def _analysed(
+    archive: WheelArchive, binaries: Iterable[Binary], changed: set[str]
+) -> dict[MemberKey, tuple[Binary, ...]]:
+    """The input's binaries by member identity, for the members the repair copied unchanged."""
+    out: dict[MemberKey, list[Binary]] = {}
+    for binary in binaries:
+        if binary.path not in changed:
+            out.setdefault(member_key(archive.members[binary.path]), []).append(binary)
+    return {key: tuple(found) for key, found in out.items()}
+
+
+def _tag_notes(before: Iterable[str], after: Iterable[str]) -> tuple[str, ...]:
+    """One line when the new tags narrow the wheel's reach (a newer glibc level) or change its libc."""
+
+    def levels(tags: Iterable[str]) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for tag in map(parse_platform_tag, tags):
+            if tag.family in ("manylinux", "musllinux") and tag.version:
+                out[tag.family] = min(out.get(tag.family, tag.version), tag.version)
+        return out
+
+    old, new = levels(before), levels(after)
+    notes = []
+    for family, version in old.items():
+        if family in new and new[family] > version:
+            notes.append(
+                f"the new tag {family}_{new[family][0]}_{new[family][1]} is narrower than the input's "
+                f"{family}_{version[0]}_{version[1]}: systems with an older "
+                f"{'glibc' if family == 'manylinux' else 'musl'} can no longer install the wheel"
+            )
+    if old and new and not set(old) & set(new):
+        notes.append(
+            f"the libc family changes from {' and '.join(sorted(old))} to {' and '.join(sorted(new))}: "
+            "the binaries were built for the other libc"
+        )
+    return tuple(notes)
 
 
 def _rewrite_wheel_file(archive: WheelArchive, plats: list[str]) -> str | None:
