@@ -153,6 +153,18 @@ def test_extractor_reads_both_import_object_forms() -> None:
     assert [n for n, _ in gen.ar_members(archive)] == ["/", "t.o/", "s.o/"]
 
 
+@pytest.mark.skipif(
+    not Path("/usr/x86_64-w64-mingw32/lib/libshfolder.a").exists() or not Path("/usr/i686-w64-mingw32/lib").is_dir(),
+    reason="mingw-w64-i686-dev and mingw-w64-x86-64-dev are not installed",
+)
+def test_snapshot_matches_the_installed_import_libraries() -> None:
+    """Where the source packages are installed, reading them again gives the committed snapshot."""
+    fresh = generator().extract()
+    assert fresh["packages"] == snapshot()["packages"]
+    assert fresh["dlls"] == snapshot()["dlls"]
+    assert "shfolder.dll" in fresh["dlls"]["x86"] and "shfolder.dll" in fresh["dlls"]["amd64"]
+
+
 # -- what the real corpus needs ------------------------------------------------------------------
 
 
