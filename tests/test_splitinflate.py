@@ -189,5 +189,8 @@ def test_polars_audit_is_the_same_with_one_decoder_or_two(
     one = wheelaudit.audit(real_wheels[POLARS])
     assert two.binaries == one.binaries and two.problems == one.problems
     assert two.platform_tag == one.platform_tag == "manylinux_2_17_x86_64"
-    # the helper decoded its part (a few MB of it twice): more bytes in all, still short of the end
-    assert one.stats["bytes_inflated"] < two.stats["bytes_inflated"] < two.stats["bytes_uncompressed"]
+    # every member is read to its end for its CRC-32; the helper decoded a few MB of its part twice
+    files = WheelArchive(real_wheels[POLARS]).files()
+    not_inflated = sum(m.size for m in files if m.compress_type == 0 or m.size < 16 or m.is_symlink)
+    assert one.stats["bytes_inflated"] >= one.stats["bytes_uncompressed"] - not_inflated
+    assert one.stats["bytes_inflated"] < two.stats["bytes_inflated"] < one.stats["bytes_inflated"] + (32 << 20)

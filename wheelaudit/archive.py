@@ -9,6 +9,7 @@ inflated.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -19,10 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._inflate import INFLATE_ERRORS, crc32, new_raw_decompressor
+from ._inflate import INFLATE_ERRORS, crc32, crc32_combine, new_raw_decompressor
 from .errors import InvalidWheel, UnsafeWheel
 from .splitinflate import (
     LONG_READ,
+    MIN_COMPRESSED_DISTANCE,
     MIN_DISTANCE,
     SPLIT_FRACTION,
     VERIFY_BYTES,
@@ -38,8 +40,6 @@ from .splitinflate import (
 from .tags import InvalidWheelFilename, canonical_name, parse_wheel_filename
 from .zipdir import DEFLATED, STORED, BadZip, read_central_directory
 
-#: Members up to this size that hold binaries are read to the end to check their CRC-32 (< 5 ms each).
-CRC_LIMIT = 8 * 1024 * 1024
 #: Metadata files (WHEEL, METADATA, RECORD) larger than this are refused.
 METADATA_SIZE_LIMIT = 64 * 1024 * 1024
 #: Deflate cannot expand data by more than ~1032:1; anything claiming more is forged.
@@ -49,6 +49,8 @@ TOTAL_SIZE_LIMIT = 64 * 1024**3
 MAX_MEMBERS = 500_000
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_DATA_DESCRIPTOR = 0x8  # general purpose flag: CRC and sizes follow the data
+_ZIP64_EXTRA = 0x0001
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -146,12 +148,17 @@ def _first(fields: dict[str, list[str]], name: str) -> str:
     return values[0] if values else ""
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 (as code points)
+
+
 def check_member_name(name: str) -> str | None:
     """Why a member name is unsafe to extract, or None when it is fine."""
     if not name:
         return "empty member name"
     if "\x00" in name:
         return f"member name {name!r} contains a NUL byte"
+    if _CONTROL.search(name):  # a name is data: it must not be able to drive a terminal or forge a line
+        return f"member name {name!r} contains a control character"
     if "\\" in name:
         return f"member name {name!r} contains a backslash"
     if name.startswith("/"):
@@ -164,6 +171,38 @@ def check_member_name(name: str) -> str | None:
     if any(part == "" for part in parts):
         return f"member name {name!r} has an empty path component"
     return None
+
+
+def _encodings(name: str) -> tuple[bytes, ...]:
+    """How a member name may be spelled in a local header: UTF-8, or CP437 without the UTF-8 flag."""
+    spellings = [name.encode("utf-8")]
+    with contextlib.suppress(UnicodeEncodeError):
+        spellings.append(name.encode("cp437"))
+    return tuple(spellings)
+
+
+def _extra_ids(extra: bytes) -> dict[int, bytes]:
+    """The fields of a local extra block, by header id (a malformed tail is ignored)."""
+    fields: dict[int, bytes] = {}
+    pos = 0
+    while pos + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, pos)
+        fields.setdefault(tag, extra[pos + 4 : pos + 4 + size])
+        pos += 4 + size
+    return fields
+
+
+def _local_sizes(extra: bytes, csize: int, usize: int) -> tuple[int, int]:
+    """(compressed, uncompressed) size from a local header, taking ZIP64 values where marked 0xFFFFFFFF."""
+    if 0xFFFFFFFF not in (csize, usize):
+        return csize, usize
+    field = _extra_ids(extra).get(_ZIP64_EXTRA, b"")
+    values = list(struct.unpack_from(f"<{len(field) // 8}Q", field))
+    if usize == 0xFFFFFFFF and values:  # local ZIP64 fields come in this order: size, then compressed size
+        usize = values.pop(0)
+    if csize == 0xFFFFFFFF and values:
+        csize = values.pop(0)
+    return csize, usize
 
 
 class WheelArchive:
@@ -337,7 +376,9 @@ class WheelArchive:
         if member.size > limit:
             raise UnsafeWheel(f"{self.path.name}: {member.name} is {member.size} bytes (limit {limit})")
         with self.open(member) as stream:
-            return stream.read_at(0, member.size)
+            data = stream.read_at(0, member.size)
+            stream.check_integrity()
+            return data
 
     def open(self, member: Member, *, retain: int = 0, split: bool = True) -> MemberStream:
         """A random-access stream over ``member``; ``split=False`` never uses a second decoder."""
@@ -375,6 +416,7 @@ class MemberStream:
             self._fh.close()
             raise
         self._prefix = bytearray()
+        self._verified = False  # the whole member was read and its CRC-32 matched
         self._start_inflation()
 
     def __enter__(self) -> MemberStream:
@@ -387,21 +429,65 @@ class MemberStream:
         self._fh.close()
 
     def _locate_data(self) -> int:
-        self._fh.seek(self.member.header_offset)
+        """Where the member's data starts, once its local header agrees with the central directory.
+
+        A zip describes each member twice; extractors that trust the local header and
+        this tool (which trusts the central one) must not see two different wheels.
+        """
+        m = self.member
+        self._fh.seek(m.header_offset)
         header = self._fh.read(_LOCAL_HEADER.size)
         if len(header) != _LOCAL_HEADER.size:
             raise InvalidWheel(f"{self._where}: local header is truncated")
-        fields = _LOCAL_HEADER.unpack(header)
-        if fields[0] != b"PK\x03\x04":
+        sig, _, flags, method, _, _, crc, csize, usize, name_len, extra_len = _LOCAL_HEADER.unpack(header)
+        if sig != b"PK\x03\x04":
             raise InvalidWheel(f"{self._where}: bad local header signature")
-        name_len: int = fields[9]
-        extra_len: int = fields[10]
-        return self.member.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+        name_extra = self._fh.read(name_len + extra_len)
+        if len(name_extra) != name_len + extra_len:
+            raise InvalidWheel(f"{self._where}: local header is truncated")
+        data_offset: int = m.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+        if name_extra[:name_len] not in _encodings(m.name):
+            raise InvalidWheel(f"{self._where}: the local header names {name_extra[:name_len]!r}")
+        if method != m.compress_type:
+            raise InvalidWheel(f"{self._where}: the local header says compression method {method}")
+        extra = name_extra[name_len:]
+        if flags & _DATA_DESCRIPTOR:
+            if (crc, csize, usize) != (0, 0, 0):
+                self._compare_local("local header", crc, *_local_sizes(extra, csize, usize))
+            self._check_data_descriptor(data_offset, zip64=_ZIP64_EXTRA in _extra_ids(extra))
+        else:
+            self._compare_local("local header", crc, *_local_sizes(extra, csize, usize))
+        return data_offset
+
+    def _compare_local(self, where: str, crc: int, csize: int, usize: int) -> None:
+        m = self.member
+        if (crc, csize, usize) != (m.crc, m.compressed_size, m.size):
+            raise InvalidWheel(
+                f"{self._where}: the {where} says CRC {crc:08x}, {csize} compressed, {usize} bytes; "
+                f"the central directory CRC {m.crc:08x}, {m.compressed_size} compressed, {m.size} bytes"
+            )
+
+    def _check_data_descriptor(self, data_offset: int, *, zip64: bool) -> None:
+        """With flag bit 3 the CRC and sizes follow the data (APPNOTE 4.3.9), signature optional."""
+        self._fh.seek(data_offset + self.member.compressed_size)
+        raw = self._fh.read(24)
+        if raw[:4] == b"PK\x07\x08":
+            raw = raw[4:]
+        layouts = ["<IQQ", "<III"] if zip64 else ["<III", "<IQQ"]
+        found = None
+        for layout in layouts:
+            if len(raw) >= struct.calcsize(layout):
+                found = struct.unpack_from(layout, raw)
+                if found == (self.member.crc, self.member.compressed_size, self.member.size):
+                    return
+        if found is None:
+            raise InvalidWheel(f"{self._where}: the data descriptor is truncated")
+        crc, csize, usize = struct.unpack_from(layouts[0], raw) if len(raw) >= struct.calcsize(layouts[0]) else found
+        self._compare_local("data descriptor", crc, csize, usize)
 
     def _start_inflation(self) -> None:
         self._pos = 0  # uncompressed offset of the end of what was produced
-        self._crc = 0  # CRC-32 of the first _crc_pos bytes (small members only)
-        self._crc_pos = 0
+        self._crc = 0  # CRC-32 of the bytes [0, _pos), accumulated as they stream past
         self._window = bytearray()  # produced bytes [self._window_start, self._pos)
         self._window_start = 0
         if self.member.compress_type == DEFLATED:
@@ -416,15 +502,15 @@ class MemberStream:
         """Compressed bytes read from the member so far (fed to the inflater, perhaps not yet used)."""
         return self.member.compressed_size - self._compressed_left
 
-    def _produce(self, stop_at: int | None = None) -> bytes:
-        """The next piece of inflated output; b'' at the end of the member.
+    def _produce(self, stop_at: int | None = None, most: int | None = None) -> bytes:
+        """The next piece of inflated output, at most ``most`` bytes; b'' at the end of the member.
 
         With ``stop_at``, no compressed byte at or past that offset is read: b'' then
         also means everything before it has been inflated.
         """
         while True:
             if self._tail:
-                data = self._inflate(self._tail)
+                data = self._inflate(self._tail, most)
             elif self._compressed_left > 0:
                 # Start small so sniffing a member's magic costs little; grow to CHUNK.
                 size = min(self._read_size, self._compressed_left)
@@ -437,7 +523,7 @@ class MemberStream:
                 if not raw:
                     raise InvalidWheel(f"{self._where} is truncated")
                 self._compressed_left -= len(raw)
-                data = self._inflate(raw)
+                data = self._inflate(raw, most)
             else:
                 return b""
             if data:
@@ -446,20 +532,18 @@ class MemberStream:
             if self._inflater.eof:
                 return b""
 
-    def _inflate(self, raw: bytes) -> bytes:
-        """Feed ``raw`` to the inflater; at most OUTPUT_CHUNK comes out, the rest waits in ``_tail``."""
+    def _inflate(self, raw: bytes, most: int | None = None) -> bytes:
+        """Feed ``raw`` to the inflater; at most ``most`` (OUTPUT_CHUNK) bytes come out, the rest waits in ``_tail``."""
         try:
-            data: bytes = self._inflater.decompress(raw, self.OUTPUT_CHUNK)
+            data: bytes = self._inflater.decompress(raw, most or self.OUTPUT_CHUNK)
         except INFLATE_ERRORS as exc:
             raise InvalidWheel(f"{self._where}: damaged deflate data ({exc})") from None
         self._tail = self._inflater.unconsumed_tail
         return data
 
     def _take(self, chunk: bytes, offset: int) -> None:
-        """Account for freshly inflated ``chunk``: fill the kept prefix, keep what lies at or past ``offset``."""
-        if self._crc_pos == self._pos and self.size <= CRC_LIMIT:
-            self._crc = crc32(chunk, self._crc)
-            self._crc_pos += len(chunk)
+        """Account for freshly inflated ``chunk``: checksum it, fill the kept prefix, keep what lies past ``offset``."""
+        self._crc = crc32(chunk, self._crc)
         if len(self._prefix) < self._retain and self._pos == len(self._prefix):
             self._prefix += chunk[: self._retain - len(self._prefix)]
         chunk_start = self._pos
@@ -521,7 +605,7 @@ class MemberStream:
         """
         done = self._consumed
         estimate = int(self.member.compressed_size * offset / self.size)  # compressed offset of the target
-        if estimate <= done:
+        if estimate - done < MIN_COMPRESSED_DISTANCE:
             return
         helper = AheadDecoder(
             str(self._archive_path),
@@ -565,16 +649,26 @@ class MemberStream:
         ours = self._inflate(raw)
         self.inflated += len(ours)
         self._take(ours, offset)
-        if not is_block_start(block, window, raw, ours):
+        if not is_block_start(block, window, raw, ours) or self._pos >= end or not helper.wait_clean():
             return
-        if self._pos >= end or offset - block_start < helper.clean_from:
+        clean_at = block_start + helper.clean_from
+        if offset < clean_at:
             return
+        # The helper checksummed [clean_at, ...); the bytes before that it made with a stand-in
+        # window, so this decoder checksums them itself (while the helper goes on towards the target).
+        overlap = ours[clean_at - block_start :] if self._pos > clean_at else b""
+        self._inflate_exactly_to(clean_at, offset)
         helper.aim(end - block_start)
         helper.join()
         kept_from, kept_to = helper.kept_range()
-        if helper.gave_up or offset - block_start < max(kept_from, helper.clean_from) or end - block_start > kept_to:
+        if helper.gave_up or offset - block_start < kept_from or end - block_start > kept_to:
             return
         # Adopt the helper's decoder: it is exactly where a sequential one would be.
+        helper_crc, helper_len = helper.crc, kept_to - helper.clean_from
+        if overlap:  # drop the bytes both checksummed: crc(B) = combine(crc(A), crc(A + B), len(B))
+            helper_len -= len(overlap)
+            helper_crc = crc32_combine(crc32(overlap, 0), helper_crc, helper_len)
+        self._crc = crc32_combine(self._crc, helper_crc, helper_len)
         self._inflater, self._tail = helper.decoder, helper.tail
         self._fh.seek(self._data_offset + helper.consumed)
         self._compressed_left = self.member.compressed_size - helper.consumed
@@ -583,31 +677,59 @@ class MemberStream:
         self._window_start = block_start + kept_from
         self.split_reads += 1
 
-    def check_integrity(self) -> None:
-        """Members up to CRC_LIMIT: read to the end and compare the CRC-32 with the zip directory's.
+    def _inflate_exactly_to(self, target: int, offset: int) -> None:
+        """Inflate on to ``target`` and not a byte further (the decoder stays usable either way)."""
+        while self._pos < target:
+            chunk = self._produce(most=target - self._pos)
+            if not chunk:
+                raise InvalidWheel(f"{self._where} inflates to fewer bytes than its declared size")
+            self._take(chunk, offset)
 
-        Damaged compressed data usually still inflates, to wrong bytes; without this a
-        damaged library would be analysed as if it were real. Larger members are read
-        only as far as the analysis needs, so damage past that point goes unseen.
+    def check_integrity(self) -> None:
+        """Read the member to its end and compare its CRC-32 with the zip directory's.
+
+        Damaged data usually still inflates, to wrong bytes, and one flipped byte in a
+        library changed a verdict; so every member read is checked whole. The CRC has
+        accumulated as bytes streamed past (both decoders' parts, combined), so this
+        only inflates what the analysis did not reach, with a second decoder when that
+        is far, and never starts over.
         """
-        if self.size > CRC_LIMIT:
+        if self._verified:
             return
         if self.member.compress_type == STORED:
             crc = 0
             for piece in self._raw(self.size):
                 crc = crc32(piece, crc)
         else:
-            if self._crc_pos != self._pos:  # pragma: no cover - small members are read in order
-                self._start_inflation()
-            while chunk := self._produce():
-                self._take(chunk, self.size)
-                if self._pos > self.size:
-                    raise UnsafeWheel(f"{self._where} inflates past its declared size")
-            if self._pos != self.size:
-                raise InvalidWheel(f"{self._where} inflates to fewer bytes than its declared size")
+            if self.size - self._pos >= LONG_READ:
+                with long_read():
+                    self._inflate_to(self.size, self.size)
+            else:
+                self._inflate_to(self.size, self.size)
+            if self._produce():
+                raise UnsafeWheel(f"{self._where} inflates past its declared size")
+            self._window.clear()
+            self._window_start = self._pos
             crc = self._crc
+            if crc != self.member.crc and self.split_reads:
+                crc = self._serial_crc()  # a wrong block-start guess must never pass for damage
         if crc != self.member.crc:
-            raise InvalidWheel(f"{self._where}: CRC-32 mismatch, the data is damaged")
+            raise self._damaged()
+        self._verified = True
+
+    def _serial_crc(self) -> int:
+        self._split = False
+        self.restarts += 1
+        self._start_inflation()
+        self._inflate_to(self.size, self.size)
+        self._window.clear()
+        self._window_start = self._pos
+        return self._crc
+
+    def _damaged(self) -> InvalidWheel:
+        return InvalidWheel(
+            f"{self._archive_path.name}: damaged data in {self.member.name} (CRC-32 mismatch)", path=self.member.name
+        )
 
     def _raw(self, length: int) -> Iterator[bytes]:
         """``length`` bytes of the member's data as stored in the archive, in pieces."""
@@ -621,25 +743,58 @@ class MemberStream:
             yield data
 
     def iter_compressed(self) -> Iterator[bytes]:
-        """The member's stored bytes exactly as in the archive (deflated or not), for raw copying."""
-        yield from self._raw(self.member.compressed_size)
+        """The member's stored bytes exactly as in the archive (deflated or not), for raw copying.
+
+        Checked as they pass: deflated pieces are inflated on the side, and the CRC-32 is
+        compared after the last piece, so copying damaged data ends in an error (the
+        writer then drops its partial output) instead of a wheel that passes on the damage.
+        """
+        decoder = new_raw_decompressor() if self.member.compress_type == DEFLATED else None
+        crc = produced = 0
+        for piece in self._raw(self.member.compressed_size):
+            if decoder is None:
+                crc = crc32(piece, crc)
+                produced += len(piece)
+            data = piece
+            while decoder is not None and data:
+                try:
+                    out = decoder.decompress(data, self.OUTPUT_CHUNK)
+                except INFLATE_ERRORS as exc:
+                    raise InvalidWheel(f"{self._where}: damaged deflate data ({exc})") from None
+                crc = crc32(out, crc)
+                produced += len(out)
+                if produced > self.size:
+                    raise UnsafeWheel(f"{self._where} inflates past its declared size")
+                data = decoder.unconsumed_tail
+            yield piece
+        if produced != self.size:
+            raise InvalidWheel(f"{self._where} inflates to {produced} bytes, not {self.size}")
+        if crc != self.member.crc:
+            raise self._damaged()
         self._start_inflation()
 
     def iter_chunks(self) -> Iterator[bytes]:
-        """The whole member from the start, in pieces (for hashing and copying)."""
+        """The whole member from the start, in pieces (for hashing and copying); its CRC-32 is checked at the end."""
+        crc = 0
         if self.member.compress_type == STORED:
-            yield from self._raw(self.size)
-            return
-        self._start_inflation()
-        produced = 0
-        while True:
-            chunk = self._produce()
-            if not chunk:
-                break
-            produced += len(chunk)
-            if produced > self.size:
-                raise UnsafeWheel(f"{self._where} inflates past its declared size")
-            yield chunk
-        if produced != self.size:
-            raise InvalidWheel(f"{self._where} inflates to {produced} bytes, not {self.size}")
-        self._start_inflation()
+            for piece in self._raw(self.size):
+                crc = crc32(piece, crc)
+                yield piece
+        else:
+            self._start_inflation()
+            produced = 0
+            while True:
+                chunk = self._produce()
+                if not chunk:
+                    break
+                produced += len(chunk)
+                if produced > self.size:
+                    raise UnsafeWheel(f"{self._where} inflates past its declared size")
+                crc = crc32(chunk, crc)
+                yield chunk
+            if produced != self.size:
+                raise InvalidWheel(f"{self._where} inflates to {produced} bytes, not {self.size}")
+            self._start_inflation()
+        if crc != self.member.crc:
+            raise self._damaged()
+        self._verified = True

@@ -37,11 +37,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ._inflate import INFLATE_ERRORS, new_raw_decompressor
+from ._inflate import INFLATE_ERRORS, crc32, new_raw_decompressor
 
 WINDOW = 32 * 1024
 #: Only reads at least this far past the front decoder are split.
 MIN_DISTANCE = 32 * 1024 * 1024
+#: ... and at least this many compressed bytes: a helper needs several MB of input to get clean and pay off.
+MIN_COMPRESSED_DISTANCE = 8 * 1024 * 1024
 #: Where, between the front decoder and the target's estimated compressed offset, the helper starts.
 SPLIT_FRACTION = 0.62
 #: Compressed bytes searched for a block start (blocks are rarely longer than ~64 KiB).
@@ -325,6 +327,9 @@ class AheadDecoder(threading.Thread):
         self.consumed = 0  # compressed offset of the next byte not yet fed to ``decoder``
         self.tail = b""  # fed but not yet consumed by ``decoder``
         self.inflated = 0  # all bytes produced, both decoders
+        #: CRC-32 of outputs [clean_from, produced): the earlier ones are only known once the true window is
+        self.crc = 0
+        self.finished = False
 
     # called by the front decoder -------------------------------------------------------
 
@@ -332,6 +337,12 @@ class AheadDecoder(threading.Thread):
         with self._changed:
             self.target_end = target_end
             self._changed.notify_all()
+
+    def wait_clean(self) -> bool:
+        """Wait until the output no longer depends on the stand-in window; False if that never happens."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.clean_from > 0 or self.gave_up or self.finished)
+            return self.clean_from > 0 and not self.gave_up
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -347,6 +358,7 @@ class AheadDecoder(threading.Thread):
         except Exception:  # any failure here only means "go on sequentially"
             self.gave_up = True
         with self._changed:
+            self.finished = True
             self._changed.notify_all()
 
     def _read(self, fh: BinaryIO, size: int) -> bytes:
@@ -397,27 +409,30 @@ class AheadDecoder(threading.Thread):
             last_first = last_window(last_first, out_first)
             last_second = last_window(last_second, out_second)
             if self.produced >= WINDOW and last_first == last_second:
-                self.decoder, self.tail, self.clean_from = first, pending, self.produced
+                with self._changed:
+                    self.decoder, self.tail, self.clean_from = first, pending, self.produced
+                    self._changed.notify_all()
                 return True
         return False
 
     def _decode_on(self, fh: BinaryIO) -> bool:
-        """Go on with the clean decoder until the target's end, pausing if it is not yet known."""
+        """Go on with the clean decoder until the target's end (or the member's), pausing if it is not yet known."""
         while not self.cancelled.is_set():
             with self._changed:
                 while self.target_end is None and not self.cancelled.is_set() and self.produced >= self._pause_at():
                     self._changed.wait(0.01)
             if self.cancelled.is_set():
                 return False
-            if self.target_end is not None and self.produced >= self.target_end:
-                return True
+            if (self.target_end is not None and self.produced >= self.target_end) or self.decoder.eof:
+                return True  # at the member's end the front decoder checks whether its target was reached
             if not self.tail and self.consumed >= self._compressed_size:
                 return False
             want = _OUT if self.target_end is None else max(1, min(_OUT, self.target_end - self.produced))
             out = self.decoder.decompress(self.tail or self._read(fh, _READ), want)
             self.tail = self.decoder.unconsumed_tail
             if not out and self.decoder.eof:
-                return False
+                return True
+            self.crc = crc32(out, self.crc)
             self.produced += len(out)
             self.inflated += len(out)
             self._keep(out)

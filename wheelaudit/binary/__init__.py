@@ -64,8 +64,7 @@ def analyze_member(archive: WheelArchive, member: Member, *, split: bool = True)
             raise MalformedBinary(
                 f"{member.name}: truncated {fmt.value if fmt else ''} file ({exc})", path=member.name
             ) from None
-        if binaries:
-            stream.check_integrity()
+        stream.check_integrity()  # every member read is read whole: damage must not decide a verdict
         return MemberAnalysis(binaries, stream.inflated)
 
 

@@ -1,0 +1,240 @@
+"""Damaged member data never gets a verdict and never reaches a repaired wheel.
+
+Every member `show` reads is read to its end and its CRC-32 compared with the zip
+directory's; `repair` checks every member it copies raw as it copies it. The wheels
+here carry real damage: a flipped byte in the stored data, a flipped byte inside a
+deflated member that still inflates, a wrong CRC.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import random
+import struct
+import subprocess
+import sys
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from wheelaudit import _inflate
+from wheelaudit.archive import WheelArchive
+from wheelaudit.crccombine import crc32_combine
+from wheelaudit.errors import InvalidWheel
+from wheelaudit.splitinflate import split_enabled
+
+from .conftest import sample_wheel
+from .hostile import run_cli_expecting_unusable
+
+SAMPLE = "wa_sample_abi3-"
+LIBRARY = "wa_sample_abi3/wa_sample_abi3.abi3.so"
+METADATA = "wa_sample_abi3-0.1.0.dist-info/METADATA"
+RECORD = "wa_sample_abi3-0.1.0.dist-info/RECORD"
+BIG = 12 * 1024 * 1024
+
+
+# -- building wheels ---------------------------------------------------------------------------
+
+
+def _record_row(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def build_wheel(dst: Path, replace: dict[str, tuple[bytes, int]]) -> Path:
+    """The sample wheel with some members replaced (data, compression method); RECORD stays true."""
+    src = sample_wheel(SAMPLE)
+    path = dst / src.name
+    with zipfile.ZipFile(src) as zin:
+        members = {i.filename: (zin.read(i), zipfile.ZIP_DEFLATED) for i in zin.infolist()}
+    members.update(replace)
+    rows = [_record_row(n, d) for n, (d, _) in members.items() if n != RECORD] + [f"{RECORD},,"]
+    members[RECORD] = ("\n".join(rows) + "\n").encode(), zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(path, "w") as zout:
+        for name, (data, method) in members.items():
+            zout.writestr(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), data, compress_type=method)
+    return path
+
+
+def padded_library(size: int) -> bytes:
+    """The sample's real ELF library, padded with text to ``size`` bytes (still a valid ELF file)."""
+    with zipfile.ZipFile(sample_wheel(SAMPLE)) as z:
+        lib = z.read(LIBRARY)
+    rng = random.Random(7)
+    words = [bytes(rng.choices(b"abcdefghijklmnopqrstuvwxyz", k=rng.randint(2, 9))) for _ in range(5000)]
+    filler = b" ".join(rng.choice(words) for _ in range((size - len(lib)) // 4))
+    return (lib + filler + bytes(size))[:size]
+
+
+def data_offset(path: Path, name: str) -> int:
+    """Where ``name``'s data starts in the archive (after its local header)."""
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(name)
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset + 26)
+        name_len, extra_len = struct.unpack("<HH", fh.read(4))
+    return info.header_offset + 30 + name_len + extra_len
+
+
+def flip_byte(path: Path, at: int) -> None:
+    with open(path, "r+b") as fh:
+        fh.seek(at)
+        byte = fh.read(1)[0]
+        fh.seek(at)
+        fh.write(bytes([byte ^ 0x20]))
+
+
+def set_crc(path: Path, name: str, crc: int) -> None:
+    """Write ``crc`` into both the local header and the central directory entry of ``name``."""
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(name)
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, info.header_offset + 14, crc)
+    encoded = name.encode()
+    at = data.find(b"PK\x01\x02", data.rfind(b"PK\x05\x06") - 200_000 if len(data) > 200_000 else 0)
+    while data[at + 46 : at + 46 + len(encoded)] != encoded:
+        at = data.find(b"PK\x01\x02", at + 4)
+        assert at >= 0
+    struct.pack_into("<I", data, at + 16, crc)
+    path.write_bytes(bytes(data))
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wheelaudit", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def expect_damage(wheel: Path, member: str, tmp_path: Path) -> None:
+    """`show` and `repair` both refuse with one line naming the member; the wheelhouse stays empty."""
+    proc = run_cli_expecting_unusable(["show", str(wheel)], tmp_path)
+    assert f"damaged data in {member}" in proc.stderr or "damaged deflate data" in proc.stderr, proc.stderr
+    assert member in proc.stderr
+    wheelhouse = tmp_path / "wheelhouse"
+    proc = run_cli_expecting_unusable(["repair", str(wheel), "-w", str(wheelhouse)], tmp_path)
+    assert member in proc.stderr
+    assert not wheelhouse.exists() or list(wheelhouse.iterdir()) == []
+
+
+# -- crc32_combine -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("combine", [crc32_combine, _inflate.crc32_combine], ids=["ours", "picked"])
+def test_crc32_combine_equals_the_crc_of_the_concatenation(combine: object) -> None:
+    rng = random.Random(1)
+    for size in (0, 1, 2, 7, 1000, 65_537, 300_000):
+        data = rng.randbytes(size)
+        for _ in range(6):
+            cut = rng.randint(0, size)
+            a, b = data[:cut], data[cut:]
+            assert combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(data)  # type: ignore[operator]
+    # lengths far past any test data: the zero-byte operator's high powers
+    a, b = rng.randbytes(100), bytes(5_000_000)
+    assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+
+
+def test_removing_a_prefix_from_a_crc() -> None:
+    """crc(B) = combine(crc(A), crc(A + B), len(B)): how the two decoders' overlap is dropped."""
+    a, b = os.urandom(1234), os.urandom(4321)
+    assert crc32_combine(zlib.crc32(a), zlib.crc32(a + b), len(b)) == zlib.crc32(b)
+
+
+# -- show and repair refuse damaged data -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def big_stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid wheel whose library is a 12 MiB ELF file, stored (not deflated)."""
+    return build_wheel(tmp_path_factory.mktemp("stored"), {LIBRARY: (padded_library(BIG), zipfile.ZIP_STORED)})
+
+
+def test_the_undamaged_wheels_are_fine(big_stored: Path, tmp_path: Path) -> None:
+    """The control: the same wheels without the damage audit and repair normally."""
+    assert run_cli("show", str(big_stored), cwd=tmp_path).returncode == 0
+    proc = run_cli("repair", str(big_stored), "-w", str(tmp_path / "wheelhouse"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [p.suffix for p in (tmp_path / "wheelhouse").iterdir()] == [".whl"]
+
+
+def test_flipped_byte_in_a_big_stored_library(big_stored: Path, tmp_path: Path) -> None:
+    wheel = tmp_path / "in" / big_stored.name
+    wheel.parent.mkdir()
+    wheel.write_bytes(big_stored.read_bytes())
+    flip_byte(wheel, data_offset(wheel, LIBRARY) + 10 * 1024 * 1024)  # past anything the analysis needs
+    expect_damage(wheel, LIBRARY, tmp_path)
+
+
+def test_wrong_crc_on_a_small_text_member(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path, {})
+    with zipfile.ZipFile(wheel) as z:
+        crc = z.getinfo(METADATA).CRC
+    set_crc(wheel, METADATA, crc ^ 1)  # both headers agree; the data does not
+    expect_damage(wheel, METADATA, tmp_path)
+
+
+def test_flipped_byte_in_a_big_deflated_member_that_still_inflates(tmp_path: Path) -> None:
+    """Damage inside a stored deflate block: inflation succeeds, only the CRC-32 can tell."""
+    noise = random.Random(3).randbytes(2 * 1024 * 1024)  # incompressible: deflate stores it verbatim
+    library = padded_library(BIG)
+    library = library[: 6 * 1024 * 1024] + noise + library[6 * 1024 * 1024 + len(noise) :]
+    wheel = build_wheel(tmp_path, {LIBRARY: (library, zipfile.ZIP_DEFLATED)})
+    with open(wheel, "rb") as fh:
+        blob = fh.read()
+    at = blob.find(noise[1_000_000:1_000_064])
+    assert at > data_offset(wheel, LIBRARY), "the noise is stored verbatim inside the deflate stream"
+    flip_byte(wheel, at + 10)
+    # it inflates; only the CRC-32 differs
+    with zipfile.ZipFile(wheel) as z, z.open(LIBRARY) as fh, pytest.raises(zipfile.BadZipFile, match="CRC"):
+        while fh.read(1 << 20):
+            pass
+    expect_damage(wheel, LIBRARY, tmp_path)
+
+
+# -- the two-decoder split checksums its parts ------------------------------------------------------
+
+BIG_MEMBER = "wa_sample_abi3/big.bin"
+FAR_SIZE = 48 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def far_member() -> bytes:
+    """48 MB of real machine code (the sample library, repeated): the split finds block starts in it."""
+    with zipfile.ZipFile(sample_wheel(SAMPLE)) as z:
+        lib = z.read(LIBRARY)
+    return (lib * (FAR_SIZE // len(lib) + 1))[:FAR_SIZE]
+
+
+def _far_read_then_check(path: Path) -> int:
+    archive = WheelArchive(path)
+    member = archive.members[BIG_MEMBER]
+    with archive.open(member, retain=1 << 20) as stream:
+        assert stream.read_at(40_000_000, 4096)
+        stream.check_integrity()
+        return stream.split_reads
+
+
+@pytest.mark.skipif(not split_enabled(), reason="splitting needs two CPUs")
+def test_two_decoders_check_the_whole_member(far_member: bytes, tmp_path: Path) -> None:
+    clean = build_wheel(tmp_path, {BIG_MEMBER: (far_member, zipfile.ZIP_DEFLATED)})
+    assert _far_read_then_check(clean) == 1, "the far read used the second decoder and the CRC matched"
+    # The same member with one byte changed in the middle (the helper's part), under the true CRC.
+    damaged_data = bytearray(far_member)
+    damaged_data[30_000_000] ^= 0x01
+    (tmp_path / "d").mkdir()
+    damaged = build_wheel(tmp_path / "d", {BIG_MEMBER: (bytes(damaged_data), zipfile.ZIP_DEFLATED)})
+    set_crc(damaged, BIG_MEMBER, zlib.crc32(far_member))
+    with pytest.raises(InvalidWheel, match=f"damaged data in {BIG_MEMBER}"):
+        _far_read_then_check(damaged)
+
+
+def test_metadata_reads_are_checked(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path, {})
+    with zipfile.ZipFile(wheel) as z:
+        crc = z.getinfo(RECORD).CRC
+    set_crc(wheel, RECORD, crc ^ 0x80000000)
+    with pytest.raises(InvalidWheel, match=r"damaged data in .*RECORD"):
+        WheelArchive(wheel)
