@@ -456,3 +456,27 @@ def test_stable_abi_cache_round_trip_and_repair(tmp_path: Any, monkeypatch: Any)
     assert stable_abi.load() == fresh
     assert fresh is not None and fresh.since("PyUnicode_AsUTF8AndSize") == (3, 10)
     stable_abi.load.cache_clear()
+
+
+def test_stable_abi_cache_is_keyed_by_content_not_location(tmp_path: Any) -> None:
+    """Two venvs with the same abi3info share one cache file; another abi3info gets its own."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    import wheelaudit.stable_abi as stable_abi
+
+    spec = importlib.util.find_spec("abi3info")
+    if spec is None or not spec.origin:
+        pytest.skip("abi3info is not installed (Python < 3.10)")
+    installed = Path(spec.origin).parent
+    copies = []
+    for venv in ("venv-a", "venv-b"):
+        copy = tmp_path / venv / "site-packages" / "abi3info"
+        shutil.copytree(installed, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        copies.append(copy / "__init__.py")
+    first, second = (stable_abi._cache_file(origin) for origin in copies)
+    assert first is not None and first == second
+    with (copies[1].parent / "_internal.py").open("a") as fh:
+        fh.write("\n# a newer release\n")
+    assert stable_abi._cache_file(copies[1]) not in (None, first)

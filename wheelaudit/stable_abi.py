@@ -62,9 +62,9 @@ def load() -> StableAbi | None:
     """The stable ABI from the installed ``abi3info``, or None when it is not installed.
 
     Importing ``abi3info`` builds ~1,000 objects (30-45 ms, more than auditing a small
-    wheel), so the derived table is kept in the user's cache, keyed by the installed
-    data file's size and mtime; a missing or stale cache is rebuilt, an unwritable one
-    is simply not used.
+    wheel), so the derived table is kept in the user's cache (:func:`cache_dir`), keyed
+    by the content of the installed package; a missing or broken cache file is rebuilt,
+    an unwritable cache is simply not used.
     """
     spec = importlib.util.find_spec("abi3info")
     if spec is None or not spec.origin:
@@ -91,17 +91,28 @@ def load() -> StableAbi | None:
     return table
 
 
-def _cache_file(origin: Path) -> Path | None:
-    """Where the table derived from the abi3info installed at ``origin`` is cached."""
-    try:
-        stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(origin.parent.glob("*.py"))]
-    except OSError:
-        return None
-    key = hashlib.sha256(repr((str(origin.parent), stats)).encode()).hexdigest()[:16]
+def cache_dir() -> Path:
+    """The cache folder: ``$WHEELAUDIT_CACHE_DIR``, ``$XDG_CACHE_HOME/wheelaudit`` or ``~/.cache/wheelaudit``."""
     root = os.environ.get("WHEELAUDIT_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "wheelaudit"
     )
-    return Path(root) / f"stable-abi-{key}.json"
+    return Path(root)
+
+
+def _cache_file(origin: Path) -> Path | None:
+    """Where the table derived from the abi3info installed at ``origin`` is cached.
+
+    Keyed by the content of the package's modules (the data and the code that shapes it),
+    not by where it is installed: every venv with the same abi3info shares one file, and
+    a new release gets a file of its own. Hashing the ~260 KB costs well under a millisecond.
+    """
+    digest = hashlib.sha256()
+    try:
+        for module in sorted(origin.parent.glob("*.py")):
+            digest.update(module.name.encode() + b"\0" + module.read_bytes() + b"\0")
+    except OSError:
+        return None
+    return cache_dir() / f"stable-abi-{digest.hexdigest()[:16]}.json"
 
 
 def _to_json(table: StableAbi) -> dict[str, Any]:
