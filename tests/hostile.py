@@ -79,4 +79,25 @@ def run_cli_expecting_unusable(args: list[str], cwd: Path) -> subprocess.Complet
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("wheelaudit: error: "), proc.stderr
     assert proc.stdout == ""
+    assert not has_control_characters(proc.stderr.rstrip("\n")), f"raw control character in {proc.stderr!r}"
     return proc
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a C0 (newlines included), DEL or C1 character: output must escape them."""
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
+def retagged(src: Path, dst_dir: Path, platform: str) -> Path:
+    """``src`` with its platform tag replaced in the file name and in WHEEL (e.g. a linux_x86_64 build)."""
+    with zipfile.ZipFile(src) as z:
+        dist_info = next(n.split("/")[0] for n in z.namelist() if n.endswith(".dist-info/WHEEL"))
+        wheel = z.read(f"{dist_info}/WHEEL").decode()
+    tags = dict.fromkeys(
+        "-".join(line[4:].strip().split("-")[:2]) for line in wheel.splitlines() if line.startswith("Tag:")
+    )
+    kept = [line for line in wheel.splitlines() if line.strip() and not line.startswith("Tag:")]
+    text = "\n".join(kept + [f"Tag: {pair}-{platform}" for pair in tags]) + "\n\n"
+    stem = src.name[: -len(".whl")].split("-")
+    name = "-".join([*stem[:-1], platform]) + ".whl"
+    return rewrite(src, dst_dir / name, replace={f"{dist_info}/WHEEL": text.encode()})

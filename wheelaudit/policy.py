@@ -133,6 +133,8 @@ def read_policy_json(path: Path) -> Any:
         raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise PolicyError(f"policy file {path} is not valid JSON: {exc}") from None
+    except (RecursionError, MemoryError) as exc:  # e.g. 100,000 nested '[': json recurses per level
+        raise PolicyError(f"policy file {path} is not usable JSON: nested too deeply ({type(exc).__name__})") from None
 
 
 def parse_policy_document(document: Any, source: str) -> list[Policy]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from .binary.model import BinaryFormat
 from .report import Severity, WheelReport
+from .terminal import printable
 
 _MARK = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "info"}
 
 
 def render_text(report: WheelReport, *, verbose: bool = False) -> str:
+    """The report as lines for a person; names from the wheel are escaped (see :mod:`.terminal`)."""
     lines = [f"{report.filename}"]
     status = "OK" if report.ok else "NOT OK"
     lines.append(f"  verdict: {status}; best platform tag: {report.platform_tag or 'unknown'}")
@@ -54,4 +56,5 @@ def render_text(report: WheelReport, *, verbose: bool = False) -> str:
                 lines.append(f"      ... {len(verdict.blockers) - 5} more (use -v)")
         if len(blocked) > len(shown):
             lines.append(f"    ... {len(blocked) - len(shown)} more levels (use -v)")
-    return "\n".join(lines)
+    # Every line is built here, so escaping each one catches a control character from any field.
+    return "\n".join(printable(line) for line in lines)

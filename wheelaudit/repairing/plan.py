@@ -18,12 +18,13 @@ import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from ..archive import WheelArchive
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..checks import linux
 from ..checks.context import AuditContext, installed_path
-from ..errors import RepairError
+from ..errors import OptionError, RepairError
 from ..policy import Policy, PolicySet
 from ..report import Problem
 from ..resolve.elf import expand_origin, is_dynamic_loader
@@ -282,30 +283,49 @@ class Planner:
         return policy.version >= reference
 
     def _requested_level(self) -> Policy | None:
+        """The level asked for (None for auto). The errors name no command-line flag: front ends
+        add their own (``option="plat"``); an unknown tag or level is an :class:`OptionError`."""
         plat = self.options.plat
         if plat == "auto":
             return None
+        known = ", ".join(p.name for levels in self.policies.families.values() for p in levels)
         tag = parse_platform_tag(plat)
         if tag.family not in ("manylinux", "musllinux") or tag.version is None:
             # "manylinux_2_17" or "manylinux2014" without the arch
             tag = parse_platform_tag(f"{plat}_{self.arch}")
             if tag.family not in ("manylinux", "musllinux") or tag.version is None:
-                raise RepairError(f"--plat {plat}: not a manylinux or musllinux tag")
+                raise OptionError(
+                    f"target tag {plat}: not a manylinux or musllinux tag; known levels: {known}", option="plat"
+                )
         if tag.arch != self.arch:
-            raise RepairError(f"--plat {plat} is for {tag.arch}, but the wheel's binaries are {self.arch}")
+            raise RepairError(f"target tag {plat} is for {tag.arch}, but the wheel's binaries are {self.arch}")
         if tag.family != self.family:
-            raise RepairError(f"--plat {plat} is {tag.family}, but the wheel's binaries are {self.family}")
+            raise RepairError(f"target tag {plat} is {tag.family}, but the wheel's binaries are {self.family}")
         for policy in self.levels:
             if policy.version == tag.version:
                 return policy
-        raise RepairError(f"--plat {plat}: no policy describes {tag.family} {tag.version[0]}.{tag.version[1]}")
+        raise OptionError(
+            f"target tag {plat}: no policy describes {tag.family} {tag.version[0]}.{tag.version[1]}; "
+            f"known levels: {known}",
+            option="plat",
+        )
 
-    def _failure(self, verdict: tuple[Policy, _Closure, list[Problem]]) -> str:
+    def _failure(self, verdict: tuple[Policy, _Closure, list[Problem]]) -> NoReturn:
+        """Raise the error for a level the wheel cannot reach: what blocks it, the most compatible
+        tag within reach instead, and the fix.
+
+        It raises rather than returns the text so that the error carries ``option`` and
+        ``suggestion`` (the reachable tag): the message names no flag, the CLI adds ``--plat``.
+        """
         policy, closure, blockers = verdict
         level = policy.tags(self.arch)[0]
         if closure.missing:
             names = ", ".join(sorted({f"{s} (needed by {r})" for r, s in closure.missing}))
-            return f"cannot repair to {level}: required library {names} not found on this host; point --lib-path at it"
+            raise RepairError(
+                f"cannot repair to {level}: required library {names} not found on this host; "
+                "add the folder that holds it to the library search path",
+                option="lib_paths",
+            )
         # One blocker of every binary first (so a grafted library in the way is always named), then the rest.
         firsts: dict[str | None, Problem] = {}
         for blocker in blockers:
@@ -313,7 +333,21 @@ class Planner:
         ordered = list(firsts.values()) + [b for b in blockers if b not in firsts.values()]
         shown = ordered[: max(3, len(firsts))]
         more = f" (and {len(ordered) - len(shown)} more)" if len(ordered) > len(shown) else ""
-        return f"cannot repair to {level}: " + "; ".join(b.message for b in shown) + more
+        message = f"cannot repair to {level}: " + "; ".join(b.message for b in shown) + more
+        # Newer levels allow more: the first newer one that passes is the most compatible tag within reach.
+        reachable = None
+        for candidate in self.levels:
+            if candidate.version > policy.version and self._provable(candidate):
+                candidate_closure = self.closure(candidate)
+                if not candidate_closure.missing and not self.blockers(candidate, candidate_closure):
+                    reachable = candidate.tags(self.arch)[0]
+                    break
+        if reachable:
+            message += f"; the most compatible tag within reach is {reachable}"
+        fix = next((b.fix for b in shown if b.fix), None)
+        if fix:
+            message += f"; to reach {level}: {fix}"
+        raise RepairError(message, option="plat" if reachable else None, suggestion=reachable)
 
     def _build(self, policy: Policy, closure: _Closure, tags: tuple[str, ...]) -> RepairPlan:
         info = self.archive.info
