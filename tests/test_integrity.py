@@ -77,7 +77,7 @@ def data_offset(path: Path, name: str) -> int:
     with open(path, "rb") as fh:
         fh.seek(info.header_offset + 26)
         name_len, extra_len = struct.unpack("<HH", fh.read(4))
-    return info.header_offset + 30 + name_len + extra_len
+    return int(info.header_offset + 30 + name_len + extra_len)
 
 
 def flip_byte(path: Path, at: int) -> None:

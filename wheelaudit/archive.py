@@ -173,6 +173,11 @@ def check_member_name(name: str) -> str | None:
     return None
 
 
+def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What changes when a file is rewritten or replaced: device, inode, size, mtime and ctime (ns)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _encodings(name: str) -> tuple[bytes, ...]:
     """How a member name may be spelled in a local header: UTF-8, or CP437 without the UTF-8 flag."""
     spellings = [name.encode("utf-8")]
@@ -230,7 +235,21 @@ class WheelArchive:
             raise InvalidWheel(f"{self.path} is not a regular file")
         if not self.path.name.endswith(".whl"):
             raise InvalidWheel(f"{self.path.name} is not a wheel: the name does not end in .whl")
+        self._identity = _identity(st)
         return st.st_size
+
+    def check_unchanged(self) -> None:
+        """Raise if the file is no longer the one opened (rewritten, replaced, grown or cut since).
+
+        A repair reads the input for seconds; a build writing the same path meanwhile
+        would otherwise give a wheel made of two different inputs.
+        """
+        try:
+            now = _identity(self.path.stat())
+        except OSError as exc:
+            raise InvalidWheel(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        if now != self._identity:
+            raise InvalidWheel(f"{self.path} changed while it was being read; run again once it is written")
 
     def _read_directory(self) -> dict[str, Member]:
         try:

@@ -20,16 +20,17 @@ import io
 import os
 import stat
 import struct
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, cast
+from typing import BinaryIO, Protocol, cast
 
+from . import scratch
 from .archive import Member
+from .errors import InvalidWheel, WheelError
 
 LOCAL = struct.Struct("<4sHHHHHIIIHH")
 CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
@@ -47,6 +48,50 @@ DEFAULT_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 CHUNK = 1 << 20
 
 ProgressCallback = Callable[[int], None]
+
+
+class OutputError(WheelError):
+    """The output cannot be written (disk full, no permission); the message names the output path."""
+
+
+class _Output:
+    """The temporary output file. An OSError here names the wheel being written, never the input."""
+
+    def __init__(self, file: BinaryIO, target: Path) -> None:
+        self.file = file
+        self.target = target
+
+    def _failed(self, exc: OSError) -> OutputError:
+        return OutputError(f"cannot write {self.target}: {exc.strerror or exc}", path=str(self.target))
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.file.write(data)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def seek(self, offset: int) -> None:
+        try:
+            self.file.seek(offset)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def sync_and_close(self) -> None:
+        """Flush, fsync and close: a full disk may only show here (delayed allocation, NFS)."""
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def discard(self) -> None:
+        """Close without caring: flushing a buffer onto a full disk fails again, and must not stop the cleanup."""
+        with contextlib.suppress(OSError):
+            self.file.close()
 
 
 class _Compressor(Protocol):
@@ -150,9 +195,11 @@ class WheelWriter:
         self._entries: list[_Entry] = []
         self._names: set[str] = set()
         self.record: list[RecordEntry] = []
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".part", dir=self.target.parent)
-        self._tmp = Path(tmp)
-        self._fh = os.fdopen(fd, "w+b")
+        try:
+            fd, self._tmp = scratch.new_file(self.target.parent)
+        except OSError as exc:
+            raise OutputError(f"cannot write into {self.target.parent}: {exc.strerror or exc}") from None
+        self._fh = _Output(os.fdopen(fd, "w+b"), self.target)
         self._done = False
 
     def __enter__(self) -> WheelWriter:
@@ -165,9 +212,9 @@ class WheelWriter:
             self.abort()
 
     def abort(self) -> None:
-        """Drop the partial output."""
+        """Drop the partial output (whatever went wrong, the hidden temporary file goes)."""
         self._done = True
-        self._fh.close()
+        self._fh.discard()
         with contextlib.suppress(FileNotFoundError):
             self._tmp.unlink()
 
@@ -227,7 +274,7 @@ class WheelWriter:
             if self._progress:
                 self._progress(len(chunk))
         if written != member.compressed_size:
-            raise OSError(f"{member.name}: copied {written} bytes, expected {member.compressed_size}")
+            raise InvalidWheel(f"{member.name}: copied {written} bytes, expected {member.compressed_size}")
         self._entries.append(
             _Entry(
                 encoded,
@@ -297,8 +344,12 @@ class WheelWriter:
 
     # -- end ------------------------------------------------------------------------
 
-    def finish(self, record_name: str) -> Path:
-        """Write RECORD and the central directory, then rename the file into place."""
+    def finish(self, record_name: str, *, before_rename: Callable[[], None] | None = None) -> Path:
+        """Write RECORD and the central directory, then rename the file into place.
+
+        ``before_rename`` runs last, once everything is written: a check that raises
+        (the input changed while it was read) keeps the file out of the wheelhouse.
+        """
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         for row in self.record:
@@ -306,11 +357,14 @@ class WheelWriter:
         writer.writerow([record_name, "", ""])
         self.add_bytes(record_name, out.getvalue().encode("utf-8"))
         self._write_central_directory()
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-        os.chmod(self._tmp, 0o644)
-        os.replace(self._tmp, self.target)
+        self._fh.sync_and_close()
+        if before_rename is not None:
+            before_rename()
+        try:
+            os.chmod(self._tmp, 0o644)
+            os.replace(self._tmp, self.target)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.target}: {exc.strerror or exc}", path=str(self.target)) from None
         self._done = True
         return self.target
 

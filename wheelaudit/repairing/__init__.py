@@ -10,18 +10,19 @@ an atomic rename, and a failure leaves nothing behind.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import os
 import shutil
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import scratch
 from ..archive import Member, WheelArchive
 from ..auditing import MemberKey, analyze_binaries, audit, member_key
 from ..binary.model import Binary
@@ -29,7 +30,7 @@ from ..errors import InvalidWheel, RepairError
 from ..policy import PolicySet, load_policies
 from ..report import Problem, WheelReport
 from ..tags import parse_platform_tag
-from ..writer import WheelWriter, record_hash
+from ..writer import OutputError, WheelWriter, record_hash
 from .elf import ElfEdit, apply_edit, strip
 from .plan import Planner, RepairOptions, RepairPlan, retag
 from .sbom import SBOM_NAME, GraftedFile, build_sbom, find_provider
@@ -156,7 +157,11 @@ def repair_wheel(
     wheel_text = _rewrite_wheel_file(archive, plats)
 
     out_dir = Path(wheel_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the wheelhouse {out_dir}: {exc.strerror or exc}") from None
+    scratch.clean_stale(out_dir)  # what killed runs left behind
     out_path = out_dir / out_name
     if out_path.exists() and out_path.resolve() == archive.path.resolve():
         if not plan.changes_binaries and wheel_text is None:
@@ -165,7 +170,10 @@ def repair_wheel(
             return RepairResult(out_path, plan, plan.warnings, False, time.perf_counter() - started, report, notes)
         raise RepairError(f"the repaired wheel would replace its input {out_path}; choose another wheel directory")
 
-    work = Path(tempfile.mkdtemp(prefix=".wheelaudit-", dir=out_dir))
+    try:
+        work = scratch.new_dir(out_dir)
+    except OSError as exc:
+        raise OutputError(f"cannot write into the wheelhouse {out_dir}: {exc.strerror or exc}") from None
     lookups = ThreadPoolExecutor(max_workers=1)
     if options.sysroot is None:  # ask the package manager about the grafted files while patchelf runs
         for graft in plan.grafts:
@@ -264,22 +272,25 @@ def _prepare_files(archive: WheelArchive, plan: RepairPlan, work: Path) -> dict[
     changed = dict.fromkeys([*(p.member for p in plan.patches), *plan.strip_members])
     by_member = {p.member: p for p in plan.patches}
     for i, name in enumerate(changed):
-        scratch = work / f"m{i}"
-        with archive.open(archive.members[name]) as stream, open(scratch, "wb") as out:
-            for chunk in stream.iter_chunks():
-                out.write(chunk)
+        scratch_file = work / f"m{i}"
+        _extract(archive, archive.members[name], scratch_file)
         patch = by_member.get(name)
         mode = archive.members[name].mode or 0o644
         if patch and patch.target != patch.member:
             mode |= 0o755  # a script moved into site-packages must stay executable
-        files[patch.target if patch else name] = (scratch, mode)
-        edits.append((scratch, patch.edit if patch else None, name in plan.strip_members, name))
+        files[patch.target if patch else name] = (scratch_file, mode)
+        edits.append((scratch_file, patch.edit if patch else None, name in plan.strip_members, name))
     for i, graft in enumerate(plan.grafts):
-        scratch = work / f"g{i}"
-        shutil.copyfile(graft.source, scratch)
-        os.chmod(scratch, (os.stat(graft.source).st_mode & 0o777) | stat.S_IWUSR | stat.S_IRUSR)
-        files[graft.member] = (scratch, os.stat(scratch).st_mode)
-        edits.append((scratch, graft.edit, plan.strip != "none", graft.member))
+        scratch_file = work / f"g{i}"
+        try:
+            shutil.copyfile(graft.source, scratch_file)
+        except OSError as exc:
+            if exc.errno in _OUTPUT_ERRNOS:
+                raise _scratch_failed(work, exc) from None
+            raise
+        os.chmod(scratch_file, (os.stat(graft.source).st_mode & 0o777) | stat.S_IWUSR | stat.S_IRUSR)
+        files[graft.member] = (scratch_file, os.stat(scratch_file).st_mode)
+        edits.append((scratch_file, graft.edit, plan.strip != "none", graft.member))
 
     def run(item: tuple[Path, ElfEdit | None, bool, str]) -> None:
         path, edit, do_strip, name = item
@@ -291,6 +302,26 @@ def _prepare_files(archive: WheelArchive, plan: RepairPlan, work: Path) -> dict[
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
         list(pool.map(run, edits))
     return files
+
+
+#: Errors that say the output side (the wheelhouse's file system) is at fault, not the file being read.
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def _scratch_failed(work: Path, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write into the wheelhouse {work.parent}: {exc.strerror or exc}", path=str(work))
+
+
+def _extract(archive: WheelArchive, member: Member, path: Path) -> None:
+    """Inflate one member into the scratch directory (its CRC-32 is checked on the way)."""
+    with archive.open(member) as stream:
+        chunks = stream.iter_chunks()
+        try:
+            with open(path, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+        except OSError as exc:
+            raise _scratch_failed(path.parent, exc) from None
 
 
 def _member_hash(archive: WheelArchive, member: Member, verify: bool) -> str:
@@ -381,7 +412,8 @@ def _write(
         with WheelWriter(out_path, compresslevel=compresslevel, progress=bar) as writer:
             for name in sorted(entries, key=lambda n: _sort_key(n, dist_info)):
                 entries[name](writer)
-            writer.finish(f"{dist_info}/RECORD")
+            # Renamed into place only if the input is still the file that was read throughout.
+            writer.finish(f"{dist_info}/RECORD", before_rename=archive.check_unchanged)
     finally:
         if bar:
             bar.close()
