@@ -182,7 +182,7 @@ def _load_policies(files: Sequence[str]) -> PolicySet | Failure:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from .exitstatus import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, Failure
+    from .exitstatus import EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, Failure
 
     wheels = wheel_inputs(args.wheels)
     if not wheels:
@@ -210,7 +210,7 @@ def _show(args: argparse.Namespace) -> int:
             else:
                 print(render_text(outcome, verbose=args.verbose))  # escaped line by line already
         else:
-            status = max(status, EXIT_INTERNAL if outcome.internal else EXIT_UNUSABLE)
+            status = max(status, outcome.status)
             if args.json:
                 documents.append(error_to_json(wheel, outcome.message))
             _complain(f"wheelaudit: error: {outcome.message}")
