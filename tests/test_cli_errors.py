@@ -441,3 +441,30 @@ def test_sigint_with_worker_processes_is_130_one_line_and_no_worker_left(
     assert (end.status, end.lines) == (130, [INTERRUPTED])
     assert end.took < 5
     assert _no_process_left(end.pid), "a worker outlived the run"
+
+
+def test_a_worker_killed_mid_audit_is_exit_3_and_one_line(real_wheels: dict[str, Path]) -> None:
+    """A real trigger for the catch-all: the kernel's OOM killer taking a -j worker breaks the pool.
+    That is no fault of the input (not 2) and no verdict (not 1): an internal failure, in one line."""
+    import multiprocessing
+    import signal
+    import time
+
+    if multiprocessing.get_start_method() != "fork":  # elsewhere workers are a fork server's children
+        pytest.skip("workers are direct children only with the fork start method")
+    others = sorted(p for name, p in real_wheels.items() if name.startswith(("pyarrow-", "ruff-")))[:1]
+    command = [sys.executable, "-m", "wheelaudit", "show", "-j", "2", str(_long_audit(real_wheels)), *map(str, others)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 30
+    workers: list[str] = []
+    while not workers and time.monotonic() < deadline:
+        time.sleep(0.02)
+        workers = children.read_text().split() if children.exists() else []
+    assert workers, "no worker process started"
+    os.kill(int(workers[0]), signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "internal error (BrokenProcessPool" in lines[0], err

@@ -398,6 +398,12 @@ def run() -> None:
         leave_interrupted()
     except BrokenPipeError:  # `wheelaudit show ... | head`: the reader has seen enough
         code = 0
+    except Exception as exc:  # escaped every per-wheel guard (a worker process killed): one line, 3
+        from .exitstatus import failure_of
+
+        failure = failure_of(exc, "the run", "finished")
+        _complain(f"wheelaudit: error: {failure.message}")
+        code = failure.status
     # From here on Ctrl-C still means 130 and one line, so no interpreter shutdown follows
     # (Python stops running signal handlers there, and SIGINT would kill it silently).
     signal.signal(signal.SIGINT, _interrupted_at_exit)
