@@ -468,3 +468,18 @@ def test_a_worker_killed_mid_audit_is_exit_3_and_one_line(real_wheels: dict[str,
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "internal error (BrokenProcessPool" in lines[0], err
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.3, 0.45])
+def test_sigint_during_a_repair_leaves_nothing_behind(
+    real_wheels: dict[str, Path], tmp_path: Path, delay: float
+) -> None:
+    """Planning, patching or writing: the interrupt unwinds (temporary files removed), then one line."""
+    house = tmp_path / "wheelhouse"
+    end = _interrupt(["repair", "-w", str(house), str(_long_audit(real_wheels))], delay)
+    left = sorted(p.name for p in house.iterdir()) if house.exists() else []
+    if end.status == 0:  # a fast machine finished first: then the wheel is complete and alone
+        assert delay > 0.1 and len(left) == 1 and left[0].endswith(".whl"), left
+        return
+    assert (end.status, end.lines) == (130, [INTERRUPTED])
+    assert left == [], "an interrupted repair left files in the wheelhouse"
