@@ -35,10 +35,9 @@ class Failure:
 
 def flag_hint(exc: RepairError) -> str:
     """The command-line wording of the fix a RepairError points at (``use --plat X``), or ''."""
-    flag = _FLAGS.get(exc.option or "")
-    if flag is None or exc.option is None:
+    if exc.option not in _FLAGS:
         return ""
-    return f" (use {flag} {exc.suggestion or _PLACEHOLDER[exc.option]})"
+    return f" (use {_FLAGS[exc.option]} {exc.suggestion or _PLACEHOLDER[exc.option]})"
 
 
 def failure_of(exc: Exception, path: str, doing: str) -> Failure:
