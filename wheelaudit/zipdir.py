@@ -120,6 +120,8 @@ def _zip64_fields(extra: bytes, usize: int, csize: int, offset: int) -> tuple[in
     pos = 0
     while pos + 4 <= len(extra):
         tag, size = struct.unpack_from("<HH", extra, pos)
+        if pos + 4 + size > len(extra):
+            raise BadZip("an extra field runs past its central directory entry")
         if tag == _ZIP64_EXTRA:
             values = list(struct.unpack_from(f"<{size // 8}Q", extra, pos + 4))
             if usize == 0xFFFFFFFF:

@@ -287,9 +287,9 @@ class _Image:
         """File offset of ``rva``; outside every section it is taken as an offset into the file."""
         section = self.section_of(rva)
         if section is None:
-            if rva < len(self.data):
+            if 0 <= rva < len(self.data):
                 return rva  # inside the headers (or in data no section claims)
-            raise self._bad(f"RVA {rva:#x} is in no section")
+            raise self._bad(f"RVA {rva:#x} is in no section")  # negative: a VC6 VA below ImageBase
         found = rva - section.start + section.file_start
         if found >= len(self.data):
             raise self._bad(f"RVA {rva:#x} maps past the end of the file")
