@@ -1,0 +1,1 @@
+"""wheelaudit test project: the syslib extension built by setuptools-rust."""
