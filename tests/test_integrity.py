@@ -231,6 +231,36 @@ def test_two_decoders_check_the_whole_member(far_member: bytes, tmp_path: Path) 
         _far_read_then_check(damaged)
 
 
+@pytest.mark.skipif(not split_enabled(), reason="splitting needs two CPUs")
+def test_helper_running_on_to_the_end_leaves_a_gap_that_reads_restart_from(far_member: bytes, tmp_path: Path) -> None:
+    """With ``to_end`` the helper decodes on past the target without keeping: a read there starts over."""
+    archive = WheelArchive(build_wheel(tmp_path, {BIG_MEMBER: (far_member, zipfile.ZIP_DEFLATED)}))
+    with archive.open(archive.members[BIG_MEMBER], retain=1 << 20, to_end=True) as stream:
+        assert stream.read_at(40_000_000, 4096) == far_member[40_000_000:40_004_096]
+        assert stream.split_reads == 1 and stream.restarts == 0
+        assert stream.read_at(40_100_000, 100) == far_member[40_100_000:40_100_100]  # kept around the target
+        assert stream.restarts == 0
+        assert stream.read_at(47_000_000, 100) == far_member[47_000_000:47_000_100]  # run past, not kept
+        assert stream.restarts == 1
+        stream.check_integrity()
+
+
+@pytest.mark.real
+@pytest.mark.skipif(not split_enabled(), reason="splitting needs two CPUs")
+def test_polars_is_checked_whole_without_starting_over(real_wheels: dict[str, Path]) -> None:
+    """The far read of the 177 MB library (its .dynamic, 137 MB in), then the CRC-32 check to the end."""
+    from .test_streaming import POLARS
+
+    archive = WheelArchive(real_wheels[POLARS])
+    member = max(archive.files(), key=lambda m: m.size)
+    with archive.open(member, retain=4 << 20, to_end=True) as stream:
+        assert stream.read_at(0, 4) == b"\x7fELF"
+        stream.read_at(137_000_000, 8192)
+        stream.check_integrity()
+        assert stream.split_reads == 1 and stream.restarts == 0
+        assert member.size <= stream.inflated < member.size + (32 << 20)  # a few MB decoded twice, no more
+
+
 def test_metadata_reads_are_checked(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path, {})
     with zipfile.ZipFile(wheel) as z:

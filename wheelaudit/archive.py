@@ -23,6 +23,7 @@ from pathlib import Path
 from ._inflate import INFLATE_ERRORS, crc32, crc32_combine, new_raw_decompressor
 from .errors import InvalidWheel, UnsafeWheel
 from .splitinflate import (
+    END_FRACTION,
     LONG_READ,
     MIN_COMPRESSED_DISTANCE,
     MIN_DISTANCE,
@@ -399,9 +400,13 @@ class WheelArchive:
             stream.check_integrity()
             return data
 
-    def open(self, member: Member, *, retain: int = 0, split: bool = True) -> MemberStream:
-        """A random-access stream over ``member``; ``split=False`` never uses a second decoder."""
-        return MemberStream(self.path, member, retain=retain, split=split)
+    def open(self, member: Member, *, retain: int = 0, split: bool = True, to_end: bool = False) -> MemberStream:
+        """A random-access stream over ``member``; ``split=False`` never uses a second decoder.
+
+        ``to_end``: the caller will read the member to its end (``check_integrity``), so a
+        second decoder runs on to the end after a far read instead of leaving that to the first.
+        """
+        return MemberStream(self.path, member, retain=retain, split=split, to_end=to_end)
 
 
 class MemberStream:
@@ -418,7 +423,9 @@ class MemberStream:
     CHUNK = 1 << 20  # compressed bytes read at a time
     OUTPUT_CHUNK = 8 << 20  # most inflated bytes produced per call: bounds memory, keeps calls few
 
-    def __init__(self, archive_path: Path, member: Member, *, retain: int = 0, split: bool = True) -> None:
+    def __init__(
+        self, archive_path: Path, member: Member, *, retain: int = 0, split: bool = True, to_end: bool = False
+    ) -> None:
         self.member = member
         self.size = member.size
         self._where = f"{archive_path.name}: member {member.name!r}"
@@ -426,6 +433,7 @@ class MemberStream:
         self.inflated = 0  # uncompressed bytes produced, over all passes
         self.split_reads = 0  # far reads served with a second decoder (see splitinflate)
         self._split = split
+        self._to_end = to_end
         self._archive_path = archive_path
         self._retain = retain
         self._fh = open(archive_path, "rb")  # noqa: SIM115 - closed in close()
@@ -591,7 +599,9 @@ class MemberStream:
             return data
         if end <= len(self._prefix):
             return bytes(self._prefix[offset:end])
-        if offset < self._window_start:
+        window_end = self._window_start + len(self._window)
+        # Behind the window, or past it where a second decoder ran on without keeping: start over.
+        if offset < self._window_start or (end > window_end and self._pos > window_end):
             self.restarts += 1
             self._start_inflation()
         if offset > self._window_start:
@@ -626,11 +636,14 @@ class MemberStream:
         estimate = int(self.member.compressed_size * offset / self.size)  # compressed offset of the target
         if estimate - done < MIN_COMPRESSED_DISTANCE:
             return
+        start = done + int((estimate - done) * SPLIT_FRACTION)
+        if self._to_end:  # the helper also decodes on to the end: half the compressed rest each, but before the target
+            start = done + int(min((self.member.compressed_size - done) * END_FRACTION, (estimate - done) * 0.8))
         helper = AheadDecoder(
             str(self._archive_path),
             self._data_offset,
             self.member.compressed_size,
-            search_from=done + int((estimate - done) * SPLIT_FRACTION),
+            search_from=start,
             goal=end,
         )
         helper.start()
@@ -673,17 +686,18 @@ class MemberStream:
         clean_at = block_start + helper.clean_from
         if offset < clean_at:
             return
+        helper.aim(end - block_start, self.size - block_start if self._to_end else None)
         # The helper checksummed [clean_at, ...); the bytes before that it made with a stand-in
-        # window, so this decoder checksums them itself (while the helper goes on towards the target).
+        # window, so this decoder checksums them itself, while the helper goes on towards the target.
         overlap = ours[clean_at - block_start :] if self._pos > clean_at else b""
         self._inflate_exactly_to(clean_at, offset)
-        helper.aim(end - block_start)
         helper.join()
         kept_from, kept_to = helper.kept_range()
         if helper.gave_up or offset - block_start < kept_from or end - block_start > kept_to:
             return
-        # Adopt the helper's decoder: it is exactly where a sequential one would be.
-        helper_crc, helper_len = helper.crc, kept_to - helper.clean_from
+        # Adopt the helper's decoder: it is exactly where a sequential one would be (at the member's
+        # end if it ran on; the window then ends before the position, and reads past it start over).
+        helper_crc, helper_len = helper.crc, helper.produced - helper.clean_from
         if overlap:  # drop the bytes both checksummed: crc(B) = combine(crc(A), crc(A + B), len(B))
             helper_len -= len(overlap)
             helper_crc = crc32_combine(crc32(overlap, 0), helper_crc, helper_len)
@@ -691,7 +705,7 @@ class MemberStream:
         self._inflater, self._tail = helper.decoder, helper.tail
         self._fh.seek(self._data_offset + helper.consumed)
         self._compressed_left = self.member.compressed_size - helper.consumed
-        self._pos = block_start + kept_to
+        self._pos = block_start + helper.produced
         self._window = helper.kept()
         self._window_start = block_start + kept_from
         self.split_reads += 1

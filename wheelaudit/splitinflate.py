@@ -42,6 +42,10 @@ from ._inflate import INFLATE_ERRORS, crc32, new_raw_decompressor
 WINDOW = 32 * 1024
 #: Only reads at least this far past the front decoder are split.
 MIN_DISTANCE = 32 * 1024 * 1024
+#: Where the helper starts when it also decodes on to the member's end: inflation time follows the compressed
+#: bytes more than the output, so each decoder gets about half of what is left (the helper's few MB decoded
+#: twice are about what the front decoder spends checking them again).
+END_FRACTION = 0.5
 #: ... and at least this many compressed bytes: a helper needs several MB of input to get clean and pay off.
 MIN_COMPRESSED_DISTANCE = 8 * 1024 * 1024
 #: Where, between the front decoder and the target's estimated compressed offset, the helper starts.
@@ -52,6 +56,8 @@ SEARCH_BYTES = 256 * 1024
 LONG_READ = 4 * 1024 * 1024
 #: The helper keeps this much of its latest output; the target must still be in it when located.
 KEEP_BYTES = 8 * 1024 * 1024
+#: When running on to the member's end, the kept output extends this far past the target (for nearby reads).
+AFTER_TARGET = 1024 * 1024
 #: Give up if the stand-in window still shows through after this much output.
 MAX_DIRTY_OUTPUT = 64 * 1024 * 1024
 #: Compressed bytes the front decoder decodes both ways to confirm a block start.
@@ -318,10 +324,12 @@ class AheadDecoder(threading.Thread):
         self.gave_up = False
         self.front = (0, 0)  # (uncompressed, compressed) progress of the front decoder, for pacing
         self.target_end: int | None = None  # ``goal`` relative to the block start; set by the front
+        self.run_on_to: int | None = None  # then decode on to here (the member's end), checksumming only
         # results, valid once the thread has ended with ``gave_up`` False
         self.produced = 0  # bytes decoded from the block start
         self._kept: list[bytes] = []  # the last KEEP_BYTES or so of them, in pieces
         self._kept_size = 0
+        self._kept_end: int | None = None  # set when keeping stopped (running on past the target)
         self.clean_from = 0  # outputs before this may depend on the stand-in window
         self.decoder: Any = None
         self.consumed = 0  # compressed offset of the next byte not yet fed to ``decoder``
@@ -333,9 +341,16 @@ class AheadDecoder(threading.Thread):
 
     # called by the front decoder -------------------------------------------------------
 
-    def aim(self, target_end: int) -> None:
+    def aim(self, target_end: int, run_on_to: int | None = None) -> None:
+        """Tell the helper where the target ends; with ``run_on_to`` it then decodes on to there.
+
+        Running on (to the member's end) checksums the rest while the front decoder is
+        busy, so a caller that reads the whole member never inflates it serially after
+        the target. The output kept stays the part around the target.
+        """
         with self._changed:
             self.target_end = target_end
+            self.run_on_to = run_on_to
             self._changed.notify_all()
 
     def wait_clean(self) -> bool:
@@ -423,11 +438,17 @@ class AheadDecoder(threading.Thread):
                     self._changed.wait(0.01)
             if self.cancelled.is_set():
                 return False
-            if (self.target_end is not None and self.produced >= self.target_end) or self.decoder.eof:
+            stop = self._stop()
+            if stop is not None and self.produced >= stop:
+                if self.run_on_to is None or self.produced >= self.run_on_to:
+                    return True
+                self._kept_end = self.produced  # keep the target's part; the rest is only checksummed
+                continue
+            if self.decoder.eof:
                 return True  # at the member's end the front decoder checks whether its target was reached
             if not self.tail and self.consumed >= self._compressed_size:
                 return False
-            want = _OUT if self.target_end is None else max(1, min(_OUT, self.target_end - self.produced))
+            want = _OUT if stop is None else max(1, min(_OUT, stop - self.produced))
             out = self.decoder.decompress(self.tail or self._read(fh, _READ), want)
             self.tail = self.decoder.unconsumed_tail
             if not out and self.decoder.eof:
@@ -437,6 +458,16 @@ class AheadDecoder(threading.Thread):
             self.inflated += len(out)
             self._keep(out)
         return False
+
+    def _stop(self) -> int | None:
+        """Where the current stretch of decoding ends: the target (and a little after), then the run-on end."""
+        if self.target_end is None:
+            return None
+        if self.run_on_to is None:
+            return self.target_end
+        if self._kept_end is None:
+            return min(self.target_end + AFTER_TARGET, self.run_on_to)
+        return self.run_on_to
 
     def _pause_at(self) -> int:
         """How far to decode before the target is known: its estimated end plus half the kept span.
@@ -451,6 +482,8 @@ class AheadDecoder(threading.Thread):
         return int(self._goal - block_start) + KEEP_BYTES // 2
 
     def _keep(self, out: bytes) -> None:
+        if self._kept_end is not None:
+            return
         self._kept.append(out)
         self._kept_size += len(out)
         while self._kept_size - len(self._kept[0]) >= KEEP_BYTES:
@@ -458,7 +491,8 @@ class AheadDecoder(threading.Thread):
 
     def kept_range(self) -> tuple[int, int]:
         """``[start, end)`` of :meth:`kept`, relative to the block start."""
-        return self.produced - self._kept_size, self.produced
+        end = self.produced if self._kept_end is None else self._kept_end
+        return end - self._kept_size, end
 
     def kept(self) -> bytearray:
         """The latest output, at least KEEP_BYTES of it when there is that much (see :meth:`kept_range`)."""

@@ -44,7 +44,7 @@ def analyze_member(archive: WheelArchive, member: Member, *, split: bool = True)
     """
     if member.size < 16 or member.is_symlink:
         return MemberAnalysis([], 0)
-    with archive.open(member, retain=RETAIN_PREFIX, split=split) as stream:
+    with archive.open(member, retain=RETAIN_PREFIX, split=split, to_end=True) as stream:
         head = stream.read_at(0, min(SNIFF_BYTES, member.size))
         fmt = sniff(head)
         try:
