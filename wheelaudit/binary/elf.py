@@ -20,7 +20,7 @@ from typing import Callable, Protocol
 
 from ..errors import MalformedBinary
 from .magic import ELF_MAGIC as ELF_MAGIC
-from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol, VersionNeed
+from .model import Binary, BinaryFormat, BinaryKind, CodeIsa, ImportedSymbol, VersionNeed
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
 PT_GNU_STACK = 0x6474E551
@@ -161,6 +161,7 @@ def _parse(r: _ElfReader) -> Binary:
             has_gnu_stack = True
             executable_stack = bool(seg.flags & PF_X)
     isa_level = _isa_level(r, e, bits, segments) if e_machine == 62 else None
+    code_isa = _code_isa(r, segments) if e_machine == 62 and bits == 64 else None
 
     dyn = _read_dynamic(r, e, word, segments)
     loads = [s for s in segments if s.type == PT_LOAD]
@@ -281,6 +282,7 @@ def _parse(r: _ElfReader) -> Binary:
         init_functions=tuple(init_functions),
         defined_python_symbols=tuple(defined_python),
         isa_level=isa_level,
+        code_isa=code_isa,
         executable_stack=executable_stack,
         file_size=r.size,
         extra=extra,
@@ -466,6 +468,18 @@ def _isa_level(r: _ElfReader, e: str, bits: int, segments: list[_Segment]) -> in
                     p += 8 + _round_up(pr_datasz, prop_align)
             pos = desc_at + _round_up(descsz, note_align)
     return level
+
+
+def _code_isa(r: _ElfReader, segments: list[_Segment]) -> CodeIsa | None:
+    """The level the machine code needs, sampled from the executable segments.
+
+    Called before the dynamic segment is read: code lies before it, so a deflated
+    member is still inflated once, forwards (the windows are read in file order).
+    """
+    from .isascan import scan_code
+
+    spans = [(s.offset, s.filesz) for s in segments if s.type == PT_LOAD and s.flags & PF_X]
+    return scan_code(r.read, spans, r.size)
 
 
 def _round_up(value: int, align: int) -> int:

@@ -57,6 +57,38 @@ class VersionNeed:
     symbols: tuple[str, ...] = ()
 
 
+class IsaFamilyUse(NamedTuple):
+    """How much of the sampled code uses one instruction-set extension."""
+
+    family: str  # "avx", "bmi", "sse4", "avx512" ... (see x86decode.Family)
+    level: int  # the x86-64 psABI level that brings it
+    instructions: int  # sampled instructions of this family
+    windows: int  # sampled windows it occurs in
+
+
+@dataclass(frozen=True)
+class CodeIsa:
+    """The x86-64 level a binary's code needs, judged from how widely it uses each level's instructions.
+
+    ``level`` is what the code was compiled for (1 = baseline); ``dispatched_level`` a higher
+    level whose instructions occur only in a few places, as runtime dispatch leaves them.
+    """
+
+    level: int
+    dispatched_level: int | None
+    instructions: int  # decoded in the sample
+    windows: int  # sampled windows that held code
+    families: tuple[IsaFamilyUse, ...] = ()
+
+    def share(self, use: IsaFamilyUse) -> float:
+        """The family's share of the sampled instructions."""
+        return use.instructions / self.instructions if self.instructions else 0.0
+
+    def spread(self, use: IsaFamilyUse) -> float:
+        """The share of sampled code windows the family occurs in."""
+        return use.windows / self.windows if self.windows else 0.0
+
+
 @dataclass(frozen=True)
 class Binary:
     """Everything the audit needs to know about one binary.
@@ -87,6 +119,7 @@ class Binary:
     os_platform: str | None = None  # Mach-O LC_BUILD_VERSION platform: "macos", "ios", "ios-simulator" ...
     isa_level: int | None = None  # x86-64 ISA level from the GNU property note (1 = baseline)
     isa_notes: tuple[str, ...] = ()  # other ISA facts worth a line in the report
+    code_isa: CodeIsa | None = None  # x86-64 level judged from a sample of the machine code (see isascan)
     executable_stack: bool = False  # PT_GNU_STACK with PF_X, or no PT_GNU_STACK on a loadable ELF
     signed: bool | None = None  # Mach-O LC_CODE_SIGNATURE / PE Authenticode present
     debug_info_bytes: int = 0  # bytes of .debug_* / DWARF sections, when known
