@@ -74,8 +74,13 @@ def test_platform_tag_matches_auditwheel(entry: dict[str, object], real_wheels: 
         assert ours.platform_tag == expected_ours
     else:
         assert ours.platform_tag == theirs
-    # Every real wheel on PyPI is accepted as tagged, except where the tag is honestly too optimistic.
-    assert ours.ok, [p.message for p in ours.errors]
+    # Every real wheel on PyPI is accepted as tagged, except where the tag is honestly too optimistic
+    # (both tools then give the same, less compatible tag, and we name the symbols that need it).
+    if entry.get("tag_too_optimistic"):
+        assert not ours.ok
+        assert {p.code for p in ours.errors} == {"elf-symbol-version-too-new"}
+    else:
+        assert ours.ok, [p.message for p in ours.errors]
 
 
 def test_enough_real_linux_wheels() -> None:
@@ -115,11 +120,12 @@ def test_retagged_dt_rpath_wheel_repairs_to_auditwheels_tag_without_host_librari
     from .test_macho_pe_parsers import repack_wheel
 
     filename = str(entry["filename"])
-    name, version = filename.split("-")[:2]
-    retagged = repack_wheel(real_wheels[filename], tmp_path, f"{name}-{version}-cp311-cp311-linux_x86_64.whl", {})
+    name, version, python, abi = filename.split("-")[:4]
+    retagged = repack_wheel(real_wheels[filename], tmp_path, f"{name}-{version}-{python}-{abi}-linux_x86_64.whl", {})
     empty = tmp_path / "empty-sysroot"
     empty.mkdir()
     result = repair_wheel(retagged, RepairOptions(sysroot=str(empty)), tmp_path / "out")
     assert result.plan.grafts == ()
     assert result.plan.platform_tags[0] == entry["auditwheel_tag"]
-    assert wheelaudit.audit(result.path).ok
+    assert result.unfixed == ()  # the audit of the written wheel
+    assert wheelaudit.audit(result.path).platform_tag == entry["auditwheel_tag"]

@@ -69,8 +69,13 @@ class RepairResult:
 
     @property
     def unfixed(self) -> tuple[Problem, ...]:
-        """The errors the repaired wheel still has: repair cannot fix them."""
-        return self.report.errors
+        """The errors the repaired wheel still has: repair cannot fix them.
+
+        A library left outside on purpose (``--exclude``) is not one of them.
+        """
+        return tuple(
+            p for p in self.report.errors if not (p.code == "external-library" and p.library in self.plan.excluded)
+        )
 
 
 class _Progress:
@@ -140,7 +145,7 @@ def repair_wheel(
     """:func:`repair` with the plan and warnings returned too (the CLI prints them)."""
     started = time.perf_counter()
     if options.strip not in ("none", "debug", "all"):
-        raise RepairError(f"--strip {options.strip}: expected none, debug or all")
+        raise RepairError(f"strip {options.strip!r}: expected none, debug or all")
     if not 0 <= compresslevel <= 9:
         raise RepairError(f"compression level {compresslevel}: expected 0-9")
     archive = WheelArchive(wheel)

@@ -273,7 +273,7 @@ def find_strip(arch: str) -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise RepairError(f"--strip needs a strip program for {arch}: install llvm or binutils ({', '.join(names)})")
+    raise RepairError(f"stripping needs a strip program for {arch}: install llvm or binutils ({', '.join(names)})")
 
 
 def strip(path: str | os.PathLike[str], mode: str, arch: str, name: str | None = None) -> None:

@@ -86,6 +86,7 @@ class RepairPlan:
     strip_members: tuple[str, ...]
     strip: str
     warnings: tuple[str, ...]
+    excluded: tuple[str, ...] = ()  # needed libraries left outside the wheel because an --exclude matched
 
     @property
     def changes_binaries(self) -> bool:
@@ -415,6 +416,7 @@ class Planner:
             strip_members=strip_members,
             strip=self.options.strip,
             warnings=tuple(self.warnings),
+            excluded=tuple(sorted({soname for _, soname in closure.excluded})),
         )
 
     def _rpath(self, binary: Binary, installed: str, libs_dir: str) -> str:
