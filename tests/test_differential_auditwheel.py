@@ -37,7 +37,7 @@ KNOWN_DIFFERENCES = {
         "musllinux_1_2_x86_64",
         "musllinux_1_1_x86_64",
         "auditwheel takes the musl version from the host; on a glibc host it logs \"can't determine musl libc "
-        "version, latest known version will be used\" and so can never grant musllinux_1_1. musl binaries carry "
+        'version, latest known version will be used" and so can never grant musllinux_1_1. musl binaries carry '
         "no symbol versions, so nothing in the wheel contradicts its own musllinux_1_1 tag (which we keep, with "
         "libc-version-unverifiable for older levels). Both tools agree that nothing is external: the grafted "
         "libraries in numpy.libs are found through the inherited DT_RPATH under musl's rules too.",
