@@ -309,6 +309,14 @@ def _majority_arch(elves: list[Binary]) -> str:
     return max(counts, key=lambda a: counts[a])
 
 
+def _best_after_grafting(decision: LinuxDecision) -> str | None:
+    """The most compatible tag whose only blockers are libraries that repair can graft."""
+    for verdict in decision.verdicts:
+        if verdict.name.startswith(decision.family) and all(b.code == "external-library" for b in verdict.blockers):
+            return verdict.tags[0] if verdict.tags else None
+    return None
+
+
 def _claim_problems(decision: LinuxDecision, claimed: list[PlatformTag]) -> list[Problem]:
     """Problems with the tags the wheel carries, judged against the decision."""
     problems: list[Problem] = []
@@ -350,6 +358,14 @@ def _claim_problems(decision: LinuxDecision, claimed: list[PlatformTag]) -> list
                 f"linux_{decision.arch} wheels are not accepted by PyPI; "
                 f"no manylinux level fits as built (external: {libs})"
             )
-            fix = "graft the external libraries with `wheelaudit repair`; see the blockers per level"
+            graftable = _best_after_grafting(decision)
+            if graftable is not None:
+                message += (
+                    f"; `wheelaudit repair` would graft them and tag the wheel {graftable} "
+                    "(or a newer level, if a grafted library needs a newer libc)"
+                )
+                fix = f"graft the external libraries: `wheelaudit repair --plat {graftable}` (or auto)"
+            else:
+                fix = "graft the external libraries with `wheelaudit repair`; see the blockers per level"
         problems.append(Problem("not-portable", Severity.WARNING, message, fix=fix))
     return problems
