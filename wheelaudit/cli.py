@@ -129,7 +129,8 @@ def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         choices=range(10),
         default=6,
         metavar="N",
-        help="deflate level 0-9 for changed and new members (default 6)",
+        help="deflate level for changed and new members: 6 (default) and 4-9 are zlib's, as auditwheel's; "
+        "1-3 are ISA-L's, ~10x faster for 10-15%% larger output; 0 stores",
     )
     repair.add_argument(
         "--verify-record",
