@@ -19,6 +19,7 @@ from wheelaudit.ciformat import (
     workflow_command,
 )
 from wheelaudit.gate import GateOptions, evaluate
+from wheelaudit.sarif import sarif_log
 
 from .conftest import sample_wheel
 
@@ -94,3 +95,27 @@ def test_summary_table_and_file(tmp_path: Path) -> None:
     assert append_step_summary(text, {"GITHUB_STEP_SUMMARY": str(target)}) == target
     assert target.read_text() == "before\n" + text
     assert github_lines(rows[2:]) == ["::error file=dist/x|y<b>.whl,title=unusable-wheel::not a zip file"]
+
+
+def test_sarif_log_has_a_result_per_problem_and_gate_reason() -> None:
+    good, bad = sample_wheel("wa_sample_newglibc-"), sample_wheel("wa_sample_syslib-")
+    rows = [
+        SummaryRow(str(good), wheelaudit.audit(good)),
+        SummaryRow(str(bad), wheelaudit.audit(bad), evaluate(wheelaudit.audit(bad), GateOptions(portable=True))),
+        SummaryRow("broken.whl", None, error="not a zip file"),
+    ]
+    log = sarif_log(rows, "0.1.0")
+    assert log["version"] == "2.1.0"
+    (run,) = log["runs"]
+    results = run["results"]
+    errors = rows[0].report.problems if rows[0].report else ()
+    assert [r["ruleId"] for r in results] == [
+        *(p.code for p in errors),
+        "not-portable",
+        "gate",
+        "unusable-wheel",
+    ]
+    assert results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == str(good)
+    assert results[0]["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].startswith("wa_sample_newglibc/")
+    assert {r["level"] for r in results} == {"error", "warning"}
+    assert sorted(rule["id"] for rule in run["tool"]["driver"]["rules"]) == sorted({r["ruleId"] for r in results})
