@@ -168,6 +168,16 @@ def test_flipped_byte_in_a_big_stored_library(big_stored: Path, tmp_path: Path) 
     expect_damage(wheel, LIBRARY, tmp_path)
 
 
+def test_damage_that_breaks_the_parser_is_reported_as_damage(big_stored: Path, tmp_path: Path) -> None:
+    """A flipped byte in the ELF header makes the binary malformed; the CRC-32 says why."""
+    wheel = tmp_path / "in" / big_stored.name
+    wheel.parent.mkdir()
+    wheel.write_bytes(big_stored.read_bytes())
+    flip_byte(wheel, data_offset(wheel, LIBRARY) + 4)  # EI_CLASS: the parser refuses the file
+    proc = run_cli_expecting_unusable(["show", str(wheel)], tmp_path)
+    assert f"damaged data in {LIBRARY}" in proc.stderr
+
+
 def test_wrong_crc_on_a_small_text_member(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path, {})
     with zipfile.ZipFile(wheel) as z:

@@ -38,9 +38,10 @@ class MemberAnalysis:
 
 
 def analyze_member(archive: WheelArchive, member: Member, *, split: bool = True) -> MemberAnalysis:
-    """The binaries in one member, found by magic bytes, reading no more of it than needed.
+    """The binaries in one member, found by magic bytes; then the member is read to its end for its CRC-32.
 
-    ``split`` allows a far read to use a second decoder (see :mod:`wheelaudit.splitinflate`).
+    The analysis reads only what it needs; the check goes on from there (never starting
+    over). ``split`` allows a far read to use a second decoder (see :mod:`wheelaudit.splitinflate`).
     """
     if member.size < 16 or member.is_symlink:
         return MemberAnalysis([], 0)
@@ -61,9 +62,13 @@ def analyze_member(archive: WheelArchive, member: Member, *, split: bool = True)
 
                 binaries = [parse_pe(cast(BinaryIO, _StreamFile(stream)), member.name, member.size)]
         except EOFError as exc:
+            stream.check_integrity()  # damaged data explains a broken binary better than the parser can
             raise MalformedBinary(
                 f"{member.name}: truncated {fmt.value if fmt else ''} file ({exc})", path=member.name
             ) from None
+        except MalformedBinary:
+            stream.check_integrity()
+            raise
         stream.check_integrity()  # every member read is read whole: damage must not decide a verdict
         return MemberAnalysis(binaries, stream.inflated)
 
