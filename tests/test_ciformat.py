@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import wheelaudit
 from wheelaudit.ciformat import (
     SummaryRow,
     append_step_summary,
+    emit,
     escape_data,
     escape_property,
     github_lines,
@@ -119,3 +122,18 @@ def test_sarif_log_has_a_result_per_problem_and_gate_reason() -> None:
     assert results[0]["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].startswith("wa_sample_newglibc/")
     assert {r["level"] for r in results} == {"error", "warning"}
     assert sorted(rule["id"] for rule in run["tool"]["driver"]["rules"]) == sorted({r["ruleId"] for r in results})
+
+
+def test_emit_github_and_sarif(tmp_path: Path) -> None:
+    wheel = sample_wheel("wa_sample_syslib-")
+    rows = [SummaryRow(str(wheel), wheelaudit.audit(wheel), evaluate(wheelaudit.audit(wheel), GateOptions()))]
+    out = io.StringIO()
+    summary = tmp_path / "summary.md"
+    emit("github", rows, "0.1.0", out, {"GITHUB_STEP_SUMMARY": str(summary)})
+    assert out.getvalue().splitlines() == github_lines(rows)
+    assert summary.read_text() == summary_markdown(rows)
+    out = io.StringIO()
+    emit("sarif", rows, "0.1.0", out, {})
+    assert json.loads(out.getvalue()) == sarif_log(rows, "0.1.0")
+    with pytest.raises(ValueError):
+        emit("xml", rows, "0.1.0", out, {})

@@ -7,7 +7,15 @@ from dataclasses import replace
 import pytest
 
 import wheelaudit
-from wheelaudit.gate import GateOptionError, GateOptions, Requirement, evaluate, fail_on, parse_requirement
+from wheelaudit.gate import (
+    GateOptionError,
+    GateOptions,
+    Requirement,
+    cli_options,
+    evaluate,
+    fail_on,
+    parse_requirement,
+)
 from wheelaudit.report import Problem, Severity, WheelReport
 
 from .conftest import sample_wheel
@@ -121,3 +129,12 @@ def test_info_never_fails() -> None:
     info = Problem("debug-info-present", Severity.INFO, "DWARF")
     report = _report(["manylinux_2_17_x86_64"], "manylinux_2_17_x86_64", (info,))
     assert evaluate(report, GateOptions(fail_on=Severity.WARNING)).passed
+
+
+def test_cli_options_keep_show_lenient_by_default() -> None:
+    report = wheelaudit.audit(sample_wheel("wa_sample_syslib-"))
+    assert evaluate(report, cli_options([], "error")).passed
+    verdict = evaluate(report, cli_options(["manylinux_2_17"], "warning"))
+    assert len(verdict.reasons) == 2 and verdict.beyond_errors == verdict.reasons
+    errors = evaluate(wheelaudit.audit(sample_wheel("wa_sample_newglibc-")), cli_options([], "error"))
+    assert errors.reasons and not errors.beyond_errors

@@ -10,10 +10,13 @@ characters are shown as ``\\xNN``, as the text report does.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from .gate import GateResult
 from .report import Severity, WheelReport
@@ -140,3 +143,25 @@ def github_lines(rows: Iterable[SummaryRow]) -> list[str]:
         else:
             lines.extend(problem_commands(row.report, row.gate))
     return lines
+
+
+def emit(
+    fmt: str,
+    rows: Sequence[SummaryRow],
+    version: str,
+    out: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Write the ``github`` (workflow commands + step summary) or ``sarif`` output of a ``show`` run."""
+    out = sys.stdout if out is None else out
+    if fmt == "github":
+        for line in github_lines(rows):
+            out.write(line + "\n")
+        append_step_summary(summary_markdown(rows), environ)
+    elif fmt == "sarif":
+        from .sarif import sarif_log  # it builds on this module's rows
+
+        json.dump(sarif_log(rows, version), out, indent=2)
+        out.write("\n")
+    else:
+        raise ValueError(f"format {fmt!r}: expected github or sarif")

@@ -97,12 +97,26 @@ class GateResult:
     def passed(self) -> bool:
         return not self.reasons
 
+    @property
+    def beyond_errors(self) -> tuple[str, ...]:
+        """The reasons a report of the errors alone does not show (tags, requirements, warnings)."""
+        return tuple(r for r in self.reasons if not r.startswith("[error]"))
+
 
 def fail_on(value: str) -> Severity:
     """The ``--fail-on`` value as a severity (``error`` or ``warning``)."""
     if value not in ("error", "warning"):
         raise GateOptionError(f"--fail-on {value}: expected error or warning")
     return Severity(value)
+
+
+def cli_options(require: Iterable[str], fail_on_value: str) -> GateOptions:
+    """The gate of ``wheelaudit show --require TAG... --fail-on LEVEL``.
+
+    ``show`` keeps its own meaning by default (a ``linux_*`` wheel whose binaries are fine
+    passes); no ``linux_*`` tag meets a ``--require`` of a Linux level, so asking for one fails it.
+    """
+    return GateOptions(tuple(parse_requirement(r) for r in require), fail_on(fail_on_value))
 
 
 def _platforms(tags: Iterable[str]) -> list[str]:
