@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 
 from .binary.model import BinaryFormat
-from .checks import consistency, pythonabi
+from .checks import consistency, isa, pythonabi
 from .checks.context import AuditContext, PlatformDecision
 from .policy import PolicySet
 from .report import PolicyVerdict, Problem
@@ -37,6 +37,7 @@ def run(ctx: AuditContext, policies: PolicySet) -> Findings:
     problems += consistency.check_record(ctx)
     problems += consistency.check_members(ctx)
     problems += pythonabi.check(ctx)
+    problems += isa.check(ctx)
     decision = decide_platform(ctx, policies)
     if decision is not None:
         problems += decision.problems

@@ -1,0 +1,263 @@
+"""The x86-64 level of machine code without a GNU property note (issue 15).
+
+Fixtures are built here: C at each -march level, and Rust crates built for haswell and
+with runtime dispatch. Each label is checked against ground truth where qemu-user is
+installed: the fixture dies with SIGILL on an older CPU model and runs on the newer one.
+Real wheels of both kinds (polars' v3 runtime and its compat runtime, orjson) are the
+pinned ones from sample-wheels/real-wheels.json.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import wheelaudit
+from wheelaudit.binary.isascan import scan_code, window_offsets
+from wheelaudit.binary.model import Binary
+from wheelaudit.binary.x86decode import INVALID, Family, decode
+from wheelaudit.report import Severity
+
+from .test_macho_pe_parsers import make_wheel
+
+SOURCES = Path(__file__).parent / "isa_sources"
+X86_64 = platform.machine() in ("x86_64", "AMD64")
+QEMU = shutil.which("qemu-x86_64")
+ISA_CODES = ("isa-level-required", "isa-runtime-dispatch")
+
+#: qemu CPU models: a level's code dies on the first and runs on the second (None: nothing to try).
+GROUND_TRUTH = {1: (None, "Conroe"), 2: ("Conroe", "Westmere"), 3: ("Westmere", "Haswell"), 4: ("Haswell", None)}
+
+
+# --- the decoder -------------------------------------------------------------------------------------
+
+DECODED = [
+    ("48 89 e5", 3, Family.OTHER),  # mov rbp, rsp
+    ("48 b8 01 02 03 04 05 06 07 08", 10, Family.OTHER),  # movabs rax, imm64
+    ("66 2e 0f 1f 84 00 00 00 00 00", 10, Family.OTHER),  # cs nopw [rax+rax]
+    ("f7 c1 ff 00 00 00", 6, Family.OTHER),  # test ecx, imm32 (group 3 takes an immediate)
+    ("f7 d9", 2, Family.OTHER),  # neg ecx (group 3 without one)
+    ("e8 00 00 00 00", 5, Family.OTHER),  # call rel32
+    ("0f 10 04 24", 4, Family.SSE),  # movups xmm0, [rsp]
+    ("f2 0f 7c c1", 4, Family.SSE3),  # haddps
+    ("66 0f 38 00 c1", 5, Family.SSSE3),  # pshufb
+    ("66 0f 3a 0b c1 01", 6, Family.SSE4),  # roundsd xmm0, xmm1, 1
+    ("f2 48 0f 38 f1 c1", 6, Family.SSE4),  # crc32 rax, rcx (SSE4.2)
+    ("f3 48 0f b8 c1", 5, Family.POPCNT),
+    ("48 0f c7 0f", 4, Family.CX16),  # cmpxchg16b [rdi]
+    ("9f", 1, Family.LAHF),
+    ("c5 fc 10 04 24", 5, Family.AVX),  # vmovups ymm0, [rsp]
+    ("c5 f8 77", 3, Family.AVX),  # vzeroupper
+    ("c4 e2 7d 58 c1", 5, Family.AVX),  # vpbroadcastd ymm0, xmm1 (AVX2)
+    ("c4 e2 f1 a9 c2", 5, Family.FMA),  # vfmadd213sd
+    ("c4 e2 f9 f7 c1", 5, Family.BMI),  # shlx rax, rcx, rax
+    ("c4 e3 fb f0 c1 05", 6, Family.BMI),  # rorx rax, rcx, 5
+    ("f3 48 0f bd c1", 5, Family.LZCNT),
+    ("f3 48 0f bc c1", 5, Family.TZCNT),
+    ("0f 38 f0 07", 4, Family.MOVBE),  # movbe eax, [rdi]
+    ("62 f1 7c 48 10 44 24 01", 8, Family.AVX512),  # vmovups zmm0, [rsp+0x40]
+    ("c5 f8 93 c1", 4, Family.AVX512),  # kmovw eax, k1
+]
+
+
+@pytest.mark.parametrize(("hex_bytes", "length", "family"), DECODED, ids=[d[0] for d in DECODED])
+def test_decode_length_and_family(hex_bytes: str, length: int, family: Family) -> None:
+    code = bytes.fromhex(hex_bytes) + b"\xcc" * 16
+    result = decode(code, 0)
+    assert (result & 0xFF, Family(result >> 8)) == (length, family)
+
+
+@pytest.mark.parametrize("hex_bytes", ["06", "0f 0b 0f ff c0", "66 c5 f8 77", "62 f1 78 48 10 00"])
+def test_decode_rejects_what_no_compiler_emits(hex_bytes: str) -> None:
+    code = bytes.fromhex(hex_bytes) + b"\x00" * 16
+    offset = 2 if hex_bytes.startswith("0f 0b") else 0  # ud2 is fine (after noreturn calls); ud0 is not
+    assert decode(code, offset) == INVALID
+
+
+def test_windows_are_ascending_and_bounded() -> None:
+    big = window_offsets([(4096, 100 << 20)], 200 << 20)
+    assert big == sorted(big) and len(big) == 64 and big[0] >= 4096 and big[-1] < 4096 + (100 << 20)
+    assert window_offsets([(0, 5000)], 5000) == [0, 2048, 4096]  # a small segment is read whole
+    forged = window_offsets([(i * 1024, 1024) for i in range(4000)], 4000 * 1024)
+    assert 64 <= len(forged) <= 128
+
+
+def test_data_is_not_taken_for_code() -> None:
+    """Random bytes hit invalid opcodes (no verdict); text decodes, but as baseline code."""
+    noise = bytes((i * 2654435761 >> 13) & 0xFF for i in range(1 << 18))
+    assert scan_code(lambda o, s: noise[o : o + s], [(0, len(noise))], len(noise)) is None
+    text = b"The quick brown fox jumps over the lazy dog. " * 2000
+    found = scan_code(lambda o, s: text[o : o + s], [(0, len(text))], len(text))
+    assert found is None or (found.level, found.dispatched_level, found.families) == (1, None, ())
+
+
+# --- gcc fixtures: one shared library per -march level -------------------------------------------------
+
+MARCH = {"x86-64": 1, "x86-64-v2": 2, "x86-64-v3": 3, "x86-64-v4": 4}
+
+
+@pytest.fixture(scope="session")
+def loader(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not X86_64 or not shutil.which("gcc"):
+        pytest.skip("needs gcc on an x86_64 host")
+    out = tmp_path_factory.mktemp("isa-loader") / "loader"
+    subprocess.run(["gcc", "-O2", "-march=x86-64", "-o", str(out), str(SOURCES / "loader.c"), "-ldl"], check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def gcc_libraries(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """kern.c built at each level; level -> shared library."""
+    if not X86_64 or not shutil.which("gcc"):
+        pytest.skip("needs gcc on an x86_64 host")
+    directory = tmp_path_factory.mktemp("isa-gcc")
+    out = {}
+    for march, level in MARCH.items():
+        lib = directory / f"libkern-{march}.so"
+        cmd = ["gcc", "-O3", f"-march={march}", "-shared", "-fPIC", "-o", str(lib), str(SOURCES / "kern.c"), "-lm"]
+        subprocess.run(cmd, check=True)
+        out[level] = lib
+    return out
+
+
+def _audit_library(directory: Path, lib: Path, name: str) -> tuple[Binary, list[str]]:
+    wheel = make_wheel(
+        directory, f"{name}-0.1-cp38-abi3-manylinux_2_17_x86_64.whl", {f"{name}/_native.abi3.so": lib.read_bytes()}
+    )
+    report = wheelaudit.audit(wheel)
+    (binary,) = report.binaries
+    return binary, [f"{p.severity.value}:{p.code}" for p in report.problems if p.code in ISA_CODES]
+
+
+@pytest.mark.parametrize("level", [1, 2, 3, 4])
+def test_gcc_fixture_level(level: int, gcc_libraries: dict[int, Path], tmp_path: Path) -> None:
+    binary, codes = _audit_library(tmp_path, gcc_libraries[level], f"isa_gcc_v{level}")
+    assert binary.code_isa is not None
+    assert binary.code_isa.level == level, binary.code_isa
+    assert codes == ([] if level == 1 else ["warning:isa-level-required"])
+
+
+def _runs_on(loader: Path, lib: Path, cpu: str, cwd: Path) -> bool:
+    """Whether ``run()`` of ``lib`` completes under qemu-user with CPU model ``cpu`` (False: SIGILL)."""
+    assert QEMU
+    result = subprocess.run(
+        [QEMU, "-cpu", cpu, str(loader), str(lib), "run"],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)),
+    )
+    if result.returncode == -signal.SIGILL or "Illegal instruction" in result.stderr:
+        return False
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+    return True
+
+
+def _check_ground_truth(loader: Path, lib: Path, level: int, cwd: Path) -> None:
+    if QEMU is None:
+        pytest.skip("qemu-user (qemu-x86_64) is not installed: apt-get install qemu-user")
+    dies_on, runs_on = GROUND_TRUTH[level]
+    if dies_on:
+        assert not _runs_on(loader, lib, dies_on, cwd), f"v{level} code ran on {dies_on}"
+    if runs_on:
+        assert _runs_on(loader, lib, runs_on, cwd), f"v{level} code died on {runs_on}"
+
+
+@pytest.mark.parametrize("level", [1, 2, 3, 4])
+def test_gcc_fixture_ground_truth(level: int, gcc_libraries: dict[int, Path], loader: Path, tmp_path: Path) -> None:
+    _check_ground_truth(loader, gcc_libraries[level], level, tmp_path)
+
+
+# --- Rust fixtures: built for haswell, and baseline with runtime dispatch ------------------------------
+
+RUST_BUILDS = {  # name -> (crate, RUSTFLAGS, level the code needs, dispatched level)
+    "baseline": ("plain", "", 1, None),
+    "haswell": ("plain", "-C target-cpu=haswell", 3, None),
+    "dispatch": ("dispatch", "", 1, 3),
+}
+
+
+@pytest.fixture(scope="session")
+def rust_libraries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The sample crates as cdylibs (no dependencies: builds offline); name -> library."""
+    cargo = shutil.which("cargo")
+    if not X86_64 or cargo is None:
+        pytest.skip("needs cargo on an x86_64 host")
+    root = tmp_path_factory.mktemp("isa-rust")
+    out = {}
+    for name, (crate, flags, _level, _dispatched) in RUST_BUILDS.items():
+        source = root / name
+        shutil.copytree(SOURCES / crate, source)
+        env = {**os.environ, "RUSTFLAGS": flags, "CARGO_TARGET_DIR": str(root / f"target-{name}")}
+        env.pop("CARGO_BUILD_TARGET", None)
+        subprocess.run([cargo, "build", "--release", "--offline", "-q"], cwd=source, env=env, check=True)
+        out[name] = root / f"target-{name}" / "release" / f"libisa_{crate}.so"
+    return out
+
+
+@pytest.mark.parametrize("name", list(RUST_BUILDS))
+def test_rust_fixture_level(name: str, rust_libraries: dict[str, Path], tmp_path: Path) -> None:
+    _crate, _flags, level, dispatched = RUST_BUILDS[name]
+    binary, codes = _audit_library(tmp_path, rust_libraries[name], f"isa_rust_{name}")
+    assert binary.code_isa is not None
+    assert (binary.code_isa.level, binary.code_isa.dispatched_level) == (level, dispatched), binary.code_isa
+    expected = {1: [], 3: ["warning:isa-level-required"]}[level]
+    assert codes == (["info:isa-runtime-dispatch"] if dispatched else expected)
+
+
+@pytest.mark.parametrize("name", list(RUST_BUILDS))
+def test_rust_fixture_ground_truth(name: str, rust_libraries: dict[str, Path], loader: Path, tmp_path: Path) -> None:
+    _check_ground_truth(loader, rust_libraries[name], RUST_BUILDS[name][2], tmp_path)
+
+
+# --- real wheels ------------------------------------------------------------------------------------
+
+REAL = {  # wheel -> (binary, level, dispatched level, ISA problem codes)
+    "polars_runtime_32-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl": (
+        "_polars_runtime_32/_polars_runtime.abi3.so",
+        3,
+        4,
+        ["warning:isa-level-required"],
+    ),
+    "polars_runtime_compat-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl": (
+        "_polars_runtime_compat/_polars_runtime.abi3.so",
+        2,
+        None,
+        ["warning:isa-level-required"],
+    ),
+    "orjson-3.13.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl": (
+        "orjson/orjson.cpython-312-x86_64-linux-gnu.so",
+        1,
+        4,
+        ["info:isa-runtime-dispatch"],
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def isa_real_wheels() -> dict[str, Path]:
+    from .conftest import _load_fetcher
+
+    return dict(_load_fetcher().fetch(names=list(REAL), log=lambda line: None))
+
+
+@pytest.mark.parametrize("filename", list(REAL), ids=lambda f: f.split("-")[0])
+def test_real_wheel_level(filename: str, isa_real_wheels: dict[str, Path]) -> None:
+    path, level, dispatched, codes = REAL[filename]
+    report = wheelaudit.audit(isa_real_wheels[filename])
+    (binary,) = [b for b in report.binaries if b.path == path]
+    assert binary.code_isa is not None
+    assert (binary.code_isa.level, binary.code_isa.dispatched_level) == (level, dispatched), binary.code_isa
+    found = [p for p in report.problems if p.code in ISA_CODES]
+    assert [f"{p.severity.value}:{p.code}" for p in found] == codes
+    if level > 1:
+        assert f"x86-64-v{level}" in found[0].message and "target-cpu=x86-64-v2" in (found[0].fix or "")
+        assert found[0].severity is Severity.WARNING

@@ -1,0 +1,93 @@
+"""x86-64 level of the machine code itself, for binaries that carry no GNU property note.
+
+A Rust build with ``-C target-cpu=haswell`` (or C with ``-march=x86-64-v3``) declares
+nothing, imports nothing unusual, and dies with SIGILL at import on a CPU without AVX2.
+``binary.isascan`` samples the code; this turns its verdict into findings: a warning
+for code compiled for a level above the baseline (a deliberate choice is legitimate,
+so not an error), and a note for code that only dispatches to newer instructions.
+"""
+
+from __future__ import annotations
+
+from ..binary.model import Binary, BinaryFormat, CodeIsa
+from ..report import Problem, Severity
+from .context import AuditContext
+
+#: Older CPUs the level leaves out, for the message.
+_LEFT_OUT = {
+    2: "x86-64 CPUs without SSE4.2/POPCNT (before Intel Nehalem, AMD Bulldozer)",
+    3: "x86-64 CPUs without AVX2/BMI2 (before Intel Haswell, AMD Excavator; Atom/Celeron/Pentium to 2020)",
+    4: "x86-64 CPUs without AVX-512 (most desktop CPUs, every AMD before Zen 4)",
+}
+
+FIX = (
+    "if it is meant to run everywhere, build for the baseline (no `-C target-cpu=` / `-march=` above x86-64; "
+    "at most `-C target-cpu=x86-64-v2` for post-2009 CPUs) and select faster code at run time "
+    "(`is_x86_feature_detected!` with `#[target_feature]`, or GCC/Clang `target_clones`); "
+    "if it is deliberate, publish a separate baseline (compat) wheel for older CPUs"
+)
+
+#: Families shown by name, most telling first.
+_NAMES = {
+    "avx512": "AVX-512",
+    "avx": "AVX/AVX2",
+    "fma": "FMA",
+    "f16c": "F16C",
+    "bmi": "BMI1/BMI2",
+    "lzcnt": "LZCNT",
+    "movbe": "MOVBE",
+    "sse4": "SSE4.1/4.2",
+    "ssse3": "SSSE3",
+    "sse3": "SSE3",
+    "popcnt": "POPCNT",
+    "cx16": "CMPXCHG16B",
+    "lahf": "LAHF/SAHF",
+}
+
+
+def check(ctx: AuditContext) -> list[Problem]:
+    """One finding per x86-64 ELF binary whose code goes beyond the baseline, and says nothing of it."""
+    problems: list[Problem] = []
+    for binary in ctx.binaries:
+        isa = binary.code_isa
+        if binary.format is not BinaryFormat.ELF or binary.arch != "x86_64" or isa is None:
+            continue
+        declared = binary.isa_level or 1  # the GNU property note, which linux.py reports
+        if isa.level > declared:
+            problems.append(_compiled_for(binary, isa))
+        elif isa.level == 1 and isa.dispatched_level and declared == 1:
+            problems.append(_dispatched(binary, isa))
+    return problems
+
+
+def evidence(isa: CodeIsa, min_level: int) -> str:
+    """The families of at least ``min_level``: share of instructions and of sampled windows."""
+    uses = sorted((u for u in isa.families if u.level >= min_level), key=lambda u: (-u.level, -u.windows))
+    return ", ".join(
+        f"{_NAMES.get(u.family, u.family)} in {isa.spread(u):.0%} of the code sampled "
+        f"({isa.share(u):.2%} of instructions)"
+        for u in uses
+    )
+
+
+def _compiled_for(binary: Binary, isa: CodeIsa) -> Problem:
+    return Problem(
+        "isa-level-required",
+        Severity.WARNING,
+        f"{binary.path} is compiled for x86-64-v{isa.level} without declaring it: "
+        f"{evidence(isa, isa.level)} (sampled {isa.windows} places, {isa.instructions} instructions); "
+        f"it dies with SIGILL on {_LEFT_OUT[isa.level]}, while an x86_64 platform tag promises the baseline",
+        path=binary.path,
+        fix=FIX,
+    )
+
+
+def _dispatched(binary: Binary, isa: CodeIsa) -> Problem:
+    level = isa.dispatched_level or 1
+    return Problem(
+        "isa-runtime-dispatch",
+        Severity.INFO,
+        f"{binary.path} runs on the x86-64 baseline and uses x86-64-v{level} instructions only in a few "
+        f"places, as code chosen at run time does: {evidence(isa, level)}",
+        path=binary.path,
+    )
