@@ -28,7 +28,7 @@ from wheelaudit import backend
 from wheelaudit.gate import GateOptions, evaluate, parse_requirement
 from wheelaudit.resolve.host import ElfIdentity, HostResolver
 
-from .conftest import ROOT
+from .conftest import ROOT, sample_wheel
 
 PROJECTS = Path(__file__).resolve().parent / "projects"
 SYSLIB_CRATE = ROOT / "sample-wheels" / "crates" / "syslib"
@@ -373,3 +373,81 @@ def test_skip_via_setting_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyP
     write_project(tmp_path, BASE.replace("hatchling.build", "plain_backend2") + 'backend-path = ["."]\n')
     monkeypatch.chdir(tmp_path)
     assert backend.build_wheel(str(tmp_path), {"wheelaudit.skip": "yes"}) == "built.whl"
+
+
+# -- what the hook does with each kind of wheel (a stand-in backend that "builds" a given wheel) ----
+
+
+@pytest.fixture
+def copying_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project whose backend's build_wheel copies $WA_TEST_WHEEL into the wheel directory."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "copy_backend.py").write_text(
+        "import os, shutil\n"
+        "def build_wheel(d, c=None, m=None):\n"
+        "    return os.path.basename(shutil.copy(os.environ['WA_TEST_WHEEL'], d))\n"
+        "def build_sdist(d, c=None): raise NotImplementedError\n"
+    )
+    write_project(project, BASE.replace("hatchling.build", "copy_backend") + 'backend-path = ["."]\n')
+    monkeypatch.chdir(project)
+    monkeypatch.delitem(sys.modules, "copy_backend", raising=False)
+    for key in [k for k in os.environ if k.startswith("WHEELAUDIT_") and k != "WHEELAUDIT_WHEEL_CACHE"]:
+        monkeypatch.delenv(key)
+    out = tmp_path / "out"
+    out.mkdir()
+    return out
+
+
+def hook_build(out: Path, wheel: Path, monkeypatch: pytest.MonkeyPatch, settings: dict[str, str] | None = None) -> str:
+    monkeypatch.setenv("WA_TEST_WHEEL", str(wheel))
+    return backend.build_wheel(str(out), settings)
+
+
+def test_a_clean_manylinux_wheel_keeps_its_name(copying_backend: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wheel = sample_wheel("wa_sample_abi3-")
+    assert hook_build(copying_backend, wheel, monkeypatch) == wheel.name
+    assert [p.name for p in copying_backend.iterdir()] == [wheel.name], "nothing else is left behind"
+
+
+def test_errors_repair_cannot_fix_fail_the_build(copying_backend: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(backend.BuildFailed) as caught:
+        hook_build(copying_backend, sample_wheel("wa_sample_abi3bad-"), monkeypatch)
+    assert "does not pass the gate" in caught.value.message
+    assert "[error] abi3-symbol-too-new" in caught.value.message
+    assert list(copying_backend.iterdir()) == [], "the rejected wheel is removed"
+
+
+def test_a_lying_tag_is_narrowed_with_a_warning(
+    copying_backend: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = hook_build(copying_backend, sample_wheel("wa_sample_newglibc-"), monkeypatch)
+    assert name.endswith("-manylinux_2_36_x86_64.whl"), name
+    assert [p.name for p in copying_backend.iterdir()] == [name], "the built wheel is replaced"
+    assert "is narrower than the input's manylinux_2_17" in capsys.readouterr().err
+
+
+def test_an_unreachable_plat_fails_the_build(copying_backend: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = {"wheelaudit.plat": "manylinux_2_5"}
+    with pytest.raises(backend.BuildFailed) as caught:
+        hook_build(copying_backend, sample_wheel("wa_sample_newglibc-"), monkeypatch, settings)
+    assert "manylinux_2_5" in caught.value.message
+    assert list(copying_backend.iterdir()) == []
+
+
+@pytest.mark.real
+def test_macos_and_windows_wheels_are_audited_and_gated(
+    copying_backend: Path, monkeypatch: pytest.MonkeyPatch, all_real_wheels: dict[str, Path]
+) -> None:
+    def real(prefix: str) -> Path:
+        (path,) = [p for name, p in all_real_wheels.items() if Path(name).name.startswith(prefix)]
+        return path
+
+    for prefix in ("nh3-0.3.8-cp39-abi3-macosx", "nh3-0.3.8-cp39-abi3-win32"):
+        wheel = real(prefix)
+        assert hook_build(copying_backend, wheel, monkeypatch) == wheel.name
+        assert (copying_backend / wheel.name).read_bytes() == wheel.read_bytes(), "left as built"
+    with pytest.raises(backend.BuildFailed) as caught:  # x86_64 slice needs 10.13, tagged 10.9
+        hook_build(copying_backend, real("cryptography-48.0.1-cp39-abi3-macosx"), monkeypatch)
+    assert "macos-min-version-too-new" in caught.value.message
+    assert "only Linux wheels can be repaired so far" in caught.value.message
