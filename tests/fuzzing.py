@@ -71,6 +71,11 @@ def elf_fields(data: bytes) -> list[Field]:
             loads.append((vaddr, offset, filesz))
         elif p_type == 2:
             dynamic = (offset, filesz)
+        elif p_type == 4:  # notes: namesz, descsz, type, and the first property's pr_type, pr_datasz
+            at = offset
+            while at + 12 <= min(offset + filesz, len(data)):
+                out += [Field(at + o, 4, e) for o in (0, 4, 8, 16 + 4 * (_u(data, e + "I", at) > 4), 20)]
+                at += 12 + (_u(data, e + "I", at) + 3) // 4 * 4 + (_u(data, e + "I", at + 4) + 3) // 4 * 4
 
     def file_offset(vaddr: int) -> int:
         for start, offset, size in loads:
