@@ -9,6 +9,7 @@ pinned ones from sample-wheels/real-wheels.json.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
@@ -17,6 +18,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 import wheelaudit
@@ -25,6 +27,7 @@ from wheelaudit.binary.model import Binary
 from wheelaudit.binary.x86decode import INVALID, Family, decode
 from wheelaudit.report import Severity
 
+from .conftest import ROOT
 from .test_macho_pe_parsers import make_wheel
 
 SOURCES = Path(__file__).parent / "isa_sources"
@@ -261,3 +264,7 @@ def test_real_wheel_level(filename: str, isa_real_wheels: dict[str, Path]) -> No
     if level > 1:
         assert f"x86-64-v{level}" in found[0].message and "target-cpu=x86-64-v2" in (found[0].fix or "")
         assert found[0].severity is Severity.WARNING
+    doc = report.to_json()
+    jsonschema.validate(doc, json.loads((ROOT / "wheelaudit" / "schemas" / "report.schema.json").read_text()))
+    (entry,) = [b for b in doc["binaries"] if b["path"] == path]
+    assert entry["code_isa"]["level"] == level

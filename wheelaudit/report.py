@@ -155,6 +155,18 @@ def binary_to_json(b: Binary) -> dict[str, Any]:
     out.update({k: v for k, v in optional.items() if v not in (None, [])})
     if b.executable_stack:
         out["executable_stack"] = True
+    if b.code_isa is not None:
+        isa = b.code_isa
+        out["code_isa"] = {
+            "level": isa.level,
+            "dispatched_level": isa.dispatched_level,
+            "instructions": isa.instructions,
+            "windows": isa.windows,
+            "families": [
+                {**u._asdict(), "share": round(isa.share(u), 5), "spread": round(isa.spread(u), 4)}
+                for u in isa.families
+            ],
+        }
     return out
 
 
