@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from wheelaudit import _inflate
+from wheelaudit import _inflate, splitinflate
+from wheelaudit import archive as archive_module
 from wheelaudit.archive import WheelArchive
 from wheelaudit.crccombine import crc32_combine
 from wheelaudit.errors import InvalidWheel
@@ -228,9 +229,24 @@ def _far_read_then_check(path: Path) -> int:
 
 
 @pytest.mark.skipif(not split_enabled(), reason="splitting needs two CPUs")
-def test_two_decoders_check_the_whole_member(far_member: bytes, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("verify_bytes", "combines"), [(splitinflate.VERIFY_BYTES, 1), (4 << 20, 2)], ids=["usual", "overlapping"]
+)
+def test_two_decoders_check_the_whole_member(
+    far_member: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verify_bytes: int, combines: int
+) -> None:
+    """With a long hand-over check, the front decoder's bytes overlap the helper's checksummed ones."""
+    monkeypatch.setattr(archive_module, "VERIFY_BYTES", verify_bytes)
+    combined: list[int] = []
+
+    def counted(crc1: int, crc2: int, length2: int) -> int:
+        combined.append(length2)
+        return _inflate.crc32_combine(crc1, crc2, length2)
+
+    monkeypatch.setattr(archive_module, "crc32_combine", counted)
     clean = build_wheel(tmp_path, {BIG_MEMBER: (far_member, zipfile.ZIP_DEFLATED)})
     assert _far_read_then_check(clean) == 1, "the far read used the second decoder and the CRC matched"
+    assert len(combined) == combines  # overlapping: the bytes both decoders checksummed are dropped first
     # The same member with one byte changed in the middle (the helper's part), under the true CRC.
     damaged_data = bytearray(far_member)
     damaged_data[30_000_000] ^= 0x01

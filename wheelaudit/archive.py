@@ -500,17 +500,13 @@ class MemberStream:
         raw = self._fh.read(24)
         if raw[:4] == b"PK\x07\x08":
             raw = raw[4:]
-        layouts = ["<IQQ", "<III"] if zip64 else ["<III", "<IQQ"]
-        found = None
-        for layout in layouts:
-            if len(raw) >= struct.calcsize(layout):
-                found = struct.unpack_from(layout, raw)
-                if found == (self.member.crc, self.member.compressed_size, self.member.size):
-                    return
-        if found is None:
+        layouts = ("<IQQ", "<III") if zip64 else ("<III", "<IQQ")  # the likelier first; either may match
+        readings = [struct.unpack_from(form, raw) for form in layouts if len(raw) >= struct.calcsize(form)]
+        if (self.member.crc, self.member.compressed_size, self.member.size) in readings:
+            return
+        if not readings:
             raise InvalidWheel(f"{self._where}: the data descriptor is truncated")
-        crc, csize, usize = struct.unpack_from(layouts[0], raw) if len(raw) >= struct.calcsize(layouts[0]) else found
-        self._compare_local("data descriptor", crc, csize, usize)
+        self._compare_local("data descriptor", *readings[0])
 
     def _start_inflation(self) -> None:
         self._pos = 0  # uncompressed offset of the end of what was produced
