@@ -95,6 +95,7 @@ def test_require_fails_a_linux_tag_too() -> None:
     report = wheelaudit.audit(sample_wheel("wa_sample_syslib-"))
     (reason,) = evaluate(report, GateOptions(require=(parse_requirement("manylinux_2_17"),))).reasons
     assert reason.startswith("tagged linux_x86_64; required: manylinux_2_17 or more compatible")
+    assert "its binaries allow" not in reason, "no manylinux level fits as built: nothing to retag to"
 
 
 def test_errors_fail_and_are_named() -> None:

@@ -133,7 +133,8 @@ def evaluate(report: WheelReport, options: GateOptions) -> GateResult:
             where = f" ({problem.path})" if problem.path else ""
             reasons.append(f"[{problem.severity.value}] {problem.code}{where}: {problem.message}")
     plats = _platforms(report.wheel_tags)
-    best = f"; its binaries allow {report.platform_tag}" if report.platform_tag else ""
+    allowed = report.platform_tag and parse_platform_tag(report.platform_tag).family != "linux"
+    best = f"; its binaries allow {report.platform_tag}" if allowed else ""
     if options.portable:
         local = [p for p in plats if parse_platform_tag(p).family == "linux"]
         if local:
