@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -193,18 +194,27 @@ def test_injected_enospc_names_the_output_and_leaves_nothing(tmp_path: Path) -> 
     assert _leftovers(out) == []
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path: Path) -> object:
-    """A 1 MiB tmpfs (needs root and a kernel that lets us mount)."""
-    mount = tmp_path / "tiny"
+def _mounted_tmpfs(mount: Path, options: str) -> Iterator[Path]:
+    """A tmpfs at ``mount`` (needs root and a kernel that lets us mount), unmounted afterwards."""
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode(errors='replace').strip()}")
     try:
         yield mount
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB file system: a repair runs out of space on it."""
+    yield from _mounted_tmpfs(tmp_path / "tiny", "size=1m")
+
+
+@pytest.fixture
+def read_only_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    yield from _mounted_tmpfs(tmp_path / "ro", "ro,size=1m")
 
 
 def test_full_disk_leaves_nothing_and_names_the_wheelhouse(tmp_path: Path, tiny_tmpfs: Path) -> None:
@@ -214,6 +224,12 @@ def test_full_disk_leaves_nothing_and_names_the_wheelhouse(tmp_path: Path, tiny_
     assert str(wheelhouse) in proc.stderr and "No space left" in proc.stderr
     assert str(wheel) not in proc.stderr
     assert _leftovers(wheelhouse) == []
+
+
+def test_read_only_wheelhouse_is_named(tmp_path: Path, read_only_tmpfs: Path) -> None:
+    wheel = build_wheel(tmp_path, {})
+    proc = run_cli_expecting_unusable(["repair", str(wheel), "-w", str(read_only_tmpfs)], tmp_path)
+    assert str(read_only_tmpfs) in proc.stderr and str(wheel) not in proc.stderr
 
 
 # -- leftovers of killed runs ----------------------------------------------------------------------
