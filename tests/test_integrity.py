@@ -271,6 +271,17 @@ def test_helper_running_on_to_the_end_leaves_a_gap_that_reads_restart_from(far_m
         stream.check_integrity()
 
 
+@pytest.mark.skipif(not split_enabled(), reason="splitting needs two CPUs")
+@pytest.mark.parametrize("to_end", [False, True])
+def test_the_check_alone_reads_far_with_two_decoders(far_member: bytes, tmp_path: Path, to_end: bool) -> None:
+    """A member sniffed and found not to be a binary is still read whole: the rest is split too."""
+    archive = WheelArchive(build_wheel(tmp_path, {BIG_MEMBER: (far_member, zipfile.ZIP_DEFLATED)}))
+    with archive.open(archive.members[BIG_MEMBER], to_end=to_end) as stream:
+        assert stream.read_at(0, 4096) == far_member[:4096]
+        stream.check_integrity()
+        assert stream.split_reads == 1 and stream.restarts == 0
+
+
 @pytest.mark.real
 @pytest.mark.skipif(not split_enabled(), reason="splitting needs two CPUs")
 def test_polars_is_checked_whole_without_starting_over(real_wheels: dict[str, Path]) -> None:
