@@ -45,11 +45,13 @@ def _complain(line: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     import argparse
 
-    from . import __version__
+    from . import __version__, helptext
 
     parser = argparse.ArgumentParser(
         prog="wheelaudit",
         description="Audit and repair binary wheels (ELF, Mach-O, PE) for any platform, on any host.",
+        epilog=helptext.main_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-V", "--version", action="version", version=f"wheelaudit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -59,10 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="what a wheel needs, the best tag it can carry, and every problem",
         description="Audit wheels without extracting them and without any host library. "
         "Inputs whose name does not end in .whl (an sdist next to the wheels) are skipped.",
+        epilog=helptext.show_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     show.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel files")
     show.add_argument("--json", action="store_true", help="print JSON (one object, or a list for several wheels)")
     show.add_argument("-v", "--verbose", action="store_true", help="list needed libraries and every blocked level")
+    show.add_argument("-q", "--quiet", action="store_true", help="one verdict line per wheel (text output only)")
     show.add_argument(
         "--policy-file",
         action="append",
@@ -72,16 +77,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="wheels audited in parallel")
     _add_repair_parser(sub)
+    _add_listing_parsers(sub)
     return parser
 
 
+def _add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``policies`` and ``tree``: what wheelaudit knows, and what a wheel's binaries load."""
+    import argparse
+
+    from . import helptext
+
+    policies = sub.add_parser(
+        "policies",
+        help="list the known platform levels and tags (manylinux, musllinux, macOS, iOS, Windows, Android)",
+        description="Every manylinux/musllinux level with its aliases, architectures and libc version, "
+        "and what wheelaudit knows of the other platforms, from the policy files.",
+        epilog=helptext.policies_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    policies.add_argument("--json", action="store_true", help="print JSON")
+    policies.add_argument(
+        "--policy-file", action="append", default=[], metavar="FILE", help="extra policy file, listed with the rest"
+    )
+    tree = sub.add_parser(
+        "tree",
+        help="the libraries each binary of a wheel loads, as a tree (like lddtree, from the wheel alone)",
+        description="What each extension or program loads from inside the wheel, and what stays outside.",
+        epilog=helptext.tree_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tree.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel files")
+    tree.add_argument("--json", action="store_true", help="print JSON (one object, or a list for several wheels)")
+    tree.add_argument(
+        "--policy-file", action="append", default=[], metavar="FILE", help="extra policy file (judges what is allowed)"
+    )
+
+
 def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    import argparse
+
+    from . import helptext
+
     repair = sub.add_parser(
         "repair",
         help="graft external libraries, patch, strip and retag Linux wheels",
         description="Copy the libraries a wheel's tag does not allow into the wheel and retag it. "
         "The input is never modified; the result is written atomically into the wheelhouse. "
         "Inputs whose name does not end in .whl are skipped.",
+        epilog=helptext.repair_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     repair.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel files")
     repair.add_argument(
@@ -154,6 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _show(args)
     if args.command == "repair":
         return _repair(args)
+    if args.command in ("policies", "tree"):
+        from .listing import run_listing
+
+        return run_listing(args)
     return EXIT_UNUSABLE  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -197,8 +245,11 @@ def _show(args: argparse.Namespace) -> int:
         policies = loaded
     jobs = args.jobs if args.jobs and args.jobs > 0 else None
     outcomes = _audit_all(wheels, policies, jobs)
-    from .render import render_text
+    from .colour import style_for
+    from .render import render_summary, render_text, render_verdict
     from .report import WheelReport, error_to_json
+
+    style = style_for(sys.stdout)
 
     status = EXIT_OK
     documents = []
@@ -208,8 +259,10 @@ def _show(args: argparse.Namespace) -> int:
                 status = max(status, EXIT_PROBLEMS)
             if args.json:
                 documents.append(outcome.to_json())
+            elif args.quiet:
+                print(render_verdict(outcome, style))  # escaped, then coloured
             else:
-                print(render_text(outcome, verbose=args.verbose))  # escaped line by line already
+                print(render_text(outcome, verbose=args.verbose, style=style))  # escaped, then coloured
         else:
             status = max(status, outcome.status)
             if args.json:
@@ -220,13 +273,10 @@ def _show(args: argparse.Namespace) -> int:
 
         json.dump(documents[0] if len(documents) == 1 else documents, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    elif len(outcomes) > 1:
+    elif len(outcomes) > 1 and not args.quiet:
         reports = [o for o in outcomes if isinstance(o, WheelReport)]
         good = sum(r.ok for r in reports)
-        print(
-            f"\n{len(outcomes)} wheels: {good} OK, {len(reports) - good} NOT OK"
-            + (f", {len(outcomes) - len(reports)} unusable" if len(reports) < len(outcomes) else "")
-        )
+        print("\n" + render_summary(len(outcomes), good, len(reports) - good, style))
     return status
 
 

@@ -9,6 +9,10 @@ goes through :func:`printable`; JSON output needs nothing (``json`` escapes them
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Optional
+
+from .colour import PLAIN, Style
 
 # C0, DEL and C1 controls, and the Unicode line/paragraph separators and bidirectional
 # overrides/isolates, which reorder or break what a person reads without being visible; and lone
@@ -30,3 +34,66 @@ def _escape(match: re.Match[str]) -> str:
 def printable(text: str) -> str:
     """``text`` with every control character written as a visible escape (``\\x1b``, ``\\n``)."""
     return _UNSAFE.sub(_escape, text)
+
+
+#: A piece of a line: its text (ours or a wheel's) and the colour role it is shown in (None: plain).
+Segment = tuple[str, Optional[str]]
+
+
+def format_line(segments: Sequence[Segment], style: Style = PLAIN, hang: int = 0) -> str:
+    """One line of output: every segment escaped, then wrapped to ``style.width``, then coloured.
+
+    In that order, so that a wheel's control characters never reach the terminal, the width
+    counts what is seen (escapes included, colour codes not), and colour is only ever ours.
+    Continuation lines start with ``hang`` spaces; a word longer than the width (a path) stays whole.
+    """
+    text = ""
+    spans: list[tuple[int, int, str]] = []
+    for raw, role in segments:
+        piece = printable(raw)
+        if role is not None and piece:
+            spans.append((len(text), len(text) + len(piece), role))
+        text += piece
+    pieces = _wrap(text, style.width, hang)
+    if not style.colour or not spans:
+        return "\n".join(piece for piece, _, _ in pieces)
+    return "\n".join(_paint(piece, offset, lead, spans, style) for piece, offset, lead in pieces)
+
+
+def _wrap(text: str, width: int | None, hang: int) -> list[tuple[str, int, int]]:
+    """The lines ``text`` wraps to: each line, the offset such that ``line[i]`` shows
+    ``text[offset + i]``, and the length of its added indent (which shows nothing of ``text``)."""
+    if width is None or len(text) <= width:
+        return [(text, 0, 0)]
+    import textwrap  # only when wrapping: a pipe never needs it
+
+    indent = len(text) - len(text.lstrip(" "))
+    hang = min(hang, width // 2)
+    lines = textwrap.wrap(
+        text[indent:],
+        width,
+        initial_indent=text[:indent],
+        subsequent_indent=" " * hang,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    out: list[tuple[str, int, int]] = [(lines[0], 0, 0)]
+    cursor = len(lines[0])
+    for line in lines[1:]:
+        start = text.index(line[hang:], cursor)  # textwrap only drops the spaces it breaks at
+        out.append((line, start - hang, hang))
+        cursor = start + len(line) - hang
+    return out
+
+
+def _paint(line: str, offset: int, lead: int, spans: list[tuple[int, int, str]], style: Style) -> str:
+    """``line`` with the parts of ``spans`` (indices into the whole text) it shows coloured."""
+    out = []
+    position = lead
+    for start, end, role in spans:
+        start, end = max(start - offset, position), min(end - offset, len(line))
+        if start >= end:
+            continue
+        out += [line[position:start], style.paint(line[start:end], role)]
+        position = end
+    return line[:lead] + "".join(out) + line[position:]
