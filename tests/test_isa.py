@@ -9,12 +9,15 @@ pinned ones from sample-wheels/real-wheels.json.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
+import struct
 import subprocess
 from pathlib import Path
 
@@ -24,7 +27,7 @@ import pytest
 import wheelaudit
 from wheelaudit.binary.isascan import scan_code, window_offsets
 from wheelaudit.binary.model import Binary
-from wheelaudit.binary.x86decode import INVALID, Family, decode
+from wheelaudit.binary.x86decode import INVALID, Family, decode, walk
 from wheelaudit.report import Severity
 
 from .conftest import ROOT
@@ -128,6 +131,54 @@ def gcc_libraries(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
         subprocess.run(cmd, check=True)
         out[level] = lib
     return out
+
+
+def _executable_bytes(lib: Path) -> tuple[bytes, int]:
+    """The first executable PT_LOAD segment of a 64-bit little-endian ELF file, and its address."""
+    data = lib.read_bytes()
+    phoff, phentsize, phnum = struct.unpack_from("<Q", data, 32)[0], *struct.unpack_from("<HH", data, 54)
+    for i in range(phnum):
+        p_type, p_flags, p_offset, p_vaddr, _, p_filesz = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+        if p_type == 1 and p_flags & 1:
+            return data[p_offset : p_offset + p_filesz], p_vaddr
+    raise AssertionError("no executable segment")
+
+
+def test_walk_agrees_with_decode(gcc_libraries: dict[int, Path]) -> None:
+    """The inlined fast path of walk() counts what decode() finds, instruction by instruction."""
+    for lib in gcc_libraries.values():
+        code, _ = _executable_bytes(lib)
+        fast = [0] * (len(Family) + 1)
+        walk(code, 0, fast)
+        slow = [0] * (len(Family) + 1)
+        p = 0
+        with contextlib.suppress(IndexError):
+            while p < len(code):
+                r = decode(code, p)
+                if r == INVALID:
+                    break
+                slow[r >> 8] += 1
+                p += r & 0xFF
+        # walk() may count one more instruction at the very end, where a SIB byte would be cut off
+        assert 0 <= sum(fast[: len(Family)]) - sum(slow) <= 1, lib.name
+        assert [f for f, n in enumerate(fast[: len(Family)]) if n] == [f for f, n in enumerate(slow) if n]
+
+
+def test_decoder_matches_objdump(gcc_libraries: dict[int, Path]) -> None:
+    """Every instruction boundary objdump finds in the fixtures' .text, the decoder finds too."""
+    if not shutil.which("objdump"):
+        pytest.skip("needs objdump (binutils)")
+    for lib in gcc_libraries.values():
+        code, vaddr = _executable_bytes(lib)
+        listing = subprocess.run(
+            ["objdump", "-d", "--no-show-raw-insn", "-j", ".text", str(lib)], capture_output=True, text=True, check=True
+        )
+        starts = [int(m.group(1), 16) - vaddr for m in re.finditer(r"^\s+([0-9a-f]+):\t", listing.stdout, re.M)]
+        assert len(starts) > 300
+        p = starts[0]
+        for start in starts:
+            assert p == start, f"{lib.name}: decoder at {p + vaddr:#x}, objdump at {start + vaddr:#x}"
+            p += decode(code, p) & 0xFF
 
 
 def _audit_library(directory: Path, lib: Path, name: str) -> tuple[Binary, list[str]]:

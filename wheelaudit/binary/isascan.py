@@ -9,8 +9,9 @@ sampled instructions use it (share) and in how many sampled windows it occurs (s
 
 Sampling keeps ``show`` fast: :data:`WINDOWS` windows of :data:`WINDOW_BYTES` spread evenly
 over each executable ``PT_LOAD`` segment, read in ascending file order (so a deflated member
-is inflated once, forwards). The hand-written decoder (``x86decode``) walks about 8 MB/s
-in CPython, 1.6x faster than capstone's ``disasm_lite`` measured on libc.so.6.
+is inflated once, forwards). The hand-written decoder (``x86decode``) takes 0.25-0.4 us per
+instruction in CPython 3.11, measured on libc.so.6 against capstone 5's ``disasm_lite`` at 0.84 us
+(which would also need its mnemonics classified, and a native dependency).
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from collections.abc import Iterable
 from typing import Callable
 
 from .model import CodeIsa, IsaFamilyUse
-from .x86decode import INVALID, LEVEL, Family, decode
+from .x86decode import INVALID, LEVEL, Family, decode, walk
 
 ReadAt = Callable[[int, int], bytes]
 
-#: Windows per binary and bytes per window: 64 x 2 KB ~ 30,000 instructions, ~15 ms of CPython.
+#: Windows per binary and bytes per window: 64 x 2 KB is ~35,000 instructions, ~9 ms of CPython 3.11
+#: (a wheel of many libraries pays it for each: +0.3 s for pyarrow's 38). Fewer windows were tried:
+#: at 32, numpy 1.21's _simd test module passes for a v2 build and the Rust dispatch fixture's AVX2
+#: kernel is missed; at 16 the Rust v4 crate passes for baseline code.
 WINDOWS = 64
 WINDOW_BYTES = 2048
 #: Starting offsets tried at each window start; the walk is kept from the first boundary they share.
@@ -76,8 +80,8 @@ class _Tally:
         self.legacy_simd_windows = 0  # legacy-encoded SSE and no VEX/EVEX: code not built for v3
 
     def add_window(self, code: bytes) -> None:
-        counts = _walk(code, _sync_point(code))
-        if counts is None:
+        counts = [0] * (len(Family) + 1)
+        if not walk(code, _sync_point(code), counts):
             self.data_windows += 1
             return
         total = sum(counts) - counts[-1]
@@ -120,25 +124,6 @@ def _sync_point(code: bytes) -> int:
                 w = w + 1 if r == INVALID else w + (r & 0xFF)
             walkers[i] = w
     return walkers[0]
-
-
-def _walk(code: bytes, p: int) -> list[int] | None:
-    """Counts per family (plus zero-filler count last) from ``p`` on; None when the bytes are not code."""
-    counts = [0] * (len(Family) + 1)
-    end = len(code)
-    zeros = len(Family)
-    try:
-        while p < end:
-            r = decode(code, p)
-            if r == INVALID:
-                return None
-            if r == 2 and code[p] == 0 and code[p + 1] == 0:
-                counts[zeros] += 1
-            counts[r >> 8] += 1
-            p += r & 0xFF
-    except IndexError:  # the last instruction runs past the window
-        pass
-    return counts
 
 
 def window_offsets(segments: Iterable[tuple[int, int]], file_size: int) -> list[int]:

@@ -348,3 +348,76 @@ def _xop(code: bytes, p: int) -> int:
     p += _modrm_len(code, p)
     p += 1 if mmap == 8 else (4 if mmap == 10 else 0)
     return p - start
+
+
+def _fast_tables() -> tuple[bytes, bytes]:
+    """For the fast path of :func:`walk`: ModRM lengths (0 = a SIB byte follows) and immediate sizes.
+
+    Immediate codes: 0-4 bytes as given, 5 = imm32 or imm64 (REX.W), 9 = slow path (group 3, moffs,
+    LAHF/SAHF, prefixes, VEX/EVEX/XOP, invalid).
+    """
+    modrm = bytes(
+        (1 if m >= 0xC0 else 0 if m & 7 == 4 else _MODRM_LEN[m] if m >> 6 else 5 if m & 7 == 5 else 1)
+        for m in range(256)
+    )
+    imm = bytearray(256)
+    sizes = {_I8: 1, _I16: 2, _I24: 3, _IZ: 4, _IV: 5}
+    for b, entry in enumerate(_ONE):
+        if entry < 0 or b in (0x9E, 0x9F) or b == 0x8F or _PREFIX[b] or b in (0xC4, 0xC5, 0x62) or 0x40 <= b <= 0x4F:
+            imm[b] = 9
+        else:
+            imm[b] = sizes.get(entry & ~_M, 9 if entry & ~_M else 0)
+    return modrm, bytes(imm)
+
+
+_FAST_MODRM, _FAST_IMM = _fast_tables()
+
+
+def walk(code: bytes, p: int, counts: list[int]) -> bool:
+    """Decode from ``p`` to the end of ``code``, adding each instruction to ``counts[family]``.
+
+    ``counts[len(Family)]`` counts ``00 00`` (``add [rax], al``: zero padding or data). Returns
+    False at an invalid opcode. Common instructions (optional REX, a one-byte or 0F opcode, no
+    other prefix) take an inlined path: this loop is most of the cost of a scan.
+    """
+    end = len(code)
+    one, fast_modrm, fast_imm = _ONE, _FAST_MODRM, _FAST_IMM
+    zeros = len(Family)
+    try:
+        while p < end:
+            start = p
+            b = code[p]
+            rexw = False
+            if 0x40 <= b <= 0x4F:
+                rexw = b >= 0x48
+                p += 1
+                b = code[p]
+            if b == 0x0F:
+                r = _two_byte(code, p + 1, start, False, 0, rexw)
+            else:
+                imm = fast_imm[b]
+                if imm == 9:
+                    r = decode(code, start)
+                    if r == INVALID:
+                        return False
+                else:
+                    p += 1
+                    if one[b] & _M:
+                        m = code[p]
+                        n = fast_modrm[m]
+                        if not n:
+                            mod = m >> 6
+                            n = 2 + (4 if mod == 2 or (mod == 0 and code[p + 1] & 7 == 5) else mod)
+                        p += n
+                        if b == 0 and not rexw and m == 0:
+                            counts[zeros] += 1
+                    p += imm if imm != 5 else (8 if rexw else 4)
+                    counts[0] += 1
+                    continue
+            if r == INVALID:
+                return False
+            counts[r >> 8] += 1
+            p = start + (r & 0xFF)
+    except IndexError:  # the last instruction runs past the end
+        pass
+    return True
