@@ -707,9 +707,12 @@ class MemberStream:
         self.split_reads += 1
 
     def _inflate_exactly_to(self, target: int, offset: int) -> None:
-        """Inflate on to ``target`` and not a byte further (the decoder stays usable either way)."""
+        """Inflate on to ``target`` and not a byte further (the decoder stays usable either way).
+
+        Only for checksumming bytes before the read: small pieces keep the memory down.
+        """
         while self._pos < target:
-            chunk = self._produce(most=target - self._pos)
+            chunk = self._produce(most=min(target - self._pos, 1 << 20))
             if not chunk:
                 raise InvalidWheel(f"{self._where} inflates to fewer bytes than its declared size")
             self._take(chunk, offset)

@@ -64,6 +64,7 @@ MAX_DIRTY_OUTPUT = 64 * 1024 * 1024
 VERIFY_BYTES = 64 * 1024
 _READ = 1 << 20
 _OUT = 8 << 20
+_CHECK_OUT = 1 << 20
 _TRIAL_OUT = 16 * 1024
 _ZEROS = bytes(WINDOW)
 _ONES = b"\xff" * WINDOW
@@ -448,7 +449,9 @@ class AheadDecoder(threading.Thread):
                 return True  # at the member's end the front decoder checks whether its target was reached
             if not self.tail and self.consumed >= self._compressed_size:
                 return False
-            want = _OUT if stop is None else max(1, min(_OUT, stop - self.produced))
+            # Past the kept part the output is only checksummed: small pieces, little memory.
+            most = _OUT if self._kept_end is None else _CHECK_OUT
+            want = most if stop is None else max(1, min(most, stop - self.produced))
             out = self.decoder.decompress(self.tail or self._read(fh, _READ), want)
             self.tail = self.decoder.unconsumed_tail
             if not out and self.decoder.eof:
