@@ -56,6 +56,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    """The public names too, although they load only on first use (tab completion, ``help()``)."""
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
 __all__ = [
     "Binary",
     "BinaryFormat",

@@ -22,7 +22,8 @@ def _policies_where() -> str:
 
 EXIT_CODES = """Exit status:
   0    every wheel can carry its own tags
-  1    at least one cannot (an error-level problem; for repair: the asked tag is out of reach)
+  1    at least one cannot (an error-level problem); repair: the asked tag is out of reach,
+       or errors remain that grafting cannot fix
   2    an input could not be used (not a wheel, damaged, unsafe), or the command line is wrong
   3    internal error (a bug; WHEELAUDIT_DEBUG=1 shows the traceback)
   130  interrupted (Ctrl-C)"""
@@ -78,8 +79,8 @@ def show_epilog() -> str:
 
 def repair_epilog() -> str:
     return f"""Examples:
-  wheelaudit repair dist/*.whl                                   most compatible tag, into wheelhouse/
-  wheelaudit repair --plat manylinux_2_17 -w out/ dist/*.whl     this level, or fail with the reason
+  wheelaudit repair dist/*.whl                                 most compatible tag, into wheelhouse/
+  wheelaudit repair --plat manylinux_2_17 -w out/ dist/*.whl   this level, or fail saying why
   wheelaudit repair --lib-path build/lib --exclude 'libcuda.so*' dist/*.whl
   wheelaudit repair --sysroot /opt/aarch64-root dist/*aarch64.whl
   wheelaudit repair --strip debug -z 9 dist/*.whl
