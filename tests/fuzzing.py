@@ -157,6 +157,9 @@ def macho_fields(data: bytes, base: int = 0, depth: int = 0) -> list[Field]:
         if trie is not None:  # the export trie's first bytes: terminal sizes, edge counts, ULEB128 offsets
             start = base + _u(data, e + "I", at + trie)
             out += [Field(start + i, 1, e) for i in range(min(_u(data, e + "I", at + trie + 4), 48))]
+        if cmd == 0x1D:  # LC_CODE_SIGNATURE: the superblob's count and first index entries (big-endian)
+            sig = base + _u(data, e + "I", at + 8)
+            out += [Field(sig + 8, 4, ">")] + [Field(sig + 12 + o, 4, ">") for o in range(0, 32, 4)]
         if cmd == 2:  # LC_SYMTAB: n_strx, n_type, n_sect, n_desc of the first symbols
             for i in range(min(_u(data, e + "I", at + 12), 16)):
                 sym = base + _u(data, e + "I", at + 8) + i * (16 if is64 else 12)
