@@ -98,6 +98,8 @@ def policies_epilog() -> str:
   wheelaudit policies --json | jq '.linux[] | select(.family == "musllinux") | .name'
   wheelaudit policies --policy-file my-levels.json
 
+Exit status: 0 listed; 2 a policy file could not be used; 3 internal error; 130 interrupted.
+
 {_policies_where()}"""
 
 
