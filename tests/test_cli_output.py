@@ -66,6 +66,12 @@ def run_on_pty(*args: str | Path, columns: int = 80, env: dict[str, str] | None 
         cwd=ROOT,
     )
     os.close(slave)
+    out = read_all(master)  # before waiting: a full terminal buffer would block the child
+    return proc.wait(timeout=300), out
+
+
+def read_all(master: int) -> str:
+    """Everything the child writes to the terminal, until it closes its side (then closes ours)."""
     chunks = []
     while True:
         try:
@@ -76,7 +82,7 @@ def run_on_pty(*args: str | Path, columns: int = 80, env: dict[str, str] | None 
             break
         chunks.append(data)
     os.close(master)
-    return proc.wait(timeout=300), b"".join(chunks).decode()
+    return b"".join(chunks).decode()
 
 
 # -- problems that share a fix ------------------------------------------------------------------
@@ -415,7 +421,6 @@ def test_pty_helper_sees_a_terminal() -> None:
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 57, 0, 0))
     proc = subprocess.Popen([sys.executable, "-c", probe], stdout=slave, env=clean_env())
     os.close(slave)
-    out = os.read(master, 1024).decode()
-    os.close(master)
+    out = read_all(master)
     proc.wait(timeout=60)
     assert out.split() == ["True", "57"]
