@@ -19,6 +19,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, NamedTuple
 
 from ._inflate import INFLATE_ERRORS, crc32, crc32_combine, new_raw_decompressor
 from .errors import InvalidWheel, UnsafeWheel
@@ -55,9 +56,12 @@ _ZIP64_EXTRA = 0x0001
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-@dataclass(frozen=True)
-class Member:
-    """One zip entry, as the central directory describes it."""
+class Member(NamedTuple):
+    """One zip entry, as the central directory describes it.
+
+    A named tuple rather than a dataclass: a wheel may hold hundreds of thousands of
+    members, and a tuple takes half the memory and a fraction of the time to create.
+    """
 
     name: str
     size: int
@@ -80,9 +84,8 @@ class Member:
         return self.name.rstrip("/").rsplit("/", 1)[-1]
 
 
-@dataclass(frozen=True)
-class RecordRow:
-    """One line of RECORD, as written (hash and size may be empty)."""
+class RecordRow(NamedTuple):
+    """One line of RECORD, as written (hash and size may be empty); a named tuple, like :class:`Member`."""
 
     path: str
     hash: str  # "sha256=<urlsafe b64>" or ""
@@ -152,8 +155,14 @@ def _first(fields: dict[str, list[str]], name: str) -> str:
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 (as code points)
 
 
+#: Anything that may make a name unsafe; names without a match (nearly all) skip the detailed checks.
+_SUSPECT = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|^/|^[A-Za-z]:|(?:^|/)\.\.(?:/|$)|//|^$")
+
+
 def check_member_name(name: str) -> str | None:
     """Why a member name is unsafe to extract, or None when it is fine."""
+    if _SUSPECT.search(name) is None:
+        return None
     if not name:
         return "empty member name"
     if "\x00" in name:
@@ -181,6 +190,8 @@ def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
 
 def _encodings(name: str) -> tuple[bytes, ...]:
     """How a member name may be spelled in a local header: UTF-8, or CP437 without the UTF-8 flag."""
+    if name.isascii():
+        return (name.encode("ascii"),)
     spellings = [name.encode("utf-8")]
     with contextlib.suppress(UnicodeEncodeError):
         spellings.append(name.encode("cp437"))
@@ -400,13 +411,23 @@ class WheelArchive:
             stream.check_integrity()
             return data
 
-    def open(self, member: Member, *, retain: int = 0, split: bool = True, to_end: bool = False) -> MemberStream:
+    def open(
+        self,
+        member: Member,
+        *,
+        retain: int = 0,
+        split: bool = True,
+        to_end: bool = False,
+        fh: BinaryIO | None = None,
+    ) -> MemberStream:
         """A random-access stream over ``member``; ``split=False`` never uses a second decoder.
 
         ``to_end``: the caller will read the member to its end (``check_integrity``), so a
         second decoder runs on to the end after a far read instead of leaving that to the first.
+        ``fh``: an open handle on the archive to use (and leave open) instead of a new one,
+        for one thread copying many members in a row.
         """
-        return MemberStream(self.path, member, retain=retain, split=split, to_end=to_end)
+        return MemberStream(self.path, member, retain=retain, split=split, to_end=to_end, fh=fh)
 
 
 class MemberStream:
@@ -424,7 +445,14 @@ class MemberStream:
     OUTPUT_CHUNK = 8 << 20  # most inflated bytes produced per call: bounds memory, keeps calls few
 
     def __init__(
-        self, archive_path: Path, member: Member, *, retain: int = 0, split: bool = True, to_end: bool = False
+        self,
+        archive_path: Path,
+        member: Member,
+        *,
+        retain: int = 0,
+        split: bool = True,
+        to_end: bool = False,
+        fh: BinaryIO | None = None,
     ) -> None:
         self.member = member
         self.size = member.size
@@ -436,11 +464,12 @@ class MemberStream:
         self._to_end = to_end
         self._archive_path = archive_path
         self._retain = retain
-        self._fh = open(archive_path, "rb")  # noqa: SIM115 - closed in close()
+        self._own_fh = fh is None
+        self._fh = open(archive_path, "rb") if fh is None else fh  # noqa: SIM115 - closed in close()
         try:
             self._data_offset = self._locate_data()
         except BaseException:
-            self._fh.close()
+            self.close()
             raise
         self._prefix = bytearray()
         self._verified = False  # the whole member was read and its CRC-32 matched
@@ -453,7 +482,8 @@ class MemberStream:
         self.close()
 
     def close(self) -> None:
-        self._fh.close()
+        if self._own_fh:
+            self._fh.close()
 
     def _locate_data(self) -> int:
         """Where the member's data starts, once its local header agrees with the central directory.

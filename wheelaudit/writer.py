@@ -23,10 +23,9 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol, cast
+from typing import BinaryIO, NamedTuple, Protocol, cast
 
 from . import scratch
 from .archive import Member
@@ -153,8 +152,7 @@ def normalized_mode(mode: int, *, is_dir: bool = False) -> int:
     return stat.S_IFREG | (0o755 if mode & 0o111 else 0o644)
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     """One member as written: what its central-directory record needs."""
 
     name: bytes
@@ -168,8 +166,7 @@ class _Entry:
     is_dir: bool
 
 
-@dataclass(frozen=True)
-class RecordEntry:
+class RecordEntry(NamedTuple):
     """One line of the RECORD being written."""
 
     path: str

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .. import scratch
 from ..archive import Member, WheelArchive
@@ -380,10 +381,14 @@ def _write(
     def from_bytes(name: str, data: bytes, mode: int = 0o644) -> Callable[[WheelWriter], object]:
         return lambda w: w.add_bytes(name, data, mode=mode)
 
+    shared: list[BinaryIO] = []  # one handle on the input for every raw copy (500,000 members: 500,000 opens)
+
     def raw(member: Member) -> Callable[[WheelWriter], object]:
         def copy(w: WheelWriter) -> None:
             digest = _member_hash(archive, member, verify_record) if not member.is_dir else ""
-            with archive.open(member) as stream:
+            if not shared:
+                shared.append(open(archive.path, "rb"))  # noqa: SIM115 - closed after writing
+            with archive.open(member, fh=shared[0]) as stream:
                 w.copy_raw(member, stream.iter_compressed(), digest)
 
         return copy
@@ -420,5 +425,7 @@ def _write(
             # Renamed into place only if the input is still the file that was read throughout.
             writer.finish(f"{dist_info}/RECORD", before_rename=archive.check_unchanged)
     finally:
+        for fh in shared:
+            fh.close()
         if bar:
             bar.close()
