@@ -12,6 +12,7 @@ wheel's text has been escaped (:mod:`.terminal`), so a wheel can never send its 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TextIO
@@ -54,6 +55,8 @@ def wants_colour(is_terminal: bool, environ: Mapping[str, str]) -> bool:
         return True
     if environ.get("TERM") == "dumb":
         return False
+    if sys.platform == "win32" and not (environ.get("WT_SESSION") or environ.get("TERM")):
+        return False  # the classic console shows escape codes as text unless a program turns VT mode on
     return is_terminal
 
 
