@@ -424,3 +424,12 @@ def test_pty_helper_sees_a_terminal() -> None:
     out = read_all(master)
     proc.wait(timeout=60)
     assert out.split() == ["True", "57"]
+
+
+def test_tree_says_when_a_binary_needs_nothing() -> None:
+    from wheelaudit.tree import BinaryTree, WheelTree, render
+
+    text = render(
+        WheelTree("x-1.0-py3-none-manylinux_2_17_x86_64.whl", None, (BinaryTree("x/x", "elf", "x86_64", ()),))
+    )
+    assert text.splitlines()[-1] == "    (needs no shared library: statically linked)"

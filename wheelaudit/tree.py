@@ -200,6 +200,8 @@ def render(tree: WheelTree, style: Style = PLAIN) -> str:
         lines.append(format_line([("  no binaries", None)], style))
     for binary in tree.binaries:
         lines.append(format_line([(f"  {binary.path} ({binary.format}, {binary.arch})", None)], style, 6))
+        if not binary.needs:
+            lines.append("    (needs no shared library: statically linked)")
         _render_needs(binary.needs, 2, lines, style)
     return "\n".join(lines)
 
