@@ -479,7 +479,8 @@ def _code_isa(r: _ElfReader, segments: list[_Segment]) -> CodeIsa | None:
     from .isascan import scan_code
 
     spans = [(s.offset, s.filesz) for s in segments if s.type == PT_LOAD and s.flags & PF_X]
-    return scan_code(r.read, spans, r.size)
+    dynamic = next((s.offset for s in segments if s.type == PT_DYNAMIC), None)
+    return scan_code(r.read, spans, r.size, dynamic)
 
 
 def _round_up(value: int, align: int) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Callable
 
+from ..splitinflate import MIN_DISTANCE
 from .model import CodeIsa, IsaFamilyUse
 from .x86decode import INVALID, LEVEL, Family, decode, walk
 
@@ -30,6 +31,8 @@ ReadAt = Callable[[int, int], bytes]
 #: kernel is missed; at 16 the Rust v4 crate passes for baseline code.
 WINDOWS = 64
 WINDOW_BYTES = 2048
+#: In files big enough for two decoders, windows gather in clusters of this size (see _clusters).
+CLUSTER_BYTES = 4 * 1024 * 1024
 #: Starting offsets tried at each window start; the walk is kept from the first boundary they share.
 SYNC_STARTS = 4
 SYNC_STEPS = 64
@@ -126,9 +129,16 @@ def _sync_point(code: bytes) -> int:
     return walkers[0]
 
 
-def window_offsets(segments: Iterable[tuple[int, int]], file_size: int) -> list[int]:
-    """File offsets of the windows to read, ascending, for executable segments ``(offset, filesz)``."""
+def window_offsets(segments: Iterable[tuple[int, int]], file_size: int, next_read: int | None = None) -> list[int]:
+    """File offsets of the windows to read, ascending, for executable segments ``(offset, filesz)``.
+
+    ``next_read`` is where the caller reads next (ELF: the dynamic segment): in a big file the
+    windows gather in clusters (see :func:`_clusters`) so that reaching them costs no more time.
+    """
     spans = [(o, min(s, file_size - o)) for o, s in segments if 0 <= o < file_size and s > 0]
+    clusters = _clusters(spans, file_size if next_read is None else next_read)
+    if len(clusters) >= 2:
+        spans = clusters
     total = sum(s for _, s in spans)
     if not total:
         return []
@@ -146,10 +156,31 @@ def window_offsets(segments: Iterable[tuple[int, int]], file_size: int) -> list[
     return offsets
 
 
-def scan_code(read_at: ReadAt, segments: Iterable[tuple[int, int]], file_size: int) -> CodeIsa | None:
+def _clusters(spans: list[tuple[int, int]], next_read: int) -> list[tuple[int, int]]:
+    """Stretches of CLUSTER_BYTES of code, each MIN_DISTANCE past the end of the one before.
+
+    A deflated member is inflated forwards; a read at least MIN_DISTANCE ahead gets a second
+    decoder (``splitinflate``), which halves the wait for polars' far ``.dynamic``. Windows read
+    a few MB apart would turn that whole stretch into one serial inflation (0.07 s for polars);
+    clusters that far apart keep every hop a split one, and cost only their own few MB.
+    """
+    out: list[tuple[int, int]] = []
+    at = MIN_DISTANCE  # the first hop starts from the ELF header
+    last = next_read - MIN_DISTANCE - CLUSTER_BYTES
+    for offset, size in spans:
+        start = max(offset, at)
+        while start <= last and start + CLUSTER_BYTES <= offset + size:
+            out.append((start, CLUSTER_BYTES))
+            at = start = start + CLUSTER_BYTES + MIN_DISTANCE
+    return out
+
+
+def scan_code(
+    read_at: ReadAt, segments: Iterable[tuple[int, int]], file_size: int, next_read: int | None = None
+) -> CodeIsa | None:
     """Sample the executable segments; None when too little code was found to judge."""
     tally = _Tally()
-    for offset in window_offsets(segments, file_size):
+    for offset in window_offsets(segments, file_size, next_read):
         tally.add_window(read_at(offset, min(WINDOW_BYTES, file_size - offset)))
     return judge(tally)
 
