@@ -51,10 +51,10 @@ MIN_INSTRUCTIONS = 200
 V3_SPREAD, V3_SHARE, V3_LEGACY_SIMD = 0.5, 0.02, 0.1
 #: v3, second way: a small crate built for v3 is mostly Rust's std (precompiled for the baseline), so its
 #: VEX spread looks like dispatch (31%); what tells it is BMI/LZCNT/MOVBE in ordinary code, which the
-#: compiler uses everywhere (Rust haswell crate 14%, polars 28%) and dispatched kernels hardly (OpenSSL's
+#: compiler uses everywhere (Rust haswell crate 16%, polars 31%) and dispatched kernels hardly (OpenSSL's
 #: assembly 7%, glibc 3%, orjson 3%).
 V3_GPR_SPREAD = 0.12
-#: v4: given v3, AVX-512 in this share of the windows that hold v3 code (Rust v4 crate 33%, polars 0-2%).
+#: v4: given v3, AVX-512 in this share of the windows that hold v3 code (Rust v4 crate 41%, polars 0-2%).
 V4_OF_V3 = 0.2
 #: v2: SSE4/POPCNT outside VEX/EVEX code in this share of the windows (polars-runtime-compat 16-25%,
 #: pyarrow 14-70%; liblzma's dispatched CRC 5%, numpy 3%, glibc 2%). A small Rust crate built for v2 shows
