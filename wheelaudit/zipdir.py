@@ -10,6 +10,7 @@ trusted: every size and offset is checked against the file before use.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -44,6 +45,16 @@ class ZipEntry:
 
 def read_central_directory(fh: BinaryIO, file_size: int, *, max_entries: int) -> list[ZipEntry]:
     """Every entry of the central directory, in directory order."""
+    return list(iter_central_directory(fh, file_size, max_entries=max_entries))
+
+
+def iter_central_directory(fh: BinaryIO, file_size: int, *, max_entries: int) -> Iterator[ZipEntry]:
+    """The entries of the central directory one by one, in directory order.
+
+    A generator, so that a reader building its own records never holds two records
+    per member at once (a wheel may hold 500,000). The end records are checked before
+    the first entry is produced; a damaged entry raises when it is reached.
+    """
     tail_size = min(file_size, _EOCD.size + _MAX_COMMENT)
     fh.seek(file_size - tail_size)
     tail = fh.read(tail_size)
@@ -66,7 +77,7 @@ def read_central_directory(fh: BinaryIO, file_size: int, *, max_entries: int) ->
     directory = fh.read(cd_size)
     if len(directory) != cd_size:
         raise BadZip("the central directory is truncated")
-    return list(_entries(directory, count))
+    yield from _entries(directory, count)
 
 
 def _zip64_end(fh: BinaryIO, eocd_offset: int, file_size: int) -> tuple[int, int, int]:
@@ -87,8 +98,7 @@ def _zip64_end(fh: BinaryIO, eocd_offset: int, file_size: int) -> tuple[int, int
     return count, cd_size, cd_offset
 
 
-def _entries(directory: bytes, count: int) -> list[ZipEntry]:
-    out = []
+def _entries(directory: bytes, count: int) -> Iterator[ZipEntry]:
     pos = 0
     for _ in range(count):
         if pos + _CENTRAL.size > len(directory):
@@ -110,9 +120,8 @@ def _entries(directory: bytes, count: int) -> list[ZipEntry]:
             raise BadZip(f"member name {raw_name!r} is not valid UTF-8") from None
         if 0xFFFFFFFF in (usize, csize, offset):
             usize, csize, offset = _zip64_fields(directory[extra_at : extra_at + extra_len], usize, csize, offset)
-        out.append(ZipEntry(name, flags, method, crc, csize, usize, offset, attr))
+        yield ZipEntry(name, flags, method, crc, csize, usize, offset, attr)
         pos = end
-    return out
 
 
 def _zip64_fields(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:

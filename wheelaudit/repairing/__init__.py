@@ -17,7 +17,7 @@ import shutil
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,8 +195,10 @@ def repair_wheel(
     # The whole truth about the result: audit the written wheel. Members copied unchanged keep
     # their analysis (their bytes were verified as they were copied); the rest is read again.
     changed = set(files) | set(plan.shims)
-    report = audit(out_path, policies=policies, known=_analysed(archive, scan.binaries, changed))
+    known = _analysed(archive, scan.binaries, changed)
     notes = _tag_notes(archive.info.platform_tags, plats)
+    del archive, files  # the input's member table is not needed while the output's is read
+    report = audit(out_path, policies=policies, known=known)
     return RepairResult(out_path, plan, plan.warnings, True, time.perf_counter() - started, report, notes)
 
 
@@ -373,55 +375,47 @@ def _write(
     dist_info = info.dist_info
     skip = {f"{dist_info}/RECORD", f"{dist_info}/RECORD.jws", f"{dist_info}/RECORD.p7s"}
     dist = dist_info[: -len(".dist-info")].rsplit("-", 1)[0]
-    entries: dict[str, Callable[[WheelWriter], object]] = {}
-
-    def from_file(name: str, source: tuple[Path, int]) -> Callable[[WheelWriter], object]:
-        return lambda w: w.add_file(name, source[0], mode=source[1])
-
-    def from_bytes(name: str, data: bytes, mode: int = 0o644) -> Callable[[WheelWriter], object]:
-        return lambda w: w.add_bytes(name, data, mode=mode)
+    # What is written instead of a raw copy, by name (edited files, and new bytes); every
+    # other member of the input is copied raw. Only the exceptions are stored: a wheel
+    # may hold 500,000 members.
+    new_bytes: dict[str, tuple[bytes, int]] = {}
+    for member_name, target in plan.shims.items():
+        shim = SHIM.format(exe=archive.members[member_name].basename, dist=dist, target=target)
+        new_bytes[member_name] = (shim.encode(), 0o755)
+    if wheel_text is not None:
+        new_bytes[f"{dist_info}/WHEEL"] = (wheel_text.encode("utf-8"), 0o644)
+    if plan.grafts:
+        grafted = [GraftedFile(g.member, g.source, g.sha256) for g in plan.grafts]
+        sbom = build_sbom(dist, info.version, out_path.name, grafted, use_host=use_host)
+        new_bytes[f"{dist_info}/sboms/{SBOM_NAME}"] = (sbom, 0o644)
+    replaced = files.keys() | new_bytes.keys()
+    names = [n for n in archive.members if n not in skip and n not in replaced] + sorted(replaced)
+    names.sort(key=lambda n: _sort_key(n, dist_info))
+    total = sum(archive.members[n].compressed_size for n in names if n not in replaced)
+    total += sum(p.stat().st_size for p, _ in files.values())
 
     shared: list[BinaryIO] = []  # one handle on the input for every raw copy (500,000 members: 500,000 opens)
 
-    def raw(member: Member) -> Callable[[WheelWriter], object]:
-        def copy(w: WheelWriter) -> None:
+    def write_one(writer: WheelWriter, name: str) -> None:
+        if name in new_bytes:
+            data, mode = new_bytes[name]
+            writer.add_bytes(name, data, mode=mode)
+        elif name in files:
+            path, mode = files[name]
+            writer.add_file(name, path, mode=mode)
+        else:
+            member = archive.members[name]
             digest = _member_hash(archive, member, verify_record) if not member.is_dir else ""
             if not shared:
                 shared.append(open(archive.path, "rb"))  # noqa: SIM115 - closed after writing
             with archive.open(member, fh=shared[0]) as stream:
-                w.copy_raw(member, stream.iter_compressed(), digest)
-
-        return copy
-
-    total = 0
-    for member in archive.members.values():
-        if member.name in skip:
-            continue
-        if member.name in plan.shims:
-            target = plan.shims[member.name]
-            shim = SHIM.format(exe=member.basename, dist=dist, target=target)
-            entries[member.name] = from_bytes(member.name, shim.encode(), 0o755)
-        elif member.name in files:
-            entries[member.name] = from_file(member.name, files[member.name])
-        elif member.name == f"{dist_info}/WHEEL" and wheel_text is not None:
-            entries[member.name] = from_bytes(member.name, wheel_text.encode("utf-8"))
-        else:
-            entries[member.name] = raw(member)
-            total += member.compressed_size
-    for name, path in files.items():
-        if name not in entries:
-            entries[name] = from_file(name, path)
-    total += sum(p.stat().st_size for p, _ in files.values())
-    if plan.grafts:
-        grafted = [GraftedFile(g.member, g.source, g.sha256) for g in plan.grafts]
-        sbom = build_sbom(dist, info.version, out_path.name, grafted, use_host=use_host)
-        entries[f"{dist_info}/sboms/{SBOM_NAME}"] = from_bytes(f"{dist_info}/sboms/{SBOM_NAME}", sbom)
+                writer.copy_raw(member, stream.iter_compressed(), digest)
 
     bar = _Progress(out_path.name, total) if progress else None
     try:
         with WheelWriter(out_path, compresslevel=compresslevel, progress=bar) as writer:
-            for name in sorted(entries, key=lambda n: _sort_key(n, dist_info)):
-                entries[name](writer)
+            for name in names:
+                write_one(writer, name)
             # Renamed into place only if the input is still the file that was read throughout.
             writer.finish(f"{dist_info}/RECORD", before_rename=archive.check_unchanged)
     finally:
