@@ -25,7 +25,7 @@ import jsonschema
 import pytest
 
 import wheelaudit
-from wheelaudit.binary.isascan import CLUSTER_BYTES, scan_code, window_offsets
+from wheelaudit.binary.isascan import SAMPLE_SPAN, scan_code, window_offsets
 from wheelaudit.binary.model import Binary
 from wheelaudit.binary.x86decode import INVALID, Family, decode, walk
 from wheelaudit.report import Severity
@@ -97,12 +97,19 @@ def test_windows_are_ascending_and_bounded() -> None:
 
 
 def test_windows_of_a_big_file_keep_far_reads_split() -> None:
-    """Windows gather in clusters MIN_DISTANCE apart, so every hop still gets the second decoder."""
-    polars = window_offsets([(0x165B508, 0x6A23578)], 0x8500000, next_read=0x83293B8)  # polars-runtime-32
-    assert len(polars) == 64
-    hops = [b - a for a, b in zip([0, *polars], [*polars, 0x83293B8])]
-    assert all(hop < CLUSTER_BYTES or hop >= MIN_DISTANCE for hop in hops)
-    assert sum(hop >= MIN_DISTANCE for hop in hops) == 3  # to each of two clusters, then to .dynamic
+    """In polars' layout the windows stay in the first SAMPLE_SPAN of code, far before .dynamic."""
+    reads: list[tuple[int, int]] = []
+
+    def read_at(offset: int, size: int) -> bytes:
+        reads.append((offset, size))
+        return b"\x90" * size
+
+    text, dynamic = (0x165B508, 0x6A23578), 0x83293B8  # polars-runtime-32 2.1.0
+    found = scan_code(read_at, [text], 0x8500000, dynamic)
+    assert found is not None and found.windows == 64
+    offsets = [offset for offset, _ in reads]
+    assert offsets == sorted(offsets) and offsets[0] >= text[0] and offsets[-1] < text[0] + SAMPLE_SPAN
+    assert dynamic - offsets[-1] >= 2 * MIN_DISTANCE
 
 
 def test_data_is_not_taken_for_code() -> None:
@@ -288,13 +295,13 @@ REAL = {  # wheel -> (binary, level, dispatched level, ISA problem codes)
     "polars_runtime_32-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl": (
         "_polars_runtime_32/_polars_runtime.abi3.so",
         3,
-        None,  # its AVX-512 kernels (in 1 of 64 evenly spread windows) fall outside the two clusters
+        4,  # AVX-512 kernels chosen at run time
         ["warning:isa-level-required"],
     ),
     "polars_runtime_compat-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl": (
         "_polars_runtime_compat/_polars_runtime.abi3.so",
         2,
-        None,
+        4,  # the same AVX2/AVX-512 kernels chosen at run time
         ["warning:isa-level-required"],
     ),
     "orjson-3.13.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl": (

@@ -8,10 +8,12 @@ functions) keeps them in a few functions. So the scan counts, per family, how ma
 sampled instructions use it (share) and in how many sampled windows it occurs (spread).
 
 Sampling keeps ``show`` fast: :data:`WINDOWS` windows of :data:`WINDOW_BYTES` spread evenly
-over each executable ``PT_LOAD`` segment, read in ascending file order (so a deflated member
-is inflated once, forwards). The hand-written decoder (``x86decode``) takes 0.25-0.4 us per
-instruction in CPython 3.11, measured on libc.so.6 against capstone 5's ``disasm_lite`` at 0.84 us
-(which would also need its mnemonics classified, and a native dependency).
+over the executable ``PT_LOAD`` segments (in a file big enough for two decoders, over their first
+:data:`SAMPLE_SPAN`), read in ascending file order before the dynamic segment, so a deflated
+member is still inflated once, forwards, and its far read still splits. The hand-written decoder
+(``x86decode``) takes 0.25-0.4 us per instruction in CPython 3.11, measured on libc.so.6 against
+capstone 5's ``disasm_lite`` at 0.84 us (which would also need its mnemonics classified, and a
+native dependency).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ ReadAt = Callable[[int, int], bytes]
 #: kernel is missed; at 16 the Rust v4 crate passes for baseline code.
 WINDOWS = 64
 WINDOW_BYTES = 2048
-#: In files big enough for two decoders, windows gather in clusters of this size (see _clusters).
-CLUSTER_BYTES = 4 * 1024 * 1024
+#: In files big enough for two decoders, the windows come from the first this many bytes of code.
+SAMPLE_SPAN = 8 * 1024 * 1024
+FAR_MARGIN = 8 * 1024 * 1024
 #: Starting offsets tried at each window start; the walk is kept from the first boundary they share.
 SYNC_STARTS = 4
 SYNC_STEPS = 64
@@ -44,19 +47,19 @@ MIN_INSTRUCTIONS = 200
 #: Thresholds, measured on the fixtures of tests/test_isa.py and on the x86_64 binaries of the pinned real
 #: Linux wheels (~170 files). Spread = share of sampled code windows; share = of instructions.
 #: v3, first way: VEX in >= V3_SPREAD of the windows and >= V3_SHARE of the instructions (polars-runtime-32:
-#: 89%, 9.3%), with legacy-encoded SSE in no more than V3_LEGACY_SIMD of them: a v3 compiler never emits
+#: 89%, 9.6%), with legacy-encoded SSE in no more than V3_LEGACY_SIMD of them: a v3 compiler never emits
 #: legacy SSE, so such windows are code built for an older level (polars: 0%; numpy's _simd test module,
 #: VEX in 73% but all dispatched kernels, 27%). Runtime dispatch otherwise stays under 45% (numpy 36%,
 #: openblas 42%, glibc 9%, orjson 6%).
 V3_SPREAD, V3_SHARE, V3_LEGACY_SIMD = 0.5, 0.02, 0.1
 #: v3, second way: a small crate built for v3 is mostly Rust's std (precompiled for the baseline), so its
 #: VEX spread looks like dispatch (31%); what tells it is BMI/LZCNT/MOVBE in ordinary code, which the
-#: compiler uses everywhere (Rust haswell crate 16%, polars 31%) and dispatched kernels hardly (OpenSSL's
+#: compiler uses everywhere (Rust haswell crate 16%, polars 24-31%) and dispatched kernels hardly (OpenSSL's
 #: assembly 7%, glibc 3%, orjson 3%).
 V3_GPR_SPREAD = 0.12
 #: v4: given v3, AVX-512 in this share of the windows that hold v3 code (Rust v4 crate 41%, polars 0-2%).
 V4_OF_V3 = 0.2
-#: v2: SSE4/POPCNT outside VEX/EVEX code in this share of the windows (polars-runtime-compat 16-25%,
+#: v2: SSE4/POPCNT outside VEX/EVEX code in this share of the windows (polars-runtime-compat 25%,
 #: pyarrow 14-70%; liblzma's dispatched CRC 5%, numpy 3%, glibc 2%). A small Rust crate built for v2 shows
 #: only 5% (std, precompiled for the baseline, dominates it) and passes for baseline code with a note.
 V2_SPREAD = 0.08
@@ -130,58 +133,60 @@ def _sync_point(code: bytes) -> int:
     return walkers[0]
 
 
-def window_offsets(segments: Iterable[tuple[int, int]], file_size: int, next_read: int | None = None) -> list[int]:
-    """File offsets of the windows to read, ascending, for executable segments ``(offset, filesz)``.
-
-    ``next_read`` is where the caller reads next (ELF: the dynamic segment): in a big file the
-    windows gather in clusters (see :func:`_clusters`) so that reaching them costs no more time.
-    """
-    spans = [(o, min(s, file_size - o)) for o, s in segments if 0 <= o < file_size and s > 0]
-    clusters = _clusters(spans, file_size if next_read is None else next_read)
-    if len(clusters) >= 2:
-        spans = clusters
+def window_offsets(segments: Iterable[tuple[int, int]], file_size: int, windows: int = WINDOWS) -> list[int]:
+    """File offsets of ``windows`` windows spread evenly over executable segments ``(offset, filesz)``."""
+    spans = _spans(segments, file_size)
     total = sum(s for _, s in spans)
     if not total:
         return []
     offsets: list[int] = []
     for offset, size in spans:
-        count = max(1, round(WINDOWS * size / total))
+        count = max(1, round(windows * size / total))
         if size <= count * WINDOW_BYTES:
             offsets += range(offset, offset + size - WINDOW_BYTES // 4, WINDOW_BYTES)
             continue
         step = size / count
         offsets += (offset + int(step * i + (step - WINDOW_BYTES) / 2) for i in range(count))
     offsets = sorted(set(offsets))
-    if len(offsets) > 2 * WINDOWS:  # many tiny executable segments (a forged file): keep an even subset
-        offsets = offsets[:: len(offsets) // WINDOWS]
+    if len(offsets) > 2 * windows:  # many tiny executable segments (a forged file): keep an even subset
+        offsets = offsets[:: len(offsets) // windows]
     return offsets
 
 
-def _clusters(spans: list[tuple[int, int]], next_read: int) -> list[tuple[int, int]]:
-    """Stretches of CLUSTER_BYTES of code, each MIN_DISTANCE past the end of the one before.
+def _spans(segments: Iterable[tuple[int, int]], file_size: int) -> list[tuple[int, int]]:
+    return [(o, min(s, file_size - o)) for o, s in segments if 0 <= o < file_size and s > 0]
+
+
+def _sampled_spans(spans: list[tuple[int, int]], next_read: int) -> list[tuple[int, int]]:
+    """The code to sample: all of it, or in a file big enough for two decoders its first SAMPLE_SPAN.
 
     A deflated member is inflated forwards; a read at least MIN_DISTANCE ahead gets a second
     decoder (``splitinflate``), which halves the wait for polars' far ``.dynamic``. Windows read
-    a few MB apart would turn that whole stretch into one serial inflation (0.07 s for polars);
-    clusters that far apart keep every hop a split one, and cost only their own few MB.
+    every few MB all the way there would make that one serial inflation (+0.07 s for polars), and
+    no placement of far-apart clusters kept the second decoder busy (its hand-over wants one far
+    read). So the windows stay in the first SAMPLE_SPAN of code, and the far read still splits;
+    FAR_MARGIN allows for the decoder overshooting a read by up to one output chunk.
     """
-    out: list[tuple[int, int]] = []
-    at = MIN_DISTANCE  # the first hop starts from the ELF header
-    last = next_read - MIN_DISTANCE - CLUSTER_BYTES
-    for offset, size in spans:
-        start = max(offset, at)
-        while start <= last and start + CLUSTER_BYTES <= offset + size:
-            out.append((start, CLUSTER_BYTES))
-            at = start = start + CLUSTER_BYTES + MIN_DISTANCE
-    return out
+    if not spans:
+        return spans
+    start = spans[0][0]
+    if next_read - MIN_DISTANCE - FAR_MARGIN - start < SAMPLE_SPAN:
+        return spans
+    end = start + SAMPLE_SPAN
+    return [(o, min(s, end - o)) for o, s in spans if o < end]
 
 
 def scan_code(
     read_at: ReadAt, segments: Iterable[tuple[int, int]], file_size: int, next_read: int | None = None
 ) -> CodeIsa | None:
-    """Sample the executable segments; None when too little code was found to judge."""
+    """Sample the executable segments; None when too little code was found to judge.
+
+    ``next_read`` is where the caller reads next (ELF: the dynamic segment); see
+    :func:`_sampled_spans`. Windows are read one by one, in file order.
+    """
     tally = _Tally()
-    for offset in window_offsets(segments, file_size, next_read):
+    spans = _sampled_spans(_spans(segments, file_size), file_size if next_read is None else next_read)
+    for offset in window_offsets(spans, file_size):
         tally.add_window(read_at(offset, min(WINDOW_BYTES, file_size - offset)))
     return judge(tally)
 
