@@ -1,0 +1,94 @@
+"""Huge member counts: `show` and `repair` on a wheel of N tiny members, against auditwheel.
+
+A real extension (the abi3 sample) plus N small text files under one package, tagged
+linux_x86_64 so that repair has a retag to do. Time and peak RSS grow with N; the goal
+(issue: hostile input and faults) is under 20 s and 300 MB for repair at 500,000 members.
+
+    python benchmarks/bench_members.py                 # 100,000 and 499,990 members, 3 runs each
+    python benchmarks/bench_members.py --members 50000 --runs 5 --no-anchor
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import shutil
+import statistics
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from _common import ROOT, run_once, tool
+
+SAMPLE = "wa_sample_abi3-0.1.0-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+
+
+def build(directory: Path, members: int) -> Path:
+    """The abi3 sample retagged linux_x86_64, with ``members`` more tiny members (cached by count)."""
+    out = directory / f"n{members}" / "wa_sample_abi3-0.1.0-cp38-abi3-linux_x86_64.whl"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    tmp = out.with_suffix(".part")
+    with zipfile.ZipFile(ROOT / "sample-wheels" / SAMPLE) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+
+        def put(name: str, data: bytes) -> None:
+            zf.writestr(name, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            rows.append(f"{name},sha256={digest},{len(data)}")
+
+        record = ""
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("/RECORD"):
+                record = info.filename
+                continue
+            if info.filename.endswith("/WHEEL"):
+                text = data.decode().replace("manylinux2014_x86_64", "linux_x86_64")
+                data = "".join(ln + "\n" for ln in text.splitlines() if "manylinux_2_17" not in ln).encode()
+            put(info.filename, data)
+        for i in range(members):
+            put(f"wa_sample_abi3/data/d{i // 1000:03d}/f{i:06d}.txt", b"x%d\n" % i)
+        rows.append(f"{record},,")
+        zf.writestr(record, "\n".join(rows) + "\n")
+    tmp.rename(out)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", type=int, action="append", help="member counts (default 100000 and 499990)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-anchor", action="store_true", help="skip auditwheel (it takes minutes at 500,000)")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "wheelaudit-bench-members")
+    args = parser.parse_args()
+    counts = args.members or [100_000, 499_990]  # the reader refuses more than 500,000 entries
+    ours = [sys.executable, "-m", "wheelaudit"]
+    auditwheel = None if args.no_anchor else tool("auditwheel")
+    print(f"{'members':>8}  {'command':<18} {'median s':>9} {'peak MiB':>9}")
+    for count in counts:
+        wheel = build(args.cache, count)
+        cases: list[tuple[str, list[str]]] = [("wheelaudit show", [*ours, "show", "-q", str(wheel)])]
+        if auditwheel:
+            cases.append(("auditwheel show", [auditwheel, "show", str(wheel)]))
+        out = args.cache / "out"
+        cases.append(("wheelaudit repair", [*ours, "repair", "-w", str(out), str(wheel)]))
+        if auditwheel:
+            cases.append(("auditwheel repair", [auditwheel, "repair", "--plat", "auto", "-w", str(out), str(wheel)]))
+        for label, cmd in cases:
+            times, peaks = [], []
+            for _ in range(args.runs):
+                shutil.rmtree(out, ignore_errors=True)
+                seconds, peak, status = run_once(cmd)
+                if status not in (0, 1):
+                    sys.exit(f"{label} failed with status {status}")
+                times.append(seconds)
+                peaks.append(peak)
+            print(f"{count:>8}  {label:<18} {statistics.median(times):>9.2f} {max(peaks):>9.0f}")
+
+
+if __name__ == "__main__":
+    main()
