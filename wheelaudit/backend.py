@@ -27,9 +27,13 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .gate import GateOptionError, GateOptions, GateResult, evaluate, fail_on, parse_requirement
+
+if TYPE_CHECKING:
+    from .policy import PolicySet
+    from .repairing import RepairOptions, RepairResult
 
 #: Hooks a backend may lack (PEP 517 / 660): offered only when the real backend has them,
 #: so that frontends fall back exactly as they would without the wrapper.
@@ -225,42 +229,54 @@ def repairable(wheel: Path) -> bool:
     return bool(plats) and all(parse_platform_tag(p).family in ("manylinux", "musllinux", "linux") for p in plats)
 
 
+def repair_options(config: HookConfig) -> RepairOptions:
+    """The ``[tool.wheelaudit.repair]`` options as the repair API takes them."""
+    from .repairing import RepairOptions
+
+    return RepairOptions(
+        plat=config.get("plat", "auto"),
+        lib_paths=config.get("lib-path", ()),
+        sysroot=config.get("sysroot"),
+        exclude=config.get("exclude", ()),
+        strip=config.get("strip", "none"),
+        only_plat=config.get("only-plat", False),
+    )
+
+
+def _repair_in_place(built: Path, config: HookConfig, policies: PolicySet) -> RepairResult:
+    """Repair into a scratch folder beside the wheel, then move the result next to it (same file system)."""
+    from .repairing import repair_wheel
+
+    work = Path(tempfile.mkdtemp(prefix=".wheelaudit-", dir=built.parent))
+    try:
+        result = repair_wheel(built, repair_options(config), work, policies=policies)
+        os.replace(result.path, built.parent / result.path.name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
 def finish_wheel(built: Path, config: HookConfig) -> Path:
     """Audit, repair (Linux) and gate the wheel the real backend wrote; return the wheel left in its place."""
     from .auditing import audit
     from .errors import WheelError
     from .policy import load_policies
-    from .repairing import RepairOptions, repair_wheel
 
     gate = gate_options(config)
     try:
         policies = load_policies(config.get("policy-file", ()))
         if not repairable(built):
-            report = audit(built, policies=policies)
-            verdict = evaluate(report, gate)
+            verdict = evaluate(audit(built, policies=policies), gate)
             if not verdict.passed:
                 built.unlink()
                 raise _rejected(built, verdict, "audited (only Linux wheels can be repaired so far)")
             _note(f"{built.name}: audited, gate passed")
             return built
-        options = RepairOptions(
-            plat=config.get("plat", "auto"),
-            lib_paths=config.get("lib-path", ()),
-            sysroot=config.get("sysroot"),
-            exclude=config.get("exclude", ()),
-            strip=config.get("strip", "none"),
-            only_plat=config.get("only-plat", False),
-        )
-        work = Path(tempfile.mkdtemp(prefix=".wheelaudit-", dir=built.parent))
-        try:
-            result = repair_wheel(built, options, work, policies=policies)
-            final = built.parent / result.path.name
-            os.replace(result.path, final)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        result = _repair_in_place(built, config, policies)
     except WheelError as exc:
         built.unlink(missing_ok=True)
         raise BuildFailed(f"wheelaudit: {built.name}: {exc}\nThe wheel was removed; see docs/hooks.md.") from None
+    final = built.parent / result.path.name
     if final != built:
         built.unlink()
     for line in (*result.warnings, *result.notes):
