@@ -305,3 +305,17 @@ def test_metadata_reads_are_checked(tmp_path: Path) -> None:
     set_crc(wheel, RECORD, crc ^ 0x80000000)
     with pytest.raises(InvalidWheel, match=r"damaged data in .*RECORD"):
         WheelArchive(wheel)
+
+
+def test_a_long_local_header_name_is_shown_short(tmp_path: Path) -> None:
+    """A local header whose 3,000-byte name differs from the central directory's in the last byte:
+    the one-line error shows a short prefix of it, not kilobytes of raw bytes."""
+    long_name = "wa_sample_abi3/" + "x" * 3000 + ".py"
+    wheel = build_wheel(tmp_path, {long_name: (b"pass\n" * 10, zipfile.ZIP_DEFLATED)})  # read: over 16 bytes
+    data = bytearray(wheel.read_bytes())
+    at = data.rindex(long_name.encode())  # the central directory's copy comes after the local one
+    data[at + len(long_name) - 2] = ord("q")  # ".py" -> ".qy": the two names now differ
+    wheel.write_bytes(bytes(data))
+    proc = run_cli_expecting_unusable(["show", str(wheel)], tmp_path)
+    assert "the local header names" in proc.stderr
+    assert len(proc.stderr) < 600 and "(+" in proc.stderr

@@ -182,6 +182,11 @@ def check_member_name(name: str) -> str | None:
     return None
 
 
+def _shown_name(name: str, limit: int = 120) -> str:
+    """A member name for a one-line message: quoted, and cut short when it is very long (up to 64 KiB)."""
+    return repr(name) if len(name) <= limit else f"{name[:limit]!r} (+{len(name) - limit} characters)"
+
+
 def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
     """What changes when a file is rewritten or replaced: device, inode, size, mtime and ctime (ns)."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -459,7 +464,7 @@ class MemberStream:
     ) -> None:
         self.member = member
         self.size = member.size
-        self._where = f"{archive_path.name}: member {member.name!r}"
+        self._where = f"{archive_path.name}: member {_shown_name(member.name)}"
         self.restarts = 0
         self.inflated = 0  # uncompressed bytes produced, over all passes
         self.split_reads = 0  # far reads served with a second decoder (see splitinflate)
@@ -507,7 +512,9 @@ class MemberStream:
             raise InvalidWheel(f"{self._where}: local header is truncated")
         data_offset: int = m.header_offset + _LOCAL_HEADER.size + name_len + extra_len
         if name_extra[:name_len] not in _encodings(m.name):
-            raise InvalidWheel(f"{self._where}: the local header names {name_extra[:name_len]!r}")
+            local = name_extra[:name_len]
+            shown = repr(local[:80]) + (f" (+{len(local) - 80} bytes)" if len(local) > 80 else "")
+            raise InvalidWheel(f"{self._where}: the local header names {shown}")
         if method != m.compress_type:
             raise InvalidWheel(f"{self._where}: the local header says compression method {method}")
         extra = name_extra[name_len:]
