@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -28,6 +29,13 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 _VENV_BIN = str(Path(sys.executable).parent)
 if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = os.pathsep.join([_VENV_BIN, *filter(None, [os.environ.get("PATH")])])
+
+# The Rust toolchain comes with the machine through rustup, which puts cargo in $CARGO_HOME/bin
+# (~/.cargo/bin) and adds it to PATH only in login shells: a bare PATH would skip every test that
+# builds a Rust fixture. Use it where rustup put it when PATH does not name it.
+_CARGO_BIN = Path(os.environ.get("CARGO_HOME") or Path.home() / ".cargo") / "bin"
+if shutil.which("cargo") is None and (_CARGO_BIN / "cargo").exists():
+    os.environ["PATH"] = os.pathsep.join([*filter(None, [os.environ.get("PATH")]), str(_CARGO_BIN)])
 
 
 def _load_fetcher() -> Any:
