@@ -199,6 +199,8 @@ BUILDERS: list[Callable[[Path], Path]] = [
     _member_named("pkg/del\x7f.py"),
     _member_named("pkg/c1\x85next-line.py"),
     _member_named("pkg/csi\x9b2J.py"),
+    # A file named like a directory of other members: no installer can unpack both.
+    _member_named(SO.split("/")[0]),
     duplicate_member,
     overlapping_members,
     forged_size_bomb,

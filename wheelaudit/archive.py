@@ -282,7 +282,22 @@ class WheelArchive:
         if total > TOTAL_SIZE_LIMIT:
             raise UnsafeWheel(f"{self.path.name}: members add up to {total} bytes uncompressed (a zip bomb)")
         self._check_overlaps(members)
+        self._check_file_directory_clashes(members)
         return members
+
+    def _check_file_directory_clashes(self, members: dict[str, Member]) -> None:
+        """Refuse a file whose name is also a directory of other members: no installer can unpack both."""
+        parents = {name.rstrip("/").rpartition("/")[0] for name in members}  # few distinct ones
+        directories: set[str] = set()
+        for parent in parents:
+            while parent and parent not in directories:
+                directories.add(parent)
+                parent = parent.rpartition("/")[0]
+        for directory in sorted(directories):
+            if directory in members:
+                raise UnsafeWheel(
+                    f"{self.path.name}: {_shown_name(directory)} is both a file and a directory of other members"
+                )
 
     def _member(self, info: ZipEntry, members: dict[str, Member]) -> Member:
         """One central-directory entry as a :class:`Member`, once it passes every check."""

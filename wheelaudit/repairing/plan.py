@@ -24,7 +24,7 @@ from ..archive import WheelArchive
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..checks import linux
 from ..checks.context import AuditContext, installed_path
-from ..errors import OptionError, RepairError
+from ..errors import OptionError, RepairError, UnsafeWheel
 from ..policy import Policy, PolicySet
 from ..report import Problem
 from ..resolve.elf import expand_origin, is_dynamic_loader
@@ -354,6 +354,12 @@ class Planner:
         info = self.archive.info
         dist = self.archive.path.name.split("-", 1)[0]
         libs_dir = f"{dist}.libs"
+        if closure.nodes and libs_dir in self.archive.members:
+            # Grafting into <dist>.libs/ beside a file of that name gives a wheel no installer can unpack.
+            raise UnsafeWheel(
+                f"{self.archive.path.name}: the wheel has a file named {libs_dir}, where the grafted "
+                "libraries would go; rename it before repairing"
+            )
         names: dict[str, str] = {}
         grafts: list[Graft] = []
         taken = set(self.archive.members)
