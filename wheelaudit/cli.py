@@ -76,6 +76,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra policy file (same format as policies/*.json); levels with a known name replace it",
     )
     show.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="wheels audited in parallel")
+    show.add_argument(
+        "--format",
+        choices=("text", "json", "github", "sarif"),
+        default="text",
+        help="text (default); json (as --json); github: workflow commands, and a table appended to "
+        "$GITHUB_STEP_SUMMARY when set; sarif: a SARIF 2.1.0 log",
+    )
+    show.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="fail unless each wheel carries a tag at least as compatible as TAG (manylinux_2_17, musllinux_1_2, "
+        "macosx_11_0, ...); repeatable: a wheel meets one of those for its OS",
+    )
+    show.add_argument(
+        "--fail-on", choices=("error", "warning"), default="error", help="lowest severity that fails (default error)"
+    )
     _add_repair_parser(sub)
     _add_listing_parsers(sub)
     return parser
@@ -243,6 +261,15 @@ def _show(args: argparse.Namespace) -> int:
             _complain(f"wheelaudit: error: {loaded.message}")
             return max(loaded.status, EXIT_UNUSABLE)
         policies = loaded
+    from .ciformat import SummaryRow
+    from .gate import GateOptionError, cli_options, evaluate
+
+    try:
+        gate = cli_options(args.require, args.fail_on)
+    except GateOptionError as exc:
+        _complain(f"wheelaudit: error: {exc}")
+        return EXIT_UNUSABLE
+    fmt = "json" if args.json else args.format
     jobs = args.jobs if args.jobs and args.jobs > 0 else None
     outcomes = _audit_all(wheels, policies, jobs)
     from .colour import style_for
@@ -253,22 +280,34 @@ def _show(args: argparse.Namespace) -> int:
 
     status = EXIT_OK
     documents = []
+    rows = []
     for wheel, outcome in zip(wheels, outcomes):
         if isinstance(outcome, WheelReport):
-            if not outcome.ok:
+            verdict = evaluate(outcome, gate)
+            rows.append(SummaryRow(wheel, outcome, verdict))
+            if not verdict.passed:
                 status = max(status, EXIT_PROBLEMS)
-            if args.json:
+            if fmt == "json":
                 documents.append(outcome.to_json())
-            elif args.quiet:
-                print(render_verdict(outcome, style))  # escaped, then coloured
-            else:
-                print(render_text(outcome, verbose=args.verbose, style=style))  # escaped, then coloured
+            elif fmt == "text":
+                if args.quiet:
+                    print(render_verdict(outcome, style))  # escaped, then coloured
+                else:
+                    print(render_text(outcome, verbose=args.verbose, style=style))  # escaped, then coloured
+                for reason in verdict.beyond_errors:
+                    _say(f"  gate: FAIL: {reason}")
         else:
+            rows.append(SummaryRow(wheel, None, error=outcome.message))
             status = max(status, outcome.status)
-            if args.json:
+            if fmt == "json":
                 documents.append(error_to_json(wheel, outcome.message))
             _complain(f"wheelaudit: error: {outcome.message}")
-    if args.json:
+    if fmt in ("github", "sarif"):
+        from . import __version__
+        from .ciformat import emit
+
+        emit(fmt, rows, __version__)
+    elif fmt == "json":
         import json
 
         json.dump(documents[0] if len(documents) == 1 else documents, sys.stdout, indent=2)
