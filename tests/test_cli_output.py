@@ -268,6 +268,7 @@ def test_each_commands_help_stands_alone(command: str, capsys: pytest.CaptureFix
         assert positions == sorted(positions), "the steps are listed in the order repair searches"
     if command == "show":
         assert "NO_COLOR" in out and "FORCE_COLOR" in out
+        assert "show --require manylinux_2_17 --format github" in out and "--fail-on warning" in out
 
 
 def test_top_level_help_lists_every_command_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
