@@ -73,3 +73,11 @@ def real_wheels() -> dict[str, Path]:
 def all_real_wheels() -> dict[str, Path]:
     fetcher = _load_fetcher()
     return dict(fetcher.fetch(log=lambda line: None))
+
+
+@pytest.fixture(scope="session")
+def cargo_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CARGO_TARGET_DIR for the Rust fixtures: kept in pytest's cache between runs (builds take
+    seconds), a temporary folder when the cache plugin is off."""
+    cache = getattr(request.config, "cache", None)
+    return Path(cache.mkdir("wheelaudit-cargo-target")) if cache is not None else tmp_path_factory.mktemp("cargo")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -26,9 +25,9 @@ import pytest
 import wheelaudit
 from wheelaudit import backend
 from wheelaudit.gate import GateOptions, evaluate, parse_requirement
-from wheelaudit.resolve.host import ElfIdentity, HostResolver
 
 from .conftest import ROOT, sample_wheel
+from .test_repair import SQLITE
 
 PROJECTS = Path(__file__).resolve().parent / "projects"
 SYSLIB_CRATE = ROOT / "sample-wheels" / "crates" / "syslib"
@@ -37,15 +36,6 @@ REAL_BACKEND = {"maturin-syslib": "maturin", "setuptools-rust": "setuptools.buil
 DIST = {"maturin-syslib": "wa_sample_syslib", "setuptools-rust": "wa_strust", "hatchling": "wa_hatch"}
 
 
-def _host_sqlite() -> str | None:
-    if platform.machine() != "x86_64":
-        return None
-    resolver = HostResolver(identity=ElfIdentity(2, 1, 62, 0), arch="x86_64")
-    found = resolver.find("libsqlite3.so.0", resolver.default_paths())
-    return found.realpath if found else None
-
-
-SQLITE = _host_sqlite()
 _MISSING = [m for m in ("maturin", "setuptools_rust", "hatchling", "build") if importlib.util.find_spec(m) is None]
 pytestmark = [
     pytest.mark.skipif(SQLITE is None, reason="libsqlite3.so.0 (x86_64) is not on this host"),
@@ -121,11 +111,6 @@ def real_sdist(name: str, source: Path, out: Path, env: dict[str, str]) -> Path:
     proc = run([sys.executable, "-c", code, REAL_BACKEND[name], str(out)], source, env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out / proc.stdout.strip().splitlines()[-1]
-
-
-@pytest.fixture(scope="session")
-def cargo_target(request: pytest.FixtureRequest) -> Path:
-    return Path(request.config.cache.mkdir("wheelaudit-cargo-target"))
 
 
 @pytest.fixture(scope="session", params=sorted(REAL_BACKEND))
@@ -265,7 +250,10 @@ def test_a_wheel_that_fails_the_gate_fails_the_build(
     hatchling_source: Path, cargo_target: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    proc = pip_wheel(hatchling_source, out, build_env(cargo_target), "-C", "wheelaudit.require=manylinux_2_5")
+    # --config-settings, not -C: pip before 23.1 (Debian 12 venvs have 23.0) knows only the long form.
+    proc = pip_wheel(
+        hatchling_source, out, build_env(cargo_target), "--config-settings", "wheelaudit.require=manylinux_2_5"
+    )
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
     assert "does not pass the gate" in output and "required: manylinux_2_5" in output, output

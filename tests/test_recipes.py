@@ -123,9 +123,9 @@ def sh_lines(language: str, marker: str) -> list[str]:
 
 
 @needs_sqlite
-def test_maturin_cli_then_repair(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_maturin_cli_then_repair(cargo_target: Path, tmp_path: Path) -> None:
     source = stage("maturin-syslib", tmp_path)
-    env = build_env(Path(request.config.cache.mkdir("wheelaudit-cargo-target")))
+    env = build_env(cargo_target)
     for line in sh_lines("sh", "maturin build"):
         proc = sh(line, source, env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
