@@ -29,9 +29,9 @@ def test_a_file_where_the_grafted_libraries_go_is_refused(tmp_path: Path) -> Non
 
     from .conftest import sample_wheel
     from .test_macho_pe_parsers import make_wheel
-    from .test_repair import needs_sqlite
+    from .test_repair import SQLITE
 
-    if needs_sqlite.args[0]:
+    if SQLITE is None:
         pytest.skip("libsqlite3.so.0 is not on this host: nothing would be grafted")
     src = sample_wheel("wa_sample_syslib-")
     with zipfile.ZipFile(src) as zf:

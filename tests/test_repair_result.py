@@ -79,12 +79,12 @@ def test_show_says_which_tag_repair_would_give(tmp_path: Path) -> None:
     """`show` on a linux_* wheel that needs grafting names the tag; `repair` then gives that tag."""
     import wheelaudit
 
-    from .test_repair import needs_sqlite
+    from .test_repair import SQLITE
 
     wheel = sample_wheel("wa_sample_syslib-")
     (warning,) = [p for p in wheelaudit.audit(wheel).problems if p.code == "not-portable"]
     assert "`wheelaudit repair` would graft them and tag the wheel manylinux_2_34_x86_64" in warning.message
     assert warning.fix is not None and "--plat manylinux_2_34_x86_64" in warning.fix
-    if needs_sqlite.args[0]:  # libsqlite3 is not on this host: the repair half cannot run
+    if SQLITE is None:  # libsqlite3 is not on this host: the repair half cannot run
         return
     assert repair_wheel(wheel, RepairOptions(), tmp_path).plan.platform_tags[0] == "manylinux_2_34_x86_64"

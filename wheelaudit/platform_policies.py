@@ -27,6 +27,11 @@ def parse_version(text: str) -> Version:
     return int(parts[0]), int(parts[1]) if len(parts) > 1 and parts[1] else 0
 
 
+def format_version(version: Version) -> str:
+    """(10, 13) -> ``"10.13"``: the inverse of :func:`parse_version`."""
+    return f"{version[0]}.{version[1]}"
+
+
 # -- Windows -----------------------------------------------------------------------------------
 
 

@@ -10,15 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from .colour import PLAIN, Style
-from .platform_policies import Version, android_policy, apple_policies, windows_policy
+from .platform_policies import android_policy, apple_policies, format_version, windows_policy
 from .policy import PolicySet
 from .terminal import format_line
 
 _LIBC = {"manylinux": "glibc", "musllinux": "musl"}
-
-
-def _version(version: Version | tuple[int, int]) -> str:
-    return f"{version[0]}.{version[1]}"
 
 
 def policy_listing(policies: PolicySet) -> dict[str, Any]:
@@ -28,7 +24,7 @@ def policy_listing(policies: PolicySet) -> dict[str, Any]:
             "name": policy.name,
             "family": policy.family,
             "libc": _LIBC.get(policy.family, policy.family),
-            "libc_version": _version(policy.version),
+            "libc_version": format_version(policy.version),
             "aliases": list(policy.aliases),
             "architectures": sorted(policy.architectures),
             "tag": f"{policy.name}_<arch>",
@@ -44,7 +40,7 @@ def policy_listing(policies: PolicySet) -> dict[str, Any]:
         "linux": linux,
         "macos": {
             "tag": "macosx_<major>_<minor>_<arch>",
-            "oldest_version": {arch: _version(v) for arch, v in sorted(macos.arch_floor.items())},
+            "oldest_version": {arch: format_version(v) for arch, v in sorted(macos.arch_floor.items())},
             "major_only_from": macos.major_only_from,
             "multi_arch": {name: sorted(arches) for name, arches in sorted(macos.multi_arch.items())},
             "system_prefixes": list(macos.system_prefixes),

@@ -11,13 +11,12 @@ what each needs and where the loader finds it (:mod:`.checks.macos`, :mod:`.chec
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .binary.model import Binary, BinaryFormat, BinaryKind
-from .checks.context import AuditContext, installed_path
+from .checks.context import AuditContext
 from .colour import PLAIN, Style
 from .policy import Policy, PolicySet
 from .terminal import Segment, format_line
@@ -89,29 +88,6 @@ def _elf_trees(ctx: AuditContext, policies: PolicySet) -> tuple[str | None, list
         for b in ctx.binaries
         if b.format is BinaryFormat.ELF and b.kind is not BinaryKind.OTHER and b.arch == arch
     }
-    origin = {p: installed_path(p, ctx.info.data_dir) or p for p in elves}
-    musl = decision.family == "musllinux"
-
-    def via(member: str, chain: Sequence[str]) -> str | None:
-        """The RPATH/RUNPATH entry, of the requester or (inherited) of its loaders, that names the member's dir."""
-        from .resolve.elf import expand_origin
-
-        target = posixpath.dirname(origin[member])
-        for depth, obj in enumerate(elves[p] for p in reversed(chain)):
-            if musl:
-                entries, tag = (obj.runpath, "RUNPATH") if obj.runpath else (obj.rpath, "RPATH")
-            elif depth == 0 and obj.runpath:
-                entries, tag = obj.runpath, "RUNPATH"
-            elif obj.runpath:
-                break  # an object with DT_RUNPATH passes no DT_RPATH down the chain
-            else:
-                entries, tag = obj.rpath, "RPATH"
-            for entry in entries:
-                if expand_origin(entry, origin[obj.path]) == target:
-                    return f"{tag} {entry}" + (f" of {obj.path}" if depth else "")
-            if depth == 0 and obj.runpath and not musl:
-                break
-        return None
 
     def needs_of(binary: Binary, chain: list[str], seen: set[str]) -> tuple[Dependency, ...]:
         found = linkage.found.get(binary.path, {})
@@ -128,7 +104,8 @@ def _elf_trees(ctx: AuditContext, policies: PolicySet) -> tuple[str | None, list
             if member is not None:
                 child = elves.get(member)
                 below = needs_of(child, [*chain, member], seen) if child is not None and member not in chain else ()
-                out.append(Dependency(name, IN_WHEEL, member, via(member, chain), below))
+                how = linkage.via.get(chain[0], {}).get(binary.path, {}).get(name)  # in this root's process
+                out.append(Dependency(name, IN_WHEEL, member, how, below))
             elif is_dynamic_loader(name):
                 out.append(Dependency(name, LOADER))
             elif level is not None and level.allows_library(arch, name):

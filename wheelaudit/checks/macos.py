@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..platform_policies import MacPolicy, Version, apple_policies, parse_version
+from ..platform_policies import MacPolicy, Version, apple_policies, format_version, parse_version
 from ..report import PolicyVerdict, Problem, Severity
 from ..resolve.macho import EXTERNAL, DylibResolution, RpathEntry, resolve
 from ..tags import PlatformTag, parse_platform_tag
@@ -43,10 +43,6 @@ class MacDecision(Decision):
 
     min_os: dict[str, str]  # tag arch -> highest minimum macOS over all binaries
     dependencies: tuple[Dependency, ...] = ()
-
-
-def format_version(version: Version) -> str:
-    return f"{version[0]}.{version[1]}"
 
 
 def slice_version(binary: Binary) -> Version | None:

@@ -389,7 +389,7 @@ def _write(
         sbom = build_sbom(dist, info.version, out_path.name, grafted, use_host=use_host)
         new_bytes[f"{dist_info}/sboms/{SBOM_NAME}"] = (sbom, 0o644)
     replaced = files.keys() | new_bytes.keys()
-    names = [n for n in archive.members if n not in skip and n not in replaced] + sorted(replaced)
+    names = [n for n in archive.members if n not in skip and n not in replaced] + list(replaced)
     names.sort(key=lambda n: _sort_key(n, dist_info))
     total = sum(archive.members[n].compressed_size for n in names if n not in replaced)
     total += sum(p.stat().st_size for p, _ in files.values())

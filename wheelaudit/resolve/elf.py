@@ -72,12 +72,17 @@ def expand_origin(entry: str, binary_path: str) -> str | None:
 
 
 def _wheel_dirs(entries: Iterable[str], installed_path: str) -> list[str]:
-    dirs = []
+    return list(dict.fromkeys(d for d, _ in _wheel_entries(entries, installed_path)))
+
+
+def _wheel_entries(entries: Iterable[str], installed_path: str) -> list[tuple[str, str]]:
+    """(directory inside the wheel, the entry that names it) for each entry that points into the wheel."""
+    out = []
     for entry in entries:
         expanded = expand_origin(entry, installed_path)
-        if expanded is not None and expanded not in dirs:
-            dirs.append(expanded)
-    return dirs
+        if expanded is not None:
+            out.append((expanded, entry))
+    return out
 
 
 def search_dirs(binary: Binary, installed_path: str) -> list[str]:
@@ -107,6 +112,9 @@ class Linkage:
 
     found: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> {needed name -> member}
     outside: dict[str, tuple[str, ...]] = field(default_factory=dict)  # member -> needed names not in the wheel
+    #: root -> member -> {needed name -> the search-path entry that found it in that root's process,
+    #: e.g. "RPATH $ORIGIN/../x.libs of ext.so"}; absent when a library already loaded answered the name
+    via: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     def outside_of(self, binary: Binary) -> tuple[str, ...]:
         return self.outside.get(binary.path, ())
@@ -136,6 +144,7 @@ def link(
     by_member = {b.path: b for b in binaries}
     skipped = frozenset(foreign)
     found: dict[str, dict[str, str]] = {b.path: {} for b in binaries}
+    via: dict[str, dict[str, dict[str, str]]] = {}
     missing: dict[str, dict[str, None]] = {b.path: {} for b in binaries}  # ordered sets
     reached: set[str] = set()
 
@@ -143,6 +152,7 @@ def link(
         process = _Process({root.path: None}, {})
         if loader == "glibc" and root.own_name:
             process.names[root.own_name] = root.path
+        found_via = via.setdefault(root.path, {})
         queue = deque([root])
         while queue:
             obj = queue.popleft()
@@ -152,8 +162,10 @@ def link(
                     continue
                 hit = process.names.get(name)
                 if hit is None:
-                    hit = _search(name, obj, process, by_member, installed, installed_paths, loader, skipped)
-                    if hit is not None:
+                    searched = _search(name, obj, process, by_member, installed, installed_paths, loader, skipped)
+                    if searched is not None:
+                        hit, how = searched
+                        found_via.setdefault(obj.path, {}).setdefault(name, how)
                         process.names[name] = hit
                         if hit not in process.loaded_by:
                             process.loaded_by[hit] = obj.path
@@ -177,7 +189,9 @@ def link(
     for path, names in outside.items():  # found in one process but not in another: not portable
         for name in names:
             found[path].pop(name, None)
-    return Linkage(found, outside)
+            for per_root in via.values():
+                per_root.get(path, {}).pop(name, None)
+    return Linkage(found, outside, via)
 
 
 def _search(
@@ -189,13 +203,14 @@ def _search(
     installed_paths: Mapping[str, str],
     loader: Loader,
     skipped: frozenset[str],
-) -> str | None:
+) -> tuple[str, str] | None:
+    """The member the search finds for ``name``, and the search-path entry that led to it."""
     if "/" in name:  # a path, relative to the working directory: never portable
         return None
-    for directory in _chain_dirs(requester, process, by_member, installed_paths, loader):
+    for directory, how in _chain_dirs(requester, process, by_member, installed_paths, loader):
         member = installed.get(f"{directory}/{name}" if directory else name)
         if member is not None and member not in skipped:
-            return member
+            return member, how
     return None
 
 
@@ -205,22 +220,30 @@ def _chain_dirs(
     by_member: Mapping[str, Binary],
     installed_paths: Mapping[str, str],
     loader: Loader,
-) -> list[str]:
-    """The wheel directories searched for ``requester``'s needs, in the loader's order."""
+) -> list[tuple[str, str]]:
+    """The wheel directories searched for ``requester``'s needs, in the loader's order, each with
+    the entry that names it (``"RPATH $ORIGIN/../x.libs"``, ``" of <member>"`` when inherited)."""
 
     def origin(binary: Binary) -> str:
         return installed_paths.get(binary.path, binary.path)
 
-    dirs: list[str] = []
+    def named(obj: Binary, tag: str, entries: Iterable[str]) -> list[tuple[str, str]]:
+        by = "" if obj is requester else f" of {obj.path}"
+        return [(d, f"{tag} {entry}{by}") for d, entry in _wheel_entries(entries, origin(obj))]
+
+    dirs: list[tuple[str, str]] = []
     if loader == "musl" or not requester.runpath:
         member: str | None = requester.path
         while member is not None:
             obj = by_member[member]
             if loader == "musl":
-                dirs += _wheel_dirs(obj.runpath or obj.rpath, origin(obj))
+                dirs += named(obj, "RUNPATH" if obj.runpath else "RPATH", obj.runpath or obj.rpath)
             elif not obj.runpath:
-                dirs += _wheel_dirs(obj.rpath, origin(obj))
+                dirs += named(obj, "RPATH", obj.rpath)
             member = process.loaded_by.get(member)
     if loader == "glibc":
-        dirs += _wheel_dirs(requester.runpath, origin(requester))
-    return list(dict.fromkeys(dirs))
+        dirs += named(requester, "RUNPATH", requester.runpath)
+    first: dict[str, str] = {}  # a directory searched twice is found by its first entry
+    for directory, how in dirs:
+        first.setdefault(directory, how)
+    return list(first.items())
