@@ -26,12 +26,12 @@ from typing import Any
 
 import pytest
 
-from wheelaudit.archive import WheelArchive
 from wheelaudit.auditing import analyze_binaries
 from wheelaudit.checks import pythonabi
 from wheelaudit.checks.context import AuditContext
-from wheelaudit.report import Problem
-from wheelaudit.stable_abi import load
+from wheelaudit.checks.stable_abi import load
+from wheelaudit.report.model import Problem
+from wheelaudit.wheel.archive import WheelArchive
 
 from .conftest import real_manifest, sample_wheel
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import wheelaudit
-from wheelaudit.ciformat import (
+from wheelaudit.report.gate import GateOptions, evaluate
+from wheelaudit.report.github import (
     SummaryRow,
     append_step_summary,
     emit,
@@ -21,8 +22,7 @@ from wheelaudit.ciformat import (
     summary_markdown,
     workflow_command,
 )
-from wheelaudit.gate import GateOptions, evaluate
-from wheelaudit.sarif import sarif_log
+from wheelaudit.report.sarif import sarif_log
 
 from .conftest import sample_wheel
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 import wheelaudit
-from wheelaudit import cli
+from wheelaudit.cli import main as cli
+from wheelaudit.cli.exitstatus import failure_of
 from wheelaudit.errors import InvalidWheel, OptionError, PolicyError, RepairError, WheelError
-from wheelaudit.exitstatus import failure_of
-from wheelaudit.terminal import printable
+from wheelaudit.report.terminal import printable
 
 from .conftest import sample_wheel
 from .hostile import has_control_characters, retagged, run_cli_expecting_unusable
@@ -122,7 +122,7 @@ def test_unusable_policy_file_is_one_line_naming_it(kind: str, command: str, tmp
 
 
 def test_deeply_nested_policy_file_is_a_policy_error_in_the_api(tmp_path: Path) -> None:
-    from wheelaudit.policy import load_policies
+    from wheelaudit.platforms.linux import load_policies
 
     with pytest.raises(PolicyError, match=r"deep\.json"):
         load_policies([_policy_files(tmp_path)["deep"]])
@@ -230,7 +230,7 @@ def test_unknown_plat_is_a_usage_error_listing_the_choices(plat: str, tmp_path: 
 
 @pytest.mark.parametrize("plat", ["manylinux2014_x86_64", "manylinux_2_17", "musllinux_1_2_aarch64", "auto"])
 def test_known_plat_passes_the_usage_check(plat: str) -> None:
-    from wheelaudit.policy import load_policies
+    from wheelaudit.platforms.linux import load_policies
 
     assert cli.check_plat(plat, load_policies()) is None
 
@@ -327,7 +327,7 @@ class Interrupted:
 
 
 def _interrupt(args: list[str], delay: float, *, after_import: bool = True, group: bool = False) -> Interrupted:
-    """Start ``python -m wheelaudit ARGS``, send SIGINT ``delay`` seconds after ``wheelaudit.cli``
+    """Start ``python -m wheelaudit ARGS``, send SIGINT ``delay`` seconds after ``wheelaudit.cli.main``
     has loaded (or at once, before the interpreter runs anything), and say how the run ended.
 
     ``-X importtime`` tells when ``__main__`` holds the line: before that, CPython itself
@@ -344,7 +344,7 @@ def _interrupt(args: list[str], delay: float, *, after_import: bool = True, grou
         assert proc.stderr is not None
         for line in proc.stderr:
             early.append(line)
-            if line.rstrip().endswith("| wheelaudit.cli"):
+            if line.rstrip().endswith("| wheelaudit.cli.main"):
                 break
     time.sleep(delay)
     sent = time.monotonic()
@@ -405,7 +405,14 @@ runpy.run_module("wheelaudit", run_name="__main__", alter_sys=True)
 
 
 @pytest.mark.parametrize(
-    "module", ["wheelaudit.cli", "argparse", "wheelaudit.exitstatus", "wheelaudit.archive", "wheelaudit.render"]
+    "module",
+    [
+        "wheelaudit.cli.main",
+        "argparse",
+        "wheelaudit.cli.exitstatus",
+        "wheelaudit.wheel.archive",
+        "wheelaudit.report.text",
+    ],
 )
 @pytest.mark.parametrize("command", ["show", "repair"])
 def test_sigint_while_any_module_loads_is_130_and_one_line(module: str, command: str, tmp_path: Path) -> None:
@@ -414,7 +421,7 @@ def test_sigint_while_any_module_loads_is_130_and_one_line(module: str, command:
     wheel = str(sample_wheel("wa_sample_abi3-"))
     args = [command, "-w", str(tmp_path / "out"), wheel] if command == "repair" else [command, wheel]
     proc = subprocess.run([sys.executable, "-c", TRIP, module, *args], capture_output=True, text=True, timeout=120)
-    if proc.returncode == 0 and module == "wheelaudit.render":
+    if proc.returncode == 0 and module == "wheelaudit.report.text":
         assert command == "repair"  # repair prints no report: render is never imported
         return
     assert (proc.returncode, proc.stderr) == (130, INTERRUPTED + "\n")

@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 
 import wheelaudit
-from wheelaudit import cli
-from wheelaudit.colour import CODES, RESET, Style, wants_colour
-from wheelaudit.policy import default_policy_dir, load_policies
-from wheelaudit.render import group_by_fix, render_text
-from wheelaudit.report import Problem, Severity
-from wheelaudit.terminal import format_line
+from wheelaudit.cli import main as cli
+from wheelaudit.platforms.linux import default_policy_dir, load_policies
+from wheelaudit.report.colour import CODES, RESET, Style, wants_colour
+from wheelaudit.report.model import Problem, Severity
+from wheelaudit.report.terminal import format_line
+from wheelaudit.report.text import group_by_fix, render_text
 
 from .conftest import ROOT, sample_wheel
 
@@ -397,7 +397,7 @@ def test_dir_lists_the_lazily_loaded_names_without_loading_them() -> None:
     code = (
         "import sys, wheelaudit; names = dir(wheelaudit); "
         "assert set(wheelaudit.__all__) <= set(names), set(wheelaudit.__all__) - set(names); "
-        "assert 'wheelaudit.auditing' not in sys.modules and 'wheelaudit.report' not in sys.modules; print('ok')"
+        "assert 'wheelaudit.auditing' not in sys.modules and 'wheelaudit.report.model' not in sys.modules; print('ok')"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout == "ok\n", proc.stderr
@@ -428,7 +428,7 @@ def test_pty_helper_sees_a_terminal() -> None:
 
 
 def test_tree_says_when_a_binary_needs_nothing() -> None:
-    from wheelaudit.tree import BinaryTree, WheelTree, render
+    from wheelaudit.report.tree import BinaryTree, WheelTree, render
 
     text = render(
         WheelTree("x-1.0-py3-none-manylinux_2_17_x86_64.whl", None, (BinaryTree("x/x", "elf", "x86_64", ()),))

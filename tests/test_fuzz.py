@@ -29,7 +29,7 @@ import pefile
 import pytest
 
 from wheelaudit.binary.pe import parse_pe
-from wheelaudit.cli import main
+from wheelaudit.cli.main import main
 
 from .fuzz_seeds import build_pe, elf_seeds, macho_seeds, pe_seeds, zip_seeds
 from .fuzzing import (

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 import wheelaudit
-from wheelaudit.gate import (
+from wheelaudit.report.gate import (
     GateOptionError,
     GateOptions,
     Requirement,
@@ -16,7 +16,7 @@ from wheelaudit.gate import (
     fail_on,
     parse_requirement,
 )
-from wheelaudit.report import Problem, Severity, WheelReport
+from wheelaudit.report.model import Problem, Severity, WheelReport
 
 from .conftest import sample_wheel
 

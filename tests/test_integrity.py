@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from wheelaudit import _inflate, splitinflate
-from wheelaudit import archive as archive_module
-from wheelaudit.archive import WheelArchive
-from wheelaudit.crccombine import crc32_combine
 from wheelaudit.errors import InvalidWheel
-from wheelaudit.splitinflate import split_enabled
+from wheelaudit.wheel import archive as archive_module
+from wheelaudit.wheel import inflate as _inflate
+from wheelaudit.wheel import splitinflate
+from wheelaudit.wheel.archive import WheelArchive
+from wheelaudit.wheel.crccombine import crc32_combine
+from wheelaudit.wheel.splitinflate import split_enabled
 
 from .conftest import sample_wheel
 from .hostile import run_cli_expecting_unusable

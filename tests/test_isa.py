@@ -28,8 +28,8 @@ import wheelaudit
 from wheelaudit.binary.isascan import SAMPLE_SPAN, scan_code, window_offsets
 from wheelaudit.binary.model import Binary
 from wheelaudit.binary.x86decode import INVALID, Family, decode, walk
-from wheelaudit.report import Severity
-from wheelaudit.splitinflate import MIN_DISTANCE
+from wheelaudit.report.model import Severity
+from wheelaudit.wheel.splitinflate import MIN_DISTANCE
 
 from .conftest import ROOT
 from .test_macho_pe_parsers import make_wheel

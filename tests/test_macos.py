@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import wheelaudit
-from wheelaudit.report import Severity, WheelReport
+from wheelaudit.report.model import Severity, WheelReport
 
 from .conftest import SAMPLES
 from .test_macho_pe_parsers import (
@@ -61,10 +61,10 @@ def test_real_macos_wheel(filename: str, all_real_wheels: dict[str, Path]) -> No
 @pytest.mark.real
 @pytest.mark.parametrize("filename", MACOS)
 def test_real_macos_min_os_per_arch(filename: str, all_real_wheels: dict[str, Path]) -> None:
-    from wheelaudit.archive import WheelArchive
     from wheelaudit.auditing import analyze_binaries
     from wheelaudit.checks import macos
     from wheelaudit.checks.context import AuditContext
+    from wheelaudit.wheel.archive import WheelArchive
 
     archive = WheelArchive(all_real_wheels[filename])
     scan: Any = analyze_binaries(archive)

@@ -10,8 +10,8 @@ import pytest
 
 import wheelaudit
 from wheelaudit.errors import PolicyError
-from wheelaudit.policy import load_policies, parse_policy_document
-from wheelaudit.tags import parse_platform_tag
+from wheelaudit.platforms.linux import load_policies, parse_policy_document
+from wheelaudit.platforms.tags import parse_platform_tag
 
 from .conftest import ROOT, sample_wheel
 

@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 
 import wheelaudit
-from wheelaudit.archive import WheelArchive, WheelInfo
 from wheelaudit.auditing import analyze_binaries
 from wheelaudit.binary.elfsections import elf_debug_sizes
 from wheelaudit.binary.model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
 from wheelaudit.checks import abi3, debuginfo, extensions, pythonabi
 from wheelaudit.checks.context import AuditContext
-from wheelaudit.report import Problem, Severity
-from wheelaudit.stable_abi import StableAbi, format_version, load
+from wheelaudit.checks.stable_abi import StableAbi, format_version, load
+from wheelaudit.report.model import Problem, Severity
+from wheelaudit.wheel.archive import WheelArchive, WheelInfo
 
 from .conftest import sample_wheel
 
@@ -443,7 +443,7 @@ def test_macho_and_pe_debug_info_from_the_parsers() -> None:
 
 def test_stable_abi_cache_round_trip_and_repair(tmp_path: Any, monkeypatch: Any) -> None:
     """The derived stable-ABI table is cached; a cached copy equals a fresh one, a broken one is rebuilt."""
-    import wheelaudit.stable_abi as stable_abi
+    import wheelaudit.checks.stable_abi as stable_abi
 
     monkeypatch.setenv("WHEELAUDIT_CACHE_DIR", str(tmp_path))
     stable_abi.load.cache_clear()
@@ -464,7 +464,7 @@ def test_stable_abi_cache_is_keyed_by_content_not_location(tmp_path: Any) -> Non
     import shutil
     from pathlib import Path
 
-    import wheelaudit.stable_abi as stable_abi
+    import wheelaudit.checks.stable_abi as stable_abi
 
     spec = importlib.util.find_spec("abi3info")
     if spec is None or not spec.origin:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import wheelaudit
-from wheelaudit.tags import parse_platform_tag
+from wheelaudit.platforms.tags import parse_platform_tag
 
 from .conftest import ROOT, sample_wheel
 from .test_backend import SQLITE, build_env, only, stage

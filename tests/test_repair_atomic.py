@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from wheelaudit import scratch
-from wheelaudit.archive import WheelArchive
 from wheelaudit.errors import InvalidWheel
 from wheelaudit.repairing import RepairOptions, repair_wheel
-from wheelaudit.writer import OutputError, WheelWriter
+from wheelaudit.wheel import scratch
+from wheelaudit.wheel.archive import WheelArchive
+from wheelaudit.wheel.writer import OutputError, WheelWriter
 
 from .hostile import run_cli_expecting_unusable
 from .test_integrity import LIBRARY, METADATA, build_wheel, data_offset, flip_byte, padded_library, run_cli

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from wheelaudit import writer as writer_module
-from wheelaudit.archive import WheelArchive
 from wheelaudit.repairing.plan import hashed_name
-from wheelaudit.writer import WheelWriter, build_epoch
+from wheelaudit.wheel import writer as writer_module
+from wheelaudit.wheel.archive import WheelArchive
+from wheelaudit.wheel.writer import WheelWriter, build_epoch
 
 from .conftest import sample_wheel
 

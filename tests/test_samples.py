@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import wheelaudit
-from wheelaudit.report import Severity
+from wheelaudit.report.model import Severity
 
 from .conftest import SAMPLES, sample_wheel
 

@@ -1,4 +1,4 @@
-"""Two-decoder inflation (wheelaudit.splitinflate): it may only change how long a far read takes.
+"""Two-decoder inflation (wheelaudit.wheel.splitinflate): it may only change how long a far read takes.
 
 Every test compares against plain sequential inflation of the same bytes. The data are
 real machine code (lief's 10 MB shared library, which every install has), deflated by
@@ -17,9 +17,9 @@ import pytest
 from isal import isal_zlib
 
 import wheelaudit
-from wheelaudit import splitinflate
-from wheelaudit.archive import WheelArchive
-from wheelaudit.splitinflate import BlockStart, find_block_start, is_block_start, lead_bytes, split_enabled
+from wheelaudit.wheel import splitinflate
+from wheelaudit.wheel.archive import WheelArchive
+from wheelaudit.wheel.splitinflate import BlockStart, find_block_start, is_block_start, lead_bytes, split_enabled
 
 from .conftest import sample_wheel
 from .hostile import rewrite

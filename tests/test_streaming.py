@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import wheelaudit
-from wheelaudit.archive import WheelArchive
+from wheelaudit.wheel.archive import WheelArchive
 
 from .conftest import sample_wheel
 from .hostile import rewrite

@@ -5,8 +5,8 @@ from __future__ import annotations
 import packaging.utils
 import pytest
 
-from wheelaudit.archive import parse_headers
-from wheelaudit.tags import InvalidWheelFilename, parse_wheel_filename
+from wheelaudit.platforms.tags import InvalidWheelFilename, parse_wheel_filename
+from wheelaudit.wheel.archive import parse_headers
 
 from .conftest import SAMPLES, real_manifest
 
@@ -82,7 +82,7 @@ def test_central_directory_matches_zipfile(all_real_wheels: dict[str, object]) -
     import zipfile
     from pathlib import Path
 
-    from wheelaudit.zipdir import read_central_directory
+    from wheelaudit.wheel.zipdir import read_central_directory
 
     wheels = [*SAMPLES.glob("*.whl"), *(Path(str(p)) for p in all_real_wheels.values())]
     assert len(wheels) > 50

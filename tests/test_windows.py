@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 import wheelaudit
-from wheelaudit.archive import WheelArchive
 from wheelaudit.auditing import analyze_binaries
 from wheelaudit.binary.model import BinaryKind
 from wheelaudit.checks import windows
 from wheelaudit.checks.context import AuditContext
-from wheelaudit.report import Severity
+from wheelaudit.report.model import Severity
+from wheelaudit.wheel.archive import WheelArchive
 
 from .conftest import SAMPLES
 from .test_macho_pe_parsers import repack_wheel

@@ -22,7 +22,7 @@ import pytest
 
 import wheelaudit
 from wheelaudit.checks import windows
-from wheelaudit.platform_policies import windows_policy
+from wheelaudit.platforms.policies import windows_policy
 
 from .conftest import ROOT, SAMPLES
 from .test_macho_pe_parsers import repack_wheel

@@ -13,7 +13,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-# Not from typing, and nothing imported eagerly: until ``wheelaudit.cli.run`` holds the line,
+# Not from typing, and nothing imported eagerly: until ``wheelaudit.cli.main.run`` holds the line,
 # Ctrl-C gives a traceback, so the package's own start-up is kept to almost nothing.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .binary.model import Binary, BinaryFormat, BinaryKind
     from .errors import InvalidWheel, MalformedBinary, OptionError, PolicyError, RepairError, UnsafeWheel, WheelError
     from .repairing import repair
-    from .report import PolicyVerdict, Problem, Severity, WheelReport
+    from .report.model import PolicyVerdict, Problem, Severity, WheelReport
 
 #: Public name -> module that defines it. Imported on first use, so that the command line
 #: can start reading a wheel before the rest of the package has loaded.
@@ -40,10 +40,10 @@ _PUBLIC = {
     "UnsafeWheel": "errors",
     "WheelError": "errors",
     "repair": "repairing",
-    "PolicyVerdict": "report",
-    "Problem": "report",
-    "Severity": "report",
-    "WheelReport": "report",
+    "PolicyVerdict": "report.model",
+    "Problem": "report.model",
+    "Severity": "report.model",
+    "WheelReport": "report.model",
 }
 
 

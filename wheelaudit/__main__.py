@@ -10,7 +10,7 @@ import sys
 
 if __name__ == "__main__":
     try:
-        from .cli import run
+        from .cli.main import run
 
         run()  # never returns: it leaves through os._exit with the status
     except KeyboardInterrupt:

@@ -13,14 +13,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from .archive import Member, WheelArchive
 from .binary import MemberAnalysis, analyze_member
 from .binary.model import Binary
 from .errors import MalformedBinary
+from .wheel.archive import Member, WheelArchive
 
 if TYPE_CHECKING:
-    from .policy import PolicySet
-    from .report import WheelReport
+    from .platforms.linux import PolicySet
+    from .report.model import WheelReport
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -152,10 +152,10 @@ def audit(
     wait_for_scan = start_scan(archive, jobs, known)
     # While the members inflate, import what comes after the scan and load the policies:
     # a good part of start-up, and the largest member takes longer.
-    from . import rules
+    from .checks import rules
     from .checks.context import AuditContext
-    from .policy import load_policies
-    from .report import WheelReport
+    from .platforms.linux import load_policies
+    from .report.model import WheelReport
 
     policies = policies or load_policies(policy_files)
     rules.prepare(archive.info.platform_tags, policies)

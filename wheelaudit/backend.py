@@ -5,7 +5,7 @@ every one of them is a PEP 517 backend. So a project keeps its backend and names
 ``[tool.wheelaudit] build-backend``; this module delegates every hook to it and, after
 ``build_wheel``, audits the wheel, repairs it (Linux wheels), replaces the built wheel
 with the repaired one and returns the *new* file name, as PEP 517 requires of the
-file actually written. A wheel that fails the gate (:mod:`wheelaudit.gate`) fails
+file actually written. A wheel that fails the gate (:mod:`wheelaudit.report.gate`) fails
 the build with one message, and is removed so that ``dist/`` holds nothing unfit to
 publish. macOS and Windows wheels cannot be repaired yet: they are audited and gated.
 
@@ -13,7 +13,7 @@ Editable builds are passed through untouched: an editable install runs on the ma
 that built it, with that machine's libraries, and is never published.
 
 Options, highest precedence first: config settings (``-C wheelaudit.plat=...``), the
-environment (``WHEELAUDIT_PLAT=...``), ``[tool.wheelaudit.repair]`` / ``[tool.wheelaudit.gate]``
+environment (``WHEELAUDIT_PLAT=...``), ``[tool.wheelaudit.repair]`` / ``[tool.wheelaudit.report.gate]``
 in pyproject.toml. See docs/hooks.md.
 """
 
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from .gate import GateOptionError, GateOptions, GateResult, evaluate, fail_on, parse_requirement
+from .report.gate import GateOptionError, GateOptions, GateResult, evaluate, fail_on, parse_requirement
 
 if TYPE_CHECKING:
-    from .policy import PolicySet
+    from .platforms.linux import PolicySet
     from .repairing import RepairOptions, RepairResult
 
 #: Hooks a backend may lack (PEP 517 / 660): offered only when the real backend has them,
@@ -153,7 +153,7 @@ def load_config(
         raise BuildFailed("wheelaudit: pyproject.toml: [tool.wheelaudit] backend-path must be a list of folders")
     options: dict[str, Any] = {}
     options.update(_from_table(tool.get("repair", {}), REPAIR_KEYS, "tool.wheelaudit.repair"))
-    options.update(_from_table(tool.get("gate", {}), GATE_KEYS, "tool.wheelaudit.gate"))
+    options.update(_from_table(tool.get("gate", {}), GATE_KEYS, "tool.wheelaudit.report.gate"))
     if "skip" in tool:
         options["skip"] = _parse("skip", tool["skip"], "pyproject.toml [tool.wheelaudit]")
     for key in ALL_KEYS:
@@ -223,7 +223,7 @@ def _note(line: str) -> None:
 
 def repairable(wheel: Path) -> bool:
     """Whether repair handles this wheel: Linux platform tags (manylinux, musllinux, linux_*)."""
-    from .tags import parse_platform_tag, parse_wheel_filename
+    from .platforms.tags import parse_platform_tag, parse_wheel_filename
 
     plats = {t.rsplit("-", 1)[-1] for t in parse_wheel_filename(wheel.name).tags}
     return bool(plats) and all(parse_platform_tag(p).family in ("manylinux", "musllinux", "linux") for p in plats)
@@ -260,7 +260,7 @@ def finish_wheel(built: Path, config: HookConfig) -> Path:
     """Audit, repair (Linux) and gate the wheel the real backend wrote; return the wheel left in its place."""
     from .auditing import audit
     from .errors import WheelError
-    from .policy import load_policies
+    from .platforms.linux import load_policies
 
     gate = gate_options(config)
     try:

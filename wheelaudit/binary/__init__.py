@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import BinaryIO, cast
 
-from ..archive import Member, MemberStream, WheelArchive
 from ..errors import MalformedBinary
-from ..zipdir import STORED
+from ..wheel.archive import Member, MemberStream, WheelArchive
+from ..wheel.zipdir import STORED
 from .elf import parse_elf
 from .elfsections import elf_debug_sizes, worth_reading_tail
 from .magic import sniff
@@ -41,7 +41,7 @@ def analyze_member(archive: WheelArchive, member: Member, *, split: bool = True)
     """The binaries in one member, found by magic bytes; then the member is read to its end for its CRC-32.
 
     The analysis reads only what it needs; the check goes on from there (never starting
-    over). ``split`` allows a far read to use a second decoder (see :mod:`wheelaudit.splitinflate`).
+    over). ``split`` allows a far read to use a second decoder (see :mod:`wheelaudit.wheel.splitinflate`).
     """
     if member.size < 16 or member.is_symlink:
         return MemberAnalysis([], 0)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Callable
 
-from ..splitinflate import MIN_DISTANCE
+from ..wheel.splitinflate import MIN_DISTANCE
 from .model import CodeIsa, IsaFamilyUse
 from .x86decode import INVALID, LEVEL, Family, decode, walk
 

@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
-from ..report import Problem, Severity
-from ..stable_abi import StableAbi, Version, format_version
+from ..report.model import Problem, Severity
 from .context import AuditContext, installed_path
 from .extensions import INIT_PREFIXES, WheelAbi
+from .stable_abi import StableAbi, Version, format_version
 
 #: Import libraries/DLLs that provide the C API (all platforms).
 PYTHON_LIBRARY = re.compile(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..binary.model import BinaryFormat
-from ..report import Problem, Severity
-from ..tags import parse_platform_tag
+from ..platforms.tags import parse_platform_tag
+from ..report.model import Problem, Severity
 from .context import AuditContext
 
 #: Files RECORD legitimately does not hash or list.

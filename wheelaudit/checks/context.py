@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..archive import Member, RecordRow, WheelInfo
 from ..binary.model import Binary
-from ..report import PolicyVerdict, Problem
+from ..report.model import PolicyVerdict, Problem
+from ..wheel.archive import Member, RecordRow, WheelInfo
 
 
 class PlatformDecision(Protocol):

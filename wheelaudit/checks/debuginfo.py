@@ -8,7 +8,7 @@ loaded image is big enough to matter (``binary/elfsections.py``).
 from __future__ import annotations
 
 from ..binary.model import Binary, BinaryFormat
-from ..report import Problem, Severity
+from ..report.model import Problem, Severity
 
 #: Large deflated ELF members are only estimated; below this share of unloaded bytes say nothing.
 LARGE_GAP_SHARE = 0.40

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 
 from ..binary.model import Binary, BinaryKind
-from ..report import Problem, Severity
-from ..tags import parse_platform_tag
+from ..platforms.tags import parse_platform_tag
+from ..report.model import Problem, Severity
 from .context import AuditContext, installed_path
 
 #: Module initialisation hooks (PEP 489 PyInit_, PEP 793 PyModExport_; the U forms for non-ASCII names).

@@ -10,7 +10,7 @@ so not an error), and a note for code that only dispatches to newer instructions
 from __future__ import annotations
 
 from ..binary.model import Binary, BinaryFormat, CodeIsa
-from ..report import Problem, Severity
+from ..report.model import Problem, Severity
 from .context import AuditContext
 
 #: Older CPUs the level leaves out, for the message.

@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..policy import Policy, PolicySet
-from ..report import PolicyVerdict, Problem, Severity, unique_problems
+from ..platforms.linux import Policy, PolicySet
+from ..platforms.tags import PlatformTag, parse_platform_tag
+from ..report.model import PolicyVerdict, Problem, Severity, unique_problems
 from ..resolve.elf import Linkage, Loader, is_dynamic_loader, link
-from ..tags import PlatformTag, parse_platform_tag
 from . import consistency
 from .context import AuditContext, installed_path
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..platform_policies import MacPolicy, Version, apple_policies, format_version, parse_version
-from ..report import PolicyVerdict, Problem, Severity
+from ..platforms.policies import MacPolicy, Version, apple_policies, format_version, parse_version
+from ..platforms.tags import PlatformTag, parse_platform_tag
+from ..report.model import PolicyVerdict, Problem, Severity
 from ..resolve.macho import EXTERNAL, DylibResolution, RpathEntry, resolve
-from ..tags import PlatformTag, parse_platform_tag
 from .context import AuditContext, Decision, installed_path
 
 FIX_EXTERNAL = (

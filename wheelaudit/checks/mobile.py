@@ -13,10 +13,10 @@ the Python-ABI check's business.
 from __future__ import annotations
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..platform_policies import Version, android_policy, apple_policies, format_version
-from ..report import PolicyVerdict, Problem, Severity
+from ..platforms.policies import Version, android_policy, apple_policies, format_version
+from ..platforms.tags import PlatformTag, parse_platform_tag
+from ..report.model import PolicyVerdict, Problem, Severity
 from ..resolve.elf import find_in_wheel, is_dynamic_loader
-from ..tags import PlatformTag, parse_platform_tag
 from .context import AuditContext, Decision, installed_path
 from .macos import dependency_problems, resolve_dependencies, slice_version
 

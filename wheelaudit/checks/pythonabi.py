@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..report import Problem, Severity, unique_problems
-from ..stable_abi import load as load_stable_abi
-from ..tags import parse_platform_tag
+from ..platforms.tags import parse_platform_tag
+from ..report.model import Problem, Severity, unique_problems
 from . import abi3, debuginfo, extensions
 from .context import AuditContext
 from .extensions import WheelAbi
+from .stable_abi import load as load_stable_abi
 
 #: libpython as a Mach-O load command: the framework binary or a libpython dylib.
 MACHO_LIBPYTHON = re.compile(r"(^|/)(Python\.framework/(Versions/[^/]+/)?Python|libpython3(\.\d+)?[dmt]*\.dylib)$")

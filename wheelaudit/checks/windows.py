@@ -18,10 +18,10 @@ import re
 from dataclasses import dataclass
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..platform_policies import Version, WindowsPolicy, windows_policy
-from ..report import PolicyVerdict, Problem, Severity
+from ..platforms.policies import Version, WindowsPolicy, windows_policy
+from ..platforms.tags import parse_platform_tag
+from ..report.model import PolicyVerdict, Problem, Severity
 from ..resolve.pe import DllHit, dll_index, find_in_wheel
-from ..tags import parse_platform_tag
 from .context import AuditContext, Decision, installed_path
 
 IGNORED, API_SET, PYTHON, IN_WHEEL, SYSTEM, INTERPRETER, NOT_GUARANTEED, EXTERNAL = (

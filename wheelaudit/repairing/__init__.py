@@ -3,7 +3,7 @@
 The order is plan (pure, :mod:`.plan`), then edit copies of only the members that
 change in a scratch directory inside the wheelhouse (:mod:`.elf`), then write the
 new wheel with every other member copied as its compressed bytes
-(:mod:`wheelaudit.writer`). The input is only ever read; the output appears by
+(:mod:`wheelaudit.wheel.writer`). The input is only ever read; the output appears by
 an atomic rename, and a failure leaves nothing behind.
 """
 
@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .. import scratch
-from ..archive import Member, WheelArchive
 from ..auditing import MemberKey, analyze_binaries, audit, member_key
 from ..binary.model import Binary
 from ..errors import InvalidWheel, RepairError
-from ..policy import PolicySet, load_policies
-from ..report import Problem, WheelReport
-from ..tags import parse_platform_tag
-from ..writer import OutputError, WheelWriter, record_hash
+from ..platforms.linux import PolicySet, load_policies
+from ..platforms.tags import parse_platform_tag
+from ..report.model import Problem, WheelReport
+from ..wheel import scratch
+from ..wheel.archive import Member, WheelArchive
+from ..wheel.writer import OutputError, WheelWriter, record_hash
 from .elf import ElfEdit, apply_edit, strip
 from .plan import Planner, RepairOptions, RepairPlan, retag
 from .sbom import SBOM_NAME, GraftedFile, build_sbom, find_provider

@@ -20,16 +20,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from ..archive import WheelArchive
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..checks import linux
 from ..checks.context import AuditContext, installed_path
 from ..errors import OptionError, RepairError, UnsafeWheel
-from ..policy import Policy, PolicySet
-from ..report import Problem
+from ..platforms.linux import Policy, PolicySet
+from ..platforms.tags import parse_platform_tag
+from ..report.model import Problem
 from ..resolve.elf import expand_origin, is_dynamic_loader
 from ..resolve.host import ElfIdentity, HostLibrary, HostResolver
-from ..tags import parse_platform_tag
+from ..wheel.archive import WheelArchive
 from .elf import ElfEdit
 
 _HASHED = re.compile(r"-[0-9a-f]{8}$")

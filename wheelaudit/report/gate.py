@@ -4,7 +4,7 @@
 that the tags are ones a package index takes (PyPI refuses ``linux_*``), that they
 reach at least as far as a required level (``--require manylinux_2_17``), and, on
 request, that not even a warning is left (``--fail-on warning``). Everything here
-is a pure function of a :class:`~wheelaudit.report.WheelReport`.
+is a pure function of a :class:`~wheelaudit.report.model.WheelReport`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .report import Severity, WheelReport
-from .tags import parse_platform_tag
+from ..platforms.tags import parse_platform_tag
+from .model import Severity, WheelReport
 
 #: Which operating system a tag family serves: a requirement only governs wheels for its own OS,
 #: so ``--require manylinux_2_17 --require macosx_11_0`` can gate a whole dist/ folder at once.

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .binary.model import BinaryFormat
+from ..binary.model import BinaryFormat
 from .colour import PLAIN, Style
-from .report import Problem, Severity, WheelReport
+from .model import Problem, Severity, WheelReport
 from .terminal import Segment, format_line
 
 _MARK = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "info"}

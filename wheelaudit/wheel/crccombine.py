@@ -1,6 +1,6 @@
 """CRC-32 of a concatenation from the CRC-32s of its parts, for when no library offers it.
 
-Two decoders checksum their own parts of one member (:mod:`wheelaudit.splitinflate`);
+Two decoders checksum their own parts of one member (:mod:`wheelaudit.wheel.splitinflate`);
 the member's CRC is then ``combine(crc(A), crc(B), len(B))``. Appending a zero
 bit to the message is a linear map on the 32-bit CRC register over GF(2), so
 appending ``n`` zero bytes is that map's 32x32 matrix raised to ``8n``; the

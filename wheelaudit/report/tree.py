@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .binary.model import Binary, BinaryFormat, BinaryKind
-from .checks.context import AuditContext
+from ..binary.model import Binary, BinaryFormat, BinaryKind
+from ..checks.context import AuditContext
+from ..platforms.linux import Policy, PolicySet
 from .colour import PLAIN, Style
-from .policy import Policy, PolicySet
 from .terminal import Segment, format_line
 
 IN_WHEEL, LOADER, ALLOWED, EXTERNAL = "wheel", "loader", "allowed", "external"
@@ -59,9 +59,9 @@ class WheelTree:
 
 def wheel_tree(path: str | os.PathLike[str], policies: PolicySet | None = None) -> WheelTree:
     """Read ``path`` (no extraction, no host library) and build the tree of every binary."""
-    from .archive import WheelArchive
-    from .auditing import analyze_binaries
-    from .policy import load_policies
+    from ..auditing import analyze_binaries
+    from ..platforms.linux import load_policies
+    from ..wheel.archive import WheelArchive
 
     archive = WheelArchive(path)
     binaries = analyze_binaries(archive).binaries
@@ -73,8 +73,8 @@ def wheel_tree(path: str | os.PathLike[str], policies: PolicySet | None = None) 
 
 
 def _elf_trees(ctx: AuditContext, policies: PolicySet) -> tuple[str | None, list[BinaryTree]]:
-    from .checks import linux
-    from .resolve.elf import is_dynamic_loader
+    from ..checks import linux
+    from ..resolve.elf import is_dynamic_loader
 
     decision = linux.decide(ctx, policies)
     if decision is None:
@@ -125,8 +125,8 @@ def _macho_lists(ctx: AuditContext) -> list[BinaryTree]:
     machos = [b for b in ctx.binaries if b.format is BinaryFormat.MACHO]
     if not machos:
         return []
-    from .checks.macos import resolve_dependencies
-    from .platform_policies import apple_policies
+    from ..checks.macos import resolve_dependencies
+    from ..platforms.policies import apple_policies
 
     mac, ios = apple_policies()
     deps = resolve_dependencies(ctx, machos, lambda p: mac.is_system(p) or ios.is_system(p))
@@ -145,8 +145,8 @@ def _pe_lists(ctx: AuditContext) -> list[BinaryTree]:
     pes = [b for b in ctx.binaries if b.format is BinaryFormat.PE]
     if not pes:
         return []
-    from .checks.windows import classify
-    from .platform_policies import windows_policy
+    from ..checks.windows import classify
+    from ..platforms.policies import windows_policy
 
     policy = windows_policy()
     out = []

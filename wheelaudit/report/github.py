@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .gate import GateResult
-from .report import Severity, WheelReport
+from .model import Severity, WheelReport
 
 #: Severity -> workflow command. ``info`` findings become notices, shown but never failing.
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}

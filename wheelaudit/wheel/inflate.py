@@ -2,7 +2,7 @@
 
 ISA-L (``isal``) and zlib-ng inflate 2-3x faster than zlib; both are optional so a
 plain install still works everywhere zlib does. All three take ``zdict`` (a preset
-window), which :mod:`wheelaudit.splitinflate` needs to decode from a block boundary.
+window), which :mod:`wheelaudit.wheel.splitinflate` needs to decode from a block boundary.
 """
 
 from __future__ import annotations

@@ -2,14 +2,14 @@
 
 A new user reads ``--help`` before any documentation, often where there is none (a CI
 log, a container): so each command's help gives examples, the exit codes, and where the
-facts it applies come from. Kept apart from the parser so that ``cli.py`` stays short.
+facts it applies come from. Kept apart from the parser so that :mod:`.main` stays short.
 """
 
 from __future__ import annotations
 
 
 def _policies_where() -> str:
-    from .policy import default_policy_dir
+    from ..platforms.linux import default_policy_dir
 
     return (
         "Policies:\n"
@@ -70,7 +70,7 @@ def show_epilog() -> str:
   wheelaudit show --json dist/*.whl > report.json
   wheelaudit show --policy-file my-levels.json dist/*.whl
   wheelaudit show --require manylinux_2_17 --format github dist/*.whl   a CI gate with annotations
-  wheelaudit show --fail-on warning --format sarif dist/*.whl > wheelaudit.sarif
+  wheelaudit show --fail-on warning --format sarif dist/*.whl > wheelaudit.report.sarif
 
 As a gate: --require TAG fails (status 1) unless the best tag is at least as compatible as TAG
 (for wheels of that OS); --fail-on warning also fails on warnings. See docs/hooks.md.

@@ -27,9 +27,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, NamedTuple, Protocol, cast
 
+from ..errors import InvalidWheel, WheelError
 from . import scratch
 from .archive import Member
-from .errors import InvalidWheel, WheelError
 
 LOCAL = struct.Struct("<4sHHHHHIIIHH")
 CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")

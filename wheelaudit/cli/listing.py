@@ -10,7 +10,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from .colour import style_for
+from ..report.colour import style_for
 from .exitstatus import EXIT_OK, EXIT_UNUSABLE, Failure, failure_of
 
 if TYPE_CHECKING:
@@ -19,14 +19,14 @@ if TYPE_CHECKING:
 
 def run_listing(args: argparse.Namespace) -> int:
     """Run ``wheelaudit policies`` or ``wheelaudit tree``; the exit status."""
-    from .cli import _complain, _load_policies
+    from .main import _complain, _load_policies
 
     policies = _load_policies(args.policy_file)
     if isinstance(policies, Failure):
         _complain(f"wheelaudit: error: {policies.message}")
         return max(policies.status, EXIT_UNUSABLE)
     if args.command == "policies":
-        from .policylist import policy_listing, render
+        from ..report.policylist import policy_listing, render
 
         try:
             data = policy_listing(policies)
@@ -44,9 +44,9 @@ def run_listing(args: argparse.Namespace) -> int:
 
 
 def _tree(args: argparse.Namespace, policies: object) -> int:
-    from .cli import _complain, wheel_inputs
-    from .policy import PolicySet
-    from .tree import render, wheel_tree
+    from ..platforms.linux import PolicySet
+    from ..report.tree import render, wheel_tree
+    from .main import _complain, wheel_inputs
 
     assert isinstance(policies, PolicySet)
     wheels = wheel_inputs(args.wheels)

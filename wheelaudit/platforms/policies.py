@@ -1,6 +1,6 @@
 """Loading the non-Linux platform facts in ``policies/{windows,macos,android}.json``.
 
-Like ``policy.py`` for manylinux, the files are the single source of truth: which DLLs
+Like :mod:`.linux` for manylinux, the files are the single source of truth: which DLLs
 Windows and the interpreter provide, which macOS versions and architectures tags can
 name, which libraries Android apps get from the system. The code only interprets them.
 Each file is read once per process (they never change while it runs).
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import PolicyError
-from .policy import default_policy_dir, read_policy_json
+from ..errors import PolicyError
+from .linux import default_policy_dir, read_policy_json
 
 Version = tuple[int, int]
 

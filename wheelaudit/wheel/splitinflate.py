@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ._inflate import INFLATE_ERRORS, crc32, new_raw_decompressor
+from .inflate import INFLATE_ERRORS, crc32, new_raw_decompressor
 
 WINDOW = 32 * 1024
 #: Only reads at least this far past the front decoder are split.

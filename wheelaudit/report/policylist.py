@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..platforms.linux import PolicySet
+from ..platforms.policies import android_policy, apple_policies, format_version, windows_policy
 from .colour import PLAIN, Style
-from .platform_policies import android_policy, apple_policies, format_version, windows_policy
-from .policy import PolicySet
 from .terminal import format_line
 
 _LIBC = {"manylinux": "glibc", "musllinux": "musl"}

@@ -17,7 +17,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import PolicyError
+from ..errors import PolicyError
 from .tags import linux_level_tags
 
 _NAME = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)$")
@@ -101,9 +101,9 @@ def default_policy_dir() -> Path:
     override = os.environ.get("WHEELAUDIT_POLICY_DIR")
     if override:
         return Path(override)
-    here = Path(__file__).resolve().parent
-    packaged = here / "_policies"
-    return packaged if packaged.is_dir() else here.parent / "policies"
+    package = Path(__file__).resolve().parent.parent
+    packaged = package / "_policies"
+    return packaged if packaged.is_dir() else package.parent / "policies"
 
 
 def load_policies(extra_files: Iterable[str | os.PathLike[str]] = ()) -> PolicySet:

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from ._inflate import INFLATE_ERRORS, crc32, crc32_combine, new_raw_decompressor
-from .errors import InvalidWheel, UnsafeWheel
+from ..errors import InvalidWheel, UnsafeWheel
+from ..platforms.tags import InvalidWheelFilename, canonical_name, parse_wheel_filename
+from .inflate import INFLATE_ERRORS, crc32, crc32_combine, new_raw_decompressor
 from .splitinflate import (
     END_FRACTION,
     LONG_READ,
@@ -38,7 +39,6 @@ from .splitinflate import (
     reserve_helper,
     split_enabled,
 )
-from .tags import InvalidWheelFilename, canonical_name, parse_wheel_filename
 from .zipdir import DEFLATED, STORED, BadZip, ZipEntry, iter_central_directory
 
 #: Metadata files (WHEEL, METADATA, RECORD) larger than this are refused.

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .binary.model import Binary
+from ..binary.model import Binary
 
 SCHEMA_VERSION = 1
 

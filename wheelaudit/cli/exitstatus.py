@@ -12,7 +12,7 @@ import os
 import traceback
 from dataclasses import dataclass
 
-from .errors import OptionError, RepairError, WheelError
+from ..errors import OptionError, RepairError, WheelError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

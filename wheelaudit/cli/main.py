@@ -5,7 +5,7 @@ cannot reach the asked tag), 2 when an input could not be used (or the command l
 wrong), 3 on an internal error, 130 when interrupted (Ctrl-C), at any moment.
 
 Everything a wheel says (its file name, member names, sonames) is printed through
-:func:`wheelaudit.terminal.printable`, so it can neither forge a line nor drive the terminal.
+:func:`wheelaudit.report.terminal.printable`, so it can neither forge a line nor drive the terminal.
 This module imports only ``sys`` at the top: everything else loads inside :func:`run`,
 where Ctrl-C is already turned into one line.
 """
@@ -21,23 +21,23 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import NoReturn
 
+    from ..platforms.linux import PolicySet
+    from ..report.model import WheelReport
     from .exitstatus import Failure
-    from .policy import PolicySet
-    from .report import WheelReport
 
 INTERRUPTED = "wheelaudit: interrupted"
 
 
 def _say(line: str) -> None:
     """Print one line of output on stdout, with whatever came from a wheel escaped."""
-    from .terminal import printable
+    from ..report.terminal import printable
 
     print(printable(line))
 
 
 def _complain(line: str) -> None:
     """Print one diagnostic line on stderr (``wheelaudit: ...``), escaped like the report."""
-    from .terminal import printable
+    from ..report.terminal import printable
 
     print(printable(line), file=sys.stderr)
 
@@ -45,7 +45,8 @@ def _complain(line: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     import argparse
 
-    from . import __version__, helptext
+    from .. import __version__
+    from . import help as helptext
 
     parser = argparse.ArgumentParser(
         prog="wheelaudit",
@@ -103,7 +104,7 @@ def _add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
     """``policies`` and ``tree``: what wheelaudit knows, and what a wheel's binaries load."""
     import argparse
 
-    from . import helptext
+    from . import help as helptext
 
     policies = sub.add_parser(
         "policies",
@@ -134,7 +135,7 @@ def _add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
 def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     import argparse
 
-    from . import helptext
+    from . import help as helptext
 
     repair = sub.add_parser(
         "repair",
@@ -239,8 +240,8 @@ def wheel_inputs(paths: Sequence[str]) -> list[str]:
 
 def _load_policies(files: Sequence[str]) -> PolicySet | Failure:
     """The bundled levels plus ``--policy-file`` ones, or the one-line reason a file is unusable."""
+    from ..platforms.linux import load_policies
     from .exitstatus import failure_of
-    from .policy import load_policies
 
     try:
         return load_policies(files)
@@ -261,8 +262,8 @@ def _show(args: argparse.Namespace) -> int:
             _complain(f"wheelaudit: error: {loaded.message}")
             return max(loaded.status, EXIT_UNUSABLE)
         policies = loaded
-    from .ciformat import SummaryRow
-    from .gate import GateOptionError, cli_options, evaluate
+    from ..report.gate import GateOptionError, cli_options, evaluate
+    from ..report.github import SummaryRow
 
     try:
         gate = cli_options(args.require, args.fail_on)
@@ -272,9 +273,9 @@ def _show(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     jobs = args.jobs if args.jobs and args.jobs > 0 else None
     outcomes = _audit_all(wheels, policies, jobs)
-    from .colour import style_for
-    from .render import render_summary, render_text, render_verdict
-    from .report import WheelReport, error_to_json
+    from ..report.colour import style_for
+    from ..report.model import WheelReport, error_to_json
+    from ..report.text import render_summary, render_text, render_verdict
 
     style = style_for(sys.stdout)
 
@@ -303,8 +304,8 @@ def _show(args: argparse.Namespace) -> int:
                 documents.append(error_to_json(wheel, outcome.message))
             _complain(f"wheelaudit: error: {outcome.message}")
     if fmt in ("github", "sarif"):
-        from . import __version__
-        from .ciformat import emit
+        from .. import __version__
+        from ..report.github import emit
 
         emit(fmt, rows, __version__)
     elif fmt == "json":
@@ -321,7 +322,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _audit_one(path: str, policies: PolicySet | None, jobs: int | None) -> WheelReport | Failure:
     """One wheel's report, or a one-line reason when there is none (the same mapping as repair's)."""
-    from .auditing import audit
+    from ..auditing import audit
     from .exitstatus import failure_of
 
     try:
@@ -422,8 +423,8 @@ def check_wheelhouse(wheel_dir: str) -> str | None:
 
 
 def _repair(args: argparse.Namespace) -> int:
+    from ..repairing import RepairOptions, repair_wheel
     from .exitstatus import EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, Failure, failure_of
-    from .repairing import RepairOptions, repair_wheel
 
     wheels = wheel_inputs(args.wheels)
     if not wheels:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from .binary.model import BinaryFormat
-from .checks import consistency, isa, pythonabi
-from .checks.context import AuditContext, PlatformDecision
-from .policy import PolicySet
-from .report import PolicyVerdict, Problem
-from .tags import parse_platform_tag
+from ..binary.model import BinaryFormat
+from ..platforms.linux import PolicySet
+from ..platforms.tags import parse_platform_tag
+from ..report.model import PolicyVerdict, Problem
+from . import consistency, isa, pythonabi
+from .context import AuditContext, PlatformDecision
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def prepare(platform_tags: tuple[str, ...], policies: PolicySet) -> None:
         families = {parse_platform_tag(t).family for t in platform_tags}
         if families & _TAGGED:  # untagged wheels are routed by their binaries, unknown yet
             platform = _platform_of(families, set())
-            importlib.import_module(f".checks.{platform}", __package__)
+            importlib.import_module(f".{platform}", __package__)
             if platform == "linux":
                 policies.levels("manylinux")
     except Exception:  # the real call reports whatever went wrong here
@@ -80,18 +80,18 @@ def decide_platform(ctx: AuditContext, policies: PolicySet) -> PlatformDecision 
     families = {parse_platform_tag(t).family for t in ctx.info.platform_tags}
     platform = _platform_of(families, {b.format for b in ctx.binaries})
     if platform == "macos":
-        from .checks import macos
+        from . import macos
 
         return macos.decide(ctx)
     if platform == "windows":
-        from .checks import windows
+        from . import windows
 
         return windows.decide(ctx)
     if platform == "mobile":
-        from .checks import mobile
+        from . import mobile
 
         return mobile.decide_ios(ctx) if "ios" in families else mobile.decide_android(ctx)
-    from .checks import linux
+    from . import linux
 
     return linux.decide(ctx, policies)
 

@@ -1,0 +1,1 @@
+"""Platform facts: tags, and the policies loaded from ``policies/*.json``."""
