@@ -61,7 +61,20 @@ def require_zig() -> None:
 
 
 def _cc(target: str, out: Path, source: Path, *args: str) -> None:
-    cmd = [sys.executable, "-m", "ziglang", "cc", "-target", target, "-O2", "-shared", "-o", str(out), str(source), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ziglang",
+        "cc",
+        "-target",
+        target,
+        "-O2",
+        "-shared",
+        "-o",
+        str(out),
+        str(source),
+        *args,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"zig cc failed: {' '.join(cmd)}\n{proc.stderr}")

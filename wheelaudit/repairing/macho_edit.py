@@ -168,4 +168,3 @@ def _verify(before: list[Binary], after: list[Binary], edit: MachOEdit, path: st
             raise MachOEditError(
                 f"{path} ({old.arch}): the edited load commands read back as {got!r}, expected {want!r}", path=path
             )
-
