@@ -316,7 +316,7 @@ def test_precedence_settings_over_environment_over_pyproject(tmp_path: Path) -> 
     [
         ("[build-system]\n", None, "needs [tool.wheelaudit] build-backend"),
         (BASE + "[tool.wheelaudit.repair]\nplatt = 'x'\n", None, "unknown keys ['platt']"),
-        (BASE + "[tool.wheelaudit.report.gate]\nallow-linux-tag = 'maybe'\n", None, "is not a bool"),
+        (BASE + "[tool.wheelaudit.gate]\nallow-linux-tag = 'maybe'\n", None, "is not a bool"),
         (BASE, {"wheelaudit.nope": "1"}, "config setting wheelaudit.nope: unknown"),
     ],
 )
@@ -330,7 +330,7 @@ def test_bad_configuration_is_one_message(
 
 
 def test_gate_options_in_the_hook(tmp_path: Path) -> None:
-    gate = '[tool.wheelaudit.report.gate]\nrequire = ["manylinux_2_17"]\nfail-on = "warning"\n'
+    gate = '[tool.wheelaudit.gate]\nrequire = ["manylinux_2_17"]\nfail-on = "warning"\n'
     project = write_project(tmp_path, BASE + gate)
     options = backend.gate_options(backend.load_config(None, {}, project))
     assert options.portable and options.require == (parse_requirement("manylinux_2_17"),)

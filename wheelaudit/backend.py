@@ -13,7 +13,7 @@ Editable builds are passed through untouched: an editable install runs on the ma
 that built it, with that machine's libraries, and is never published.
 
 Options, highest precedence first: config settings (``-C wheelaudit.plat=...``), the
-environment (``WHEELAUDIT_PLAT=...``), ``[tool.wheelaudit.repair]`` / ``[tool.wheelaudit.report.gate]``
+environment (``WHEELAUDIT_PLAT=...``), ``[tool.wheelaudit.repair]`` / ``[tool.wheelaudit.gate]``
 in pyproject.toml. See docs/hooks.md.
 """
 
@@ -153,7 +153,7 @@ def load_config(
         raise BuildFailed("wheelaudit: pyproject.toml: [tool.wheelaudit] backend-path must be a list of folders")
     options: dict[str, Any] = {}
     options.update(_from_table(tool.get("repair", {}), REPAIR_KEYS, "tool.wheelaudit.repair"))
-    options.update(_from_table(tool.get("gate", {}), GATE_KEYS, "tool.wheelaudit.report.gate"))
+    options.update(_from_table(tool.get("gate", {}), GATE_KEYS, "tool.wheelaudit.gate"))
     if "skip" in tool:
         options["skip"] = _parse("skip", tool["skip"], "pyproject.toml [tool.wheelaudit]")
     for key in ALL_KEYS:

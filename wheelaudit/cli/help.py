@@ -70,7 +70,7 @@ def show_epilog() -> str:
   wheelaudit show --json dist/*.whl > report.json
   wheelaudit show --policy-file my-levels.json dist/*.whl
   wheelaudit show --require manylinux_2_17 --format github dist/*.whl   a CI gate with annotations
-  wheelaudit show --fail-on warning --format sarif dist/*.whl > wheelaudit.report.sarif
+  wheelaudit show --fail-on warning --format sarif dist/*.whl > wheelaudit.sarif
 
 As a gate: --require TAG fails (status 1) unless the best tag is at least as compatible as TAG
 (for wheels of that OS); --fail-on warning also fails on warnings. See docs/hooks.md.

@@ -181,6 +181,27 @@ def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         help="strip debug info or all symbols from the binaries (default none)",
     )
     repair.add_argument(
+        "--require-archs",
+        default=None,
+        metavar="ARCHS",
+        help="macOS: every binary and grafted library must have these architectures "
+        "(intel, universal2, arm64, x86_64, or a comma-separated list)",
+    )
+    repair.add_argument(
+        "--macos-target",
+        default=None,
+        metavar="VERSION",
+        help="macOS: the oldest macOS the wheel must support (default: MACOSX_DEPLOYMENT_TARGET); "
+        "a grafted library that needs a newer one is an error",
+    )
+    repair.add_argument(
+        "--no-mangle",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="Windows: graft DLLs matching PATTERN under their own name (repeatable)",
+    )
+    repair.add_argument(
         "--only-plat",
         action="store_true",
         help="tag with --plat only, even when a more compatible tag is also satisfied",
@@ -444,6 +465,9 @@ def _repair(args: argparse.Namespace) -> int:
         exclude=tuple(args.exclude),
         strip=args.strip,
         only_plat=args.only_plat,
+        require_archs=args.require_archs,
+        macos_target=args.macos_target,
+        no_mangle=tuple(args.no_mangle),
     )
     status = EXIT_OK
     for wheel in wheels:

@@ -31,20 +31,9 @@ from ..resolve.elf import expand_origin, is_dynamic_loader
 from ..resolve.host import ElfIdentity, HostLibrary, HostResolver
 from ..wheel.archive import WheelArchive
 from .elf import ElfEdit
+from .options import RepairOptions
 
 _HASHED = re.compile(r"-[0-9a-f]{8}$")
-
-
-@dataclass(frozen=True)
-class RepairOptions:
-    """What the user asked of a repair (the command line's options)."""
-
-    plat: str = "auto"
-    lib_paths: tuple[str, ...] = ()
-    sysroot: str | None = None
-    exclude: tuple[str, ...] = ()
-    strip: str = "none"  # none | debug | all
-    only_plat: bool = False
 
 
 @dataclass(frozen=True)
