@@ -14,10 +14,10 @@ import struct
 import zipfile
 from pathlib import Path
 
+from .builders import CPU_ARM64, CPU_X86_64, PLATFORM_MACOS, build_fat, build_macho
 from .conftest import SAMPLES
 from .fuzzing import wheel_bytes, zip64ify
 from .hostile import patch_central_directory, rewrite
-from .test_macho_pe_parsers import CPU_ARM64, CPU_X86_64, PLATFORM_MACOS, build_fat, build_macho
 
 MAX_SEED = 2_000_000  # bigger members cost time per case and add little
 

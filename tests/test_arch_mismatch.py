@@ -15,8 +15,8 @@ from pathlib import Path
 
 import wheelaudit
 
+from .builders import make_wheel
 from .conftest import sample_wheel
-from .test_macho_pe_parsers import make_wheel
 
 EM_AARCH64 = 183
 ABI3_SO = "wa_sample_abi3/wa_sample_abi3.abi3.so"

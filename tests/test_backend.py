@@ -26,12 +26,9 @@ import wheelaudit
 from wheelaudit import backend
 from wheelaudit.report.gate import GateOptions, evaluate, parse_requirement
 
-from .conftest import ROOT, sample_wheel
-from .test_repair import SQLITE
+from .builders import SQLITE, build_env, only, stage
+from .conftest import sample_wheel
 
-PROJECTS = Path(__file__).resolve().parent / "projects"
-SYSLIB_CRATE = ROOT / "sample-wheels" / "crates" / "syslib"
-RUST_PROJECTS = {"maturin-syslib": ".", "setuptools-rust": "syslib"}  # where the syslib crate goes
 REAL_BACKEND = {"maturin-syslib": "maturin", "setuptools-rust": "setuptools.build_meta", "hatchling": "hatchling.build"}
 DIST = {"maturin-syslib": "wa_sample_syslib", "setuptools-rust": "wa_strust", "hatchling": "wa_hatch"}
 
@@ -56,35 +53,6 @@ class Built:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def build_env(cache: Path) -> dict[str, str]:
-    """The environment of every build: one cargo target dir, no LTO, no optimisation, our venv first."""
-    env = dict(os.environ)
-    env.update(
-        CARGO_TARGET_DIR=str(cache),
-        CARGO_PROFILE_RELEASE_LTO="false",
-        CARGO_PROFILE_RELEASE_OPT_LEVEL="0",
-        CARGO_PROFILE_RELEASE_CODEGEN_UNITS="16",
-        CARGO_INCREMENTAL="0",
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
-    )
-    for key in [k for k in env if k.startswith("WHEELAUDIT_") and k != "WHEELAUDIT_WHEEL_CACHE"]:
-        del env[key]  # the backend reads WHEELAUDIT_* options
-    return env
-
-
-def stage(name: str, where: Path) -> Path:
-    """A copy of tests/projects/NAME, with the syslib crate copied in for the Rust projects."""
-    source = where / name
-    shutil.copytree(PROJECTS / name, source)
-    if name in RUST_PROJECTS:
-        crate = source / RUST_PROJECTS[name]
-        crate.mkdir(exist_ok=True)
-        for item in ("Cargo.toml", "Cargo.lock", "src"):
-            copy = shutil.copytree if (SYSLIB_CRATE / item).is_dir() else shutil.copy2
-            copy(SYSLIB_CRATE / item, crate / item)
-    return source
-
-
 def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -97,12 +65,6 @@ def pip_wheel(source: Path, out: Path, env: dict[str, str], *extra: str) -> subp
 def pyproject_build(source: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out)]
     return run([*cmd, *extra, str(source)], source, env)
-
-
-def only(directory: Path, pattern: str) -> Path:
-    found = sorted(directory.glob(pattern))
-    assert len(found) == 1, found
-    return found[0]
 
 
 def real_sdist(name: str, source: Path, out: Path, env: dict[str, str]) -> Path:

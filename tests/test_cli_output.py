@@ -357,7 +357,7 @@ def test_tree_follows_grafted_libraries_through_the_rpath(capsys: pytest.Capture
 
 
 def test_tree_of_mach_o_and_pe_is_a_flat_list(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from .test_macho_pe_parsers import build_macho, make_wheel
+    from .builders import build_macho, make_wheel
 
     lib = build_macho(
         cputype=0x0100000C, minos="11.0", own_name="@rpath/libdep.dylib", needed=(), weak=(), rpaths=(), init="x"

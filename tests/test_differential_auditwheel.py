@@ -117,7 +117,7 @@ def test_retagged_dt_rpath_wheel_repairs_to_auditwheels_tag_without_host_librari
     """
     from wheelaudit.repairing import RepairOptions, repair_wheel
 
-    from .test_macho_pe_parsers import repack_wheel
+    from .builders import repack_wheel
 
     filename = str(entry["filename"])
     name, version, python, abi = filename.split("-")[:4]

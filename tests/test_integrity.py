@@ -8,13 +8,9 @@ deflated member that still inflates, a wrong CRC.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import random
 import struct
-import subprocess
-import sys
 import zipfile
 import zlib
 from pathlib import Path
@@ -29,65 +25,14 @@ from wheelaudit.wheel.archive import WheelArchive
 from wheelaudit.wheel.crccombine import crc32_combine
 from wheelaudit.wheel.splitinflate import split_enabled
 
+from .builders import LIBRARY, METADATA, RECORD, SAMPLE, build_wheel, data_offset, flip_byte, padded_library, run_cli
 from .conftest import sample_wheel
 from .hostile import run_cli_expecting_unusable
 
-SAMPLE = "wa_sample_abi3-"
-LIBRARY = "wa_sample_abi3/wa_sample_abi3.abi3.so"
-METADATA = "wa_sample_abi3-0.1.0.dist-info/METADATA"
-RECORD = "wa_sample_abi3-0.1.0.dist-info/RECORD"
 BIG = 12 * 1024 * 1024
 
 
 # -- building wheels ---------------------------------------------------------------------------
-
-
-def _record_row(name: str, data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{name},sha256={digest},{len(data)}"
-
-
-def build_wheel(dst: Path, replace: dict[str, tuple[bytes, int]]) -> Path:
-    """The sample wheel with some members replaced (data, compression method); RECORD stays true."""
-    src = sample_wheel(SAMPLE)
-    path = dst / src.name
-    with zipfile.ZipFile(src) as zin:
-        members = {i.filename: (zin.read(i), zipfile.ZIP_DEFLATED) for i in zin.infolist()}
-    members.update(replace)
-    rows = [_record_row(n, d) for n, (d, _) in members.items() if n != RECORD] + [f"{RECORD},,"]
-    members[RECORD] = ("\n".join(rows) + "\n").encode(), zipfile.ZIP_DEFLATED
-    with zipfile.ZipFile(path, "w") as zout:
-        for name, (data, method) in members.items():
-            zout.writestr(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), data, compress_type=method)
-    return path
-
-
-def padded_library(size: int) -> bytes:
-    """The sample's real ELF library, padded with text to ``size`` bytes (still a valid ELF file)."""
-    with zipfile.ZipFile(sample_wheel(SAMPLE)) as z:
-        lib = z.read(LIBRARY)
-    rng = random.Random(7)
-    words = [bytes(rng.choices(b"abcdefghijklmnopqrstuvwxyz", k=rng.randint(2, 9))) for _ in range(5000)]
-    filler = b" ".join(rng.choice(words) for _ in range((size - len(lib)) // 4))
-    return (lib + filler + bytes(size))[:size]
-
-
-def data_offset(path: Path, name: str) -> int:
-    """Where ``name``'s data starts in the archive (after its local header)."""
-    with zipfile.ZipFile(path) as z:
-        info = z.getinfo(name)
-    with open(path, "rb") as fh:
-        fh.seek(info.header_offset + 26)
-        name_len, extra_len = struct.unpack("<HH", fh.read(4))
-    return int(info.header_offset + 30 + name_len + extra_len)
-
-
-def flip_byte(path: Path, at: int) -> None:
-    with open(path, "r+b") as fh:
-        fh.seek(at)
-        byte = fh.read(1)[0]
-        fh.seek(at)
-        fh.write(bytes([byte ^ 0x20]))
 
 
 def set_crc(path: Path, name: str, crc: int) -> None:
@@ -103,12 +48,6 @@ def set_crc(path: Path, name: str, crc: int) -> None:
         assert at >= 0
     struct.pack_into("<I", data, at + 16, crc)
     path.write_bytes(bytes(data))
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wheelaudit", *args], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
 
 
 def expect_damage(wheel: Path, member: str, tmp_path: Path) -> None:
@@ -287,7 +226,7 @@ def test_the_check_alone_reads_far_with_two_decoders(far_member: bytes, tmp_path
 @pytest.mark.skipif(not split_enabled(), reason="splitting needs two CPUs")
 def test_polars_is_checked_whole_without_starting_over(real_wheels: dict[str, Path]) -> None:
     """The far read of the 177 MB library (its .dynamic, 137 MB in), then the CRC-32 check to the end."""
-    from .test_streaming import POLARS
+    from .builders import POLARS
 
     archive = WheelArchive(real_wheels[POLARS])
     member = max(archive.files(), key=lambda m: m.size)

@@ -31,8 +31,8 @@ from wheelaudit.binary.x86decode import INVALID, Family, decode, walk
 from wheelaudit.report.model import Severity
 from wheelaudit.wheel.splitinflate import MIN_DISTANCE
 
+from .builders import make_wheel
 from .conftest import ROOT
-from .test_macho_pe_parsers import make_wheel
 
 SOURCES = Path(__file__).parent / "isa_sources"
 X86_64 = platform.machine() in ("x86_64", "AMD64")

@@ -22,7 +22,7 @@ from wheelaudit.binary.elf import parse_elf
 from wheelaudit.repairing.elf import find_patchelf
 from wheelaudit.resolve.elf import link
 
-from .test_macho_pe_parsers import make_wheel
+from .builders import make_wheel
 
 pytestmark = pytest.mark.skipif(
     shutil.which("gcc") is None or sys.platform != "linux", reason="needs gcc on Linux to build the fixtures"

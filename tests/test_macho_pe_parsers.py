@@ -1,13 +1,10 @@
 """The Mach-O and PE readers on synthetic files, real files cross-checked against pefile, and damaged files.
 
-``build_macho`` / ``build_fat`` / ``make_wheel`` / ``repack_wheel`` are also used by the macOS, Windows and
-mobile tests.
+The synthetic Mach-O builders live in :mod:`tests.builders`, shared with the macOS, Windows and mobile tests.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import random
 import struct
@@ -22,157 +19,17 @@ from wheelaudit.binary.model import BinaryKind
 from wheelaudit.binary.pe import is_pe, parse_pe
 from wheelaudit.errors import MalformedBinary
 
-CPU_X86_64 = 0x01000007
-CPU_ARM64 = 0x0100000C
-CPU_I386 = 7
-CPU_PPC = 18
-CPU_PPC64 = 0x01000012
-PLATFORM_MACOS, PLATFORM_IOS, PLATFORM_IOS_SIMULATOR = 1, 2, 7
-
-
-# -- synthetic Mach-O ---------------------------------------------------------------------------
-
-
-def _uleb(n: int) -> bytes:
-    out = b""
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        out += bytes([byte | (0x80 if n else 0)])
-        if not n:
-            return out
-
-
-def _pad8(raw: bytes) -> bytes:
-    return raw + b"\0" * (-len(raw) % 8)
-
-
-def _version(text: str) -> int:
-    parts = [int(p) for p in text.split(".")] + [0, 0]
-    return (parts[0] << 16) | (parts[1] << 8) | parts[2]
-
-
-def build_macho(
-    *,
-    cputype: int = CPU_X86_64,
-    endian: str = "<",
-    is64: bool = True,
-    minos: str = "10.9.5",
-    platform: int | None = None,
-    needed: tuple[str, ...] = ("/usr/lib/libSystem.B.dylib",),
-    weak: tuple[str, ...] = ("@rpath/libweak.dylib",),
-    rpaths: tuple[str, ...] = ("@loader_path/../lib",),
-    own_name: str | None = "@rpath/foo.so",
-    init: str = "foo",
-    filetype: int = 6,
-    with_symdef: bool = True,
-) -> bytes:
-    """A small thin Mach-O: dylib loads, rpath, a version command, a symbol table and an export trie.
-
-    ``platform`` None writes LC_VERSION_MIN_MACOSX, else LC_BUILD_VERSION with that platform.
-    """
-    e = endian
-
-    def lc_dylib(cmd: int, name: str) -> bytes:
-        raw = _pad8(name.encode() + b"\0")
-        return struct.pack(e + "IIIIII", cmd, 24 + len(raw), 24, 0, 0x10000, 0x10000) + raw
-
-    cmds = [lc_dylib(0xC, n) for n in needed] + [lc_dylib(0x80000018, n) for n in weak]
-    if own_name is not None:
-        cmds.append(lc_dylib(0xD, own_name))
-    if platform is None:
-        cmds.append(struct.pack(e + "IIII", 0x24, 16, _version(minos), _version("10.15")))
-    else:
-        cmds.append(struct.pack(e + "IIIIII", 0x32, 24, platform, _version(minos), _version("14.0"), 0))
-    for rpath in rpaths:
-        raw = _pad8(rpath.encode() + b"\0")
-        cmds.append(struct.pack(e + "III", 0x8000001C, 12 + len(raw), 12) + raw)
-    init_sym = f"_PyInit_{init}".encode()
-    edge = init_sym + b"\0"
-    root_len = 1 + 1 + len(edge) + 1
-    trie = _pad8(b"\x00\x01" + edge + _uleb(root_len) + bytes([2, 0, 0, 0]))
-    strtab = _pad8(b"\0\0" + init_sym + b"\0_PyList_New\0_malloc\0")
-    name_at = {b"init": 2, b"list": 3 + len(init_sym), b"malloc": 3 + len(init_sym) + len(b"_PyList_New\0")}
-    nlist = e + ("IBBHQ" if is64 else "IBBHI")
-    syms = []
-    if with_symdef:
-        syms.append(struct.pack(nlist, name_at[b"init"], 0x0F, 1, 0, 0x1000))
-    syms.append(struct.pack(nlist, name_at[b"list"], 0x01, 0, 0xFE00, 0))  # dynamic lookup
-    syms.append(struct.pack(nlist, name_at[b"malloc"], 0x01, 0, 0x0140, 0))  # ordinal 1, weak ref
-    header_size = 32 if is64 else 28
-    sizeofcmds = sum(map(len, cmds)) + 24 + 16 + 80
-    trie_off = header_size + sizeofcmds
-    sym_off = trie_off + len(trie)
-    str_off = sym_off + len(b"".join(syms))
-    cmds.append(struct.pack(e + "IIIIII", 2, 24, sym_off, len(syms), str_off, len(strtab)))
-    cmds.append(struct.pack(e + "IIII", 0x80000033, 16, trie_off, len(trie)))
-    dysym = [0] * 18
-    dysym[2:6] = [0, 1 if with_symdef else 0, 1 if with_symdef else 0, 2]
-    cmds.append(struct.pack(e + "II18I", 0xB, 80, *dysym))
-    body = b"".join(cmds)
-    magic = 0xFEEDFACF if is64 else 0xFEEDFACE
-    header = struct.pack(e + "IiiIIII", magic, cputype, 0, filetype, len(cmds), len(body), 0x85)
-    if is64:
-        header += b"\0\0\0\0"
-    return header + body + trie + b"".join(syms) + strtab
-
-
-def build_fat(*slices: tuple[int, bytes]) -> bytes:
-    """A fat (universal) file from (cputype, thin Mach-O) pairs, slices 4 KiB aligned."""
-    offsets = []
-    pos = 4096
-    for _, data in slices:
-        offsets.append(pos)
-        pos += (len(data) + 4095) // 4096 * 4096
-    head = struct.pack(">II", 0xCAFEBABE, len(slices))
-    for (cpu, data), off in zip(slices, offsets):
-        head += struct.pack(">iiIII", cpu, 3, off, len(data), 12)
-    out = head
-    for (_, data), off in zip(slices, offsets):
-        out = out.ljust(off, b"\0") + data
-    return out
-
-
-def make_wheel(directory: Path, filename: str, members: dict[str, bytes], *, root_is_purelib: bool = False) -> Path:
-    """A valid wheel (WHEEL, METADATA, RECORD) holding ``members``; tags from the file name."""
-    name, version, *_rest = filename[: -len(".whl")].split("-")
-    interp, abi, plats = filename[: -len(".whl")].split("-")[-3:]
-    dist_info = f"{name}-{version}.dist-info"
-    tags = [f"{i}-{a}-{p}" for i in interp.split(".") for a in abi.split(".") for p in plats.split(".")]
-    files = dict(members)
-    files[f"{dist_info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
-    files[f"{dist_info}/WHEEL"] = (
-        "Wheel-Version: 1.0\nGenerator: wheelaudit-tests\n"
-        f"Root-Is-Purelib: {'true' if root_is_purelib else 'false'}\n" + "".join(f"Tag: {t}\n" for t in tags)
-    ).encode()
-    rows = []
-    for member, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        rows.append(f"{member},sha256={digest},{len(data)}")
-    rows.append(f"{dist_info}/RECORD,,")
-    files[f"{dist_info}/RECORD"] = ("\n".join(rows) + "\n").encode()
-    path = directory / filename
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for member, data in files.items():
-            zf.writestr(member, data)
-    return path
-
-
-def repack_wheel(src: Path, directory: Path, filename: str, patch: dict[bytes, bytes]) -> Path:
-    """The members of a real wheel under a new file name (fresh WHEEL/METADATA/RECORD), each
-    byte string in ``patch`` replaced by one of the same length (so offsets stay valid)."""
-    members = {}
-    with zipfile.ZipFile(src) as zf:
-        for info in zf.infolist():
-            if info.filename.endswith(("RECORD", "WHEEL", "METADATA")):
-                continue
-            data = zf.read(info)
-            for old, new in patch.items():
-                assert len(old) == len(new)
-                data = data.replace(old, new)
-            members[info.filename] = data
-    return make_wheel(directory, filename, members)
-
+from .builders import (
+    CPU_ARM64,
+    CPU_I386,
+    CPU_PPC,
+    CPU_PPC64,
+    CPU_X86_64,
+    PLATFORM_IOS,
+    PLATFORM_MACOS,
+    build_fat,
+    build_macho,
+)
 
 # -- Mach-O reader ------------------------------------------------------------------------------
 

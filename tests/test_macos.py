@@ -12,8 +12,7 @@ import pytest
 import wheelaudit
 from wheelaudit.report.model import Severity, WheelReport
 
-from .conftest import SAMPLES
-from .test_macho_pe_parsers import (
+from .builders import (
     CPU_ARM64,
     CPU_X86_64,
     PLATFORM_IOS,
@@ -22,6 +21,7 @@ from .test_macho_pe_parsers import (
     build_macho,
     make_wheel,
 )
+from .conftest import SAMPLES
 
 MANIFEST = {w["filename"]: w for w in json.loads((SAMPLES / "real-wheels.json").read_text())["wheels"]}
 MACOS = sorted(n for n, w in MANIFEST.items() if w["platform"] == "macos")

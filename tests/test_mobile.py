@@ -8,7 +8,7 @@ import pytest
 
 import wheelaudit
 
-from .test_macho_pe_parsers import (
+from .builders import (
     CPU_ARM64,
     CPU_X86_64,
     PLATFORM_IOS,

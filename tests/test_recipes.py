@@ -17,8 +17,8 @@ import pytest
 import wheelaudit
 from wheelaudit.platforms.tags import parse_platform_tag
 
+from .builders import SQLITE, build_env, only, stage
 from .conftest import ROOT, sample_wheel
-from .test_backend import SQLITE, build_env, only, stage
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -27,43 +27,11 @@ from wheelaudit.binary.elf import parse_elf
 from wheelaudit.repairing.elf import find_patchelf
 from wheelaudit.resolve.host import ElfIdentity, HostResolver
 
+from .builders import SQLITE, needs_sqlite, only_wheel, repair_cli
 from .conftest import sample_wheel
 
 SYSLIB_SO = "wa_sample_syslib/wa_sample_syslib.abi3.so"
 BIN_EXE = "wa_sample_bin-0.1.0.data/scripts/wa-sample-bin"
-
-
-def _host_sqlite() -> str | None:
-    if platform.machine() != "x86_64":
-        return None
-    resolver = HostResolver(identity=ElfIdentity(2, 1, 62, 0), arch="x86_64")
-    found = resolver.find("libsqlite3.so.0", resolver.default_paths())
-    return found.realpath if found else None
-
-
-SQLITE = _host_sqlite()
-needs_sqlite = pytest.mark.skipif(
-    SQLITE is None, reason="libsqlite3.so.0 (x86_64) is not on this host; not installing it"
-)
-
-
-def cli(
-    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wheelaudit", "repair", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def only_wheel(directory: Path) -> Path:
-    wheels = sorted(directory.glob("*.whl"))
-    assert len(wheels) == 1, wheels
-    return wheels[0]
 
 
 def record_rows(wheel: Path) -> dict[str, tuple[str, str]]:
@@ -102,7 +70,7 @@ def repaired_syslib(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if SQLITE is None:
         pytest.skip("libsqlite3.so.0 is not on this host")
     out = tmp_path_factory.mktemp("wheelhouse")
-    proc = cli("-w", out, sample_wheel("wa_sample_syslib-"))
+    proc = repair_cli("-w", out, sample_wheel("wa_sample_syslib-"))
     assert proc.returncode == 0, proc.stderr
     return only_wheel(out)
 
@@ -233,14 +201,14 @@ def test_installed_module_loads_the_grafted_library(repaired_syslib: Path, venv:
 
 @needs_sqlite
 def test_two_repairs_are_byte_identical(repaired_syslib: Path, tmp_path: Path) -> None:
-    proc = cli("-w", tmp_path, sample_wheel("wa_sample_syslib-"))
+    proc = repair_cli("-w", tmp_path, sample_wheel("wa_sample_syslib-"))
     assert proc.returncode == 0, proc.stderr
     assert only_wheel(tmp_path).read_bytes() == repaired_syslib.read_bytes()
 
 
 @needs_sqlite
 def test_source_date_epoch_sets_every_timestamp(tmp_path: Path) -> None:
-    proc = cli("-w", tmp_path, sample_wheel("wa_sample_syslib-"), env={"SOURCE_DATE_EPOCH": "1700000000"})
+    proc = repair_cli("-w", tmp_path, sample_wheel("wa_sample_syslib-"), env={"SOURCE_DATE_EPOCH": "1700000000"})
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(only_wheel(tmp_path)) as z:
         assert {i.date_time for i in z.infolist()} == {(2023, 11, 14, 22, 13, 20)}
@@ -248,7 +216,7 @@ def test_source_date_epoch_sets_every_timestamp(tmp_path: Path) -> None:
 
 @needs_sqlite
 def test_repairing_a_repaired_wheel_changes_nothing(repaired_syslib: Path, tmp_path: Path) -> None:
-    proc = cli("-w", tmp_path, repaired_syslib)
+    proc = repair_cli("-w", tmp_path, repaired_syslib)
     assert proc.returncode == 0, proc.stderr
     assert "grafted nothing" in proc.stdout
     again = only_wheel(tmp_path)
@@ -256,7 +224,7 @@ def test_repairing_a_repaired_wheel_changes_nothing(repaired_syslib: Path, tmp_p
     assert again.read_bytes() == repaired_syslib.read_bytes()
     # Repairing in place (output would be the input itself) writes nothing at all.
     before = repaired_syslib.stat().st_mtime_ns
-    proc = cli("-w", repaired_syslib.parent, repaired_syslib)
+    proc = repair_cli("-w", repaired_syslib.parent, repaired_syslib)
     assert proc.returncode == 0, proc.stderr
     assert repaired_syslib.stat().st_mtime_ns == before
 
@@ -275,7 +243,7 @@ def test_unchanged_members_are_copied_compressed(repaired_syslib: Path) -> None:
 
 @needs_sqlite
 def test_exclude_leaves_the_library_outside(tmp_path: Path) -> None:
-    proc = cli("--exclude", "libsqlite3.so.*", "-w", tmp_path, sample_wheel("wa_sample_syslib-"))
+    proc = repair_cli("--exclude", "libsqlite3.so.*", "-w", tmp_path, sample_wheel("wa_sample_syslib-"))
     assert proc.returncode == 0, proc.stderr
     assert "libsqlite3.so.0" in proc.stderr and "excluded" in proc.stderr
     out = only_wheel(tmp_path)
@@ -286,7 +254,7 @@ def test_exclude_leaves_the_library_outside(tmp_path: Path) -> None:
 
 @needs_sqlite
 def test_exclude_by_path(tmp_path: Path) -> None:
-    proc = cli("--exclude", "*/libsqlite3*", "-w", tmp_path, sample_wheel("wa_sample_syslib-"))
+    proc = repair_cli("--exclude", "*/libsqlite3*", "-w", tmp_path, sample_wheel("wa_sample_syslib-"))
     assert proc.returncode == 0, proc.stderr
     assert "excluded" in proc.stderr
 
@@ -294,7 +262,7 @@ def test_exclude_by_path(tmp_path: Path) -> None:
 @needs_sqlite
 def test_too_old_plat_names_library_and_symbols(tmp_path: Path) -> None:
     out = tmp_path / "wheelhouse"
-    proc = cli("--plat", "manylinux2014_x86_64", "-w", out, sample_wheel("wa_sample_syslib-"))
+    proc = repair_cli("--plat", "manylinux2014_x86_64", "-w", out, sample_wheel("wa_sample_syslib-"))
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("wheelaudit: error: cannot repair to manylinux_2_17_x86_64")
@@ -305,7 +273,7 @@ def test_too_old_plat_names_library_and_symbols(tmp_path: Path) -> None:
 @needs_sqlite
 def test_grafted_library_too_new_is_named(tmp_path: Path) -> None:
     """Below GLIBC_2.33 the grafted libsqlite3 (fstat64@GLIBC_2.33) is in the way: the message names it."""
-    proc = cli("--plat", "manylinux_2_31_x86_64", "-w", tmp_path, sample_wheel("wa_sample_syslib-"))
+    proc = repair_cli("--plat", "manylinux_2_31_x86_64", "-w", tmp_path, sample_wheel("wa_sample_syslib-"))
     assert proc.returncode == 1
     assert "libsqlite3" in proc.stderr and "GLIBC_2.33" in proc.stderr and "fstat64" in proc.stderr
 
@@ -345,7 +313,7 @@ def test_sysroot_with_ld_so_conf_include_and_absolute_symlink(tmp_path: Path) ->
     found = resolver.find("libsqlite3.so.0", resolver.default_paths())
     assert found is not None and found.realpath == str(root / "opt" / "sq" / "lib" / "libsqlite3.so.0.8.6")
     assert found.path == "/opt/sq/lib/libsqlite3.so.0"
-    proc = cli("--sysroot", root, "-w", tmp_path / "out", sample_wheel("wa_sample_syslib-"))
+    proc = repair_cli("--sysroot", root, "-w", tmp_path / "out", sample_wheel("wa_sample_syslib-"))
     assert proc.returncode == 0, proc.stderr
     with zipfile.ZipFile(only_wheel(tmp_path / "out")) as z:
         sbom = z.read("wa_sample_syslib-0.1.0.dist-info/sboms/wheelaudit.cdx.json").decode()
@@ -395,7 +363,7 @@ def _bin_wheel_needing_sqlite(tmp: Path) -> Path:
 
 def test_bin_sample_repairs_without_grafting(tmp_path: Path) -> None:
     src = sample_wheel("wa_sample_bin-")
-    proc = cli("-w", tmp_path, src)
+    proc = repair_cli("-w", tmp_path, src)
     assert proc.returncode == 0, proc.stderr
     out = only_wheel(tmp_path)
     assert out.name == "wa_sample_bin-0.1.0-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
@@ -408,7 +376,7 @@ def test_bin_sample_repairs_without_grafting(tmp_path: Path) -> None:
 @needs_sqlite
 def test_script_keeps_working_after_grafting(tmp_path: Path, venv: Path) -> None:
     wheel = _bin_wheel_needing_sqlite(tmp_path)
-    proc = cli("-w", tmp_path / "out", wheel)
+    proc = repair_cli("-w", tmp_path / "out", wheel)
     assert proc.returncode == 0, proc.stderr
     out = only_wheel(tmp_path / "out")
     assert_record_verifies(out)
@@ -442,7 +410,7 @@ def test_pure_wheel_is_refused(tmp_path: Path) -> None:
     pure = rewrite(
         src, tmp_path / "wa_sample_abi3-0.1.0-py3-none-any.whl", drop=("wa_sample_abi3/wa_sample_abi3.abi3.so",)
     )
-    proc = cli("-w", tmp_path / "out", pure)
+    proc = repair_cli("-w", tmp_path / "out", pure)
     assert proc.returncode in (1, 2)
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
@@ -465,7 +433,7 @@ def test_api_returns_path(tmp_path: Path) -> None:
 
 
 def test_libpython_dependency_is_removed_with_a_warning(tmp_path: Path) -> None:
-    proc = cli("-w", tmp_path, sample_wheel("wa_sample_libpython-"))
+    proc = repair_cli("-w", tmp_path, sample_wheel("wa_sample_libpython-"))
     assert proc.returncode == 0, proc.stderr
     assert "libpython3.11.so.1.0" in proc.stderr and "warning" in proc.stderr
     out = only_wheel(tmp_path)
@@ -477,14 +445,14 @@ def test_libpython_dependency_is_removed_with_a_warning(tmp_path: Path) -> None:
 
 
 def test_lying_tag_is_replaced_by_the_true_one(tmp_path: Path) -> None:
-    proc = cli("-w", tmp_path, sample_wheel("wa_sample_newglibc-"))
+    proc = repair_cli("-w", tmp_path, sample_wheel("wa_sample_newglibc-"))
     assert proc.returncode == 0, proc.stderr
     out = only_wheel(tmp_path)
     assert out.name == "wa_sample_newglibc-0.1.0-cp38-abi3-manylinux_2_36_x86_64.whl"
     with zipfile.ZipFile(out) as z:
         wheel_file = z.read("wa_sample_newglibc-0.1.0.dist-info/WHEEL").decode()
     assert [ln for ln in wheel_file.splitlines() if ln.startswith("Tag:")] == ["Tag: cp38-abi3-manylinux_2_36_x86_64"]
-    proc = cli("--plat", "manylinux2014_x86_64", "-w", tmp_path / "no", sample_wheel("wa_sample_newglibc-"))
+    proc = repair_cli("--plat", "manylinux2014_x86_64", "-w", tmp_path / "no", sample_wheel("wa_sample_newglibc-"))
     assert proc.returncode == 1 and "statx" in proc.stderr
 
 
@@ -492,7 +460,7 @@ def test_strip_debug(tmp_path: Path) -> None:
     if not (shutil.which("llvm-strip") or shutil.which("strip")):
         pytest.skip("no strip program on this host")
     src = sample_wheel("wa_sample_debuginfo-")
-    proc = cli("--strip", "debug", "-w", tmp_path, src)
+    proc = repair_cli("--strip", "debug", "-w", tmp_path, src)
     assert proc.returncode == 0, proc.stderr
     out = only_wheel(tmp_path)
     ext = next(n for n in zipfile.ZipFile(out).namelist() if n.endswith(".so"))
@@ -508,11 +476,11 @@ def test_verify_record_catches_a_tampered_member(tmp_path: Path) -> None:
 
     src = sample_wheel("wa_sample_abi3-")
     tampered = rewrite(src, tmp_path / src.name, replace={"wa_sample_abi3/__init__.py": b"evil = True\n"})
-    proc = cli("--verify-record", "-w", tmp_path / "out", tampered)
+    proc = repair_cli("--verify-record", "-w", tmp_path / "out", tampered)
     assert proc.returncode == 2, proc.stderr
     assert "__init__.py" in proc.stderr and "RECORD" in proc.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-    proc = cli("-w", tmp_path / "trusting", tampered)
+    proc = repair_cli("-w", tmp_path / "trusting", tampered)
     assert proc.returncode == 0, "without --verify-record the input's hashes are trusted"
 
 

@@ -28,9 +28,8 @@ from wheelaudit.wheel import scratch
 from wheelaudit.wheel.archive import WheelArchive
 from wheelaudit.wheel.writer import OutputError, WheelWriter
 
+from .builders import LIBRARY, METADATA, POLARS, build_wheel, data_offset, flip_byte, padded_library, run_cli
 from .hostile import run_cli_expecting_unusable
-from .test_integrity import LIBRARY, METADATA, build_wheel, data_offset, flip_byte, padded_library, run_cli
-from .test_streaming import POLARS
 
 
 def _leftovers(directory: Path) -> list[str]:

@@ -7,8 +7,7 @@ from typing import Callable
 
 import pytest
 
-from .hostile import run_cli_expecting_unusable
-from .test_hostile_inputs import BUILDERS, _snapshot, build_in
+from .hostile import BUILDERS, build_in, run_cli_expecting_unusable, snapshot
 
 
 @pytest.mark.parametrize("build", BUILDERS, ids=lambda b: b.__name__)
@@ -17,7 +16,7 @@ def test_hostile_input_repair(build: Callable[[Path], Path], tmp_path: Path) -> 
     wheelhouse = tmp_path / "wheelhouse"
     run_cli_expecting_unusable(["repair", "-w", str(wheelhouse), str(wheel)], tmp_path)
     # Nothing outside the wheelhouse changed, and nothing (not even a temp file) is left inside it.
-    after = {k: v for k, v in _snapshot(tmp_path).items() if not k.startswith("wheelhouse")}
+    after = {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("wheelhouse")}
     assert after == before
     assert not wheelhouse.exists() or not any(wheelhouse.rglob("*"))
 
@@ -27,9 +26,8 @@ def test_a_file_where_the_grafted_libraries_go_is_refused(tmp_path: Path) -> Non
     installer can unpack, so repair refuses (exit 2) and writes nothing."""
     import zipfile
 
+    from .builders import SQLITE, make_wheel
     from .conftest import sample_wheel
-    from .test_macho_pe_parsers import make_wheel
-    from .test_repair import SQLITE
 
     if SQLITE is None:
         pytest.skip("libsqlite3.so.0 is not on this host: nothing would be grafted")

@@ -21,8 +21,8 @@ import pytest
 from wheelaudit.errors import RepairError
 from wheelaudit.repairing.elf import DynamicFacts, ElfEdit, find_patchelf, read_facts, tool_timeout
 
+from .builders import needs_sqlite, only_wheel, repair_cli
 from .conftest import sample_wheel
-from .test_repair import cli, needs_sqlite, only_wheel
 
 SYSLIB_SO = "wa_sample_syslib/wa_sample_syslib.abi3.so"
 
@@ -58,7 +58,7 @@ def _script(directory: Path, name: str, body: str) -> Path:
 def _assert_refused(tmp_path: Path, env: dict[str, str], *extra: str, expected: str) -> float:
     wheelhouse = tmp_path / "wh"
     started = time.monotonic()
-    proc = cli(sample_wheel("wa_sample_syslib-"), "-w", wheelhouse, *extra, cwd=tmp_path, env=env)
+    proc = repair_cli(sample_wheel("wa_sample_syslib-"), "-w", wheelhouse, *extra, cwd=tmp_path, env=env)
     elapsed = time.monotonic() - started
     assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
@@ -85,7 +85,7 @@ def test_misbehaving_patchelf_is_caught(tmp_path: Path, fake: str) -> None:
 @needs_sqlite
 def test_real_patchelf_passes_the_check(tmp_path: Path) -> None:
     real, _ = find_patchelf()
-    proc = cli(sample_wheel("wa_sample_syslib-"), "-w", tmp_path / "wh", env={"WHEELAUDIT_PATCHELF": real})
+    proc = repair_cli(sample_wheel("wa_sample_syslib-"), "-w", tmp_path / "wh", env={"WHEELAUDIT_PATCHELF": real})
     assert proc.returncode == 0, proc.stderr
     assert only_wheel(tmp_path / "wh").name.startswith("wa_sample_syslib-0.1.0-cp38-abi3-manylinux_")
 

@@ -15,8 +15,8 @@ import pytest
 
 from wheelaudit.repairing import RepairOptions, repair_wheel
 
+from .builders import make_wheel
 from .conftest import sample_wheel
-from .test_macho_pe_parsers import make_wheel
 
 
 def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -79,7 +79,7 @@ def test_show_says_which_tag_repair_would_give(tmp_path: Path) -> None:
     """`show` on a linux_* wheel that needs grafting names the tag; `repair` then gives that tag."""
     import wheelaudit
 
-    from .test_repair import SQLITE
+    from .builders import SQLITE
 
     wheel = sample_wheel("wa_sample_syslib-")
     (warning,) = [p for p in wheelaudit.audit(wheel).problems if p.code == "not-portable"]

@@ -21,9 +21,9 @@ from wheelaudit.wheel import splitinflate
 from wheelaudit.wheel.archive import WheelArchive
 from wheelaudit.wheel.splitinflate import BlockStart, find_block_start, is_block_start, lead_bytes, split_enabled
 
+from .builders import POLARS
 from .conftest import sample_wheel
 from .hostile import rewrite
-from .test_streaming import POLARS
 
 LIEF_SO = next(Path(lief.__file__).parent.glob("_lief*.so"))
 BIG_MEMBER = "wa_sample_abi3/big.bin"

@@ -13,10 +13,9 @@ import pytest
 import wheelaudit
 from wheelaudit.wheel.archive import WheelArchive
 
+from .builders import POLARS
 from .conftest import sample_wheel
 from .hostile import rewrite
-
-POLARS = "polars_runtime_32-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
 
 
 @pytest.mark.real

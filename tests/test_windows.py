@@ -9,33 +9,20 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import wheelaudit
-from wheelaudit.auditing import analyze_binaries
 from wheelaudit.binary.model import BinaryKind
 from wheelaudit.checks import windows
-from wheelaudit.checks.context import AuditContext
 from wheelaudit.report.model import Severity
-from wheelaudit.wheel.archive import WheelArchive
 
+from .builders import repack_wheel, windows_decision
 from .conftest import SAMPLES
-from .test_macho_pe_parsers import repack_wheel
 
 MANIFEST = {w["filename"]: w for w in json.loads((SAMPLES / "real-wheels.json").read_text())["wheels"]}
 WINDOWS = sorted(n for n, w in MANIFEST.items() if w["platform"] == "windows")
 HAS_DELVEWHEEL = importlib.util.find_spec("delvewheel") is not None
-
-
-def decision(wheel: Path) -> windows.WindowsDecision:
-    archive = WheelArchive(wheel)
-    scan: Any = analyze_binaries(archive)
-    binaries = getattr(scan, "binaries", scan)
-    found = windows.decide(AuditContext.build(archive.info, archive.members, archive.record, binaries))
-    assert found is not None
-    return found
 
 
 # -- real wheels --------------------------------------------------------------------------------
@@ -53,11 +40,11 @@ def test_real_windows_wheel(filename: str, all_real_wheels: dict[str, Path]) -> 
     expected = entry.get("delvewheel_ignore_existing_external", entry.get("delvewheel_external", []))
     extension_externals = {
         d.dll.lower()
-        for d in decision(all_real_wheels[filename]).dependencies
+        for d in windows_decision(all_real_wheels[filename]).dependencies
         if d.kind in (windows.EXTERNAL, windows.NOT_GUARANTEED) and d.binary.kind is not BinaryKind.EXECUTABLE
     }
     assert extension_externals == set(expected)
-    bundled = {d.hit.installed for d in decision(all_real_wheels[filename]).dependencies if d.hit}
+    bundled = {d.hit.installed for d in windows_decision(all_real_wheels[filename]).dependencies if d.hit}
     for member in entry.get("bundled_dlls", []):
         assert member in bundled or not member.endswith(".dll")
 
@@ -82,10 +69,10 @@ def test_executable_does_not_get_pythons_vcruntime(all_real_wheels: dict[str, Pa
 
 @pytest.mark.real
 def test_delvewheel_layout_is_internal(all_real_wheels: dict[str, Path]) -> None:
-    deps = decision(all_real_wheels["numpy-2.5.5-cp312-cp312-win_amd64.whl"]).dependencies
+    deps = windows_decision(all_real_wheels["numpy-2.5.5-cp312-cp312-win_amd64.whl"]).dependencies
     msvcp = [d for d in deps if d.dll.lower().startswith("msvcp140-")]
     assert msvcp and all(d.kind == windows.IN_WHEEL and d.hit and "numpy.libs/" in d.hit.how for d in msvcp)
-    h5 = decision(all_real_wheels["h5py-3.16.0-cp312-cp312-win_amd64.whl"]).dependencies
+    h5 = windows_decision(all_real_wheels["h5py-3.16.0-cp312-cp312-win_amd64.whl"]).dependencies
     assert all(d.hit and d.hit.beside for d in h5 if d.dll.lower() == "hdf5.dll")
 
 
@@ -137,7 +124,8 @@ def test_matches_delvewheel_show(filename: str, all_real_wheels: dict[str, Path]
     if theirs is None:  # a wheel delvewheel repaired: ask about the same members without its mark
         theirs = _delvewheel_show(_without_repair_mark(all_real_wheels[filename], tmp_path))
         assert theirs is not None
-    deps = [d for d in decision(all_real_wheels[filename]).dependencies if d.binary.kind is not BinaryKind.EXECUTABLE]
+    found = windows_decision(all_real_wheels[filename]).dependencies
+    deps = [d for d in found if d.binary.kind is not BinaryKind.EXECUTABLE]
     print(filename, "system:", sorted({d.dll.lower() for d in deps if d.kind == windows.SYSTEM}))
     external = {d.dll.lower() for d in deps if d.kind in (windows.EXTERNAL, windows.NOT_GUARANTEED)}
     in_wheel = {d.dll.lower() for d in deps if d.kind == windows.IN_WHEEL}

@@ -24,9 +24,8 @@ import wheelaudit
 from wheelaudit.checks import windows
 from wheelaudit.platforms.policies import windows_policy
 
+from .builders import repack_wheel, windows_decision
 from .conftest import ROOT, SAMPLES
-from .test_macho_pe_parsers import repack_wheel
-from .test_windows import decision
 
 POLICIES = ROOT / "policies"
 ARCHES = ("x86", "amd64", "arm64")
@@ -195,7 +194,7 @@ def test_no_real_wheel_gets_a_false_external_error(filename: str, all_real_wheel
     or an API set; none is reported external."""
     report = wheelaudit.audit(all_real_wheels[filename])
     assert [p.message for p in report.problems if p.code == "external-library"] == []
-    kinds = {d.kind for d in decision(all_real_wheels[filename]).dependencies}
+    kinds = {d.kind for d in windows_decision(all_real_wheels[filename]).dependencies}
     assert windows.EXTERNAL not in kinds
 
 
@@ -210,7 +209,7 @@ def test_shfolder_import_is_system_and_excluded_names_are_external(
         "rpds_py-2026.9.1-cp312-cp312-win_amd64.whl",
         {b"KERNEL32.dll": b"SHFOLDER.dll", b"ntdll.dll": b"cards.dll", b"VCRUNTIME140.dll": b"wdsclientapi.dll"},
     )
-    deps = {d.dll: d.kind for d in decision(wheel).dependencies}
+    deps = {d.dll: d.kind for d in windows_decision(wheel).dependencies}
     assert deps["SHFOLDER.dll"] == windows.SYSTEM
     report = wheelaudit.audit(wheel)
     assert report.external_libraries == ("cards.dll", "wdsclientapi.dll")
