@@ -15,6 +15,7 @@ universal2 file with our own few lines of fat header (``llvm-lipo`` is not on CI
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import struct
 import subprocess
@@ -48,11 +49,7 @@ class Fixtures:
 
 
 def have_zig() -> bool:
-    try:
-        import ziglang  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("ziglang") is not None
 
 
 def require_zig() -> None:
@@ -137,10 +134,117 @@ def build_all(directory: Path) -> dict[str, Fixtures]:
     return {"arm64": arm, "x86_64": x86, "universal2": fat(directory / "universal2", x86, arm)}
 
 
-def otool() -> str | None:
-    """``llvm-otool`` (Debian's llvm package) when installed: an independent reader of load commands."""
-    for name in ("llvm-otool", "llvm-otool-19", "llvm-otool-16", "llvm-otool-15", "llvm-otool-14"):
+@dataclass(frozen=True)
+class View:
+    """What an independent reader says about one slice: install id, dylib loads in order, rpaths."""
+
+    arch: str
+    install_id: str | None
+    loads: tuple[str, ...]
+    rpaths: tuple[str, ...]
+    cmdsizes: tuple[int, ...] = ()
+
+
+def llvm_objdump() -> str | None:
+    """``llvm-objdump`` from Debian's llvm package, when installed (``llvm-otool`` is a wrapper of it
+    that ignores ``-arch`` on fat files, so the objdump spelling is used)."""
+    for name in ("llvm-objdump", "llvm-objdump-19", "llvm-objdump-16", "llvm-objdump-15", "llvm-objdump-14"):
         found = shutil.which(name)
         if found:
             return found
     return None
+
+
+_DYLIB_CMDS = {"LC_LOAD_DYLIB", "LC_LOAD_WEAK_DYLIB", "LC_REEXPORT_DYLIB", "LC_LOAD_UPWARD_DYLIB", "LC_LAZY_LOAD_DYLIB"}
+
+
+def read_objdump(tool: str, path: Path, arch: str) -> View:
+    out = subprocess.run(
+        [tool, "--macho", "--private-headers", f"--arch={arch}", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    install_id: str | None = None
+    loads: list[str] = []
+    rpaths: list[str] = []
+    sizes: list[int] = []
+    cmd = ""
+    for line in out.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "cmd":
+            cmd = words[1]
+        elif len(words) >= 2 and words[0] == "cmdsize":
+            sizes.append(int(words[1]))
+        elif len(words) >= 2 and words[0] in ("name", "path") and "(offset" in line:
+            value = line.split(None, 1)[1].rsplit(" (offset", 1)[0]
+            if cmd == "LC_ID_DYLIB":
+                install_id = value
+            elif cmd in _DYLIB_CMDS:
+                loads.append(value)
+            elif cmd == "LC_RPATH":
+                rpaths.append(value)
+    return View(arch, install_id, tuple(loads), tuple(rpaths), tuple(sizes))
+
+
+def read_lief(path: Path) -> list[View]:
+    import lief
+
+    lief.logging.disable()
+    fat = lief.MachO.parse(str(path))
+    assert fat is not None
+    views = []
+    for index in range(fat.size):
+        binary = fat.at(index)
+        assert binary is not None
+        install_id = None
+        loads = []
+        for library in binary.libraries:
+            if library.command == lief.MachO.LoadCommand.TYPE.ID_DYLIB:
+                install_id = library.name
+            else:
+                loads.append(library.name)
+        arch = {"X86_64": "x86_64", "ARM64": "arm64"}[str(binary.header.cpu_type).rsplit(".", 1)[-1]]
+        rpaths = tuple(r.path for r in binary.rpaths)
+        views.append(View(arch, install_id, tuple(loads), rpaths, tuple(c.size for c in binary.commands)))
+    return views
+
+
+def read_macholib(path: Path) -> list[View]:
+    from macholib import mach_o
+    from macholib.MachO import MachO
+
+    loads_cmds = {
+        mach_o.LC_LOAD_DYLIB,
+        mach_o.LC_LOAD_WEAK_DYLIB,
+        mach_o.LC_REEXPORT_DYLIB,
+        mach_o.LC_LOAD_UPWARD_DYLIB,
+        mach_o.LC_LAZY_LOAD_DYLIB,
+    }
+    views = []
+    for header in MachO(str(path)).headers:
+        install_id = None
+        loads = []
+        rpaths = []
+        for lc, _cmd, data in header.commands:
+            text = data.rstrip(b"\0").decode() if isinstance(data, bytes) else None
+            if lc.cmd == mach_o.LC_ID_DYLIB:
+                install_id = text
+            elif lc.cmd in loads_cmds and text is not None:
+                loads.append(text)
+            elif lc.cmd == mach_o.LC_RPATH and text is not None:
+                rpaths.append(text)
+        arch = {0x01000007: "x86_64", 0x0100000C: "arm64"}[header.header.cputype & 0xFFFFFFFF]
+        sizes = tuple(lc.cmdsize for lc, _c, _d in header.commands)
+        views.append(View(arch, install_id, tuple(loads), tuple(rpaths), sizes))
+    return views
+
+
+_BUILT: dict[str, Fixtures] = {}
+
+
+def built(tmp_root: Path) -> dict[str, Fixtures]:
+    """:func:`build_all` once per test process (both test modules share it), under ``tmp_root``."""
+    if not _BUILT:
+        _BUILT.update(build_all(tmp_root / "macho-fixtures"))
+    return _BUILT
