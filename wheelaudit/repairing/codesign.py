@@ -124,12 +124,34 @@ def adhoc_sign(data: bytes, *, path: str, identifier: str | None = None) -> Sign
         new_slices.append(signed)
         results.append(result)
     out = macho_fat.join(layout, new_slices)
-    for binary in parse_macho_bytes(out, path):
-        if binary.extra.get("signature") != "adhoc":
-            raise SigningError(
-                f"{path} ({binary.arch}): the new signature reads back as {binary.extra.get('signature')}", path=path
-            )
+    _verify(out, path)
     return SignResult(out, tuple(results))
+
+
+def _verify(data: bytes, path: str) -> None:
+    """Re-read the output (project rule): our parser must see an ad-hoc signature in every slice,
+    and its CodeDirectory must cover the slice up to the signature and hash the final header page
+    (the one page the signer itself rewrites). The other pages are hashed once, not twice."""
+    layout = macho_fat.split(data, path)
+    for binary, raw in zip(parse_macho_bytes(data, path), layout.slices, strict=True):
+        problem = None
+        if binary.extra.get("signature") != "adhoc":
+            problem = f"reads back as {binary.extra.get('signature')}"
+        else:
+            header = mc.read(raw, path)
+            command = next(c for c in header.commands if header.cmd(c) == mc.LC_CODE_SIGNATURE)
+            dataoff = header.u32(command, 8)
+            (cd_offset,) = struct.unpack_from(">I", raw, dataoff + 16)
+            cd = dataoff + cd_offset
+            hash_offset, _, _, n_code, code_limit = struct.unpack_from(">5I", raw, cd + 16)
+            page_size = 1 << raw[cd + 39]
+            first_page = hashlib.sha256(raw[: min(page_size, dataoff)]).digest()
+            if code_limit != dataoff or n_code != -(-dataoff // page_size):
+                problem = f"covers {code_limit} bytes in {n_code} pages, not the {dataoff} before the signature"
+            elif raw[cd + hash_offset : cd + hash_offset + _SHA256_SIZE] != first_page:
+                problem = "has a wrong hash for the header page"
+        if problem:
+            raise SigningError(f"{path} ({binary.arch}): the new signature {problem}", path=path)
 
 
 def _segment(header: mc.Commands, raw: bytes) -> tuple[bytes, int, int, int, int] | None:
@@ -221,9 +243,10 @@ def _sign_slice(raw: bytes, path: str, identifier: str | None, previous: str | N
     commands[linkedit_index] = _with_segment_sizes(
         header, commands[linkedit_index], -(-new_filesize // seg_page) * seg_page, new_filesize
     )
-    body = bytearray(raw[:dataoff])
-    body += bytes(dataoff - len(body))
-    body = bytearray(mc.write(bytes(body), header, commands, path))
+    body = bytearray(mc.write(raw[: header.data_start], header, commands, path))
+    with memoryview(raw) as source:
+        body += source[header.data_start : dataoff]
+    body += bytes(dataoff - len(body))  # alignment padding before a new signature
 
     with memoryview(body) as view:
         code_hashes = b"".join(

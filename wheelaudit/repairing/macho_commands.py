@@ -178,9 +178,10 @@ def write(data: bytes, header: Commands, commands: list[bytes], path: str, *, re
     new_end = header.header_size + len(blob)
     if new_end + reserve > header.data_start:
         raise HeaderPaddingError(path, header.arch, new_end + reserve - header.data_start)
-    out = bytearray(data)
-    struct.pack_into(header.endian + "II", out, 16, len(commands), len(blob))
-    out[header.header_size : new_end] = blob
-    if old_end > new_end:
-        out[new_end:old_end] = bytes(old_end - new_end)
-    return bytes(out)
+    head = bytearray(data[: header.header_size])
+    struct.pack_into(header.endian + "II", head, 16, len(commands), len(blob))
+    rest = memoryview(data)[max(new_end, old_end) :]
+    try:  # one copy of a possibly large slice
+        return b"".join((head, blob, bytes(max(0, old_end - new_end)), rest))
+    finally:
+        rest.release()

@@ -85,27 +85,23 @@ def join(layout: Layout, slices: list[bytes]) -> bytes:
     if not layout.is_fat:
         return slices[0]
     if all(len(new) == len(old) for new, old in zip(slices, layout.slices, strict=True)):
-        out = bytearray(_fat_header(layout, list(layout.entries)))
-        end = max(e.offset + e.size for e in layout.entries)
-        out += bytes(end - len(out))
+        entries = list(layout.entries)
+    else:
+        entries = []
+        offset = 8 + len(slices) * (32 if layout.is_fat64 else 20)
         for entry, new in zip(layout.entries, slices, strict=True):
-            out[entry.offset : entry.offset + len(new)] = new
-        return bytes(out)
-    header_size = 8 + len(slices) * (32 if layout.is_fat64 else 20)
-    entries = []
-    offset = header_size
-    for entry, new in zip(layout.entries, slices, strict=True):
-        step = 1 << entry.align
-        start = -(-offset // step) * step
-        entries.append(FatEntry(entry.cputype, entry.cpusubtype, start, len(new), entry.align, entry.reserved))
-        offset = start + len(new)
-    if not layout.is_fat64 and offset > 0xFFFFFFFF:
-        raise MalformedBinary("fat file would exceed the 4 GiB a 32-bit fat header can address")
-    out = bytearray(_fat_header(layout, entries))
-    for entry, new in zip(entries, slices, strict=True):
-        out += bytes(entry.offset - len(out))
-        out += new
-    return bytes(out)
+            step = 1 << entry.align
+            start = -(-offset // step) * step
+            entries.append(FatEntry(entry.cputype, entry.cpusubtype, start, len(new), entry.align, entry.reserved))
+            offset = start + len(new)
+        if not layout.is_fat64 and offset > 0xFFFFFFFF:
+            raise MalformedBinary("fat file would exceed the 4 GiB a 32-bit fat header can address")
+    parts: list[bytes] = [_fat_header(layout, entries)]
+    end = len(parts[0])
+    for entry, new in sorted(zip(entries, slices, strict=True), key=lambda pair: pair[0].offset):
+        parts += [bytes(entry.offset - end), new]
+        end = entry.offset + len(new)
+    return b"".join(parts)  # one copy
 
 
 def _fat_header(layout: Layout, entries: list[FatEntry]) -> bytes:
