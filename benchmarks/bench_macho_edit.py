@@ -35,11 +35,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import fetch  # noqa: E402
+from _common import fetch
 
-from wheelaudit.repairing import macho_commands, macho_fat  # noqa: E402
-from wheelaudit.repairing.codesign import adhoc_sign  # noqa: E402
-from wheelaudit.repairing.macho_edit import MachOEdit, edit_macho, parse_macho_bytes  # noqa: E402
+from wheelaudit.repairing import macho_commands, macho_fat
+from wheelaudit.repairing.codesign import adhoc_sign
+from wheelaudit.repairing.macho_edit import MachOEdit, edit_macho, parse_macho_bytes
 
 CASES = [  # (wheel file name, member)
     ("cryptography-48.0.1-cp39-abi3-macosx_10_9_universal2.whl", "cryptography/hazmat/bindings/_rust.abi3.so"),
