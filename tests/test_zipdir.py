@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from wheelaudit.wheel.zipdir import DEFLATED, STORED, BadZip, ZipEntry, iter_central_directory, read_central_directory
+from wheelaudit.wheel.zipdir import BadZip, ZipEntry, iter_central_directory, read_central_directory
 
 from .conftest import SAMPLES
 
 MAX = 1_000_000
+STORED, DEFLATED = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED  # APPNOTE 4.4.5: 0 and 8
 ZIP64_MARK = 0xFFFFFFFF
 
 
