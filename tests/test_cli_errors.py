@@ -122,7 +122,7 @@ def test_unusable_policy_file_is_one_line_naming_it(kind: str, command: str, tmp
 
 
 def test_deeply_nested_policy_file_is_a_policy_error_in_the_api(tmp_path: Path) -> None:
-    from wheelaudit.platforms.linux import load_policies
+    from wheelaudit.platforms.policyset import load_policies
 
     with pytest.raises(PolicyError, match=r"deep\.json"):
         load_policies([_policy_files(tmp_path)["deep"]])
@@ -230,7 +230,7 @@ def test_unknown_plat_is_a_usage_error_listing_the_choices(plat: str, tmp_path: 
 
 @pytest.mark.parametrize("plat", ["manylinux2014_x86_64", "manylinux_2_17", "musllinux_1_2_aarch64", "auto"])
 def test_known_plat_passes_the_usage_check(plat: str) -> None:
-    from wheelaudit.platforms.linux import load_policies
+    from wheelaudit.platforms.policyset import load_policies
 
     assert cli.check_plat(plat, load_policies()) is None
 

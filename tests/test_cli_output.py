@@ -22,7 +22,8 @@ import pytest
 
 import wheelaudit
 from wheelaudit.cli import main as cli
-from wheelaudit.platforms.linux import default_policy_dir, load_policies
+from wheelaudit.platforms.loader import default_policy_dir
+from wheelaudit.platforms.policyset import load_policies
 from wheelaudit.report.colour import CODES, RESET, Style, wants_colour
 from wheelaudit.report.model import Problem, Severity
 from wheelaudit.report.terminal import format_line

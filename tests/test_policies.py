@@ -10,7 +10,8 @@ import pytest
 
 import wheelaudit
 from wheelaudit.errors import PolicyError
-from wheelaudit.platforms.linux import load_policies, parse_policy_document
+from wheelaudit.platforms.linux import parse_policy_document
+from wheelaudit.platforms.policyset import load_policies
 from wheelaudit.platforms.tags import parse_platform_tag
 
 from .conftest import ROOT, sample_wheel
@@ -142,3 +143,75 @@ def test_bad_policy_file_on_the_command_line(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "not valid JSON" in proc.stderr
+
+
+def _write(tmp_path: Path, name: str, doc: dict) -> Path:  # type: ignore[type-arg]
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_an_alias_in_a_user_policy_file_is_honoured(tmp_path: Path) -> None:
+    """The tags a level allows come from the aliases of its policy file: added, and taken away."""
+    doc = _doc("manylinux.json")
+    site = next(p for p in doc["policies"] if p["name"] == "manylinux_2_34")
+    site["allowed_libraries"] = sorted([*site["allowed_libraries"], "libsqlite3.so.0"])
+    site["aliases"] = ["sitelinux2034"]
+    legacy = next(p for p in doc["policies"] if p["name"] == "manylinux_2_17")
+    legacy["aliases"] = []  # this site does not spell manylinux2014
+    doc["policies"] = [legacy, site]
+    custom = _write(tmp_path, "site.json", doc)
+
+    policies = load_policies([custom])
+    assert policies.find("sitelinux2034") is policies.find("manylinux_2_34")
+    assert policies.find("manylinux2014") is None
+    report = wheelaudit.audit(sample_wheel("wa_sample_syslib-"), policy_files=[custom])
+    assert report.platform_tag == "manylinux_2_34_x86_64"
+    assert "sitelinux2034_x86_64" in report.tags
+    verdicts = {v.name: v.tags for v in report.policies}
+    assert verdicts["manylinux_2_34"] == ("manylinux_2_34_x86_64", "sitelinux2034_x86_64")
+    assert verdicts["manylinux_2_17"] == ("manylinux_2_17_x86_64",)
+    bundled = {v.name: v.tags for v in wheelaudit.audit(sample_wheel("wa_sample_syslib-")).policies}
+    assert bundled["manylinux_2_17"] == ("manylinux_2_17_x86_64", "manylinux2014_x86_64")
+
+
+def test_a_windows_policy_file_replaces_the_bundled_one(all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    """--policy-file works for every platform: a site whose Windows lacks kernel32.dll (a made-up one)."""
+    wheel = all_real_wheels["nh3-0.3.8-cp39-abi3-win32.whl"]
+    assert wheelaudit.audit(wheel).external_libraries == ()
+    doc = _doc("windows.json")
+    doc["system_dlls"]["common"] = [n for n in doc["system_dlls"]["common"] if n.lower() != "kernel32.dll"]
+    custom = _write(tmp_path, "site-windows.json", doc)
+    report = wheelaudit.audit(wheel, policy_files=[custom])
+    assert "kernel32.dll" in report.external_libraries
+    assert report.problems[0].code == "external-library"
+
+
+def test_an_apple_policy_file_replaces_the_bundled_one(all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    wheel = all_real_wheels["pydantic_core-2.50.4-cp312-cp312-macosx_11_0_arm64.whl"]
+    assert wheelaudit.audit(wheel).external_libraries == ()
+    doc = _doc("macos.json")
+    doc["macos"]["system_prefixes"] = ["/System/Library/"]  # no /usr/lib
+    report = wheelaudit.audit(wheel, policy_files=[_write(tmp_path, "site-macos.json", doc)])
+    assert any(name.startswith("/usr/lib/") for name in report.external_libraries)
+
+
+@pytest.mark.parametrize(
+    ("document", "fragment"),
+    [
+        ({"format": 1, "description": "nothing"}, "not a policy file of any platform"),
+        ({"format": 1, "family": "win", "tags": {"win_amd64": 3}}, "tags: expected tag -> arch"),
+        ({"format": 1, "abis": {"x86_64": "x86_64"}}, "android: bad or missing field"),
+        ({"format": 1, "macos": {"os_platforms": "macos"}}, "os_platforms: expected a list of strings"),
+    ],
+)
+def test_a_policy_file_of_any_platform_is_checked_the_same_way(document: object, fragment: str, tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match=fragment):
+        load_policies([_write(tmp_path, "site.json", document)])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("tag", "arch"), [("win32", "x86"), ("win_amd64", "amd64"), ("win_arm64", "arm64")])
+def test_windows_tags_take_their_machine_from_windows_json(tag: str, arch: str) -> None:
+    assert _doc("windows.json")["tags"][tag] == arch
+    assert (parse_platform_tag(tag).family, parse_platform_tag(tag).arch) == ("win", arch)
+    assert parse_platform_tag("win_sparc").family == "unknown"  # a tag windows.json does not name

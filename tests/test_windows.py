@@ -14,8 +14,8 @@ import pytest
 
 import wheelaudit
 from wheelaudit.binary.model import BinaryKind
-from wheelaudit.checks import windows
 from wheelaudit.report.model import Severity
+from wheelaudit.resolve import pe
 
 from .builders import repack_wheel, windows_decision
 from .conftest import SAMPLES
@@ -41,7 +41,7 @@ def test_real_windows_wheel(filename: str, all_real_wheels: dict[str, Path]) -> 
     extension_externals = {
         d.dll.lower()
         for d in windows_decision(all_real_wheels[filename]).dependencies
-        if d.kind in (windows.EXTERNAL, windows.NOT_GUARANTEED) and d.binary.kind is not BinaryKind.EXECUTABLE
+        if d.kind in (pe.EXTERNAL, pe.NOT_GUARANTEED) and d.binary.kind is not BinaryKind.EXECUTABLE
     }
     assert extension_externals == set(expected)
     bundled = {d.hit.installed for d in windows_decision(all_real_wheels[filename]).dependencies if d.hit}
@@ -71,7 +71,7 @@ def test_executable_does_not_get_pythons_vcruntime(all_real_wheels: dict[str, Pa
 def test_delvewheel_layout_is_internal(all_real_wheels: dict[str, Path]) -> None:
     deps = windows_decision(all_real_wheels["numpy-2.5.5-cp312-cp312-win_amd64.whl"]).dependencies
     msvcp = [d for d in deps if d.dll.lower().startswith("msvcp140-")]
-    assert msvcp and all(d.kind == windows.IN_WHEEL and d.hit and "numpy.libs/" in d.hit.how for d in msvcp)
+    assert msvcp and all(d.kind == pe.IN_WHEEL and d.hit and "numpy.libs/" in d.hit.how for d in msvcp)
     h5 = windows_decision(all_real_wheels["h5py-3.16.0-cp312-cp312-win_amd64.whl"]).dependencies
     assert all(d.hit and d.hit.beside for d in h5 if d.dll.lower() == "hdf5.dll")
 
@@ -126,9 +126,9 @@ def test_matches_delvewheel_show(filename: str, all_real_wheels: dict[str, Path]
         assert theirs is not None
     found = windows_decision(all_real_wheels[filename]).dependencies
     deps = [d for d in found if d.binary.kind is not BinaryKind.EXECUTABLE]
-    print(filename, "system:", sorted({d.dll.lower() for d in deps if d.kind == windows.SYSTEM}))
-    external = {d.dll.lower() for d in deps if d.kind in (windows.EXTERNAL, windows.NOT_GUARANTEED)}
-    in_wheel = {d.dll.lower() for d in deps if d.kind == windows.IN_WHEEL}
+    print(filename, "system:", sorted({d.dll.lower() for d in deps if d.kind == pe.SYSTEM}))
+    external = {d.dll.lower() for d in deps if d.kind in (pe.EXTERNAL, pe.NOT_GUARANTEED)}
+    in_wheel = {d.dll.lower() for d in deps if d.kind == pe.IN_WHEEL}
     present = {d.dll.lower() for d in deps} - external - in_wheel
     assert external == theirs["copied"]
     assert in_wheel == theirs["in_wheel"]

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 import wheelaudit
-from wheelaudit.checks import windows
-from wheelaudit.platforms.policies import windows_policy
+from wheelaudit.platforms.windows import windows_policy
+from wheelaudit.resolve import pe
 
 from .builders import repack_wheel, windows_decision
 from .conftest import ROOT, SAMPLES
@@ -195,7 +195,7 @@ def test_no_real_wheel_gets_a_false_external_error(filename: str, all_real_wheel
     report = wheelaudit.audit(all_real_wheels[filename])
     assert [p.message for p in report.problems if p.code == "external-library"] == []
     kinds = {d.kind for d in windows_decision(all_real_wheels[filename]).dependencies}
-    assert windows.EXTERNAL not in kinds
+    assert pe.EXTERNAL not in kinds
 
 
 @pytest.mark.real
@@ -210,7 +210,7 @@ def test_shfolder_import_is_system_and_excluded_names_are_external(
         {b"KERNEL32.dll": b"SHFOLDER.dll", b"ntdll.dll": b"cards.dll", b"VCRUNTIME140.dll": b"wdsclientapi.dll"},
     )
     deps = {d.dll: d.kind for d in windows_decision(wheel).dependencies}
-    assert deps["SHFOLDER.dll"] == windows.SYSTEM
+    assert deps["SHFOLDER.dll"] == pe.SYSTEM
     report = wheelaudit.audit(wheel)
     assert report.external_libraries == ("cards.dll", "wdsclientapi.dll")
     assert {p.library for p in report.errors if p.code == "external-library"} == {"cards.dll", "wdsclientapi.dll"}

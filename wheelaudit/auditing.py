@@ -19,7 +19,7 @@ from .errors import MalformedBinary
 from .wheel.archive import Member, WheelArchive
 
 if TYPE_CHECKING:
-    from .platforms.linux import PolicySet
+    from .platforms.policyset import PolicySet
     from .report.model import WheelReport
 
 T = TypeVar("T")
@@ -154,7 +154,7 @@ def audit(
     # a good part of start-up, and the largest member takes longer.
     from .checks import rules
     from .checks.context import AuditContext
-    from .platforms.linux import load_policies
+    from .platforms.policyset import load_policies
     from .report.model import WheelReport
 
     policies = policies or load_policies(policy_files)

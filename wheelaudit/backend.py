@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .report.gate import GateOptionError, GateOptions, GateResult, evaluate, fail_on, parse_requirement
 
 if TYPE_CHECKING:
-    from .platforms.linux import PolicySet
+    from .platforms.policyset import PolicySet
     from .repairing import RepairOptions, RepairResult
 
 #: Hooks a backend may lack (PEP 517 / 660): offered only when the real backend has them,
@@ -260,7 +260,7 @@ def finish_wheel(built: Path, config: HookConfig) -> Path:
     """Audit, repair (Linux) and gate the wheel the real backend wrote; return the wheel left in its place."""
     from .auditing import audit
     from .errors import WheelError
-    from .platforms.linux import load_policies
+    from .platforms.policyset import load_policies
 
     gate = gate_options(config)
     try:

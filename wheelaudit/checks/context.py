@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
-from ..binary.model import Binary
+from ..binary.model import Binary, BinaryFormat, BinaryKind
+from ..platforms.tags import PlatformTag, parse_platform_tag
 from ..report.model import PolicyVerdict, Problem
 from ..wheel.archive import Member, RecordRow, WheelInfo
 
@@ -72,3 +74,36 @@ class AuditContext:
             if path is not None:
                 installed[path] = name
         return cls(info, members, record, binaries, installed)
+
+    @cached_property
+    def platform_tag_facts(self) -> tuple[PlatformTag, ...]:
+        """The wheel's own platform tags, parsed once for every check (file-name order)."""
+        return tuple(parse_platform_tag(t) for t in self.info.platform_tags)
+
+    @cached_property
+    def tag_families(self) -> frozenset[str]:
+        """The families of the wheel's platform tags (manylinux, macosx, win, ...)."""
+        return frozenset(t.family for t in self.platform_tag_facts)
+
+    def claims(self, *families: str) -> list[PlatformTag]:
+        """The wheel's platform tags of these families, in file-name order."""
+        return [t for t in self.platform_tag_facts if t.family in families]
+
+    def loadable(self, fmt: BinaryFormat) -> list[Binary]:
+        """The binaries of one format that a platform judges: extensions, libraries and programs
+        (objects and archives, ``BinaryKind.OTHER``, are never loaded)."""
+        return list(self._loadable.get(fmt, ()))
+
+    @cached_property
+    def _loadable(self) -> dict[BinaryFormat, tuple[Binary, ...]]:
+        out: dict[BinaryFormat, list[Binary]] = {}
+        for b in self.binaries:
+            if b.kind is not BinaryKind.OTHER:
+                out.setdefault(b.format, []).append(b)
+        return {fmt: tuple(found) for fmt, found in out.items()}
+
+    @cached_property
+    def installed_paths(self) -> dict[str, str]:
+        """Member -> where it lands relative to site-packages (the member name for scripts, headers, data):
+        what ``$ORIGIN`` / ``@loader_path`` / the importer's directory are relative to."""
+        return {name: installed_path(name, self.info.data_dir) or name for name in self.members}

@@ -14,15 +14,15 @@ import re
 from dataclasses import dataclass
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..platforms.linux import Policy, PolicySet
-from ..platforms.tags import PlatformTag, parse_platform_tag
+from ..platforms.linux import Policy
+from ..platforms.policyset import PolicySet
+from ..platforms.tags import PlatformTag
 from ..report.model import PolicyVerdict, Problem, Severity, unique_problems
-from ..resolve.elf import Linkage, Loader, is_dynamic_loader, link
+from ..resolve.elf import LIBPYTHON as LIBPYTHON  # re-exported: repairing.plan reads linux.LIBPYTHON
+from ..resolve.elf import Linkage, Loader, is_dynamic_loader, link_wheel
+from ..resolve.elf import loader_of as loader_of  # re-exported: repairing.plan and report.tree call it
 from . import consistency
-from .context import AuditContext, installed_path
-
-#: libpython in any spelling: versioned, debug/pymalloc/free-threaded flags, the stable-ABI libpython3.so.
-LIBPYTHON = re.compile(r"^libpython3(\.\d+)?[dmut]*\.so(\.\d+)*$")
+from .context import AuditContext
 
 FIX_OLD_GLIBC = (
     "build against an older glibc: `maturin build --compatibility {level}` inside the {level} container, "
@@ -93,12 +93,8 @@ class _ElfFacts:
 
 
 def wheel_linkage(ctx: AuditContext, arch: str, loader: Loader) -> Linkage:
-    """How the loader resolves the needs of the wheel's ``arch`` ELF binaries inside the wheel."""
-    elves = [b for b in ctx.binaries if b.format is BinaryFormat.ELF and b.kind is not BinaryKind.OTHER]
-    ours = [b for b in elves if b.arch == arch]
-    origins = {b.path: installed_path(b.path, ctx.info.data_dir) or b.path for b in ours}
-    foreign = [b.path for b in elves if b.arch != arch]
-    return link(ours, ctx.installed_members, origins, loader, foreign)
+    """:func:`~wheelaudit.resolve.elf.link_wheel` for the wheel of ``ctx`` (repairing.plan and report.tree call it)."""
+    return link_wheel(ctx.loadable(BinaryFormat.ELF), arch, ctx.installed_members, ctx.installed_paths, loader)
 
 
 def elf_facts(binary: Binary, outside: tuple[str, ...]) -> _ElfFacts:
@@ -210,10 +206,10 @@ def decide(ctx: AuditContext, policies: PolicySet) -> LinuxDecision | None:
     Every libc family the wheel claims is judged (a static binary may honestly carry
     both manylinux and musllinux tags); a claim the binaries contradict is an error.
     """
-    elves = [b for b in ctx.binaries if b.format is BinaryFormat.ELF and b.kind is not BinaryKind.OTHER]
+    elves = ctx.loadable(BinaryFormat.ELF)
     if not elves:
         return None
-    claimed = [parse_platform_tag(t) for t in ctx.info.platform_tags]
+    claimed = list(ctx.platform_tag_facts)
     linux_claims = [t for t in claimed if t.family in ("manylinux", "musllinux", "linux")]
     claimed_arch = linux_claims[0].arch if linux_claims else _majority_arch(elves)
     built_for = {b.arch for b in elves}
@@ -291,11 +287,6 @@ def _decide_family(
     # Every level forbids libpython, so say it once whatever the wheel is tagged.
     problems += [b for b in newest_blockers if b.code == "libpython-linked"]
     return LinuxDecision(family, arch, best, decision.verdicts, external, unique_problems(problems))
-
-
-def loader_of(family: str | None) -> Loader:
-    """The loader whose search rules apply: musl's for musllinux binaries, glibc's otherwise."""
-    return "musl" if family == "musllinux" else "glibc"
 
 
 def _verifiable(policy: Policy, arch: str) -> bool:

@@ -13,14 +13,15 @@ tag's architectures and needs no newer macOS than the tag promises.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
-from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..platforms.policies import MacPolicy, Version, apple_policies, format_version, parse_version
-from ..platforms.tags import PlatformTag, parse_platform_tag
+from ..binary.model import Binary, BinaryFormat
+from ..platforms.loader import Version, format_version, parse_version
+from ..platforms.macos import MacPolicy
+from ..platforms.policyset import PolicySet, load_policies
+from ..platforms.tags import PlatformTag
 from ..report.model import PolicyVerdict, Problem, Severity
-from ..resolve.macho import EXTERNAL, DylibResolution, RpathEntry, resolve
-from .context import AuditContext, Decision, installed_path
+from ..resolve.macho import EXTERNAL, DylibDependency, resolve_wheel
+from .context import AuditContext, Decision
 
 FIX_EXTERNAL = (
     "graft it into the wheel with `wheelaudit repair` (or delocate-wheel on a Mac), "
@@ -29,20 +30,11 @@ FIX_EXTERNAL = (
 
 
 @dataclass(frozen=True)
-class Dependency:
-    """One dylib a slice loads and where dyld would find it."""
-
-    binary: Binary
-    resolution: DylibResolution
-    weak: bool
-
-
-@dataclass(frozen=True)
 class MacDecision(Decision):
     """The macOS verdict, with each slice's minimum macOS and where dyld finds each library."""
 
     min_os: dict[str, str]  # tag arch -> highest minimum macOS over all binaries
-    dependencies: tuple[Dependency, ...] = ()
+    dependencies: tuple[DylibDependency, ...] = ()
 
 
 def slice_version(binary: Binary) -> Version | None:
@@ -52,53 +44,7 @@ def slice_version(binary: Binary) -> Version | None:
 # -- dependencies (shared with iOS) -------------------------------------------------------------
 
 
-def resolve_dependencies(ctx: AuditContext, machos: list[Binary], is_system: Callable[[str], bool]) -> list[Dependency]:
-    """Every load command of every slice, resolved; @rpath also through the rpaths of in-wheel loaders."""
-    origin = {id(b): installed_path(b.path, ctx.info.data_dir) or b.path for b in machos}
-    by_member: dict[tuple[str, str], list[Binary]] = {}
-    for b in machos:
-        by_member.setdefault((b.path, b.arch), []).append(b)
-    inherited: dict[int, list[RpathEntry]] = {id(b): [] for b in machos}
-
-    def own(b: Binary) -> list[RpathEntry]:
-        return [RpathEntry(r, origin[id(b)]) for r in b.rpath]
-
-    def run() -> tuple[list[Dependency], bool]:
-        out: list[Dependency] = []
-        changed = False
-        for b in machos:
-            rpaths = own(b) + inherited[id(b)]
-            executable = origin[id(b)] if b.kind is BinaryKind.EXECUTABLE else None
-            names = [(n, False) for n in b.needed] + [(n, True) for n in b.weak_needed]
-            for name, weak in names:
-                res = resolve(
-                    name,
-                    loader=origin[id(b)],
-                    executable=executable,
-                    rpaths=rpaths,
-                    installed=ctx.installed_members,
-                    is_system=is_system,
-                )
-                out.append(Dependency(b, res, weak))
-                if res.member is None:
-                    continue
-                for child in by_member.get((res.member, b.arch), []):
-                    known = inherited[id(child)]
-                    for entry in rpaths:
-                        if entry not in known:
-                            known.append(entry)
-                            changed = True
-        return out, changed
-
-    deps, changed = run()
-    for _ in range(8):  # the loader chain of a wheel is short; a bound keeps cycles harmless
-        if not changed:
-            break
-        deps, changed = run()
-    return deps
-
-
-def dependency_problems(deps: list[Dependency], platform_name: str) -> tuple[list[Problem], tuple[str, ...]]:
+def dependency_problems(deps: list[DylibDependency], platform_name: str) -> tuple[list[Problem], tuple[str, ...]]:
     problems: list[Problem] = []
     external: set[str] = set()
     seen: set[tuple[str, str]] = set()
@@ -238,19 +184,18 @@ def _unmatchable(claim: PlatformTag, policy: MacPolicy) -> Problem | None:
     return None
 
 
-def decide(ctx: AuditContext) -> MacDecision | None:
+def decide(ctx: AuditContext, policies: PolicySet | None = None) -> MacDecision | None:
     """The macOS verdict, or None when the wheel holds no Mach-O binary."""
-    machos = [b for b in ctx.binaries if b.format is BinaryFormat.MACHO and b.kind is not BinaryKind.OTHER]
+    machos = ctx.loadable(BinaryFormat.MACHO)
     if not machos:
         return None
-    policy = apple_policies()[0]
+    policy = (policies or load_policies()).macos
     arches_by_path: dict[str, set[str]] = {}
     for b in machos:
         arches_by_path.setdefault(b.path, set()).add(policy.tag_arch(b.arch))
     supported = frozenset.intersection(*(frozenset(a) for a in arches_by_path.values()))
     required = required_versions(machos, policy)
-    claims = [parse_platform_tag(t) for t in ctx.info.platform_tags]
-    claims = [c for c in claims if c.family == "macosx" and c.version is not None]
+    claims = [c for c in ctx.claims("macosx") if c.version is not None]
     claimed_arches = frozenset().union(*(policy.expand(c.arch) for c in claims)) if claims else supported
     arches = (supported & claimed_arches) or supported
     tags = allowed_tags(arches, required, policy) if arches else []
@@ -292,7 +237,7 @@ def decide(ctx: AuditContext) -> MacDecision | None:
         verdicts.append(PolicyVerdict(claim.tag, (claim.tag,), not blockers, blockers))
         problems.extend(blockers)
 
-    deps = resolve_dependencies(ctx, machos, policy.is_system)
+    deps = resolve_wheel(machos, ctx.installed_members, ctx.installed_paths, policy.is_system)
     dep_problems, external = dependency_problems(deps, "macOS (/usr/lib, /System/Library)")
     problems.extend(dep_problems)
     return MacDecision(

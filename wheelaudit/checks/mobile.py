@@ -12,13 +12,15 @@ the Python-ABI check's business.
 
 from __future__ import annotations
 
-from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..platforms.policies import Version, android_policy, apple_policies, format_version
-from ..platforms.tags import PlatformTag, parse_platform_tag
+from ..binary.model import Binary, BinaryFormat
+from ..platforms.loader import Version, format_version
+from ..platforms.policyset import PolicySet, load_policies
+from ..platforms.tags import PlatformTag
 from ..report.model import PolicyVerdict, Problem, Severity
 from ..resolve.elf import find_in_wheel, is_dynamic_loader
-from .context import AuditContext, Decision, installed_path
-from .macos import dependency_problems, resolve_dependencies, slice_version
+from ..resolve.macho import resolve_wheel
+from .context import AuditContext, Decision
+from .macos import dependency_problems, slice_version
 
 FIX_ARCH = "build every binary for the wheel's architecture (check --target), or retag the wheel"
 
@@ -36,12 +38,12 @@ def _arch_problem(b: Binary, claim: PlatformTag, expected: str | None) -> Proble
 # -- iOS ----------------------------------------------------------------------------------------
 
 
-def decide_ios(ctx: AuditContext) -> Decision | None:
-    machos = [b for b in ctx.binaries if b.format is BinaryFormat.MACHO and b.kind is not BinaryKind.OTHER]
+def decide_ios(ctx: AuditContext, policies: PolicySet | None = None) -> Decision | None:
+    machos = ctx.loadable(BinaryFormat.MACHO)
     if not machos:
         return None
-    policy = apple_policies()[1]
-    claims = [c for c in (parse_platform_tag(t) for t in ctx.info.platform_tags) if c.family == "ios"]
+    policy = (policies or load_policies()).ios
+    claims = ctx.claims("ios")
     platform_to_sdk = {v: k for k, v in policy.sdks.items()}
 
     problems: list[Problem] = []
@@ -87,7 +89,7 @@ def decide_ios(ctx: AuditContext) -> Decision | None:
         verdicts.append(PolicyVerdict(claim.tag, (claim.tag,), not blockers, tuple(blockers)))
         problems += blockers
 
-    deps = resolve_dependencies(ctx, machos, policy.is_system)
+    deps = resolve_wheel(machos, ctx.installed_members, ctx.installed_paths, policy.is_system)
     dep_problems, external = dependency_problems(deps, "iOS (/usr/lib, /System/Library)")
     problems += dep_problems
 
@@ -109,12 +111,12 @@ def decide_ios(ctx: AuditContext) -> Decision | None:
 # -- Android ------------------------------------------------------------------------------------
 
 
-def decide_android(ctx: AuditContext) -> Decision | None:
-    elves = [b for b in ctx.binaries if b.format is BinaryFormat.ELF and b.kind is not BinaryKind.OTHER]
+def decide_android(ctx: AuditContext, policies: PolicySet | None = None) -> Decision | None:
+    elves = ctx.loadable(BinaryFormat.ELF)
     if not elves:
         return None
-    policy = android_policy()
-    claims = [c for c in (parse_platform_tag(t) for t in ctx.info.platform_tags) if c.family == "android"]
+    policy = (policies or load_policies()).android
+    claims = ctx.claims("android")
     abi_by_arch = {v: k for k, v in policy.abis.items()}
     api = min((c.version[0] for c in claims if c.version), default=None)
     allowed = policy.allowed(api if api is not None else 0)
@@ -123,7 +125,7 @@ def decide_android(ctx: AuditContext) -> Decision | None:
     external: set[str] = set()
     dep_problems: list[Problem] = []
     for b in elves:
-        origin = installed_path(b.path, ctx.info.data_dir) or b.path
+        origin = ctx.installed_paths.get(b.path, b.path)
         for soname in b.needed:
             if (
                 soname in allowed

@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 
 from ..binary.model import BinaryFormat
-from ..platforms.linux import PolicySet
+from ..platforms.policyset import PolicySet
 from ..platforms.tags import parse_platform_tag
 from ..report.model import PolicyVerdict, Problem
 from . import consistency, isa, pythonabi
@@ -77,20 +77,20 @@ def decide_platform(ctx: AuditContext, policies: PolicySet) -> PlatformDecision 
 
     Each platform module is imported only when a wheel needs it (start-up time).
     """
-    families = {parse_platform_tag(t).family for t in ctx.info.platform_tags}
+    families = set(ctx.tag_families)
     platform = _platform_of(families, {b.format for b in ctx.binaries})
     if platform == "macos":
         from . import macos
 
-        return macos.decide(ctx)
+        return macos.decide(ctx, policies)
     if platform == "windows":
         from . import windows
 
-        return windows.decide(ctx)
+        return windows.decide(ctx, policies)
     if platform == "mobile":
         from . import mobile
 
-        return mobile.decide_ios(ctx) if "ios" in families else mobile.decide_android(ctx)
+        return mobile.decide_ios(ctx, policies) if "ios" in families else mobile.decide_android(ctx, policies)
     from . import linux
 
     return linux.decide(ctx, policies)
@@ -115,5 +115,5 @@ def _untagged(ctx: AuditContext) -> tuple[str | None, tuple[str, ...]]:
     """The tag of a wheel no platform module judged: ``any`` for a pure wheel, else its own tags unchecked."""
     if not ctx.binaries:
         return "any", ("any",)
-    own = [parse_platform_tag(t) for t in ctx.info.platform_tags]
+    own = ctx.platform_tag_facts
     return (own[0].canonical if own else None), tuple(t.tag for t in own)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 
 def _policies_where() -> str:
-    from ..platforms.linux import default_policy_dir
+    from ..platforms.loader import default_policy_dir
 
     return (
         "Policies:\n"

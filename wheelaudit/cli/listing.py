@@ -44,7 +44,7 @@ def run_listing(args: argparse.Namespace) -> int:
 
 
 def _tree(args: argparse.Namespace, policies: object) -> int:
-    from ..platforms.linux import PolicySet
+    from ..platforms.policyset import PolicySet
     from ..report.tree import render, wheel_tree
     from .main import _complain, wheel_inputs
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import NoReturn
 
-    from ..platforms.linux import PolicySet
+    from ..platforms.policyset import PolicySet
     from ..report.model import WheelReport
     from .exitstatus import Failure
 
@@ -261,7 +261,7 @@ def wheel_inputs(paths: Sequence[str]) -> list[str]:
 
 def _load_policies(files: Sequence[str]) -> PolicySet | Failure:
     """The bundled levels plus ``--policy-file`` ones, or the one-line reason a file is unusable."""
-    from ..platforms.linux import load_policies
+    from ..platforms.policyset import load_policies
     from .exitstatus import failure_of
 
     try:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
-#: PEP 600's legacy names for the first three manylinux levels.
+from .windows import windows_tag_arch
+
+#: PEP 600's legacy names for the first three manylinux levels, to read a wheel's own tags. The tags a
+#: level allows take their aliases from its policy file (:meth:`.linux.Policy.tags`), not from here.
 LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
-LEGACY_BY_VERSION = {version: name for name, version in LEGACY_MANYLINUX.items()}
 
 #: name-version(-build)?-python-abi-platform.whl (the binary distribution format, PEP 427/491).
 _WHEEL_FILENAME = re.compile(
@@ -25,8 +27,6 @@ _VERSIONED = re.compile(r"^(manylinux|musllinux|macosx)_(\d+)_(\d+)_(.+)$")
 _LEGACY = re.compile(r"^(manylinux1|manylinux2010|manylinux2014)_(.+)$")
 _IOS = re.compile(r"^ios_(\d+)_(\d+)_([a-z0-9_]+?)_(iphoneos|iphonesimulator)$")
 _ANDROID = re.compile(r"^android_(\d+)_(.+)$")
-
-WINDOWS_ARCHES = {"win32": "x86", "win_amd64": "amd64", "win_arm64": "arm64", "win_ia64": "ia64"}
 
 
 class InvalidWheelFilename(ValueError):
@@ -100,8 +100,10 @@ def parse_platform_tag(tag: str) -> PlatformTag:
         return PlatformTag(tag, m.group(1), m.group(4), (int(m.group(2)), int(m.group(3))))
     if tag.startswith("linux_"):
         return PlatformTag(tag, "linux", tag[len("linux_") :])
-    if tag in WINDOWS_ARCHES:
-        return PlatformTag(tag, "win", WINDOWS_ARCHES[tag])
+    if tag == "win32" or tag.startswith("win_"):
+        windows_arch = windows_tag_arch(tag)  # the tags and their machines are policies/windows.json's
+        if windows_arch is not None:
+            return PlatformTag(tag, "win", windows_arch)
     m = _IOS.match(tag)
     if m:
         return PlatformTag(tag, "ios", f"{m.group(3)}_{m.group(4)}", (int(m.group(1)), int(m.group(2))))
@@ -109,11 +111,3 @@ def parse_platform_tag(tag: str) -> PlatformTag:
     if m:
         return PlatformTag(tag, "android", m.group(2), (int(m.group(1)), 0))
     return PlatformTag(tag, "unknown", "")
-
-
-def linux_level_tags(family: str, version: tuple[int, int], arch: str) -> list[str]:
-    """The PEP 600/656 tag of a level for an arch, followed by its legacy alias if it has one."""
-    tags = [f"{family}_{version[0]}_{version[1]}_{arch}"]
-    if family == "manylinux" and version in LEGACY_BY_VERSION:
-        tags.append(f"{LEGACY_BY_VERSION[version]}_{arch}")
-    return tags

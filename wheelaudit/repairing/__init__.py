@@ -21,7 +21,7 @@ from typing import Protocol
 from ..auditing import MemberKey, analyze_binaries, audit, member_key
 from ..binary.model import Binary
 from ..errors import RepairError
-from ..platforms.linux import PolicySet, load_policies
+from ..platforms.policyset import PolicySet, load_policies
 from ..platforms.tags import parse_platform_tag
 from ..report.model import Problem, WheelReport
 from ..wheel import scratch

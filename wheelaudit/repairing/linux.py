@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..binary.model import Binary
-from ..platforms.linux import PolicySet
+from ..platforms.policyset import PolicySet
 from ..platforms.tags import parse_platform_tag
 from ..wheel.archive import WheelArchive
 from .elf import ElfEdit, apply_edit, strip

@@ -24,7 +24,8 @@ from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..checks import linux
 from ..checks.context import AuditContext, installed_path
 from ..errors import OptionError, RepairError, UnsafeWheel
-from ..platforms.linux import Policy, PolicySet
+from ..platforms.linux import Policy
+from ..platforms.policyset import PolicySet
 from ..platforms.tags import parse_platform_tag
 from ..report.model import Problem
 from ..resolve.elf import expand_origin, is_dynamic_loader

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..platforms.linux import PolicySet
-from ..platforms.policies import android_policy, apple_policies, format_version, windows_policy
+from ..platforms.android import android_policy
+from ..platforms.loader import format_version
+from ..platforms.macos import apple_policies
+from ..platforms.policyset import PolicySet
+from ..platforms.windows import windows_policy
 from .colour import PLAIN, Style
 from .terminal import format_line
 

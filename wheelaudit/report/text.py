@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..binary.model import BinaryFormat
+from ..platforms.linux import newest_glibc
 from .colour import PLAIN, Style
 from .model import Problem, Severity, WheelReport
 from .terminal import Segment, format_line
@@ -50,12 +51,9 @@ def render_text(report: WheelReport, *, verbose: bool = False, style: Style = PL
     lines.add(f"  binaries: {len({b.path for b in report.binaries})}")
     for binary in report.binaries:
         detail = [binary.format.value, binary.arch, binary.kind.value]
-        if binary.format is BinaryFormat.ELF and binary.version_needs:
-            glibc = [n.version for n in binary.version_needs if n.version.startswith("GLIBC_2")]
-            if glibc:
-                detail.append(
-                    "needs " + max(glibc, key=lambda v: tuple(int(x) for x in v[6:].split(".") if x.isdigit()))
-                )
+        glibc = newest_glibc(n.version for n in binary.version_needs) if binary.format is BinaryFormat.ELF else None
+        if glibc:
+            detail.append(f"needs {glibc}")
         if binary.min_os:
             detail.append(f"min OS {binary.min_os}")
         lines.add(f"    {binary.path} ({', '.join(detail)})", hang=6)

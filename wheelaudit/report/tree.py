@@ -17,7 +17,8 @@ from typing import Any
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..checks.context import AuditContext
-from ..platforms.linux import Policy, PolicySet
+from ..platforms.linux import Policy
+from ..platforms.policyset import PolicySet
 from .colour import PLAIN, Style
 from .terminal import Segment, format_line
 
@@ -60,7 +61,7 @@ class WheelTree:
 def wheel_tree(path: str | os.PathLike[str], policies: PolicySet | None = None) -> WheelTree:
     """Read ``path`` (no extraction, no host library) and build the tree of every binary."""
     from ..auditing import analyze_binaries
-    from ..platforms.linux import load_policies
+    from ..platforms.policyset import load_policies
     from ..wheel.archive import WheelArchive
 
     archive = WheelArchive(path)
@@ -125,11 +126,13 @@ def _macho_lists(ctx: AuditContext) -> list[BinaryTree]:
     machos = [b for b in ctx.binaries if b.format is BinaryFormat.MACHO]
     if not machos:
         return []
-    from ..checks.macos import resolve_dependencies
-    from ..platforms.policies import apple_policies
+    from ..platforms.macos import apple_policies
+    from ..resolve.macho import resolve_wheel
 
     mac, ios = apple_policies()
-    deps = resolve_dependencies(ctx, machos, lambda p: mac.is_system(p) or ios.is_system(p))
+    deps = resolve_wheel(
+        machos, ctx.installed_members, ctx.installed_paths, lambda p: mac.is_system(p) or ios.is_system(p)
+    )
     out = []
     for binary in machos:
         mine = [d for d in deps if d.binary is binary]
@@ -145,14 +148,14 @@ def _pe_lists(ctx: AuditContext) -> list[BinaryTree]:
     pes = [b for b in ctx.binaries if b.format is BinaryFormat.PE]
     if not pes:
         return []
-    from ..checks.windows import classify
-    from ..platforms.policies import windows_policy
+    from ..platforms.windows import windows_policy
+    from ..resolve.pe import resolve_dlls
 
     policy = windows_policy()
     out = []
     for arch in dict.fromkeys(b.arch for b in pes):
         ours = [b for b in pes if b.arch == arch]
-        deps = classify(ctx, ours, policy, arch)
+        deps = resolve_dlls(ours, ctx.installed_members, ctx.installed_paths, policy, arch, ctx.info.file_tags)
         for binary in ours:
             needs = tuple(
                 Dependency(

@@ -43,6 +43,7 @@ portable.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,8 +53,17 @@ from ..binary.model import Binary, BinaryKind
 
 LOADER_PREFIXES = ("ld-linux", "ld64.so", "ld-musl-", "ld.so")
 
+#: libpython in any spelling: versioned, debug/pymalloc/free-threaded flags, the stable-ABI libpython3.so.
+#: A need for it comes from the interpreter (or not at all): the Python-ABI rules judge it, not a policy.
+LIBPYTHON = re.compile(r"^libpython3(\.\d+)?[dmut]*\.so(\.\d+)*$")
+
 #: Which loader's rules to apply.
 Loader = Literal["glibc", "musl"]
+
+
+def loader_of(family: str | None) -> Loader:
+    """The loader whose search rules apply: musl's for musllinux binaries, glibc's otherwise."""
+    return "musl" if family == "musllinux" else "glibc"
 
 
 def is_dynamic_loader(soname: str) -> bool:
@@ -192,6 +202,25 @@ def link(
             for per_root in via.values():
                 per_root.get(path, {}).pop(name, None)
     return Linkage(found, outside, via)
+
+
+def link_wheel(
+    elves: Sequence[Binary],
+    arch: str,
+    installed: Mapping[str, str],
+    installed_paths: Mapping[str, str],
+    loader: Loader,
+) -> Linkage:
+    """Where ``loader`` finds the needs of the wheel's ``arch`` ELF binaries inside the wheel.
+
+    ``elves`` are all the wheel's loadable ELF files; those of another architecture are
+    passed over by every search (:func:`link`'s ``foreign``), as the loaders skip them.
+    A name left in :attr:`Linkage.outside` comes from the system (the policy judges it),
+    the interpreter (:data:`LIBPYTHON`), the dynamic loader itself, or nowhere.
+    """
+    ours = [b for b in elves if b.arch == arch]
+    foreign = [b.path for b in elves if b.arch != arch]
+    return link(ours, installed, installed_paths, loader, foreign)
 
 
 def _search(

@@ -6,15 +6,24 @@ the binary and of every image that loaded it, in turn. A wheel is audited withou
 so a dependency is classified against the installed wheel (site-packages layout) and the
 system prefixes of the platform policy: inside the wheel, system, libpython (judged by the
 Python ABI rules) or external.
+
+Modelled: ``@loader_path``, ``@executable_path`` (programs only; a Python extension's main
+program is the interpreter, outside the wheel), ``@rpath`` through the LC_RPATH entries of
+the binary and of every in-wheel image that loads it (dyld's inherited run paths), absolute
+install names against the policy's system prefixes. Not modelled: DYLD_* environment
+variables, the dyld shared cache beyond "system prefix", fallback paths (~/lib, /usr/local/lib):
+a wheel cannot rely on any of them.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Callable
+
+from ..binary.model import Binary, BinaryKind
 
 #: A Python framework or libpython dylib: linking it is a Python-ABI question, not a missing library.
 LIBPYTHON_MACHO = re.compile(r"(^|/)Python\.framework/|(^|/)libpython3[\d.]*[dmt]*\.dylib$")
@@ -105,3 +114,66 @@ def resolve(
     if member is not None and install_name.startswith("@"):
         return DylibResolution(install_name, IN_WHEEL, member, (target,))
     return DylibResolution(install_name, EXTERNAL, searched=(target,))
+
+
+@dataclass(frozen=True)
+class DylibDependency:
+    """One dylib a slice loads (LC_LOAD_DYLIB, or LC_LOAD_WEAK_DYLIB when ``weak``) and where dyld finds it."""
+
+    binary: Binary
+    resolution: DylibResolution
+    weak: bool
+
+
+#: How many passes the inherited-rpath fixpoint may take; a wheel's loader chain is short, and
+#: the bound keeps a cycle of images loading each other harmless.
+_MAX_PASSES = 9
+
+
+def resolve_wheel(
+    binaries: Sequence[Binary],
+    installed: Mapping[str, str],
+    installed_paths: Mapping[str, str],
+    is_system: Callable[[str], bool],
+) -> list[DylibDependency]:
+    """Where dyld finds every dependency of every Mach-O slice in ``binaries``, in binary then load order.
+
+    ``installed`` maps installed path (relative to site-packages) -> member; ``installed_paths``
+    maps member -> installed path (the base of ``@loader_path``); ``is_system`` says whether an
+    absolute path is part of the OS (``MacPolicy.is_system`` / ``IosPolicy.is_system``).
+    ``@rpath`` is searched through the slice's own LC_RPATHs, then those of the in-wheel images
+    that load it, of the same architecture (inherited, as dyld does, until nothing changes).
+    """
+    origin = {id(b): installed_paths.get(b.path, b.path) for b in binaries}
+    by_member: dict[tuple[str, str], list[Binary]] = {}
+    for b in binaries:
+        by_member.setdefault((b.path, b.arch), []).append(b)
+    inherited: dict[int, list[RpathEntry]] = {id(b): [] for b in binaries}
+
+    def one_pass() -> tuple[list[DylibDependency], bool]:
+        out: list[DylibDependency] = []
+        changed = False
+        for b in binaries:
+            rpaths = [RpathEntry(r, origin[id(b)]) for r in b.rpath] + inherited[id(b)]
+            executable = origin[id(b)] if b.kind is BinaryKind.EXECUTABLE else None
+            for name, weak in [(n, False) for n in b.needed] + [(n, True) for n in b.weak_needed]:
+                loader = origin[id(b)]
+                res = resolve(
+                    name, loader=loader, executable=executable, rpaths=rpaths, installed=installed, is_system=is_system
+                )
+                out.append(DylibDependency(b, res, weak))
+                if res.member is None:
+                    continue
+                for child in by_member.get((res.member, b.arch), []):
+                    known = inherited[id(child)]
+                    for entry in rpaths:
+                        if entry not in known:
+                            known.append(entry)
+                            changed = True
+        return out, changed
+
+    for _ in range(_MAX_PASSES):
+        deps, changed = one_pass()
+        if not changed:
+            break
+    return deps
