@@ -106,6 +106,7 @@ class _OldSignature:
     exec_seg_flags: int
     entitlements: bytes | None
     der_entitlements: bytes | None
+    kind: str = "unparseable"  # as our parser names it: "linker-signed", "adhoc", "certificate", "unknown"
 
 
 def adhoc_sign(data: bytes, *, path: str, identifier: str | None = None) -> SignResult:
@@ -116,11 +117,10 @@ def adhoc_sign(data: bytes, *, path: str, identifier: str | None = None) -> Sign
     with our parser; every slice must then carry an ad-hoc signature.
     """
     layout = macho_fat.split(data, path)
-    before = parse_macho_bytes(data, path)
-    new_slices: list[bytes] = []
+    new_slices: list[macho_fat.Buffer] = []
     results: list[SignedSlice] = []
-    for raw, old in zip(layout.slices, before, strict=True):
-        signed, result = _sign_slice(raw, path, identifier, old.extra.get("signature"))
+    for raw in layout.slices:
+        signed, result = _sign_slice(raw, path, identifier)
         new_slices.append(signed)
         results.append(result)
     out = macho_fat.join(layout, new_slices)
@@ -177,7 +177,7 @@ def _with_segment_sizes(header: mc.Commands, raw: bytes, vmsize: int, filesize: 
     return bytes(out)
 
 
-def _sign_slice(raw: bytes, path: str, identifier: str | None, previous: str | None) -> tuple[bytes, SignedSlice]:
+def _sign_slice(raw: macho_fat.Buffer, path: str, identifier: str | None) -> tuple[bytearray, SignedSlice]:
     header = mc.read(raw, path)
     arch = header.arch
     text: tuple[bytes, int, int, int, int] | None = None
@@ -203,12 +203,12 @@ def _sign_slice(raw: bytes, path: str, identifier: str | None, previous: str | N
         dataoff, datasize = struct.unpack_from(header.endian + "II", commands[signature_index], 8)
         if dataoff < link_off or dataoff + datasize > len(raw):
             raise SigningError(f"{path} ({arch}): the code signature lies outside __LINKEDIT", path=path)
-        if raw[dataoff + datasize :].strip(b"\0"):
+        if bytes(raw[dataoff + datasize :]).strip(b"\0"):
             raise SigningError(f"{path} ({arch}): data follows the code signature; cannot re-sign in place", path=path)
-        old = _read_old(raw[dataoff : dataoff + datasize])
+        old = _read_old(bytes(raw[dataoff : dataoff + datasize]))
     else:
         end = link_off + link_size
-        if end > len(raw) or raw[end:].strip(b"\0"):
+        if end > len(raw) or bytes(raw[end:]).strip(b"\0"):
             raise SigningError(f"{path} ({arch}): data follows __LINKEDIT; cannot add a signature", path=path)
         dataoff = -(-end // _SIGNATURE_ALIGN) * _SIGNATURE_ALIGN
         command = struct.pack(header.endian + "IIII", mc.LC_CODE_SIGNATURE, 16, dataoff, 0)
@@ -292,9 +292,9 @@ def _sign_slice(raw: bytes, path: str, identifier: str | None, previous: str | N
         offset += len(blob)
     superblob = struct.pack(">III", _CSMAGIC_EMBEDDED_SIGNATURE, total, count) + table + b"".join(blobs)
     body += superblob + bytes(datasize - total)
-    return bytes(body), SignedSlice(
+    return body, SignedSlice(
         arch,
-        previous,
+        old.kind if signature_index < len(header.commands) else None,
         page_size,
         name,
         old.entitlements is not None or old.der_entitlements is not None,
@@ -325,8 +325,10 @@ def _read_old(blob: bytes) -> _OldSignature:
         entitlements = None
     if der is not None and der[:4] != struct.pack(">I", _CSMAGIC_EMBEDDED_DER_ENTITLEMENTS):
         der = None
+    cms = found.get(_CSSLOT_SIGNATURESLOT, b"")
+    has_cms = cms[:4] == struct.pack(">I", _CSMAGIC_BLOBWRAPPER) and len(cms) > 8
     if code_directory is None or len(code_directory) < 44:
-        return _OldSignature(None, None, 0, 0, entitlements, der)
+        return _OldSignature(None, None, 0, 0, entitlements, der, "certificate" if has_cms else "unparseable")
     version, flags, _, ident_offset = struct.unpack_from(">IIII", code_directory, 8)
     page_log2 = code_directory[39]
     identifier = None
@@ -338,7 +340,13 @@ def _read_old(blob: bytes) -> _OldSignature:
     if version >= 0x20400 and len(code_directory) >= _CD_HEADER_SIZE:
         (exec_flags,) = struct.unpack_from(">Q", code_directory, 80)
     page_size = 1 << page_log2 if 12 <= page_log2 <= 16 else None
-    return _OldSignature(identifier, page_size, flags, exec_flags, entitlements, der)
+    if has_cms:
+        kind = "certificate"
+    elif flags & _CS_LINKER_SIGNED:
+        kind = "linker-signed"
+    else:
+        kind = "adhoc" if flags & _CS_ADHOC else "unknown"
+    return _OldSignature(identifier, page_size, flags, exec_flags, entitlements, der, kind)
 
 
 def _best_code_directory(found: dict[int, bytes]) -> bytes | None:

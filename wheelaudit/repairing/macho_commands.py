@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 
 from ..errors import MalformedBinary, RepairError
+from .macho_fat import Buffer
 
 LC_REQ_DYLD = 0x80000000
 LC_SEGMENT = 0x1
@@ -114,11 +115,12 @@ class Commands:
         return body + bytes(size - len(body))
 
 
-def read(data: bytes, path: str) -> Commands:
+def read(data: Buffer, path: str) -> Commands:
     """Parse the header and load commands of the thin slice ``data``."""
-    if data[:4] not in _THIN:
+    magic = bytes(data[:4])
+    if magic not in _THIN:
         raise MalformedBinary(f"{path}: not a thin Mach-O slice", path=path)
-    endian, is64 = _THIN[data[:4]]
+    endian, is64 = _THIN[magic]
     header_size = 32 if is64 else 28
     if len(data) < header_size:
         raise MalformedBinary(f"{path}: truncated Mach-O header", path=path)
@@ -135,7 +137,7 @@ def read(data: bytes, path: str) -> Commands:
         cmd, size = struct.unpack_from(endian + "II", data, offset)
         if size < 8 or offset + size > end:
             raise MalformedBinary(f"{path}: load command {cmd:#x} has bad size {size}", path=path)
-        raw = data[offset : offset + size]
+        raw = bytes(data[offset : offset + size])
         if cmd in (LC_SEGMENT, LC_SEGMENT_64):
             data_start = min(data_start, _segment_data_start(raw, endian, cmd == LC_SEGMENT_64, path))
         commands.append(raw)
@@ -166,7 +168,7 @@ def _segment_data_start(raw: bytes, endian: str, is64: bool, path: str) -> int:
     return int(first)
 
 
-def write(data: bytes, header: Commands, commands: list[bytes], path: str, *, reserve: int = 0) -> bytes:
+def write(data: Buffer, header: Commands, commands: list[bytes], path: str, *, reserve: int = 0) -> bytes:
     """``data`` with its load commands replaced by ``commands``, in place.
 
     ``reserve`` more bytes must remain free after them (room the signer will need for an

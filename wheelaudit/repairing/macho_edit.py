@@ -87,14 +87,16 @@ def edit_macho(data: bytes, edit: MachOEdit, *, path: str, reserve_signature: bo
     """
     layout = macho_fat.split(data, path)
     before = parse_macho_bytes(data, path)
-    new_slices: list[bytes] = []
+    new_slices: list[macho_fat.Buffer] = []
     results: list[SliceEdit] = []
     for raw, old in zip(layout.slices, before, strict=True):
         new = _edit_slice(raw, edit, path, reserve_signature)
         header = mc.read(new, path)
         used = header.header_size + sum(len(c) for c in header.commands)
-        results.append(SliceEdit(old.arch, new != raw, old.extra.get("signature"), header.data_start - used))
+        results.append(SliceEdit(old.arch, new is not raw, old.extra.get("signature"), header.data_start - used))
         new_slices.append(new)
+    if not any(r.changed for r in results):
+        return EditResult(data, tuple(results))
     out = macho_fat.join(layout, new_slices)
     _verify(before, parse_macho_bytes(out, path), edit, path)
     return EditResult(out, tuple(results))
@@ -105,7 +107,8 @@ def parse_macho_bytes(data: bytes, path: str) -> list[Binary]:
     return parse_macho(io.BytesIO(data), path, len(data))
 
 
-def _edit_slice(raw: bytes, edit: MachOEdit, path: str, reserve_signature: bool) -> bytes:
+def _edit_slice(raw: macho_fat.Buffer, edit: MachOEdit, path: str, reserve_signature: bool) -> macho_fat.Buffer:
+    """The slice with its commands rewritten, or ``raw`` itself when nothing changes."""
     header = mc.read(raw, path)
     commands: list[bytes] = []
     rpaths: set[str] = set()

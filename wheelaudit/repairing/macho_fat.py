@@ -9,6 +9,7 @@ each slice aligned to ``2**align`` bytes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import MalformedBinary
@@ -16,6 +17,8 @@ from ..errors import MalformedBinary
 FAT_MAGIC = 0xCAFEBABE
 FAT_MAGIC_64 = 0xCAFEBABF
 _THIN_MAGICS = (b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf")
+# a slice in memory: the input's slices are views into it (no copy); edited ones are new buffers
+Buffer = bytes | bytearray | memoryview
 _MAX_ALIGN = 15  # lipo never aligns beyond 32 KiB; a larger value is a corrupt header
 
 
@@ -38,7 +41,7 @@ class Layout:
     is_fat: bool
     is_fat64: bool
     entries: tuple[FatEntry, ...]
-    slices: tuple[bytes, ...]
+    slices: tuple[Buffer, ...]  # views into the input for a fat file
     offsets: tuple[int, ...]  # each slice's offset in the input file
 
 
@@ -66,16 +69,17 @@ def split(data: bytes, path: str) -> Layout:
         if data[entry.offset : entry.offset + 4] not in _THIN_MAGICS:
             raise MalformedBinary(f"{path}: fat slice {index} is not a thin Mach-O", path=path)
         entries.append(entry)
+    view = memoryview(data)
     return Layout(
         True,
         is64,
         tuple(entries),
-        tuple(data[e.offset : e.offset + e.size] for e in entries),
+        tuple(view[e.offset : e.offset + e.size] for e in entries),
         tuple(e.offset for e in entries),
     )
 
 
-def join(layout: Layout, slices: list[bytes]) -> bytes:
+def join(layout: Layout, slices: Sequence[Buffer]) -> bytes:
     """The file again with ``slices`` in place of the old ones.
 
     Slices whose size did not change stay where they were, so an edit that keeps sizes gives
@@ -83,7 +87,7 @@ def join(layout: Layout, slices: list[bytes]) -> bytes:
     each at the next multiple of its alignment (as lipo does), and the fat records follow.
     """
     if not layout.is_fat:
-        return slices[0]
+        return slices[0] if isinstance(slices[0], bytes) else bytes(slices[0])
     if all(len(new) == len(old) for new, old in zip(slices, layout.slices, strict=True)):
         entries = list(layout.entries)
     else:
@@ -96,7 +100,7 @@ def join(layout: Layout, slices: list[bytes]) -> bytes:
             offset = start + len(new)
         if not layout.is_fat64 and offset > 0xFFFFFFFF:
             raise MalformedBinary("fat file would exceed the 4 GiB a 32-bit fat header can address")
-    parts: list[bytes] = [_fat_header(layout, entries)]
+    parts: list[Buffer] = [_fat_header(layout, entries)]
     end = len(parts[0])
     for entry, new in sorted(zip(entries, slices, strict=True), key=lambda pair: pair[0].offset):
         parts += [bytes(entry.offset - end), new]
