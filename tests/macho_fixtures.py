@@ -6,7 +6,9 @@ Three files per architecture, the shape of a wheel that needs grafting:
 * ``libfoo.dylib``: install id ``/opt/homebrew/opt/foo/lib/libfoo.1.dylib``, links libbar by that
   absolute path and carries an LC_RPATH ``/opt/homebrew/lib``;
 * ``ext.so``: a ``PyInit_ext`` extension (``-shared``; zig's linker takes no ``-bundle``) linking
-  libfoo by its absolute path.
+  libfoo by its absolute path;
+* ``libweak.dylib``: libfoo's code linking libbar weakly (LC_LOAD_WEAK_DYLIB). zig's linker has
+  no ``-reexport-l`` or ``-upward-l``; tests make those commands by retyping a load (same layout).
 
 zig's linker signs arm64 output ad hoc ("linker-signed", 16 KiB pages) and leaves x86_64 output
 unsigned, so the two architectures give the signer both kinds of input. :func:`fat` writes a
@@ -46,6 +48,7 @@ class Fixtures:
     bar: Path
     foo: Path
     ext: Path
+    weak: Path
 
 
 def have_zig() -> bool:
@@ -84,7 +87,9 @@ def build(directory: Path, arch: str) -> Fixtures:
     for name, text in _SOURCES.items():
         (directory / name).write_text(text)
     target = TARGETS[arch]
-    out = Fixtures(directory / "libbar.dylib", directory / "libfoo.dylib", directory / "ext.so")
+    out = Fixtures(
+        directory / "libbar.dylib", directory / "libfoo.dylib", directory / "ext.so", directory / "libweak.dylib"
+    )
     _cc(target, out.bar, directory / "bar.c", f"-Wl,-install_name,{BAR_ID}")
     _cc(
         target,
@@ -96,20 +101,32 @@ def build(directory: Path, arch: str) -> Fixtures:
         f"-Wl,-rpath,{FOO_RPATH}",
     )
     _cc(target, out.ext, directory / "ext.c", f"-L{directory}", "-lfoo", "-Wl,-install_name,ext.so")
+    _cc(
+        target,
+        out.weak,
+        directory / "foo.c",
+        f"-L{directory}",
+        "-Wl,-weak-lbar",
+        "-Wl,-install_name,@rpath/libweak.dylib",
+    )
     return out
 
 
-def fat_bytes(slices: dict[str, bytes]) -> bytes:
-    """A 32-bit fat (universal) file holding ``slices`` (arch -> thin Mach-O) in the given order."""
-    header = struct.pack(">II", 0xCAFEBABE, len(slices))
-    offset = 8 + 20 * len(slices)
+def fat_bytes(slices: dict[str, bytes], *, fat64: bool = False) -> bytes:
+    """A fat (universal) file holding ``slices`` (arch -> thin Mach-O) in the given order;
+    ``fat64`` writes the 64-bit ``fat_arch_64`` records (magic 0xcafebabf) instead."""
+    header = struct.pack(">II", 0xCAFEBABF if fat64 else 0xCAFEBABE, len(slices))
+    offset = 8 + (32 if fat64 else 20) * len(slices)
     entries = b""
     body = b""
     for arch, data in slices.items():
         cputype, subtype, align = _FAT_ARCH[arch]
         start = -(-offset // (1 << align)) * (1 << align)
         body += b"\0" * (start - offset) + data
-        entries += struct.pack(">iiIII", cputype, subtype, start, len(data), align)
+        if fat64:
+            entries += struct.pack(">iiQQII", cputype, subtype, start, len(data), align, 0)
+        else:
+            entries += struct.pack(">iiIII", cputype, subtype, start, len(data), align)
         offset = start + len(data)
     return header + entries + body
 
@@ -118,7 +135,7 @@ def fat(directory: Path, x86: Fixtures, arm: Fixtures) -> Fixtures:
     """universal2 versions (x86_64 first, as lipo orders them) of each of the three files."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in ("bar", "foo", "ext"):
+    for name in ("bar", "foo", "ext", "weak"):
         a: Path = getattr(x86, name)
         b: Path = getattr(arm, name)
         target = directory / a.name

@@ -22,7 +22,7 @@ from wheelaudit.repairing import macho_commands, macho_fat
 from wheelaudit.repairing.codesign import SigningError, adhoc_sign
 from wheelaudit.repairing.macho_edit import HeaderPaddingError, MachOEdit, edit_macho, parse_macho_bytes
 
-from .macho_fixtures import BAR_ID, FOO_ID, FOO_RPATH, Fixtures, built, require_zig
+from .macho_fixtures import BAR_ID, FOO_ID, FOO_RPATH, Fixtures, built, fat_bytes, require_zig
 
 apple_platform = pytest.importorskip("apple_platform", reason="apple-platform-py (test extra) is not installed")
 
@@ -270,3 +270,16 @@ def test_verifier_notices_a_changed_byte_in_our_output(files: dict[str, Fixtures
     signed[header.data_start] ^= 0xFF
     problems = _problems(_write(tmp_path, "libfoo.dylib", bytes(signed)))
     assert any("code digest mismatch" in p for p in problems), problems
+
+
+def test_fat64_slices_signed(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    """64-bit fat records are rewritten as such when a slice grows."""
+    data = fat_bytes({"x86_64": files["x86_64"].foo.read_bytes(), "arm64": files["arm64"].foo.read_bytes()}, fat64=True)
+    signed = adhoc_sign(data, path="libfoo.dylib")
+    layout = macho_fat.split(signed.data, "x")
+    assert layout.is_fat64
+    assert layout.entries[0].size > len(files["x86_64"].foo.read_bytes())
+    for entry, slice_ in zip(layout.entries, layout.slices, strict=True):
+        assert entry.offset % (1 << entry.align) == 0
+        thin = _write(tmp_path, f"{entry.cputype}.dylib", bytes(slice_))
+        assert [p for p in _problems(thin) if p != ADHOC_NOTE] == []

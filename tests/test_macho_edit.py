@@ -15,7 +15,14 @@ import pytest
 from wheelaudit.binary.macho import parse_macho
 from wheelaudit.errors import MalformedBinary, RepairError
 from wheelaudit.repairing import macho_commands, macho_fat
-from wheelaudit.repairing.macho_edit import EditResult, HeaderPaddingError, MachOEdit, MachOEditError, edit_macho
+from wheelaudit.repairing.macho_edit import (
+    EditResult,
+    HeaderPaddingError,
+    MachOEdit,
+    MachOEditError,
+    edit_macho,
+    parse_macho_bytes,
+)
 
 from .macho_fixtures import (
     BAR_ID,
@@ -24,6 +31,7 @@ from .macho_fixtures import (
     Fixtures,
     View,
     built,
+    fat_bytes,
     llvm_objdump,
     read_lief,
     read_macholib,
@@ -59,6 +67,12 @@ def _edited(files: dict[str, Fixtures], kind: str, tmp_path: Path) -> tuple[byte
     out = tmp_path / "libfoo.dylib"
     out.write_bytes(result.data)
     return data, result, out
+
+
+def _write(tmp_path: Path, name: str, data: bytes) -> Path:
+    out = tmp_path / name
+    out.write_bytes(data)
+    return out
 
 
 def _expected(arch: str) -> View:
@@ -224,3 +238,67 @@ def test_install_id_on_a_file_without_one(files: dict[str, Fixtures]) -> None:
 def test_not_a_macho_is_malformed() -> None:
     with pytest.raises(MalformedBinary):
         edit_macho(b"\x7fELF" + bytes(100), MachOEdit(install_id="x"), path="x.so")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_weak_load_renamed(files: dict[str, Fixtures], kind: str, tmp_path: Path) -> None:
+    data = files[kind].weak.read_bytes()
+    assert {b.weak_needed for b in parse_macho_bytes(data, "w")} == {(BAR_ID,)}
+    result = edit_macho(data, MachOEdit(change_names={BAR_ID: NEW_BAR}), path="libweak.dylib")
+    out = _write(tmp_path, "libweak.dylib", result.data)
+    assert [(b.needed, b.weak_needed) for b in parse_macho_bytes(result.data, "w")] == [
+        (("/usr/lib/libSystem.B.dylib",), (NEW_BAR,))
+    ] * len(_archs(kind))
+    assert [v.loads for v in read_macholib(out)] == [("/usr/lib/libSystem.B.dylib", NEW_BAR)] * len(_archs(kind))
+    tool = llvm_objdump()
+    if tool is not None:
+        for arch in _archs(kind):
+            assert read_objdump(tool, out, arch).loads == ("/usr/lib/libSystem.B.dylib", NEW_BAR)
+
+
+def _retyped(data: bytes, name: str, new_cmd: int) -> bytes:
+    """``data`` (thin) with the dylib command loading ``name`` given another command type of the
+    same layout: zig cannot link with -reexport-l or -upward-l."""
+    out = bytearray(data)
+    header = macho_commands.read(data, "x")
+    offset = header.header_size
+    for command in header.commands:
+        if header.cmd(command) in macho_commands.DYLIB_LOADS and header.string(command) == name:
+            struct.pack_into("<I", out, offset, new_cmd)
+        offset += len(command)
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("cmd", "macholib_name"),
+    [
+        (macho_commands.LC_REEXPORT_DYLIB, "LC_REEXPORT_DYLIB"),
+        (macho_commands.LC_LOAD_UPWARD_DYLIB, "LC_LOAD_UPWARD_DYLIB"),
+    ],
+)
+@pytest.mark.parametrize("arch", ["arm64", "x86_64"])
+def test_reexport_and_upward_loads_renamed(
+    files: dict[str, Fixtures], arch: str, cmd: int, macholib_name: str, tmp_path: Path
+) -> None:
+    from macholib import mach_o
+    from macholib.MachO import MachO
+
+    data = _retyped(files[arch].foo.read_bytes(), BAR_ID, cmd)
+    result = edit_macho(data, MachOEdit(change_names={BAR_ID: NEW_BAR}), path="libfoo.dylib")
+    out = _write(tmp_path, "libfoo.dylib", result.data)
+    (header,) = MachO(str(out)).headers
+    found = [
+        (mach_o.LC_NAMES.get(lc.cmd), bytes(d).rstrip(b"\0").decode()) for lc, _c, d in header.commands if lc.cmd == cmd
+    ]
+    assert found == [(macholib_name, NEW_BAR)]
+    assert parse_macho_bytes(result.data, "x")[0].needed == ("/usr/lib/libSystem.B.dylib", NEW_BAR)
+
+
+def test_fat64_file(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    """A universal file with 64-bit fat records is split, edited and joined as such."""
+    data = fat_bytes({"x86_64": files["x86_64"].foo.read_bytes(), "arm64": files["arm64"].foo.read_bytes()}, fat64=True)
+    result = edit_macho(data, REPAIR, path="libfoo.dylib")
+    assert result.data[:4] == b"\xca\xfe\xba\xbf"
+    assert macho_fat.split(result.data, "x").offsets == macho_fat.split(data, "x").offsets
+    out = _write(tmp_path, "libfoo.dylib", result.data)
+    assert [_core(v) for v in read_macholib(out)] == [_expected("x86_64"), _expected("arm64")]  # LIEF reads no fat64
