@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from wheelaudit.errors import InvalidWheel
-from wheelaudit.wheel import archive as archive_module
 from wheelaudit.wheel import inflate as _inflate
 from wheelaudit.wheel import splitinflate
 from wheelaudit.wheel.archive import WheelArchive
@@ -176,14 +175,14 @@ def test_two_decoders_check_the_whole_member(
     far_member: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verify_bytes: int, combines: int
 ) -> None:
     """With a long hand-over check, the front decoder's bytes overlap the helper's checksummed ones."""
-    monkeypatch.setattr(archive_module, "VERIFY_BYTES", verify_bytes)
+    monkeypatch.setattr(splitinflate, "VERIFY_BYTES", verify_bytes)
     combined: list[int] = []
 
     def counted(crc1: int, crc2: int, length2: int) -> int:
         combined.append(length2)
         return _inflate.crc32_combine(crc1, crc2, length2)
 
-    monkeypatch.setattr(archive_module, "crc32_combine", counted)
+    monkeypatch.setattr(splitinflate, "crc32_combine", counted)
     clean = build_wheel(tmp_path, {BIG_MEMBER: (far_member, zipfile.ZIP_DEFLATED)})
     assert _far_read_then_check(clean) == 1, "the far read used the second decoder and the CRC matched"
     assert len(combined) == combines  # overlapping: the bytes both decoders checksummed are dropped first

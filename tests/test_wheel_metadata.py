@@ -6,7 +6,7 @@ import packaging.utils
 import pytest
 
 from wheelaudit.platforms.tags import InvalidWheelFilename, parse_wheel_filename
-from wheelaudit.wheel.archive import parse_headers
+from wheelaudit.wheel.metadata import parse_headers
 
 from .conftest import SAMPLES, real_manifest
 

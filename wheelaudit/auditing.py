@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, TypeVar
 from .binary import MemberAnalysis, analyze_member
 from .binary.model import Binary
 from .errors import MalformedBinary
-from .wheel.archive import Member, WheelArchive
+from .wheel.archive import WheelArchive
+from .wheel.zipdir import Member
 
 if TYPE_CHECKING:
     from .platforms.policyset import PolicySet

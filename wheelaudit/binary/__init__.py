@@ -6,8 +6,9 @@ from dataclasses import dataclass, replace
 from typing import BinaryIO, cast
 
 from ..errors import MalformedBinary
-from ..wheel.archive import Member, MemberStream, WheelArchive
-from ..wheel.zipdir import STORED
+from ..wheel.archive import MemberStream, WheelArchive
+from ..wheel.zipdir import Member
+from ..wheel.zipformat import STORED
 from .elf import parse_elf
 from .elfsections import elf_debug_sizes, worth_reading_tail
 from .magic import sniff

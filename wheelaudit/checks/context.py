@@ -9,7 +9,9 @@ from typing import Protocol
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..platforms.tags import PlatformTag, parse_platform_tag
 from ..report.model import PolicyVerdict, Problem
-from ..wheel.archive import Member, RecordRow, WheelInfo
+from ..wheel.metadata import WheelInfo
+from ..wheel.records import RecordRow
+from ..wheel.zipdir import Member
 
 
 class PlatformDecision(Protocol):

@@ -9,7 +9,6 @@ renamed into the wheelhouse only if the input is still the file that was read.
 
 from __future__ import annotations
 
-import base64
 import errno
 import hashlib
 import sys
@@ -20,8 +19,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InvalidWheel
-from ..wheel.archive import Member, WheelArchive
-from ..wheel.writer import OutputError, WheelWriter, record_hash
+from ..wheel.archive import WheelArchive
+from ..wheel.metadata import rewrite_wheel_tags
+from ..wheel.records import HASH_ALGORITHMS, hash_algorithm, hash_matches, record_hash
+from ..wheel.writer import OutputError, WheelWriter
+from ..wheel.zipdir import Member
 
 
 @dataclass
@@ -83,54 +85,31 @@ def extract_member(archive: WheelArchive, member: Member, path: Path) -> None:
 
 def rewrite_wheel_file(archive: WheelArchive, plats: list[str]) -> str | None:
     """WHEEL with its Tag lines for the new platforms, or None when they do not change."""
-    info = archive.info
-    old_tags = list(info.wheel_tags) or list(info.file_tags)
-    pairs = list(dict.fromkeys(tuple(t.split("-")[:2]) for t in old_tags if t.count("-") == 2))
-    new_tags = [f"{py}-{abi}-{plat}" for py, abi in pairs for plat in plats]
-    purelib_fix = "any" in info.platform_tags and info.root_is_purelib
-    if set(new_tags) == set(info.wheel_tags) and not purelib_fix:
-        return None
-    text = archive.read_member(archive.members[f"{info.dist_info}/WHEEL"], limit=1 << 20).decode("utf-8")
-    lines: list[str] = []
-    placed = False
-    for line in text.splitlines():
-        key = line.split(":", 1)[0].strip().lower()
-        if key == "tag":
-            if not placed:
-                lines += [f"Tag: {t}" for t in new_tags]
-                placed = True
-            continue
-        if key == "root-is-purelib" and purelib_fix:
-            line = "Root-Is-Purelib: false"
-        lines.append(line)
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not placed:
-        lines += [f"Tag: {t}" for t in new_tags]
-    return "\n".join(lines) + "\n\n"
+
+    def read_wheel() -> str:
+        return archive.read_member(archive.members[f"{archive.info.dist_info}/WHEEL"], limit=1 << 20).decode("utf-8")
+
+    return rewrite_wheel_tags(archive.info, plats, read_wheel)
 
 
 def _member_hash(archive: WheelArchive, member: Member, verify: bool) -> str:
     """The RECORD hash of an unchanged member: the input's, or computed (and compared) while inflating."""
     row = archive.record.get(member.name)
-    if row is not None and row.hash and not verify:
-        return row.hash
-    algorithm = "sha256"
-    if row is not None and row.hash:
-        algorithm = row.hash.split("=", 1)[0]
-        if algorithm not in ("sha256", "sha384", "sha512"):
-            raise InvalidWheel(f"{archive.path.name}: RECORD uses hash {algorithm!r} for {member.name}")
+    given = row.hash if row is not None else ""
+    if given and not verify:
+        return given
+    algorithm = hash_algorithm(given)
+    if algorithm not in HASH_ALGORITHMS:
+        raise InvalidWheel(f"{archive.path.name}: RECORD uses hash {algorithm!r} for {member.name}")
     digest = hashlib.new(algorithm)
     with archive.open(member) as stream:
         for chunk in stream.iter_chunks():
             digest.update(chunk)
-    if row is not None and row.hash:
-        expected = row.hash.split("=", 1)[1] if "=" in row.hash else ""
-        actual = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
-        if expected.rstrip("=") != actual:
-            raise InvalidWheel(f"{archive.path.name}: {member.name} does not match its RECORD hash")
-        return row.hash
-    return record_hash(digest.digest())
+    if not given:
+        return record_hash(digest.digest())
+    if not hash_matches(given, digest.digest()):
+        raise InvalidWheel(f"{archive.path.name}: {member.name} does not match its RECORD hash")
+    return given
 
 
 def _sort_key(name: str, dist_info: str) -> tuple[int, str]:

@@ -3,188 +3,51 @@
 The zip central directory says where every member lies, so members are read in
 place: metadata files whole (with a size cap), binaries through
 :class:`MemberStream`, which inflates only as far as the analysis asks. Names and
-sizes are checked up front so a hostile archive is refused before any member is
-inflated.
+sizes are checked up front (:mod:`.limits`) so a hostile archive is refused before
+any member is inflated; what the metadata says is read by :mod:`.metadata` and
+:mod:`.records`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
-import re
 import stat
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 
 from ..errors import InvalidWheel, UnsafeWheel
-from ..platforms.tags import InvalidWheelFilename, canonical_name, parse_wheel_filename
-from .inflate import INFLATE_ERRORS, crc32, crc32_combine, new_raw_decompressor
-from .splitinflate import (
-    END_FRACTION,
-    LONG_READ,
-    MIN_COMPRESSED_DISTANCE,
-    MIN_DISTANCE,
-    SPLIT_FRACTION,
-    VERIFY_BYTES,
-    WINDOW,
-    AheadDecoder,
-    is_block_start,
-    last_window,
-    long_read,
-    release_helper,
-    reserve_helper,
-    split_enabled,
+from ..platforms.tags import InvalidWheelFilename, parse_wheel_filename
+from .inflate import INFLATE_ERRORS, crc32, new_raw_decompressor
+from .limits import (
+    MAX_MEMBERS,
+    METADATA_SIZE_LIMIT,
+    check_entry,
+    check_file_directory_clashes,
+    check_overlaps,
+    check_total_size,
+    shown_name,
 )
-from .zipdir import DEFLATED, STORED, BadZip, ZipEntry, iter_central_directory
-
-#: Metadata files (WHEEL, METADATA, RECORD) larger than this are refused.
-METADATA_SIZE_LIMIT = 64 * 1024 * 1024
-#: Deflate cannot expand data by more than ~1032:1; anything claiming more is forged.
-MAX_DEFLATE_RATIO = 1100
-#: The sum of declared member sizes above which a wheel is refused as a zip bomb.
-TOTAL_SIZE_LIMIT = 64 * 1024**3
-MAX_MEMBERS = 500_000
-
-_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
-_DATA_DESCRIPTOR = 0x8  # general purpose flag: CRC and sizes follow the data
-_ZIP64_EXTRA = 0x0001
-_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-class Member(NamedTuple):
-    """One zip entry, as the central directory describes it.
-
-    A named tuple rather than a dataclass: a wheel may hold hundreds of thousands of
-    members, and a tuple takes half the memory and a fraction of the time to create.
-    """
-
-    name: str
-    size: int
-    compressed_size: int
-    compress_type: int
-    header_offset: int
-    crc: int
-    mode: int  # unix mode bits from external_attr, 0 when the zip has none
-
-    @property
-    def is_dir(self) -> bool:
-        return self.name.endswith("/")
-
-    @property
-    def is_symlink(self) -> bool:
-        return stat.S_ISLNK(self.mode)
-
-    @property
-    def basename(self) -> str:
-        return self.name.rstrip("/").rsplit("/", 1)[-1]
-
-
-class RecordRow(NamedTuple):
-    """One line of RECORD, as written (hash and size may be empty); a named tuple, like :class:`Member`."""
-
-    path: str
-    hash: str  # "sha256=<urlsafe b64>" or ""
-    size: str  # decimal string or ""
-
-
-@dataclass(frozen=True)
-class WheelInfo:
-    """What WHEEL, METADATA and the file name say about the wheel."""
-
-    filename: str
-    name: str  # canonical distribution name from the file name
-    version: str
-    build: str
-    file_tags: tuple[str, ...]  # "py3-none-manylinux_2_17_x86_64", expanded from the file name
-    wheel_tags: tuple[str, ...]  # Tag: lines of WHEEL, in order
-    root_is_purelib: bool
-    wheel_version: str
-    generator: str
-    metadata_name: str
-    metadata_version: str
-    dist_info: str  # "name-1.0.dist-info"
-    data_dir: str  # "name-1.0.data"
-
-    @property
-    def platform_tags(self) -> tuple[str, ...]:
-        """Platform tags from the file name, in file-name order, without repeats."""
-        seen: dict[str, None] = {}
-        for tag in self.file_tags:
-            seen.setdefault(tag.split("-")[2], None)
-        return tuple(seen)
-
-
-def parse_headers(text: str) -> dict[str, list[str]]:
-    """The header block of WHEEL or METADATA (RFC 822 style): field name -> values, in order.
-
-    Only the header block matters here (METADATA's body is the long description), so
-    this reads up to the first blank line; folded lines continue the previous value.
-    Field names compare case-insensitively, as the core metadata spec says.
-    """
-    fields: dict[str, list[str]] = {}
-    last: list[str] | None = None
-    for line in text.splitlines():
-        if not line.strip():
-            break
-        if line[0] in " \t" and last:
-            last[-1] = f"{last[-1]} {line.strip()}"
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            continue
-        last = fields.setdefault(_FIELD_CASE.get(name.strip().lower(), name.strip()), [])
-        last.append(value.strip())
-    return fields
-
-
-_FIELD_CASE = {
-    name.lower(): name for name in ("Wheel-Version", "Root-Is-Purelib", "Tag", "Build", "Generator", "Name", "Version")
-}
-
-
-def _first(fields: dict[str, list[str]], name: str) -> str:
-    values = fields.get(name)
-    return values[0] if values else ""
-
-
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 (as code points)
-
-
-#: Anything that may make a name unsafe; names without a match (nearly all) skip the detailed checks.
-_SUSPECT = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|^/|^[A-Za-z]:|(?:^|/)\.\.(?:/|$)|//|^$")
-
-
-def check_member_name(name: str) -> str | None:
-    """Why a member name is unsafe to extract, or None when it is fine."""
-    if _SUSPECT.search(name) is None:
-        return None
-    if not name:
-        return "empty member name"
-    if "\x00" in name:
-        return f"member name {name!r} contains a NUL byte"
-    if _CONTROL.search(name):  # a name is data: it must not be able to drive a terminal or forge a line
-        return f"member name {name!r} contains a control character"
-    if "\\" in name:
-        return f"member name {name!r} contains a backslash"
-    if name.startswith("/"):
-        return f"member name {name!r} is absolute"
-    if _DRIVE.match(name):
-        return f"member name {name!r} starts with a drive letter"
-    parts = name.rstrip("/").split("/")
-    if any(part == ".." for part in parts):
-        return f"member name {name!r} escapes the install directory with '..'"
-    if any(part == "" for part in parts):
-        return f"member name {name!r} has an empty path component"
-    return None
-
-
-def _shown_name(name: str, limit: int = 120) -> str:
-    """A member name for a one-line message: quoted, and cut short when it is very long (up to 64 KiB)."""
-    return repr(name) if len(name) <= limit else f"{name[:limit]!r} (+{len(name) - limit} characters)"
+from .metadata import WheelInfo, find_dist_info, parse_headers, parse_wheel, wheel_info
+from .records import RecordRow, parse_record
+from .splitinflate import LONG_READ, Deflated, long_read, reach
+from .zipdir import BadZip, Member, iter_central_directory
+from .zipformat import (
+    CRC_AND_SIZES,
+    CRC_AND_SIZES64,
+    DATA_DESCRIPTOR_SIG,
+    DEFLATED,
+    FLAG_DATA_DESCRIPTOR,
+    LOCAL_HEADER,
+    LOCAL_SIG,
+    STORED,
+    ZIP64_EXTRA,
+    ZIP64_LIMIT,
+    iter_extra,
+    zip64_values,
+)
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
@@ -205,23 +68,19 @@ def _encodings(name: str) -> tuple[bytes, ...]:
 def _extra_ids(extra: bytes) -> dict[int, bytes]:
     """The fields of a local extra block, by header id (a malformed tail is ignored)."""
     fields: dict[int, bytes] = {}
-    pos = 0
-    while pos + 4 <= len(extra):
-        tag, size = struct.unpack_from("<HH", extra, pos)
-        fields.setdefault(tag, extra[pos + 4 : pos + 4 + size])
-        pos += 4 + size
+    for tag, _, data in iter_extra(extra):
+        fields.setdefault(tag, data)
     return fields
 
 
 def _local_sizes(extra: bytes, csize: int, usize: int) -> tuple[int, int]:
     """(compressed, uncompressed) size from a local header, taking ZIP64 values where marked 0xFFFFFFFF."""
-    if 0xFFFFFFFF not in (csize, usize):
+    if ZIP64_LIMIT not in (csize, usize):
         return csize, usize
-    field = _extra_ids(extra).get(_ZIP64_EXTRA, b"")
-    values = list(struct.unpack_from(f"<{len(field) // 8}Q", field))
-    if usize == 0xFFFFFFFF and values:  # local ZIP64 fields come in this order: size, then compressed size
+    values = zip64_values(_extra_ids(extra).get(ZIP64_EXTRA, b""))
+    if usize == ZIP64_LIMIT and values:  # local ZIP64 fields come in this order: size, then compressed size
         usize = values.pop(0)
-    if csize == 0xFFFFFFFF and values:
+    if csize == ZIP64_LIMIT and values:
         csize = values.pop(0)
     return csize, usize
 
@@ -270,122 +129,31 @@ class WheelArchive:
     def _read_directory(self) -> dict[str, Member]:
         members: dict[str, Member] = {}
         total = 0
+        wheel = self.path.name
         try:
             with open(self.path, "rb") as fh:
-                for info in iter_central_directory(fh, self.file_size, max_entries=MAX_MEMBERS):
-                    total += info.size
-                    members[info.name] = self._member(info, members)
+                for entry in iter_central_directory(fh, self.file_size, max_entries=MAX_MEMBERS):
+                    total += entry.size
+                    check_entry(entry, members, wheel)
+                    members[entry.name] = Member.of(entry)
         except BadZip as exc:
-            raise InvalidWheel(f"{self.path.name} is not a valid zip archive ({exc})") from None
+            raise InvalidWheel(f"{wheel} is not a valid zip archive ({exc})") from None
         except (OSError, EOFError, struct.error) as exc:
-            raise InvalidWheel(f"{self.path.name} is not a readable zip archive ({exc})") from None
-        if total > TOTAL_SIZE_LIMIT:
-            raise UnsafeWheel(f"{self.path.name}: members add up to {total} bytes uncompressed (a zip bomb)")
-        self._check_overlaps(members)
-        self._check_file_directory_clashes(members)
+            raise InvalidWheel(f"{wheel} is not a readable zip archive ({exc})") from None
+        check_total_size(total, wheel)
+        check_overlaps(members, self.file_size, wheel)
+        check_file_directory_clashes(members, wheel)
         return members
-
-    def _check_file_directory_clashes(self, members: dict[str, Member]) -> None:
-        """Refuse a file whose name is also a directory of other members: no installer can unpack both."""
-        parents = {name.rstrip("/").rpartition("/")[0] for name in members}  # few distinct ones
-        directories: set[str] = set()
-        for parent in parents:
-            while parent and parent not in directories:
-                directories.add(parent)
-                parent = parent.rpartition("/")[0]
-        for directory in sorted(directories):
-            if directory in members:
-                raise UnsafeWheel(
-                    f"{self.path.name}: {_shown_name(directory)} is both a file and a directory of other members"
-                )
-
-    def _member(self, info: ZipEntry, members: dict[str, Member]) -> Member:
-        """One central-directory entry as a :class:`Member`, once it passes every check."""
-        problem = check_member_name(info.name)
-        if problem:
-            raise UnsafeWheel(f"{self.path.name}: {problem}")
-        if info.name in members:
-            raise UnsafeWheel(f"{self.path.name}: member {info.name!r} appears twice")
-        if info.flags & 0x1:
-            raise InvalidWheel(f"{self.path.name}: member {info.name!r} is encrypted")
-        if info.method not in (STORED, DEFLATED):
-            raise InvalidWheel(
-                f"{self.path.name}: member {info.name!r} uses compression method "
-                f"{info.method}; wheels use stored or deflate"
-            )
-        if info.method == STORED and info.compressed_size != info.size:
-            raise InvalidWheel(f"{self.path.name}: stored member {info.name!r} has inconsistent sizes")
-        if info.size > max(info.compressed_size, 1) * MAX_DEFLATE_RATIO and info.size > 1 << 20:
-            raise UnsafeWheel(
-                f"{self.path.name}: member {info.name!r} claims {info.size} bytes from "
-                f"{info.compressed_size} compressed (a zip bomb)"
-            )
-        return Member(
-            name=info.name,
-            size=info.size,
-            compressed_size=info.compressed_size,
-            compress_type=info.method,
-            header_offset=info.header_offset,
-            crc=info.crc,
-            mode=(info.external_attr >> 16) & 0xFFFF,
-        )
-
-    def _check_overlaps(self, members: dict[str, Member]) -> None:
-        """Refuse members whose data overlap (the trick behind non-recursive zip bombs)."""
-        previous: Member | None = None
-        end = 0
-        for member in sorted(members.values(), key=lambda m: m.header_offset):  # references only
-            if previous is not None and end > member.header_offset:
-                raise UnsafeWheel(
-                    f"{self.path.name}: members {previous.name!r} and {member.name!r} overlap (a zip bomb)"
-                )
-            previous = member
-            end = member.header_offset + _LOCAL_HEADER.size + len(member.name.encode()) + member.compressed_size
-        if previous is not None and end > self.file_size:
-            raise InvalidWheel(f"{self.path.name} is truncated: member {previous.name!r} runs past the end of the file")
 
     def _read_info(self) -> WheelInfo:
         try:
             parsed = parse_wheel_filename(self.path.name)
         except InvalidWheelFilename as exc:
             raise InvalidWheel(f"{self.path.name}: invalid wheel file name ({exc})") from None
-        dist_info = self._find_dist_info(parsed.name)
-        wheel_text = self._read_text(f"{dist_info}/WHEEL", required=True)
-        headers = parse_headers(wheel_text)
-        wheel_version = _first(headers, "Wheel-Version")
-        if not wheel_version:
-            raise InvalidWheel(f"{self.path.name}: {dist_info}/WHEEL has no Wheel-Version")
-        if wheel_version.split(".")[0] != "1":
-            raise InvalidWheel(f"{self.path.name}: unsupported Wheel-Version {wheel_version}")
+        dist_info = find_dist_info(self.members, parsed.name, self.path.name)
+        headers = parse_wheel(self._read_text(f"{dist_info}/WHEEL", required=True), self.path.name, dist_info)
         metadata = parse_headers(self._read_text(f"{dist_info}/METADATA", required=False))
-        return WheelInfo(
-            filename=self.path.name,
-            name=parsed.name,
-            version=parsed.version,
-            build=parsed.build,
-            file_tags=parsed.tags,
-            wheel_tags=tuple(headers.get("Tag", ())),
-            root_is_purelib=_first(headers, "Root-Is-Purelib").lower() == "true",
-            wheel_version=wheel_version,
-            generator=_first(headers, "Generator"),
-            metadata_name=_first(metadata, "Name"),
-            metadata_version=_first(metadata, "Version"),
-            dist_info=dist_info,
-            data_dir=dist_info[: -len(".dist-info")] + ".data",
-        )
-
-    def _find_dist_info(self, name: str) -> str:
-        candidates = sorted(
-            {m.split("/", 1)[0] for m in self.members if m.split("/", 1)[0].endswith(".dist-info") and "/" in m}
-        )
-        if not candidates:
-            raise InvalidWheel(f"{self.path.name} has no .dist-info directory")
-        matching = [c for c in candidates if canonical_name(c[: -len(".dist-info")].rsplit("-", 1)[0]) == name]
-        if len(matching) == 1:
-            return matching[0]
-        if len(candidates) == 1:
-            return candidates[0]
-        raise InvalidWheel(f"{self.path.name} has several .dist-info directories: {', '.join(candidates)}")
+        return wheel_info(parsed, self.path.name, dist_info, headers, metadata)
 
     def _read_text(self, name: str, *, required: bool) -> str:
         member = self.members.get(name)
@@ -401,19 +169,7 @@ class WheelArchive:
 
     def _read_record(self) -> dict[str, RecordRow]:
         record_name = f"{self.info.dist_info}/RECORD"
-        text = self._read_text(record_name, required=True)
-        rows: dict[str, RecordRow] = {}
-        try:
-            # Lines, not io.StringIO: its buffer takes four bytes a character (RECORD of 500,000 rows: 200 MB).
-            for row in csv.reader(text.splitlines(keepends=True)):
-                if not row:
-                    continue
-                if len(row) != 3:
-                    raise InvalidWheel(f"{self.path.name}: {record_name} has a row with {len(row)} fields: {row[:3]!r}")
-                rows[row[0]] = RecordRow(row[0], row[1], row[2])
-        except csv.Error as exc:
-            raise InvalidWheel(f"{self.path.name}: {record_name} is not valid CSV ({exc})") from None
-        return rows
+        return parse_record(self._read_text(record_name, required=True), f"{self.path.name}: {record_name}")
 
     # -- member access -------------------------------------------------------------
 
@@ -479,7 +235,7 @@ class MemberStream:
     ) -> None:
         self.member = member
         self.size = member.size
-        self._where = f"{archive_path.name}: member {_shown_name(member.name)}"
+        self._where = f"{archive_path.name}: member {shown_name(member.name)}"
         self.restarts = 0
         self.inflated = 0  # uncompressed bytes produced, over all passes
         self.split_reads = 0  # far reads served with a second decoder (see splitinflate)
@@ -516,16 +272,16 @@ class MemberStream:
         """
         m = self.member
         self._fh.seek(m.header_offset)
-        header = self._fh.read(_LOCAL_HEADER.size)
-        if len(header) != _LOCAL_HEADER.size:
+        header = self._fh.read(LOCAL_HEADER.size)
+        if len(header) != LOCAL_HEADER.size:
             raise InvalidWheel(f"{self._where}: local header is truncated")
-        sig, _, flags, method, _, _, crc, csize, usize, name_len, extra_len = _LOCAL_HEADER.unpack(header)
-        if sig != b"PK\x03\x04":
+        sig, _, flags, method, _, _, crc, csize, usize, name_len, extra_len = LOCAL_HEADER.unpack(header)
+        if sig != LOCAL_SIG:
             raise InvalidWheel(f"{self._where}: bad local header signature")
         name_extra = self._fh.read(name_len + extra_len)
         if len(name_extra) != name_len + extra_len:
             raise InvalidWheel(f"{self._where}: local header is truncated")
-        data_offset: int = m.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+        data_offset: int = m.header_offset + LOCAL_HEADER.size + name_len + extra_len
         if name_extra[:name_len] not in _encodings(m.name):
             local = name_extra[:name_len]
             shown = repr(local[:80]) + (f" (+{len(local) - 80} bytes)" if len(local) > 80 else "")
@@ -533,10 +289,10 @@ class MemberStream:
         if method != m.compress_type:
             raise InvalidWheel(f"{self._where}: the local header says compression method {method}")
         extra = name_extra[name_len:]
-        if flags & _DATA_DESCRIPTOR:
+        if flags & FLAG_DATA_DESCRIPTOR:
             if (crc, csize, usize) != (0, 0, 0):
                 self._compare_local("local header", crc, *_local_sizes(extra, csize, usize))
-            self._check_data_descriptor(data_offset, zip64=_ZIP64_EXTRA in _extra_ids(extra))
+            self._check_data_descriptor(data_offset, zip64=ZIP64_EXTRA in _extra_ids(extra))
         else:
             self._compare_local("local header", crc, *_local_sizes(extra, csize, usize))
         return data_offset
@@ -553,10 +309,10 @@ class MemberStream:
         """With flag bit 3 the CRC and sizes follow the data (APPNOTE 4.3.9), signature optional."""
         self._fh.seek(data_offset + self.member.compressed_size)
         raw = self._fh.read(24)
-        if raw[:4] == b"PK\x07\x08":
+        if raw[:4] == DATA_DESCRIPTOR_SIG:
             raw = raw[4:]
-        layouts = ("<IQQ", "<III") if zip64 else ("<III", "<IQQ")  # the likelier first; either may match
-        readings = [struct.unpack_from(form, raw) for form in layouts if len(raw) >= struct.calcsize(form)]
+        layouts = (CRC_AND_SIZES64, CRC_AND_SIZES) if zip64 else (CRC_AND_SIZES, CRC_AND_SIZES64)  # likelier first
+        readings = [layout.unpack_from(raw) for layout in layouts if len(raw) >= layout.size]
         if (self.member.crc, self.member.compressed_size, self.member.size) in readings:
             return
         if not readings:
@@ -576,7 +332,7 @@ class MemberStream:
             self._read_size = 16 * 1024
 
     @property
-    def _consumed(self) -> int:
+    def consumed(self) -> int:
         """Compressed bytes read from the member so far (fed to the inflater, perhaps not yet used)."""
         return self.member.compressed_size - self._compressed_left
 
@@ -593,7 +349,7 @@ class MemberStream:
                 # Start small so sniffing a member's magic costs little; grow to CHUNK.
                 size = min(self._read_size, self._compressed_left)
                 if stop_at is not None:
-                    size = min(size, stop_at - self._consumed)
+                    size = min(size, stop_at - self.consumed)
                     if size <= 0:
                         return b""
                 raw = self._fh.read(size)
@@ -666,111 +422,53 @@ class MemberStream:
         return bytes(self._window[offset - self._window_start : end - self._window_start])
 
     def _inflate_to(self, offset: int, end: int) -> None:
-        if offset - self._pos >= MIN_DISTANCE and self._split and split_enabled() and reserve_helper():
-            try:
-                self._reach_with_helper(offset, end)
-            finally:
-                release_helper()
+        if self._split:
+            reach(self, self._deflated(), offset, end, to_end=self._to_end)
         while self._pos < end:
-            chunk = self._produce()
-            if not chunk:
+            self.step(offset)
+
+    # -- the front decoder, as the two-decoder hand-over sees it (splitinflate.FrontDecoder) --
+
+    def _deflated(self) -> Deflated:
+        return Deflated(str(self._archive_path), self._data_offset, self.member.compressed_size, self.size)
+
+    @property
+    def position(self) -> int:
+        return self._pos
+
+    @property
+    def crc(self) -> int:
+        return self._crc
+
+    def step(self, offset: int, *, stop_at: int | None = None, most: int | None = None) -> bytes:
+        """Inflate and keep the next piece; b'' only when stopped at ``stop_at`` (see splitinflate.FrontDecoder)."""
+        chunk = self._produce(stop_at=stop_at, most=most)
+        if not chunk:
+            if stop_at is None:
                 raise InvalidWheel(f"{self._where} inflates to fewer bytes than its declared size")
-            self._take(chunk, offset)
+            return chunk
+        self._take(chunk, offset)
+        return chunk
 
-    def _reach_with_helper(self, offset: int, end: int) -> None:
-        """Inflate towards ``offset`` with a second decoder starting mid-way (see :mod:`.splitinflate`).
-
-        Leaves a consistent state either way: on success the window holds
-        ``[offset, end)``; otherwise the caller simply goes on inflating.
-        """
-        done = self._consumed
-        estimate = int(self.member.compressed_size * offset / self.size)  # compressed offset of the target
-        if estimate - done < MIN_COMPRESSED_DISTANCE:
-            return
-        start = done + int((estimate - done) * SPLIT_FRACTION)
-        if self._to_end:  # the helper also decodes on to the end: half the compressed rest each, but before the target
-            start = done + int(min((self.member.compressed_size - done) * END_FRACTION, (estimate - done) * 0.8))
-        helper = AheadDecoder(
-            str(self._archive_path),
-            self._data_offset,
-            self.member.compressed_size,
-            search_from=start,
-            goal=end,
-        )
-        helper.start()
-        try:
-            self._meet_helper(helper, offset, end)
-        finally:
-            helper.cancel()
-            helper.join()
-            self.inflated += helper.inflated
-
-    def _meet_helper(self, helper: AheadDecoder, offset: int, end: int) -> None:
-        window = b""
-        block = None
-        while self._pos < end:
-            if helper.gave_up:
-                return
-            if block is None and helper.block is not None:
-                block = helper.block
-                if self._consumed > block.feed_from:
-                    return  # found too late: the front decoder is already past it
-            chunk = self._produce(stop_at=None if block is None else block.feed_from)
-            if not chunk:
-                if block is None:
-                    raise InvalidWheel(f"{self._where} inflates to fewer bytes than its declared size")
-                break  # everything before the block start is inflated
-            self._take(chunk, offset)
-            window = last_window(window, chunk)
-            helper.front = (self._pos, self._consumed)
-        if self._pos >= end or block is None or len(window) < WINDOW:
-            return
-        block_start = self._pos
-        # Confirm the guess before trusting the helper's bytes.
-        raw = self._fh.read(min(VERIFY_BYTES, self._compressed_left))
+    def feed(self, size: int, offset: int) -> tuple[bytes, bytes]:
+        raw = self._fh.read(min(size, self._compressed_left))
         self._compressed_left -= len(raw)
-        ours = self._inflate(raw)
-        self.inflated += len(ours)
-        self._take(ours, offset)
-        if not is_block_start(block, window, raw, ours) or self._pos >= end or not helper.wait_clean():
-            return
-        clean_at = block_start + helper.clean_from
-        if offset < clean_at:
-            return
-        helper.aim(end - block_start, self.size - block_start if self._to_end else None)
-        # The helper checksummed [clean_at, ...); the bytes before that it made with a stand-in
-        # window, so this decoder checksums them itself, while the helper goes on towards the target.
-        overlap = ours[clean_at - block_start :] if self._pos > clean_at else b""
-        self._inflate_exactly_to(clean_at, offset)
-        helper.join()
-        kept_from, kept_to = helper.kept_range()
-        if helper.gave_up or offset - block_start < kept_from or end - block_start > kept_to:
-            return
-        # Adopt the helper's decoder: it is exactly where a sequential one would be (at the member's
-        # end if it ran on; the window then ends before the position, and reads past it start over).
-        helper_crc, helper_len = helper.crc, helper.produced - helper.clean_from
-        if overlap:  # drop the bytes both checksummed: crc(B) = combine(crc(A), crc(A + B), len(B))
-            helper_len -= len(overlap)
-            helper_crc = crc32_combine(crc32(overlap, 0), helper_crc, helper_len)
-        self._crc = crc32_combine(self._crc, helper_crc, helper_len)
-        self._inflater, self._tail = helper.decoder, helper.tail
-        self._fh.seek(self._data_offset + helper.consumed)
-        self._compressed_left = self.member.compressed_size - helper.consumed
-        self._pos = block_start + helper.produced
-        self._window = helper.kept()
-        self._window_start = block_start + kept_from
+        out = self._inflate(raw)
+        self.inflated += len(out)
+        self._take(out, offset)
+        return raw, out
+
+    def adopt(
+        self, decoder: Any, tail: bytes, *, consumed: int, position: int, crc: int, window: bytearray, window_start: int
+    ) -> None:
+        self._inflater, self._tail = decoder, tail
+        self._fh.seek(self._data_offset + consumed)
+        self._compressed_left = self.member.compressed_size - consumed
+        self._pos = position
+        self._crc = crc
+        self._window = window
+        self._window_start = window_start
         self.split_reads += 1
-
-    def _inflate_exactly_to(self, target: int, offset: int) -> None:
-        """Inflate on to ``target`` and not a byte further (the decoder stays usable either way).
-
-        Only for checksumming bytes before the read: small pieces keep the memory down.
-        """
-        while self._pos < target:
-            chunk = self._produce(most=min(target - self._pos, 1 << 20))
-            if not chunk:
-                raise InvalidWheel(f"{self._where} inflates to fewer bytes than its declared size")
-            self._take(chunk, offset)
 
     def check_integrity(self) -> None:
         """Read the member to its end and compare its CRC-32 with the zip directory's.

@@ -23,6 +23,10 @@ this module; only the time does. This is the idea behind pugz and rapidgzip, don
 with the stock decoders: they only start at byte boundaries, so a block starting
 at bit ``k`` gets a prefix of empty blocks ``k`` bits long (mod 8) that shares its
 last byte with the block's first.
+
+The hand-over (:func:`reach`) is written against :class:`FrontDecoder`, the few
+operations it needs of the caller's sequential decoder
+(:class:`wheelaudit.wheel.archive.MemberStream`), so the whole protocol lives here.
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
-from .inflate import INFLATE_ERRORS, crc32, new_raw_decompressor
+from .inflate import INFLATE_ERRORS, crc32, crc32_combine, new_raw_decompressor
 
 WINDOW = 32 * 1024
 #: Only reads at least this far past the front decoder are split.
@@ -500,6 +504,136 @@ class AheadDecoder(threading.Thread):
     def kept(self) -> bytearray:
         """The latest output, at least KEEP_BYTES of it when there is that much (see :meth:`kept_range`)."""
         return bytearray(b"".join(self._kept))
+
+
+# -- the hand-over: the front decoder meets its helper ---------------------------------------
+
+
+class FrontDecoder(Protocol):
+    """What the hand-over needs of the caller's sequential decoder."""
+
+    inflated: int  # uncompressed bytes produced, over all passes (the helper's are added)
+
+    @property
+    def position(self) -> int:
+        """Uncompressed offset of the end of what was produced."""
+
+    @property
+    def consumed(self) -> int:
+        """Compressed bytes read from the member so far."""
+
+    @property
+    def crc(self) -> int:
+        """CRC-32 of the bytes before :attr:`position`."""
+
+    def step(self, offset: int, *, stop_at: int | None = None, most: int | None = None) -> bytes:
+        """Inflate and keep the next piece (a read from ``offset`` is under way), reading no compressed byte
+        at or past ``stop_at``; b'' only when stopped there, an error when the member ends early."""
+
+    def feed(self, size: int, offset: int) -> tuple[bytes, bytes]:
+        """Inflate and keep up to ``size`` more compressed bytes; returns them and what they gave."""
+
+    def adopt(
+        self, decoder: Any, tail: bytes, *, consumed: int, position: int, crc: int, window: bytearray, window_start: int
+    ) -> None:
+        """Go on with the helper's decoder: it stands at ``consumed`` / ``position``, having kept ``window``."""
+
+
+@dataclass(frozen=True)
+class Deflated:
+    """Where a deflated member's data lies in the archive, and its sizes."""
+
+    path: str
+    data_offset: int
+    compressed_size: int
+    size: int
+
+
+def reach(front: FrontDecoder, member: Deflated, offset: int, end: int, *, to_end: bool) -> None:
+    """Inflate towards ``offset`` with a second decoder, when it is far enough and a core is idle.
+
+    Leaves the front decoder in a consistent state either way: on success its window
+    holds ``[offset, end)``; otherwise the caller simply goes on inflating. With
+    ``to_end`` the caller will read the member to its end, so the helper runs on there.
+    """
+    if offset - front.position < MIN_DISTANCE or not split_enabled() or not reserve_helper():
+        return
+    try:
+        _reach_with_helper(front, member, offset, end, to_end)
+    finally:
+        release_helper()
+
+
+def _reach_with_helper(front: FrontDecoder, member: Deflated, offset: int, end: int, to_end: bool) -> None:
+    done = front.consumed
+    estimate = int(member.compressed_size * offset / member.size)  # compressed offset of the target
+    if estimate - done < MIN_COMPRESSED_DISTANCE:
+        return
+    start = done + int((estimate - done) * SPLIT_FRACTION)
+    if to_end:  # the helper also decodes on to the end: half the compressed rest each, but before the target
+        start = done + int(min((member.compressed_size - done) * END_FRACTION, (estimate - done) * 0.8))
+    helper = AheadDecoder(member.path, member.data_offset, member.compressed_size, search_from=start, goal=end)
+    helper.start()
+    try:
+        _meet_helper(front, helper, member, offset, end, to_end)
+    finally:
+        helper.cancel()
+        helper.join()
+        front.inflated += helper.inflated
+
+
+def _meet_helper(
+    front: FrontDecoder, helper: AheadDecoder, member: Deflated, offset: int, end: int, to_end: bool
+) -> None:
+    window = b""
+    block = None
+    while front.position < end:
+        if helper.gave_up:
+            return
+        if block is None and helper.block is not None:
+            block = helper.block
+            if front.consumed > block.feed_from:
+                return  # found too late: the front decoder is already past it
+        chunk = front.step(offset, stop_at=None if block is None else block.feed_from)
+        if not chunk:
+            break  # everything before the block start is inflated
+        window = last_window(window, chunk)
+        helper.front = (front.position, front.consumed)
+    if front.position >= end or block is None or len(window) < WINDOW:
+        return
+    block_start = front.position
+    # Confirm the guess before trusting the helper's bytes.
+    raw, ours = front.feed(VERIFY_BYTES, offset)
+    if not is_block_start(block, window, raw, ours) or front.position >= end or not helper.wait_clean():
+        return
+    clean_at = block_start + helper.clean_from
+    if offset < clean_at:
+        return
+    helper.aim(end - block_start, member.size - block_start if to_end else None)
+    # The helper checksummed [clean_at, ...); the bytes before that it made with a stand-in
+    # window, so this decoder checksums them itself, while the helper goes on towards the target.
+    overlap = ours[clean_at - block_start :] if front.position > clean_at else b""
+    while front.position < clean_at:  # not a byte further; small pieces keep the memory down
+        front.step(offset, most=min(clean_at - front.position, 1 << 20))
+    helper.join()
+    kept_from, kept_to = helper.kept_range()
+    if helper.gave_up or offset - block_start < kept_from or end - block_start > kept_to:
+        return
+    # Adopt the helper's decoder: it is exactly where a sequential one would be (at the member's
+    # end if it ran on; the window then ends before the position, and reads past it start over).
+    helper_crc, helper_len = helper.crc, helper.produced - helper.clean_from
+    if overlap:  # drop the bytes both checksummed: crc(B) = combine(crc(A), crc(A + B), len(B))
+        helper_len -= len(overlap)
+        helper_crc = crc32_combine(crc32(overlap, 0), helper_crc, helper_len)
+    front.adopt(
+        helper.decoder,
+        helper.tail,
+        consumed=helper.consumed,
+        position=block_start + helper.produced,
+        crc=crc32_combine(front.crc, helper_crc, helper_len),
+        window=helper.kept(),
+        window_start=block_start + kept_from,
+    )
 
 
 _lock = threading.Lock()

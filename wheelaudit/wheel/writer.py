@@ -1,7 +1,7 @@
 """Writing a wheel: raw copies of unchanged members, new RECORD, deterministic bytes, atomic rename.
 
 The zip structures (APPNOTE 6.3.x: local header, central directory, ZIP64 end
-records) are written here directly rather than through :mod:`zipfile`, because a
+records; layouts in :mod:`.zipformat`) are written here directly rather than through :mod:`zipfile`, because a
 repair must copy unchanged members as their compressed bytes with their original
 CRC-32 — nothing is inflated or recompressed unless it changed — and must decide
 every byte of the output itself (timestamps, permissions, order) so that the same
@@ -11,15 +11,11 @@ to the target and renamed into place (PEP 427 RECORD rules, PEP 376 hash format)
 
 from __future__ import annotations
 
-import base64
 import calendar
 import contextlib
-import csv
 import hashlib
-import io
 import os
 import stat
-import struct
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -29,19 +25,36 @@ from typing import BinaryIO, NamedTuple, Protocol, cast
 
 from ..errors import InvalidWheel, WheelError
 from . import scratch
-from .archive import Member
+from .records import RecordRow, record_hash, serialise_record
+from .zipdir import Member
+from .zipformat import (
+    CENTRAL_HEADER,
+    CENTRAL_SIG,
+    CRC_AND_SIZES,
+    DEFLATED,
+    DOS_DIRECTORY,
+    EOCD,
+    EOCD64,
+    EOCD64_LOCATOR,
+    EOCD64_LOCATOR_SIG,
+    EOCD64_SIG,
+    EOCD_SIG,
+    FLAG_UTF8,
+    LOCAL_CRC_AT,
+    LOCAL_HEADER,
+    LOCAL_SIG,
+    MADE_BY_UNIX,
+    STORED,
+    VERSION_NEEDED,
+    VERSION_NEEDED_ZIP64,
+    ZIP64_COUNT_LIMIT,
+    ZIP64_LIMIT,
+    ZIP64_LOCAL_SIZES,
+    zip64_extra,
+)
 
-LOCAL = struct.Struct("<4sHHHHHIIIHH")
-CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
-EOCD = struct.Struct("<4sHHHHIIH")
-EOCD64 = struct.Struct("<4sQHHIIQQQQ")
-EOCD64_LOCATOR = struct.Struct("<4sIQI")
-ZIP64_LIMIT = 0xFFFFFFFF
 #: Deflate can grow incompressible data by a few bytes per 16 KiB block; below this a member never needs ZIP64 sizes.
 ZIP64_SAFE_SIZE = 0xF0000000
-FLAG_UTF8 = 0x800
-STORED, DEFLATED = 0, 8
-MADE_BY_UNIX = (3 << 8) | 20
 #: Earliest time a zip can express; used when SOURCE_DATE_EPOCH is not set, so output never depends on the clock.
 DEFAULT_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 CHUNK = 1 << 20
@@ -120,11 +133,6 @@ def new_compressor(level: int) -> _Compressor:
     return zlib.compressobj(level, zlib.DEFLATED, -15)
 
 
-def record_hash(digest: bytes) -> str:
-    """A RECORD hash field: ``sha256=`` and the urlsafe base64 digest without padding (PEP 376/427)."""
-    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
 def build_epoch() -> int:
     """The timestamp every member gets: SOURCE_DATE_EPOCH clipped to what a zip can hold, or 1980-01-01."""
     raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
@@ -166,14 +174,6 @@ class _Entry(NamedTuple):
     is_dir: bool
 
 
-class RecordEntry(NamedTuple):
-    """One line of the RECORD being written."""
-
-    path: str
-    hash: str
-    size: str
-
-
 class WheelWriter:
     """Writes one wheel file; use as a context manager so a failure leaves nothing behind.
 
@@ -195,7 +195,7 @@ class WheelWriter:
         self._progress = progress
         self._entries: list[_Entry] = []
         self._names: set[str] = set()
-        self.record: list[RecordEntry] = []
+        self.record: list[RecordRow] = []
         try:
             fd, self._tmp = scratch.new_file(self.target.parent)
         except OSError as exc:
@@ -236,14 +236,14 @@ class WheelWriter:
         offset = self._fh.tell()
         extra = b""
         if zip64:
-            extra = struct.pack("<HHQQ", 1, 16, size, csize)
+            extra = zip64_extra(size, csize)
             csize_field = size_field = ZIP64_LIMIT
         else:
             csize_field, size_field = csize, size
-        needed = 45 if zip64 else 20
+        needed = VERSION_NEEDED_ZIP64 if zip64 else VERSION_NEEDED
         self._fh.write(
-            LOCAL.pack(
-                b"PK\x03\x04",
+            LOCAL_HEADER.pack(
+                LOCAL_SIG,
                 needed,
                 flags,
                 method,
@@ -290,7 +290,7 @@ class WheelWriter:
             )
         )
         if not member.is_dir:
-            self.record.append(RecordEntry(member.name, hash_, str(member.size)))
+            self.record.append(RecordRow(member.name, hash_, str(member.size)))
 
     def add_chunks(self, name: str, chunks: Iterable[bytes], size: int, *, mode: int = 0o644) -> str:
         """Compress and write a new or changed member from pieces totalling ``size`` bytes; returns its hash."""
@@ -320,17 +320,17 @@ class WheelWriter:
         if not zip64 and csize >= ZIP64_LIMIT:  # pragma: no cover - excluded by ZIP64_SAFE_SIZE
             raise OSError(f"{name}: compressed size overflows a non-ZIP64 header")
         # Fill in what only the data could tell: CRC-32 and the sizes.
-        self._fh.seek(offset + 14)
+        self._fh.seek(offset + LOCAL_CRC_AT)
         if zip64:
-            self._fh.write(struct.pack("<III", crc, ZIP64_LIMIT, ZIP64_LIMIT))
-            self._fh.seek(offset + LOCAL.size + len(encoded) + 4)
-            self._fh.write(struct.pack("<QQ", total, csize))
+            self._fh.write(CRC_AND_SIZES.pack(crc, ZIP64_LIMIT, ZIP64_LIMIT))
+            self._fh.seek(offset + LOCAL_HEADER.size + len(encoded) + 4)  # past the extra field's header
+            self._fh.write(ZIP64_LOCAL_SIZES.pack(total, csize))
         else:
-            self._fh.write(struct.pack("<III", crc, csize, total))
+            self._fh.write(CRC_AND_SIZES.pack(crc, csize, total))
         self._fh.seek(end)
         self._entries.append(_Entry(encoded, flags, method, crc, csize, total, offset, normalized_mode(mode), False))
         digest = record_hash(sha.digest())
-        self.record.append(RecordEntry(name, digest, str(total)))
+        self.record.append(RecordRow(name, digest, str(total)))
         return digest
 
     def add_bytes(self, name: str, data: bytes, *, mode: int = 0o644) -> str:
@@ -351,12 +351,7 @@ class WheelWriter:
         ``before_rename`` runs last, once everything is written: a check that raises
         (the input changed while it was read) keeps the file out of the wheelhouse.
         """
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        for row in self.record:
-            writer.writerow([row.path, row.hash, row.size])
-        writer.writerow([record_name, "", ""])
-        self.add_bytes(record_name, out.getvalue().encode("utf-8"))
+        self.add_bytes(record_name, serialise_record(self.record, record_name))
         self._write_central_directory()
         self._fh.sync_and_close()
         if before_rename is not None:
@@ -380,14 +375,12 @@ class WheelWriter:
             if offset >= ZIP64_LIMIT:
                 extra_fields.append(offset)
                 offset = ZIP64_LIMIT
-            extra = b""
-            if extra_fields:
-                extra = struct.pack(f"<HH{len(extra_fields)}Q", 1, 8 * len(extra_fields), *extra_fields)
-            needed = 45 if extra_fields else 20
-            external = (e.mode << 16) | (0x10 if e.is_dir else 0)
+            extra = zip64_extra(*extra_fields) if extra_fields else b""
+            needed = VERSION_NEEDED_ZIP64 if extra_fields else VERSION_NEEDED
+            external = (e.mode << 16) | (DOS_DIRECTORY if e.is_dir else 0)
             self._fh.write(
-                CENTRAL.pack(
-                    b"PK\x01\x02",
+                CENTRAL_HEADER.pack(
+                    CENTRAL_SIG,
                     MADE_BY_UNIX,
                     needed,
                     e.flags,
@@ -410,22 +403,24 @@ class WheelWriter:
             self._fh.write(extra)
         end = self._fh.tell()
         count, cd_size = len(self._entries), end - start
-        if count >= 0xFFFF or cd_size >= ZIP64_LIMIT or start >= ZIP64_LIMIT:
+        if count >= ZIP64_COUNT_LIMIT or cd_size >= ZIP64_LIMIT or start >= ZIP64_LIMIT:
             self._fh.write(
-                EOCD64.pack(b"PK\x06\x06", EOCD64.size - 12, MADE_BY_UNIX, 45, 0, 0, count, count, cd_size, start)
+                EOCD64.pack(
+                    EOCD64_SIG, EOCD64.size - 12, MADE_BY_UNIX, VERSION_NEEDED_ZIP64, 0, 0, count, count, cd_size, start
+                )
             )
-            self._fh.write(EOCD64_LOCATOR.pack(b"PK\x06\x07", 0, end, 1))
+            self._fh.write(EOCD64_LOCATOR.pack(EOCD64_LOCATOR_SIG, 0, end, 1))
             self._fh.write(
                 EOCD.pack(
-                    b"PK\x05\x06",
+                    EOCD_SIG,
                     0,
                     0,
-                    min(count, 0xFFFF),
-                    min(count, 0xFFFF),
+                    min(count, ZIP64_COUNT_LIMIT),
+                    min(count, ZIP64_COUNT_LIMIT),
                     min(cd_size, ZIP64_LIMIT),
                     min(start, ZIP64_LIMIT),
                     0,
                 )
             )
         else:
-            self._fh.write(EOCD.pack(b"PK\x05\x06", 0, 0, count, count, cd_size, start, 0))
+            self._fh.write(EOCD.pack(EOCD_SIG, 0, 0, count, count, cd_size, start, 0))

@@ -1,0 +1,110 @@
+"""What a wheel may be before anything is inflated: safe member names, sizes, and the zip-bomb rules.
+
+Each check works on the central directory alone, so a hostile archive is refused
+from its directory (a few reads) before any member data is touched. Unsafe input
+raises :class:`UnsafeWheel`; input that is only broken raises :class:`InvalidWheel`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container, Mapping
+
+from ..errors import InvalidWheel, UnsafeWheel
+from .zipdir import Member, ZipEntry
+from .zipformat import DEFLATED, FLAG_ENCRYPTED, LOCAL_HEADER, STORED
+
+#: Metadata files (WHEEL, METADATA, RECORD) larger than this are refused.
+METADATA_SIZE_LIMIT = 64 * 1024 * 1024
+#: Deflate cannot expand data by more than ~1032:1; anything claiming more is forged.
+MAX_DEFLATE_RATIO = 1100
+#: The sum of declared member sizes above which a wheel is refused as a zip bomb.
+TOTAL_SIZE_LIMIT = 64 * 1024**3
+MAX_MEMBERS = 500_000
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 (as code points)
+#: Anything that may make a name unsafe; names without a match (nearly all) skip the detailed checks.
+_SUSPECT = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|^/|^[A-Za-z]:|(?:^|/)\.\.(?:/|$)|//|^$")
+
+
+def check_member_name(name: str) -> str | None:
+    """Why a member name is unsafe to extract, or None when it is fine."""
+    if _SUSPECT.search(name) is None:
+        return None
+    if not name:
+        return "empty member name"
+    if "\x00" in name:
+        return f"member name {name!r} contains a NUL byte"
+    if _CONTROL.search(name):  # a name is data: it must not be able to drive a terminal or forge a line
+        return f"member name {name!r} contains a control character"
+    if "\\" in name:
+        return f"member name {name!r} contains a backslash"
+    if name.startswith("/"):
+        return f"member name {name!r} is absolute"
+    if _DRIVE.match(name):
+        return f"member name {name!r} starts with a drive letter"
+    parts = name.rstrip("/").split("/")
+    if any(part == ".." for part in parts):
+        return f"member name {name!r} escapes the install directory with '..'"
+    if any(part == "" for part in parts):
+        return f"member name {name!r} has an empty path component"
+    return None
+
+
+def shown_name(name: str, limit: int = 120) -> str:
+    """A member name for a one-line message: quoted, and cut short when it is very long (up to 64 KiB)."""
+    return repr(name) if len(name) <= limit else f"{name[:limit]!r} (+{len(name) - limit} characters)"
+
+
+def check_entry(entry: ZipEntry, seen: Container[str], wheel: str) -> None:
+    """Refuse one central-directory entry: unsafe or repeated name, encryption, a method or sizes no wheel has."""
+    problem = check_member_name(entry.name)
+    if problem:
+        raise UnsafeWheel(f"{wheel}: {problem}")
+    if entry.name in seen:
+        raise UnsafeWheel(f"{wheel}: member {entry.name!r} appears twice")
+    if entry.flags & FLAG_ENCRYPTED:
+        raise InvalidWheel(f"{wheel}: member {entry.name!r} is encrypted")
+    if entry.method not in (STORED, DEFLATED):
+        raise InvalidWheel(
+            f"{wheel}: member {entry.name!r} uses compression method {entry.method}; wheels use stored or deflate"
+        )
+    if entry.method == STORED and entry.compressed_size != entry.size:
+        raise InvalidWheel(f"{wheel}: stored member {entry.name!r} has inconsistent sizes")
+    if entry.size > max(entry.compressed_size, 1) * MAX_DEFLATE_RATIO and entry.size > 1 << 20:
+        raise UnsafeWheel(
+            f"{wheel}: member {entry.name!r} claims {entry.size} bytes from "
+            f"{entry.compressed_size} compressed (a zip bomb)"
+        )
+
+
+def check_total_size(total: int, wheel: str) -> None:
+    if total > TOTAL_SIZE_LIMIT:
+        raise UnsafeWheel(f"{wheel}: members add up to {total} bytes uncompressed (a zip bomb)")
+
+
+def check_overlaps(members: Mapping[str, Member], file_size: int, wheel: str) -> None:
+    """Refuse members whose data overlap (the trick behind non-recursive zip bombs)."""
+    previous: Member | None = None
+    end = 0
+    for member in sorted(members.values(), key=lambda m: m.header_offset):  # references only
+        if previous is not None and end > member.header_offset:
+            raise UnsafeWheel(f"{wheel}: members {previous.name!r} and {member.name!r} overlap (a zip bomb)")
+        previous = member
+        end = member.header_offset + LOCAL_HEADER.size + len(member.name.encode()) + member.compressed_size
+    if previous is not None and end > file_size:
+        raise InvalidWheel(f"{wheel} is truncated: member {previous.name!r} runs past the end of the file")
+
+
+def check_file_directory_clashes(members: Mapping[str, Member], wheel: str) -> None:
+    """Refuse a file whose name is also a directory of other members: no installer can unpack both."""
+    parents = {name.rstrip("/").rpartition("/")[0] for name in members}  # few distinct ones
+    directories: set[str] = set()
+    for parent in parents:
+        while parent and parent not in directories:
+            directories.add(parent)
+            parent = parent.rpartition("/")[0]
+    for directory in sorted(directories):
+        if directory in members:
+            raise UnsafeWheel(f"{wheel}: {shown_name(directory)} is both a file and a directory of other members")
