@@ -169,7 +169,7 @@ def test_fat_offsets_rewritten(files: dict[str, Fixtures], tmp_path: Path) -> No
     assert after.entries[0].size > before.entries[0].size
     for entry, slice_ in zip(after.entries, after.slices, strict=True):
         assert entry.offset % (1 << entry.align) == 0
-        assert parse_macho_bytes(slice_, "x")[0].extra["signature"] == "adhoc"
+        assert parse_macho_bytes(bytes(slice_), "x")[0].extra["signature"] == "adhoc"
     assert after.entries[-1].offset + after.entries[-1].size == len(signed.data)
     assert [p for p in _problems(_write(tmp_path, "libfoo.dylib", signed.data)) if p != ADHOC_NOTE] == []
 
