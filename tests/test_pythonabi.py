@@ -167,7 +167,7 @@ def test_suffix_fits_tags(wheel: str, path: str, arch: str, expected: set[str]) 
     assert suffix is not None
     ctx = make_ctx(wheel, binary)
     abi = extensions.wheel_abi(ctx.info.file_tags)
-    assert codes(extensions.check_suffix(binary, suffix, abi, ctx.info.platform_tags)) == expected
+    assert codes(extensions.check_suffix(binary, suffix, abi, ctx.platform_tag_facts)) == expected
 
 
 def test_wheel_abi_floor_is_the_lowest_abi3_python() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..binary.model import BinaryFormat
-from ..platforms.tags import parse_platform_tag
 from ..report.model import Problem, Severity
 from .context import AuditContext
 
@@ -100,7 +99,7 @@ def check_tags(ctx: AuditContext) -> list[Problem]:
         )
     if not ctx.binaries:
         return problems
-    platforms = [parse_platform_tag(t) for t in info.platform_tags]
+    platforms = ctx.platform_tag_facts
     first = ctx.binaries[0].path
     if any(p.family == "any" for p in platforms):
         problems.append(

@@ -10,10 +10,11 @@ fails at ``import`` time.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..binary.model import Binary, BinaryKind
-from ..platforms.tags import parse_platform_tag
+from ..platforms.tags import PlatformTag
 from ..report.model import Problem, Severity
 from .context import AuditContext, installed_path
 
@@ -224,10 +225,10 @@ def _mismatch(binary: Binary, why: str, code: str = "extension-suffix-mismatch")
     return Problem(code, Severity.ERROR, f"{binary.path}: {why}", path=binary.path, fix=FIX_SUFFIX)
 
 
-def check_suffix(binary: Binary, suffix: Suffix, abi: WheelAbi, platform_tags: tuple[str, ...]) -> list[Problem]:
-    """Problems with one extension's suffix against the wheel's ABI and platform tags."""
+def check_suffix(binary: Binary, suffix: Suffix, abi: WheelAbi, platforms: Sequence[PlatformTag]) -> list[Problem]:
+    """Problems with one extension's suffix against the wheel's ABI and (parsed) platform tags."""
     problems: list[Problem] = []
-    families = {parse_platform_tag(t).family for t in platform_tags}
+    families = {p.family for p in platforms}
     if "win" in families and suffix.ext != "pyd":
         problems.append(_mismatch(binary, f"Windows imports extensions only as .pyd, not {suffix.text}"))
     unix = families & {"manylinux", "musllinux", "linux", "macosx", "ios", "android"}
@@ -235,7 +236,7 @@ def check_suffix(binary: Binary, suffix: Suffix, abi: WheelAbi, platform_tags: t
         problems.append(_mismatch(binary, f"{'/'.join(sorted(unix))} imports extensions only as .so, not .pyd"))
     problems += _check_abi_fit(binary, suffix, abi)
     if suffix.kind == "versioned" and suffix.platform:
-        why = _platform_misfit(binary, suffix, platform_tags)
+        why = _platform_misfit(binary, suffix, platforms)
         if why:
             problems.append(_mismatch(binary, why))
     return problems
@@ -282,10 +283,9 @@ def _check_abi_fit(binary: Binary, suffix: Suffix, abi: WheelAbi) -> list[Proble
     return problems
 
 
-def _platform_misfit(binary: Binary, suffix: Suffix, platform_tags: tuple[str, ...]) -> str | None:
+def _platform_misfit(binary: Binary, suffix: Suffix, parsed: Sequence[PlatformTag]) -> str | None:
     """Why a versioned suffix's platform part does not fit the tags (None when it fits or cannot be told)."""
     plat = suffix.platform or ""
-    parsed = [parse_platform_tag(t) for t in platform_tags]
     families = {p.family for p in parsed}
     if suffix.ext == "pyd":
         win = {p.tag for p in parsed if p.family == "win"}

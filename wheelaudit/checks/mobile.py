@@ -17,7 +17,7 @@ from ..platforms.loader import Version, format_version
 from ..platforms.policyset import PolicySet, load_policies
 from ..platforms.tags import PlatformTag
 from ..report.model import PolicyVerdict, Problem, Severity
-from ..resolve.elf import find_in_wheel, is_dynamic_loader
+from ..resolve.elf import EXTERNAL, resolve_android
 from ..resolve.macho import resolve_wheel
 from .context import AuditContext, Decision
 from .macos import dependency_problems, slice_version
@@ -124,28 +124,22 @@ def decide_android(ctx: AuditContext, policies: PolicySet | None = None) -> Deci
     problems: list[Problem] = []
     external: set[str] = set()
     dep_problems: list[Problem] = []
-    for b in elves:
-        origin = ctx.installed_paths.get(b.path, b.path)
-        for soname in b.needed:
-            if (
-                soname in allowed
-                or policy.libpython.match(soname)
-                or is_dynamic_loader(soname)
-                or find_in_wheel(b, soname, ctx.installed_members, origin)
-            ):
-                continue
-            external.add(soname)
-            dep_problems.append(
-                Problem(
-                    "external-library",
-                    Severity.ERROR,
-                    f"{b.path} needs {soname}, which is neither in the wheel nor an Android system library "
-                    f"at API level {api if api is not None else 'unknown'}",
-                    path=b.path,
-                    library=soname,
-                    fix="bundle it in the wheel (with an $ORIGIN rpath) or link it statically",
-                )
+    deps = resolve_android(elves, ctx.installed_members, ctx.installed_paths, allowed, policy.libpython)
+    for dep in deps:
+        if dep.kind != EXTERNAL:
+            continue
+        external.add(dep.soname)
+        dep_problems.append(
+            Problem(
+                "external-library",
+                Severity.ERROR,
+                f"{dep.binary.path} needs {dep.soname}, which is neither in the wheel nor an Android system library "
+                f"at API level {api if api is not None else 'unknown'}",
+                path=dep.binary.path,
+                library=dep.soname,
+                fix="bundle it in the wheel (with an $ORIGIN rpath) or link it statically",
             )
+        )
     verdicts: list[PolicyVerdict] = []
     for claim in claims:
         expected = policy.abis.get(claim.arch)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..platforms.tags import parse_platform_tag
 from ..report.model import Problem, Severity, unique_problems
 from . import abi3, debuginfo, extensions
 from .context import AuditContext
@@ -37,7 +36,6 @@ FIX_WINDOWS_DLL = (
 def check(ctx: AuditContext) -> list[Problem]:
     """Problems with how the wheel's extensions meet the Python ABI its tags promise, and size hints."""
     abi = extensions.wheel_abi(ctx.info.file_tags)
-    platform_tags = ctx.info.platform_tags
     problems: list[Problem] = []
     problems += _wheel_level(abi)
     problems += _linkage(ctx, abi)
@@ -46,7 +44,7 @@ def check(ctx: AuditContext) -> list[Problem]:
         if suffix is None:
             continue
         problems += extensions.check_init(binary, suffix)
-        problems += extensions.check_suffix(binary, suffix, abi, platform_tags)
+        problems += extensions.check_suffix(binary, suffix, abi, ctx.platform_tag_facts)
     problems += abi3.check(ctx, abi, load_stable_abi() if (abi.is_abi3 or abi.is_abi3t) else None)
     problems += debuginfo.check(ctx.binaries)
     return list(unique_problems(problems))
@@ -92,7 +90,7 @@ def _wheel_level(abi: WheelAbi) -> list[Problem]:
 
 
 def _linkage(ctx: AuditContext, abi: WheelAbi) -> list[Problem]:
-    families = {parse_platform_tag(t).family for t in ctx.info.platform_tags}
+    families = ctx.tag_families
     problems: list[Problem] = []
     for binary in _first_slices(ctx.binaries):
         if binary.kind in (BinaryKind.EXECUTABLE, BinaryKind.OTHER):

@@ -1,12 +1,12 @@
 """Windows platform rules: machine type, and DLL imports against ``policies/windows.json``.
 
-Each imported or delay-loaded DLL of each PE file is, in this order: a dependency the
-policy says to ignore, an API set, the Python DLL (which one is the Python-ABI check's
-business), in the wheel (case-insensitive, anywhere), a system DLL of the architecture,
-a DLL the interpreter ships (vcruntime140 and friends: only for code loaded into Python,
-and only when every interpreter the wheel's tags admit ships it), or external. This
-mirrors ``delvewheel show --ignore-existing`` (see docs/macos-windows.md for the few
-deliberate differences).
+Where each imported or delay-loaded DLL comes from is :func:`~wheelaudit.resolve.pe.resolve_dlls`'s
+business: a dependency the policy says to ignore, an API set, the Python DLL (which one is
+the Python-ABI check's business), in the wheel, a system DLL of the architecture, a DLL the
+interpreter ships (only for code loaded into Python, and only when every interpreter the
+wheel's tags admit ships it), or external. This module judges: external DLLs block the tag,
+and so on. It mirrors ``delvewheel show --ignore-existing`` (see docs/macos-windows.md for
+the few deliberate differences).
 
 Verdicts: one per Windows tag the wheel carries; satisfied when every binary has the tag's
 machine type and no DLL is external.

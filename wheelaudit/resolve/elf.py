@@ -223,6 +223,52 @@ def link_wheel(
     return link(ours, installed, installed_paths, loader, foreign)
 
 
+#: Where an Android dependency comes from (see :func:`resolve_android`).
+SYSTEM, PYTHON, LOADER, IN_WHEEL, EXTERNAL = "system", "python", "loader", "wheel", "external"
+
+
+@dataclass(frozen=True)
+class SonameDependency:
+    """One DT_NEEDED of one binary and where the loader finds it (``member`` when in the wheel)."""
+
+    binary: Binary
+    soname: str
+    kind: str  # SYSTEM / PYTHON / LOADER / IN_WHEEL / EXTERNAL
+    member: str | None = None
+
+
+def resolve_android(
+    binaries: Sequence[Binary],
+    installed: Mapping[str, str],
+    installed_paths: Mapping[str, str],
+    system: frozenset[str],
+    libpython: re.Pattern[str],
+) -> list[SonameDependency]:
+    """Where Android's linker finds every DT_NEEDED of ``binaries``, in binary then DT_NEEDED order.
+
+    ``system`` are the libraries the OS guarantees at the wheel's API level, ``libpython`` matches
+    the interpreter's library (the app embeds it). Android's linker (bionic ``linker``) searches
+    the requester's own DT_RUNPATH (or DT_RPATH) only, nothing inherited (:func:`find_in_wheel`).
+    A name that is both a guaranteed system library and a wheel member is labelled SYSTEM;
+    either way it is not external.
+    """
+    out: list[SonameDependency] = []
+    for b in binaries:
+        origin = installed_paths.get(b.path, b.path)
+        for soname in b.needed:
+            if soname in system:
+                out.append(SonameDependency(b, soname, SYSTEM))
+            elif libpython.match(soname):
+                out.append(SonameDependency(b, soname, PYTHON))
+            elif is_dynamic_loader(soname):
+                out.append(SonameDependency(b, soname, LOADER))
+            elif (member := find_in_wheel(b, soname, installed, origin)) is not None:
+                out.append(SonameDependency(b, soname, IN_WHEEL, member))
+            else:
+                out.append(SonameDependency(b, soname, EXTERNAL))
+    return out
+
+
 def _search(
     name: str,
     requester: Binary,
