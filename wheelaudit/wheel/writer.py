@@ -25,33 +25,9 @@ from typing import BinaryIO, NamedTuple, Protocol, cast
 
 from ..errors import InvalidWheel, WheelError
 from . import scratch
+from . import zipformat as zf
 from .records import RecordRow, record_hash, serialise_record
 from .zipdir import Member
-from .zipformat import (
-    CENTRAL_HEADER,
-    CENTRAL_SIG,
-    CRC_AND_SIZES,
-    DEFLATED,
-    DOS_DIRECTORY,
-    EOCD,
-    EOCD64,
-    EOCD64_LOCATOR,
-    EOCD64_LOCATOR_SIG,
-    EOCD64_SIG,
-    EOCD_SIG,
-    FLAG_UTF8,
-    LOCAL_CRC_AT,
-    LOCAL_HEADER,
-    LOCAL_SIG,
-    MADE_BY_UNIX,
-    STORED,
-    VERSION_NEEDED,
-    VERSION_NEEDED_ZIP64,
-    ZIP64_COUNT_LIMIT,
-    ZIP64_LIMIT,
-    ZIP64_LOCAL_SIZES,
-    zip64_extra,
-)
 
 #: Deflate can grow incompressible data by a few bytes per 16 KiB block; below this a member never needs ZIP64 sizes.
 ZIP64_SAFE_SIZE = 0xF0000000
@@ -228,7 +204,7 @@ class WheelWriter:
         return name.encode("utf-8")
 
     def _flags(self, name: str) -> int:
-        return 0 if name.isascii() else FLAG_UTF8
+        return 0 if name.isascii() else zf.FLAG_UTF8
 
     def _write_local(
         self, encoded: bytes, flags: int, method: int, crc: int, csize: int, size: int, zip64: bool
@@ -236,14 +212,14 @@ class WheelWriter:
         offset = self._fh.tell()
         extra = b""
         if zip64:
-            extra = zip64_extra(size, csize)
-            csize_field = size_field = ZIP64_LIMIT
+            extra = zf.zip64_extra(size, csize)
+            csize_field = size_field = zf.ZIP64_LIMIT
         else:
             csize_field, size_field = csize, size
-        needed = VERSION_NEEDED_ZIP64 if zip64 else VERSION_NEEDED
+        needed = zf.VERSION_NEEDED_ZIP64 if zip64 else zf.VERSION_NEEDED
         self._fh.write(
-            LOCAL_HEADER.pack(
-                LOCAL_SIG,
+            zf.LOCAL_HEADER.pack(
+                zf.LOCAL_SIG,
                 needed,
                 flags,
                 method,
@@ -264,7 +240,7 @@ class WheelWriter:
         """Copy a member as its stored bytes with its original CRC-32; ``hash_`` goes into RECORD."""
         encoded = self._claim(member.name)
         flags = self._flags(member.name)
-        zip64 = member.size >= ZIP64_LIMIT or member.compressed_size >= ZIP64_LIMIT
+        zip64 = member.size >= zf.ZIP64_LIMIT or member.compressed_size >= zf.ZIP64_LIMIT
         offset = self._write_local(
             encoded, flags, member.compress_type, member.crc, member.compressed_size, member.size, zip64
         )
@@ -297,13 +273,13 @@ class WheelWriter:
         encoded = self._claim(name)
         flags = self._flags(name)
         zip64 = size > ZIP64_SAFE_SIZE
-        method = DEFLATED if self.compresslevel > 0 else STORED
+        method = zf.DEFLATED if self.compresslevel > 0 else zf.STORED
         offset = self._write_local(encoded, flags, method, 0, 0, 0, zip64)
         data_start = self._fh.tell()
         sha = hashlib.sha256()
         crc = 0
         total = 0
-        compressor = new_compressor(self.compresslevel) if method == DEFLATED else None
+        compressor = new_compressor(self.compresslevel) if method == zf.DEFLATED else None
         for chunk in chunks:
             sha.update(chunk)
             crc = zlib.crc32(chunk, crc)
@@ -317,16 +293,16 @@ class WheelWriter:
             raise OSError(f"{name}: wrote {total} bytes, expected {size}")
         end = self._fh.tell()
         csize = end - data_start
-        if not zip64 and csize >= ZIP64_LIMIT:  # pragma: no cover - excluded by ZIP64_SAFE_SIZE
+        if not zip64 and csize >= zf.ZIP64_LIMIT:  # pragma: no cover - excluded by ZIP64_SAFE_SIZE
             raise OSError(f"{name}: compressed size overflows a non-ZIP64 header")
         # Fill in what only the data could tell: CRC-32 and the sizes.
-        self._fh.seek(offset + LOCAL_CRC_AT)
+        self._fh.seek(offset + zf.LOCAL_CRC_AT)
         if zip64:
-            self._fh.write(CRC_AND_SIZES.pack(crc, ZIP64_LIMIT, ZIP64_LIMIT))
-            self._fh.seek(offset + LOCAL_HEADER.size + len(encoded) + 4)  # past the extra field's header
-            self._fh.write(ZIP64_LOCAL_SIZES.pack(total, csize))
+            self._fh.write(zf.CRC_AND_SIZES.pack(crc, zf.ZIP64_LIMIT, zf.ZIP64_LIMIT))
+            self._fh.seek(offset + zf.LOCAL_HEADER.size + len(encoded) + 4)  # past the extra field's header
+            self._fh.write(zf.ZIP64_LOCAL_SIZES.pack(total, csize))
         else:
-            self._fh.write(CRC_AND_SIZES.pack(crc, csize, total))
+            self._fh.write(zf.CRC_AND_SIZES.pack(crc, csize, total))
         self._fh.seek(end)
         self._entries.append(_Entry(encoded, flags, method, crc, csize, total, offset, normalized_mode(mode), False))
         digest = record_hash(sha.digest())
@@ -369,19 +345,19 @@ class WheelWriter:
         for e in self._entries:
             extra_fields: list[int] = []
             size, csize, offset = e.size, e.compressed_size, e.offset
-            if size >= ZIP64_LIMIT or csize >= ZIP64_LIMIT:
+            if size >= zf.ZIP64_LIMIT or csize >= zf.ZIP64_LIMIT:
                 extra_fields += [size, csize]
-                size = csize = ZIP64_LIMIT
-            if offset >= ZIP64_LIMIT:
+                size = csize = zf.ZIP64_LIMIT
+            if offset >= zf.ZIP64_LIMIT:
                 extra_fields.append(offset)
-                offset = ZIP64_LIMIT
-            extra = zip64_extra(*extra_fields) if extra_fields else b""
-            needed = VERSION_NEEDED_ZIP64 if extra_fields else VERSION_NEEDED
-            external = (e.mode << 16) | (DOS_DIRECTORY if e.is_dir else 0)
+                offset = zf.ZIP64_LIMIT
+            extra = zf.zip64_extra(*extra_fields) if extra_fields else b""
+            needed = zf.VERSION_NEEDED_ZIP64 if extra_fields else zf.VERSION_NEEDED
+            external = (e.mode << 16) | (zf.DOS_DIRECTORY if e.is_dir else 0)
             self._fh.write(
-                CENTRAL_HEADER.pack(
-                    CENTRAL_SIG,
-                    MADE_BY_UNIX,
+                zf.CENTRAL_HEADER.pack(
+                    zf.CENTRAL_SIG,
+                    zf.MADE_BY_UNIX,
                     needed,
                     e.flags,
                     e.method,
@@ -403,24 +379,33 @@ class WheelWriter:
             self._fh.write(extra)
         end = self._fh.tell()
         count, cd_size = len(self._entries), end - start
-        if count >= ZIP64_COUNT_LIMIT or cd_size >= ZIP64_LIMIT or start >= ZIP64_LIMIT:
+        if count >= zf.ZIP64_COUNT_LIMIT or cd_size >= zf.ZIP64_LIMIT or start >= zf.ZIP64_LIMIT:
             self._fh.write(
-                EOCD64.pack(
-                    EOCD64_SIG, EOCD64.size - 12, MADE_BY_UNIX, VERSION_NEEDED_ZIP64, 0, 0, count, count, cd_size, start
+                zf.EOCD64.pack(
+                    zf.EOCD64_SIG,
+                    zf.EOCD64.size - 12,
+                    zf.MADE_BY_UNIX,
+                    zf.VERSION_NEEDED_ZIP64,
+                    0,
+                    0,
+                    count,
+                    count,
+                    cd_size,
+                    start,
                 )
             )
-            self._fh.write(EOCD64_LOCATOR.pack(EOCD64_LOCATOR_SIG, 0, end, 1))
+            self._fh.write(zf.EOCD64_LOCATOR.pack(zf.EOCD64_LOCATOR_SIG, 0, end, 1))
             self._fh.write(
-                EOCD.pack(
-                    EOCD_SIG,
+                zf.EOCD.pack(
+                    zf.EOCD_SIG,
                     0,
                     0,
-                    min(count, ZIP64_COUNT_LIMIT),
-                    min(count, ZIP64_COUNT_LIMIT),
-                    min(cd_size, ZIP64_LIMIT),
-                    min(start, ZIP64_LIMIT),
+                    min(count, zf.ZIP64_COUNT_LIMIT),
+                    min(count, zf.ZIP64_COUNT_LIMIT),
+                    min(cd_size, zf.ZIP64_LIMIT),
+                    min(start, zf.ZIP64_LIMIT),
                     0,
                 )
             )
         else:
-            self._fh.write(EOCD.pack(EOCD_SIG, 0, 0, count, count, cd_size, start, 0))
+            self._fh.write(zf.EOCD.pack(zf.EOCD_SIG, 0, 0, count, count, cd_size, start, 0))
