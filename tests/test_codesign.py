@@ -283,3 +283,35 @@ def test_fat64_slices_signed(files: dict[str, Fixtures], tmp_path: Path) -> None
         assert entry.offset % (1 << entry.align) == 0
         thin = _write(tmp_path, f"{entry.cputype}.dylib", bytes(slice_))
         assert [p for p in _problems(thin) if p != ADHOC_NOTE] == []
+
+
+REAL_WHEELS = [
+    "pyzmq-27.3.0-cp312-abi3-macosx_10_15_universal2.whl",  # delocated: libzmq, libsodium in .dylibs
+    "pillow-13.0.0-cp312-cp312-macosx_11_0_arm64.whl",  # delocated, arm64, many dylibs
+    "bcrypt-5.0.0-cp38-abi3-macosx_10_12_universal2.whl",  # PyO3 universal2, x86_64 slice unsigned
+    "pydantic_core-2.50.4-cp312-cp312-macosx_10_12_x86_64.whl",
+]
+
+
+@pytest.mark.parametrize("filename", REAL_WHEELS)
+def test_real_wheel_binaries_edited_and_signed(filename: str, all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    """Every Mach-O of a real PyPI wheel: an rpath added (and a dylib's id set), signed, verified."""
+    import zipfile
+
+    with zipfile.ZipFile(all_real_wheels[filename]) as archive:
+        members = [n for n in archive.namelist() if n.endswith((".so", ".dylib"))]
+        assert members
+        for member in members:
+            data = archive.read(member)
+            name = Path(member).name
+            first = parse_macho_bytes(data, member)[0]
+            install_id = f"/DLC/{name}" if first.own_name and first.own_name != name else None
+            edit = MachOEdit(install_id=install_id, add_rpaths=("@loader_path/../wheelaudit.dylibs",))
+            edited = edit_macho(data, edit, path=member)
+            signed = adhoc_sign(edited.data, path=member)
+            out = _write(tmp_path, name, signed.data)
+            assert [p for p in _problems(out) if p != ADHOC_NOTE] == [], member
+            for binary in parse_macho_bytes(signed.data, member):
+                assert binary.rpath[-1] == "@loader_path/../wheelaudit.dylibs"
+                assert install_id is None or binary.own_name == install_id
+                assert binary.extra["signature"] == "adhoc"
