@@ -168,8 +168,8 @@ class WheelArchive:
             raise InvalidWheel(f"{self.path.name}: {name} is not UTF-8") from None
 
     def _read_record(self) -> dict[str, RecordRow]:
-        record_name = f"{self.info.dist_info}/RECORD"
-        return parse_record(self._read_text(record_name, required=True), f"{self.path.name}: {record_name}")
+        text = self._read_text(self.record_name, required=True)
+        return parse_record(text, f"{self.path.name}: {self.record_name}")
 
     # -- member access -------------------------------------------------------------
 
