@@ -1,1 +1,1 @@
-"""Platform facts: tags, and the policies loaded from ``policies/*.json``."""
+"""Platform facts: tags, and the policies of ``policies/*.json`` (loader, one module per platform, policyset)."""
