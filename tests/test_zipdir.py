@@ -34,7 +34,13 @@ def as_zipfile_sees_it(data: bytes) -> list[ZipEntry]:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         return [
             ZipEntry(
-                i.filename, i.flag_bits, i.compress_type, i.CRC, i.compress_size, i.file_size, i.header_offset,
+                i.filename,
+                i.flag_bits,
+                i.compress_type,
+                i.CRC,
+                i.compress_size,
+                i.file_size,
+                i.header_offset,
                 i.external_attr,
             )
             for i in zf.infolist()
@@ -68,7 +74,23 @@ def central_entry(
     return (
         struct.pack(
             "<4s6H3L5H2L",
-            signature, 45, 45, flags, method, 0, 0x21, crc, csize, usize, len(name), len(extra), 0, 0, 0, attr, offset,
+            signature,
+            45,
+            45,
+            flags,
+            method,
+            0,
+            0x21,
+            crc,
+            csize,
+            usize,
+            len(name),
+            len(extra),
+            0,
+            0,
+            0,
+            attr,
+            offset,
         )
         + name
         + extra
@@ -224,14 +246,13 @@ def _entry_then_end(entry: bytes, **end: int) -> bytes:
     return entry + end_record(fields["count"], fields["cd_size"], fields["cd_offset"], disk=fields.get("disk", 0))
 
 
-def _zip64_with(**changes: object) -> bytes:
+def _zip64_with(
+    *, disk: int = 0, signature: bytes = b"PK\x06\x06", at: int | None = None, damaged_locator: bool = False
+) -> bytes:
     """A one-entry ZIP64 archive by hand, with one of its end records changed."""
     entry = central_entry(b"a")
-    disk = int(changes.get("disk", 0))  # type: ignore[call-overload]
-    signature = bytes(changes.get("signature", b"PK\x06\x06"))  # type: ignore[call-overload]
-    at = int(changes.get("at", len(entry)))  # type: ignore[call-overload]
-    tail = zip64_end(1, len(entry), 0, at, disk=disk, signature=signature)
-    if changes.get("locator") == "damaged":
+    tail = zip64_end(1, len(entry), 0, len(entry) if at is None else at, disk=disk, signature=signature)
+    if damaged_locator:
         tail = tail[:56] + b"PK\x06\x08" + tail[60:]
     return entry + tail + end_record(0xFFFF, ZIP64_MARK, ZIP64_MARK)
 
@@ -275,7 +296,7 @@ BROKEN = [
         "^an extra field runs past its central directory entry$",
     ),
     ("ZIP64 locator missing", end_record(0xFFFF, ZIP64_MARK, ZIP64_MARK), "^ZIP64 end record locator missing$"),
-    ("ZIP64 locator damaged", _zip64_with(locator="damaged"), "^ZIP64 end record locator damaged$"),
+    ("ZIP64 locator damaged", _zip64_with(damaged_locator=True), "^ZIP64 end record locator damaged$"),
     ("ZIP64 record after its locator", _zip64_with(at=10_000), "^ZIP64 end record locator damaged$"),
     ("ZIP64 record damaged", _zip64_with(signature=b"PK\x06\x05"), "^ZIP64 end record damaged$"),
     ("ZIP64 multi-disk", _zip64_with(disk=2), "^multi-disk archives are not supported$"),
