@@ -196,6 +196,38 @@ def test_an_apple_policy_file_replaces_the_bundled_one(all_real_wheels: dict[str
     assert any(name.startswith("/usr/lib/") for name in report.external_libraries)
 
 
+def test_policies_and_tree_read_the_user_policy_file_too(
+    all_real_wheels: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`policies` and `tree` answer from the same policy set as `show`, not from the bundled files."""
+    from wheelaudit.cli.main import main
+
+    doc = _doc("windows.json")
+    doc["system_dlls"]["common"] = [n for n in doc["system_dlls"]["common"] if n.lower() != "kernel32.dll"]
+    custom = str(_write(tmp_path, "site-windows.json", doc))
+    wheel = str(all_real_wheels["nh3-0.3.8-cp39-abi3-win32.whl"])
+    assert main(["tree", "--json", wheel]) == 0
+    bundled = json.loads(capsys.readouterr().out)
+    assert main(["tree", "--json", "--policy-file", custom, wheel]) == 0
+    site = json.loads(capsys.readouterr().out)
+
+    def kernel32_kinds(tree: dict[str, object]) -> set[str]:
+        return {
+            need["kind"]
+            for binary in tree["binaries"]  # type: ignore[attr-defined]
+            for need in binary["needs"]
+            if need["name"].lower() == "kernel32.dll"
+        }
+
+    assert kernel32_kinds(bundled) == {"system"}
+    assert kernel32_kinds(site) == {"external"}
+    assert main(["policies", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert main(["policies", "--json", "--policy-file", custom]) == 0
+    listed_site = json.loads(capsys.readouterr().out)
+    assert listed["windows"] != listed_site["windows"]
+
+
 @pytest.mark.parametrize(
     ("document", "fragment"),
     [

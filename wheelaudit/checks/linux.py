@@ -18,9 +18,7 @@ from ..platforms.linux import Policy
 from ..platforms.policyset import PolicySet
 from ..platforms.tags import PlatformTag
 from ..report.model import PolicyVerdict, Problem, Severity, unique_problems
-from ..resolve.elf import LIBPYTHON as LIBPYTHON  # re-exported: repairing.plan reads linux.LIBPYTHON
-from ..resolve.elf import Linkage, Loader, is_dynamic_loader, link_wheel
-from ..resolve.elf import loader_of as loader_of  # re-exported: repairing.plan and report.tree call it
+from ..resolve.elf import LIBPYTHON, Linkage, Loader, is_dynamic_loader, link_wheel, loader_of
 from . import consistency
 from .context import AuditContext
 

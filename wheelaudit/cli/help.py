@@ -15,7 +15,8 @@ def _policies_where() -> str:
         "Policies:\n"
         f"  bundled levels: {default_policy_dir()} (manylinux.json, musllinux.json; macos.json,\n"
         "  windows.json, android.json); WHEELAUDIT_POLICY_DIR replaces that directory.\n"
-        "  --policy-file FILE adds levels or replaces them by name (format: policies/README.md).\n"
+        "  --policy-file FILE adds manylinux/musllinux levels or replaces them by name; a windows, macos or\n"
+        "  android file replaces the bundled one (format: policies/README.md).\n"
         "  `wheelaudit policies` lists every level with its aliases, architectures and libc version."
     )
 

@@ -28,7 +28,7 @@ from ..platforms.linux import Policy
 from ..platforms.policyset import PolicySet
 from ..platforms.tags import parse_platform_tag
 from ..report.model import Problem
-from ..resolve.elf import expand_origin, is_dynamic_loader
+from ..resolve.elf import LIBPYTHON, expand_origin, is_dynamic_loader, loader_of
 from ..resolve.host import ElfIdentity, HostLibrary, HostResolver
 from ..wheel.archive import WheelArchive
 from .elf import ElfEdit
@@ -149,7 +149,7 @@ class Planner:
             for b in binaries
             if b.format is BinaryFormat.ELF and b.kind is not BinaryKind.OTHER and b.arch == self.arch
         ]
-        linkage = linux.wheel_linkage(self.ctx, self.arch, linux.loader_of(self.family))
+        linkage = linux.wheel_linkage(self.ctx, self.arch, loader_of(self.family))
         self.outside = {b.path: linkage.outside_of(b) for b in self.elves}
         self.resolver = HostResolver(
             identity=self._identity(),
@@ -184,14 +184,14 @@ class Planner:
             chain = tuple(self.resolver.expanded_rpath(binary, None))
             dirs = self.resolver.search_dirs(binary, None)
             for soname in self.outside[binary.path]:
-                if linux.LIBPYTHON.match(soname):
+                if LIBPYTHON.match(soname):
                     if binary.kind is not BinaryKind.EXECUTABLE:
                         out.removed.setdefault(binary.path, []).append(soname)
                     continue
                 queue.append((binary.path, soname, binary, dirs, chain, resolved))
         while queue:
             requester, soname, _, dirs, chain, resolved = queue.pop(0)
-            if is_dynamic_loader(soname) or policy.allows_library(self.arch, soname) or linux.LIBPYTHON.match(soname):
+            if is_dynamic_loader(soname) or policy.allows_library(self.arch, soname) or LIBPYTHON.match(soname):
                 continue
             if self._excluded(soname):
                 out.excluded.append((requester, soname))

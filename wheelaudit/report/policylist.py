@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..platforms.android import android_policy
 from ..platforms.loader import format_version
-from ..platforms.macos import apple_policies
 from ..platforms.policyset import PolicySet
-from ..platforms.windows import windows_policy
 from .colour import PLAIN, Style
 from .terminal import format_line
 
@@ -36,9 +33,9 @@ def policy_listing(policies: PolicySet) -> dict[str, Any]:
         for family in sorted(policies.families)
         for policy in policies.levels(family)
     ]
-    macos, ios = apple_policies()
-    windows = windows_policy()
-    android = android_policy()
+    macos, ios = policies.macos, policies.ios
+    windows = policies.windows
+    android = policies.android
     return {
         "linux": linux,
         "macos": {

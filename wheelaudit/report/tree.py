@@ -19,6 +19,7 @@ from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..checks.context import AuditContext
 from ..platforms.linux import Policy
 from ..platforms.policyset import PolicySet
+from ..resolve.elf import loader_of
 from .colour import PLAIN, Style
 from .terminal import Segment, format_line
 
@@ -67,8 +68,9 @@ def wheel_tree(path: str | os.PathLike[str], policies: PolicySet | None = None) 
     archive = WheelArchive(path)
     binaries = analyze_binaries(archive).binaries
     ctx = AuditContext.build(archive.info, archive.members, archive.record, binaries)
-    level, trees = _elf_trees(ctx, policies or load_policies())
-    trees += _macho_lists(ctx) + _pe_lists(ctx)
+    policies = policies or load_policies()
+    level, trees = _elf_trees(ctx, policies)
+    trees += _macho_lists(ctx, policies) + _pe_lists(ctx, policies)
     order = {b.path: i for i, b in enumerate(binaries)}
     return WheelTree(archive.info.filename, level, tuple(sorted(trees, key=lambda t: order.get(t.path, 0))))
 
@@ -83,7 +85,7 @@ def _elf_trees(ctx: AuditContext, policies: PolicySet) -> tuple[str | None, list
     arch = decision.arch
     levels = [p for p in policies.levels(decision.family) if p.supports(arch)]
     level: Policy | None = decision.best or (levels[-1] if levels else None)  # newest: the most it could allow
-    linkage = linux.wheel_linkage(ctx, arch, linux.loader_of(decision.family))
+    linkage = linux.wheel_linkage(ctx, arch, loader_of(decision.family))
     elves = {
         b.path: b
         for b in ctx.binaries
@@ -122,14 +124,13 @@ def _elf_trees(ctx: AuditContext, policies: PolicySet) -> tuple[str | None, list
     return (level.name if level else None), trees
 
 
-def _macho_lists(ctx: AuditContext) -> list[BinaryTree]:
+def _macho_lists(ctx: AuditContext, policies: PolicySet) -> list[BinaryTree]:
     machos = [b for b in ctx.binaries if b.format is BinaryFormat.MACHO]
     if not machos:
         return []
-    from ..platforms.macos import apple_policies
     from ..resolve.macho import resolve_wheel
 
-    mac, ios = apple_policies()
+    mac, ios = policies.macos, policies.ios
     deps = resolve_wheel(
         machos, ctx.installed_members, ctx.installed_paths, lambda p: mac.is_system(p) or ios.is_system(p)
     )
@@ -144,14 +145,13 @@ def _macho_lists(ctx: AuditContext) -> list[BinaryTree]:
     return out
 
 
-def _pe_lists(ctx: AuditContext) -> list[BinaryTree]:
+def _pe_lists(ctx: AuditContext, policies: PolicySet) -> list[BinaryTree]:
     pes = [b for b in ctx.binaries if b.format is BinaryFormat.PE]
     if not pes:
         return []
-    from ..platforms.windows import windows_policy
     from ..resolve.pe import resolve_dlls
 
-    policy = windows_policy()
+    policy = policies.windows
     out = []
     for arch in dict.fromkeys(b.arch for b in pes):
         ours = [b for b in pes if b.arch == arch]
