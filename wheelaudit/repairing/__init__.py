@@ -30,15 +30,16 @@ from ..wheel.writer import OutputError
 from .options import RepairOptions
 from .output import Prepared, rewrite_wheel_file, write_wheel
 from .plan import RepairPlan
+from .summary import PlanSummary
 
-__all__ = ["RepairOptions", "RepairPlan", "RepairResult", "Repairer", "repair", "repair_wheel"]
+__all__ = ["PlanSummary", "RepairOptions", "RepairPlan", "RepairResult", "Repairer", "repair", "repair_wheel"]
 
 
 class Repairer(Protocol):
     """One platform's part of a repair, planned on construction (nothing written yet)."""
 
     @property
-    def plan(self) -> RepairPlan: ...  # what is grafted and patched, its warnings, the tags, exclusions
+    def plan(self) -> PlanSummary: ...  # what is grafted and patched, its warnings, the tags, exclusions
 
     @property
     def platform_tags(self) -> list[str]: ...  # the output file name's platform tags
@@ -65,7 +66,7 @@ class RepairResult:
     """
 
     path: Path  # the repaired wheel
-    plan: RepairPlan
+    plan: PlanSummary  # the platform's plan (linux: RepairPlan; macos: MacRepairPlan)
     warnings: tuple[str, ...]
     written: bool  # False when the wheel needed nothing and already sat in the wheelhouse
     seconds: float
