@@ -331,11 +331,6 @@ class MemberStream:
             self._tail = b""
             self._read_size = 16 * 1024
 
-    @property
-    def consumed(self) -> int:
-        """Compressed bytes read from the member so far (fed to the inflater, perhaps not yet used)."""
-        return self.member.compressed_size - self._compressed_left
-
     def _produce(self, stop_at: int | None = None, most: int | None = None) -> bytes:
         """The next piece of inflated output, at most ``most`` bytes; b'' at the end of the member.
 
@@ -435,6 +430,11 @@ class MemberStream:
     @property
     def position(self) -> int:
         return self._pos
+
+    @property
+    def consumed(self) -> int:
+        """Compressed bytes read from the member so far (fed to the inflater, perhaps not yet used)."""
+        return self.member.compressed_size - self._compressed_left
 
     @property
     def crc(self) -> int:
