@@ -14,7 +14,8 @@ from wheelaudit.checks import abi3, debuginfo, extensions, pythonabi
 from wheelaudit.checks.context import AuditContext
 from wheelaudit.checks.stable_abi import StableAbi, format_version, load
 from wheelaudit.report.model import Problem, Severity
-from wheelaudit.wheel.archive import WheelArchive, WheelInfo
+from wheelaudit.wheel.archive import WheelArchive
+from wheelaudit.wheel.metadata import WheelInfo
 
 from .conftest import sample_wheel
 
