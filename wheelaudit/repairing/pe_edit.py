@@ -11,8 +11,8 @@ preference) where it changes least:
 1. over the old string, when the new name is no longer and no other string ends in the old one
    (the byte before it is a NUL: a linker may merge ``bar.dll`` into the tail of ``foobar.dll``);
 2. in a section's file padding: the zero bytes between ``VirtualSize`` and ``SizeOfRawData`` of
-   a readable, initialised, non-executable, non-discardable section, whose ``VirtualSize`` grows
-   to cover them (below the next section's address);
+   a read-only, initialised, non-executable, non-discardable section (``.rdata``, typically),
+   whose ``VirtualSize`` grows to cover them (below the next section's address);
 3. in a new read-only section appended to the image. Its header needs 40 zero bytes after the
    section table, inside ``SizeOfHeaders`` and before the first section's data: headers are
    never grown or moved. An overlay (bytes after the last section) is moved behind the new
@@ -398,9 +398,9 @@ def _padding_slot(pe: _Pe, length: int) -> _Section | None:
     ordered = sorted(pe.sections, key=lambda s: s.virtual_address)
     for index, section in enumerate(ordered):
         flags = section.characteristics
-        if not (flags & _MEM_READ and flags & _CNT_INITIALIZED) or flags & (
-            _MEM_EXECUTE | _MEM_DISCARDABLE | _CNT_CODE
-        ):
+        if not (flags & _MEM_READ and flags & _CNT_INITIALIZED):
+            continue
+        if flags & (_MEM_EXECUTE | _MEM_WRITE | _MEM_DISCARDABLE | _CNT_CODE):
             continue
         if not section.virtual_size or section.virtual_size >= section.raw_size:
             continue
