@@ -416,11 +416,19 @@ def check_plat(plat: str, policies: PolicySet) -> str | None:
     levels = [p for family in policies.families.values() for p in family]
     if any(plat in p.tags(arch) for p in levels for arch in p.architectures):
         return None
+    from ..platforms.tags import parse_platform_tag
+
+    mac = policies.macos
+    mac_arches = sorted({*mac.arch_floor, *mac.multi_arch})
+    tag = parse_platform_tag(plat)
+    if tag.family == "macosx" and tag.version is not None and tag.arch in mac_arches:
+        return None  # a macOS wheel's target: the version is its deployment target
     names = ", ".join(p.name + "".join(f" ({alias})" for alias in p.aliases) for p in levels)
     arches = ", ".join(sorted({arch for p in levels for arch in p.architectures}))
     return (
         f"--plat {plat}: not a known tag or level; choose auto, or one of {names}, "
-        f"either alone or followed by _ARCH ({arches})"
+        f"either alone or followed by _ARCH ({arches}); for macOS wheels macosx_X_Y_ARCH "
+        f"({', '.join(mac_arches)})"
     )
 
 

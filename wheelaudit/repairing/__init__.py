@@ -121,6 +121,10 @@ def repairer_for(
 ) -> Repairer:
     """The repairer of the wheel's platform, planned (raises :class:`RepairError` when none applies)."""
     families = {parse_platform_tag(t).family for t in archive.info.platform_tags}
+    if "macosx" in families and not families - {"macosx"}:
+        from .macos import MacRepair
+
+        return MacRepair(archive, binaries, policies, options)
     if families & {"macosx", "ios", "win", "android"}:
         raise RepairError(f"{archive.path.name}: only Linux wheels can be repaired so far")
     from .linux import LinuxRepair

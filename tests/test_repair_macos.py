@@ -1,0 +1,386 @@
+"""macOS repair (issue 12), end to end on this Linux host, judged by oracles that are not ours.
+
+Inputs: wheels around the zig-built fixtures of :mod:`tests.macho_fixtures` (thin arm64, thin
+x86_64, universal2; an extension linking libfoo by its Homebrew path, libfoo linking libbar,
+a libbar built for a newer macOS), and three delocated wheels from PyPI with their grafting
+undone (:func:`tests.macos_wheels.ungraft`). Every repaired wheel must pass:
+
+* repairwheel 0.8.0 (delocate's logic, run on Linux) on the same input: the same platform
+  tags and the same grafted libraries (names compared without our hash suffix);
+* rcodesign's verifier (``apple-platform-py``) on every Mach-O of the result: no finding but
+  the one line it prints for every ad-hoc signature, its own included;
+* every load command of every Mach-O, read by macholib, resolves inside the wheel or to the
+  system, and no LC_RPATH points outside the wheel;
+* ``wheelaudit show`` (the audit of the result) finds no error.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wheelaudit import audit
+from wheelaudit.cli.main import main
+from wheelaudit.errors import OptionError, RepairError
+from wheelaudit.repairing import RepairOptions, RepairResult, repair_wheel
+from wheelaudit.repairing.macho_edit import parse_macho_bytes
+
+from .macho_fixtures import BAR_ID, FOO_ID, FOO_RPATH, TARGETS, Fixtures, _cc, built, require_zig
+from .macos_wheels import MACHO_MAGICS, fixture_wheel, ungraft
+
+apple_platform = pytest.importorskip("apple_platform", reason="apple-platform-py (test extra) is not installed")
+
+ADHOC_NOTE = "CMS error: missing further values (at position 0)"  # see tests/test_codesign.py
+TAGS = {"arm64": "macosx_11_0_arm64", "x86_64": "macosx_10_12_x86_64", "universal2": "macosx_10_12_universal2"}
+REAL = {  # delocated wheels pinned in sample-wheels/real-wheels.json
+    "pyzmq-27.3.0-cp312-abi3-macosx_10_15_universal2.whl": {"libzmq.5.dylib", "libsodium.26.dylib"},
+    "pillow-13.0.0-cp312-cp312-macosx_11_0_arm64.whl": None,  # 18 libraries: whatever delocate had
+    "shapely-2.2.0-cp312-cp312-macosx_11_0_arm64.whl": {"libgeos.3.14.1.dylib", "libgeos_c.1.20.5.dylib"},
+}
+_HASH = re.compile(r"-[0-9a-f]{8}(?=\.)")
+SYSTEM = ("/usr/lib/", "/System/Library/")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Fixtures]:
+    require_zig()
+    return built(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(autouse=True)
+def _no_deployment_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MACOSX_DEPLOYMENT_TARGET", raising=False)
+
+
+# -- the oracles ---------------------------------------------------------------------------------
+
+
+def repairwheel(wheel: Path, lib_dir: Path, out: Path, *, env: dict[str, str] | None = None) -> Path:
+    """repairwheel 0.8.0's result for the same input (it runs delocate's logic on Linux)."""
+    exe = shutil.which("repairwheel", path=str(Path(sys.executable).parent)) or shutil.which("repairwheel")
+    if exe is None:
+        pytest.skip("repairwheel is not installed (pip install repairwheel==0.8.0; it is in the test extra)")
+    out.mkdir(parents=True, exist_ok=True)
+    environ = {k: v for k, v in os.environ.items() if k != "MACOSX_DEPLOYMENT_TARGET"} | (env or {})
+    proc = subprocess.run(
+        [exe, "-o", str(out), "-l", str(lib_dir), str(wheel)], capture_output=True, text=True, env=environ, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (result,) = out.glob("*.whl")
+    return result
+
+
+def plat_tags(wheel: Path) -> set[str]:
+    return set(wheel.name[: -len(".whl")].split("-")[-1].split("."))
+
+
+def grafted_names(wheel: Path) -> set[str]:
+    """The dylibs a repair put into the wheel, without our hash suffix (delocate adds none)."""
+    with zipfile.ZipFile(wheel) as zf:
+        names = [n for n in zf.namelist() if ".dylibs/" in n and not n.endswith("/")]
+    return {_HASH.sub("", posixpath.basename(n)) for n in names}
+
+
+def machos(wheel: Path) -> Iterator[tuple[str, bytes]]:
+    with zipfile.ZipFile(wheel) as zf:
+        for name in zf.namelist():
+            data = zf.read(name)
+            if data[:4] in MACHO_MAGICS:
+                yield name, data
+
+
+def signature_findings(name: str, data: bytes, tmp_path: Path) -> list[str]:
+    path = tmp_path / "verify" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    findings = [re.sub(r"^@\d+: ", "", p["description"]) for p in apple_platform.verify_macho(str(path))]
+    return [f"{name}: {f}" for f in findings if f != ADHOC_NOTE]
+
+
+def unresolved_loads(wheel: Path, tmp_path: Path) -> list[str]:
+    """Load commands (read by macholib) that lead neither into the wheel nor to the system, and
+    LC_RPATHs that point outside the wheel."""
+    from macholib import mach_o
+    from macholib.MachO import MachO
+
+    loads = {mach_o.LC_LOAD_DYLIB, mach_o.LC_LOAD_WEAK_DYLIB, mach_o.LC_REEXPORT_DYLIB, mach_o.LC_LOAD_UPWARD_DYLIB}
+    with zipfile.ZipFile(wheel) as zf:
+        members = set(zf.namelist())
+    bad: list[str] = []
+    for name, data in machos(wheel):
+        path = tmp_path / "loads" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        here = posixpath.dirname(name)
+        for header in MachO(str(path)).headers:
+            commands = [
+                (lc.cmd, d.rstrip(b"\0").decode())
+                for lc, _c, d in header.commands
+                if lc.cmd in loads | {mach_o.LC_RPATH} and isinstance(d, bytes)
+            ]
+            rpaths = [d for cmd, d in commands if cmd == mach_o.LC_RPATH]
+            for rpath in rpaths:
+                if rpath.startswith("/") and not rpath.startswith(SYSTEM):
+                    bad.append(f"{name}: LC_RPATH {rpath}")
+            for cmd, target in commands:
+                if cmd not in loads:
+                    continue
+                if target.startswith(SYSTEM):
+                    continue
+                candidates = []
+                if target.startswith("@loader_path/"):
+                    candidates = [posixpath.join(here, target[len("@loader_path/") :])]
+                elif target.startswith("@rpath/"):
+                    for rpath in rpaths:
+                        if rpath.startswith("@loader_path"):
+                            base = posixpath.join(here, rpath[len("@loader_path") :].lstrip("/"))
+                            candidates.append(posixpath.join(base, target[len("@rpath/") :]))
+                if not any(posixpath.normpath(c) in members for c in candidates):
+                    bad.append(f"{name}: {target}")
+    return bad
+
+
+def check_result(result: RepairResult, tmp_path: Path, source: Path | None = None) -> None:
+    """The oracles every repaired wheel must pass (repairwheel is compared by the caller).
+
+    rcodesign says "no cryptographic signature present" of a linker-signed file (ld64's ad-hoc
+    signature has no CMS slot at all): allowed only for a member the repair left as it was in
+    ``source``; everything it wrote carries our signature.
+    """
+    unchanged: dict[str, bytes] = dict(machos(source)) if source is not None else {}
+    findings = [
+        f
+        for name, data in machos(result.path)
+        for f in signature_findings(name, data, tmp_path)
+        if not (unchanged.get(name) == data and f.endswith(": no cryptographic signature present"))
+    ]
+    assert findings == []
+    assert unresolved_loads(result.path, tmp_path) == []
+    report = audit(result.path)
+    assert [p.message for p in report.errors] == []
+    assert result.unfixed == ()
+
+
+def repair(wheel: Path, out: Path, **options: object) -> RepairResult:
+    return repair_wheel(wheel, RepairOptions(**options), out)  # type: ignore[arg-type]
+
+
+# -- fixtures built with zig --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(TAGS))
+def test_fixture_wheel_repaired_like_repairwheel(files: dict[str, Fixtures], kind: str, tmp_path: Path) -> None:
+    wheel, lib = fixture_wheel(tmp_path / "in", files[kind], TAGS[kind])
+    result = repair(wheel, tmp_path / "ours", lib_paths=(str(lib),))
+    check_result(result, tmp_path)
+    theirs = repairwheel(wheel, lib, tmp_path / "theirs")
+    assert plat_tags(result.path) == plat_tags(theirs) == {TAGS[kind]}
+    assert grafted_names(result.path) == grafted_names(theirs) == {"libfoo.1.dylib", "libbar.1.dylib"}
+
+    # what the result says, read back by our parser: ids, @loader_path names, no Homebrew rpath
+    contents = dict(machos(result.path))
+    foo = next(n for n in contents if "/libfoo-" in n)
+    bar = next(n for n in contents if "/libbar-" in n)
+    assert foo.startswith("wa_macfix.dylibs/") and bar.startswith("wa_macfix.dylibs/")
+    for slice_ in parse_macho_bytes(contents[foo], foo):
+        assert slice_.own_name == f"/DLC/{foo}"
+        assert f"@loader_path/{posixpath.basename(bar)}" in slice_.needed
+        assert FOO_RPATH not in slice_.rpath
+        assert slice_.extra["signature"] == "adhoc"
+    for slice_ in parse_macho_bytes(contents["wa_macfix/ext.so"], "ext.so"):
+        assert f"@loader_path/../{foo}" in slice_.needed and FOO_ID not in slice_.needed
+    sbom = zipfile.ZipFile(result.path).read("wa_macfix-1.0.dist-info/sboms/wheelaudit.cdx.json").decode()
+    assert posixpath.basename(foo) in sbom and str(lib) in sbom
+
+
+def test_output_is_deterministic_and_a_second_repair_grafts_nothing(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    wheel, lib = fixture_wheel(tmp_path / "in", files["universal2"], TAGS["universal2"])
+    first = repair(wheel, tmp_path / "a", lib_paths=(str(lib),))
+    second = repair(wheel, tmp_path / "b", lib_paths=(str(lib),))
+    assert first.path.read_bytes() == second.path.read_bytes()
+    again = repair(first.path, tmp_path / "c")
+    assert again.plan.grafts == () and again.path.name == first.path.name
+    check_result(again, tmp_path)
+
+
+def test_library_found_at_its_absolute_path_under_a_root(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    """No --lib-path: the Homebrew paths are found on the 'host' (a copied tree, rooted by --sysroot)."""
+    wheel, _ = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"])
+    root = tmp_path / "root"
+    for install_id, source in ((FOO_ID, files["arm64"].foo), (BAR_ID, files["arm64"].bar)):
+        target = root / install_id.lstrip("/")
+        target.parent.mkdir(parents=True)
+        target.write_bytes(source.read_bytes())
+    result = repair(wheel, tmp_path / "out", sysroot=str(root))
+    assert grafted_names(result.path) == {"libfoo.1.dylib", "libbar.1.dylib"}
+    check_result(result, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def newer_bar(files: dict[str, Fixtures], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """libbar (same id) built for macOS 14.0 on arm64: a Homebrew bottle from a newer Mac."""
+    directory = tmp_path_factory.mktemp("newer")
+    (directory / "bar.c").write_text("int bar(int x) { return x + 1; }\n")
+    out = directory / "libbar.1.dylib"
+    _cc(TARGETS["arm64"].replace("11.0", "14.0"), out, directory / "bar.c", f"-Wl,-install_name,{BAR_ID}")
+    return out
+
+
+def _with_newer_bar(files: dict[str, Fixtures], newer_bar: Path, tmp_path: Path) -> tuple[Path, Path]:
+    wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"])
+    shutil.copyfile(newer_bar, lib / "libbar.1.dylib")
+    return wheel, lib
+
+
+def test_tag_rises_to_what_a_grafted_library_needs(files: dict[str, Fixtures], newer_bar: Path, tmp_path: Path) -> None:
+    wheel, lib = _with_newer_bar(files, newer_bar, tmp_path)
+    result = repair(wheel, tmp_path / "ours", lib_paths=(str(lib),))
+    assert plat_tags(result.path) == {"macosx_14_0_arm64"}
+    assert len(result.notes) == 1
+    assert "rises from macOS 11.0 to 14.0 for arm64" in result.notes[0] and BAR_ID in result.notes[0]
+    check_result(result, tmp_path)
+    assert plat_tags(repairwheel(wheel, lib, tmp_path / "theirs")) == plat_tags(result.path)
+
+
+@pytest.mark.parametrize("how", ["option", "environment", "plat"])
+def test_deployment_target_is_a_ceiling_that_names_the_library(
+    files: dict[str, Fixtures], newer_bar: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    wheel, lib = _with_newer_bar(files, newer_bar, tmp_path)
+    options: dict[str, object] = {"lib_paths": (str(lib),)}
+    if how == "option":
+        options["macos_target"] = "11.0"
+    elif how == "environment":
+        monkeypatch.setenv("MACOSX_DEPLOYMENT_TARGET", "11.0")
+    else:
+        options["plat"] = "macosx_11_0_arm64"
+    with pytest.raises(RepairError) as caught:
+        repair(wheel, tmp_path / "out", **options)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"the grafted {BAR_ID} (arm64) needs macOS 14.0" in message
+    assert "raise the target to 14.0" in message
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def delocate_tags(wheel: Path, input_name: str, target: str | None, tmp_path: Path) -> tuple[set[str], set[str]]:
+    """delocate 0.13.0's own tag rule (pure Python over macholib; repairwheel does not pass the deployment
+    target on) on the unpacked wheel: the platform tags and the files above the target."""
+    delocating = pytest.importorskip("delocate.delocating")
+    from packaging.version import Version
+
+    unpacked = tmp_path / "delocate" / wheel.stem
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(unpacked)
+    name, too_new = delocating._calculate_minimum_wheel_name(input_name, unpacked, Version(target) if target else None)
+    return set(str(name)[: -len(".whl")].split("-")[-1].split(".")), {p.name for p, _ in too_new}
+
+
+def test_a_target_at_or_above_the_libraries_sets_the_tag(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    wheel, lib = fixture_wheel(tmp_path / "in", files["universal2"], TAGS["universal2"])
+    result = repair(wheel, tmp_path / "out", lib_paths=(str(lib),), macos_target="10.15")
+    assert plat_tags(result.path) == {"macosx_10_15_universal2"}
+    assert delocate_tags(result.path, wheel.name, "10.15", tmp_path) == (plat_tags(result.path), set())
+    check_result(result, tmp_path)
+
+
+def test_delocate_names_the_same_library_above_the_target(
+    files: dict[str, Fixtures], newer_bar: Path, tmp_path: Path
+) -> None:
+    """Our error names the grafted libbar; delocate, on the wheel we write without a target, too."""
+    wheel, lib = _with_newer_bar(files, newer_bar, tmp_path)
+    result = repair(wheel, tmp_path / "out", lib_paths=(str(lib),))
+    _, too_new = delocate_tags(result.path, wheel.name, "11.0", tmp_path)
+    assert {_HASH.sub("", n) for n in too_new} == {"libbar.1.dylib"}
+    assert delocate_tags(result.path, wheel.name, None, tmp_path)[0] == plat_tags(result.path)
+
+
+def test_require_archs(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"])
+    assert repair(wheel, tmp_path / "a", lib_paths=(str(lib),), require_archs="arm64").plan.grafts
+    with pytest.raises(RepairError, match=r"has no slice for x86_64 \(--require-archs\)") as caught:
+        repair(wheel, tmp_path / "b", lib_paths=(str(lib),), require_archs="universal2")
+    assert "wa_macfix/ext.so" in str(caught.value)
+    with pytest.raises(OptionError, match="unknown architecture 'sparc'"):
+        repair(wheel, tmp_path / "c", lib_paths=(str(lib),), require_archs="sparc")
+
+
+def test_a_thin_library_under_a_universal2_extension_is_refused(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    wheel, lib = fixture_wheel(tmp_path / "in", files["universal2"], TAGS["universal2"])
+    shutil.copyfile(files["arm64"].bar, lib / "libbar.1.dylib")
+    with pytest.raises(RepairError) as caught:
+        repair(wheel, tmp_path / "out", lib_paths=(str(lib),))
+    assert "libbar.1.dylib has no slice for x86_64 (needed by" in str(caught.value)
+
+
+def test_missing_library_is_one_line_naming_it(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"])
+    (lib / "libbar.1.dylib").unlink()
+    with pytest.raises(RepairError) as caught:
+        repair(wheel, tmp_path / "out", lib_paths=(str(lib),))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"{BAR_ID} (needed by {lib.resolve()}/libfoo.1.dylib)" in message
+    assert "--lib-path" in message
+
+
+def test_exclude_leaves_a_library_outside(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"])
+    result = repair(wheel, tmp_path / "out", lib_paths=(str(lib),), exclude=("libbar*",))
+    assert grafted_names(result.path) == {"libfoo.1.dylib"}
+    assert result.plan.excluded == (BAR_ID,)
+    assert any("excluded: left outside the wheel" in w for w in result.warnings)
+    assert [p.library for p in result.report.errors] == [BAR_ID]  # show still says so ...
+    assert result.unfixed == ()  # ... but it was asked for
+
+
+def test_strip_is_refused_for_macos(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"])
+    with pytest.raises(OptionError, match="stripping Mach-O files is not supported"):
+        repair(wheel, tmp_path / "out", lib_paths=(str(lib),), strip="debug")
+
+
+def test_cli(files: dict[str, Fixtures], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wheel, lib = fixture_wheel(tmp_path / "in", files["universal2"], TAGS["universal2"])
+    status = main(["repair", "-w", str(tmp_path / "wh"), "--lib-path", str(lib), str(wheel)])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert out.startswith(str(tmp_path / "wh" / wheel.name) + "  (macosx_10_12_universal2; grafted libfoo-")
+    status = main(["repair", "-w", str(tmp_path / "wh2"), "--strip", "all", "--lib-path", str(lib), str(wheel)])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == "" and err.count("\n") == 1 and "not supported" in err
+    status = main(["repair", "-w", str(tmp_path / "wh3"), "--macos-target", "10.9", "--lib-path", str(lib), str(wheel)])
+    out, err = capsys.readouterr()
+    assert status == 1 and out == "" and err.count("\n") == 1, err
+    assert "needs macOS 10.12" in err
+    status = main(["repair", "-w", str(tmp_path / "wh4"), "--plat", "macosx_11_0_arm64", str(wheel)])
+    out, err = capsys.readouterr()
+    assert status == 1 and "is for arm64, but the wheel is tagged for arm64, x86_64" in err
+
+
+# -- real delocated wheels, grafting undone ---------------------------------------------------------
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("filename", list(REAL))
+def test_real_wheel_ungrafted_then_repaired(filename: str, all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    source = all_real_wheels[filename]
+    undone = ungraft(source, tmp_path / "in")
+    expected = REAL[filename] or set(undone.names)
+    assert set(undone.names) == expected
+    assert audit(undone.wheel).errors, "the un-grafted wheel needs repair"
+    assert unresolved_loads(undone.wheel, tmp_path / "before"), "the load-command oracle sees it too"
+    result = repair(undone.wheel, tmp_path / "ours", lib_paths=(str(undone.lib_dir),))
+    check_result(result, tmp_path, undone.wheel)
+    theirs = repairwheel(undone.wheel, undone.lib_dir, tmp_path / "theirs")
+    assert plat_tags(result.path) == plat_tags(theirs) == plat_tags(source)
+    assert grafted_names(result.path) == grafted_names(theirs) == expected
