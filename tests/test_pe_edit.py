@@ -236,6 +236,18 @@ def test_checksum_agrees_with_pefile(built: dict[str, PeFixtures], arch: str, ta
         assert pe_checksum(data, pe.OPTIONAL_HEADER.get_file_offset() + 64) == pe.generate_checksum()
 
 
+def test_checksum_when_the_words_sum_to_a_multiple_of_0xffff(built: dict[str, PeFixtures]) -> None:
+    """The one corner where a plain modulo and the one's-complement sum differ (0 vs 0xFFFF)."""
+    data = built["x86_64"].ext.read_bytes()
+    pe = pefile.PE(data=data)
+    checksum_at = pe.OPTIONAL_HEADER.get_file_offset() + 64
+    words = sum(struct.unpack_from(f"<{len(data) // 2}H", data)) - sum(struct.unpack_from("<2H", data, checksum_at))
+    tail = struct.pack("<H", -words % 0xFFFF)  # the words now sum to a multiple of 0xFFFF
+    padded = data + tail
+    assert (words + struct.unpack("<H", tail)[0]) % 0xFFFF == 0
+    assert pe_checksum(padded, checksum_at) == pefile.PE(data=padded).generate_checksum() == 0xFFFF + len(padded)
+
+
 def test_full_section_table_is_one_clear_error(built: dict[str, PeFixtures]) -> None:
     original = built["x86_64"].ext.read_bytes()
     data = pe_fixtures.fill_section_table(original)
