@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import wheelaudit
-from wheelaudit.wheel.archive import WheelArchive
+from wheelaudit.wheel.archive import MemberStream, WheelArchive
 
 from .builders import POLARS
 from .conftest import sample_wheel
@@ -58,18 +58,22 @@ def test_stored_members_are_read_by_seeking(tmp_path: Path) -> None:
     assert b.stats["bytes_inflated"] == 0
 
 
-def test_member_stream_random_access_matches_the_bytes(tmp_path: Path) -> None:
+def test_member_stream_random_access_matches_the_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = sample_wheel("wa_sample_debuginfo-")
     archive = WheelArchive(src)
     member = max(archive.files(), key=lambda m: m.size)
     with zipfile.ZipFile(src) as z:
         data = z.read(member.name)
+    monkeypatch.setattr(MemberStream, "HISTORY", 16 * 1024)
     with archive.open(member, retain=4096) as stream:
-        # forwards, backwards into the kept prefix, backwards past it (restart), and the very end
-        spans = [(100000, 5000), (10, 100), (200000, 70000), (150000, 10), (len(data) - 16, 16)]
+        # forwards, backwards into the kept prefix, backwards past it and the history (restart), a little
+        # behind the last read (kept history: no restart), and the very end
+        spans = [(100000, 5000), (10, 100), (200000, 70000), (150000, 10), (140000, 20), (len(data) - 16, 16)]
+        restarts = []
         for offset, size in spans:
             assert stream.read_at(offset, size) == data[offset : offset + size]
-        assert stream.restarts >= 1
+            restarts.append(stream.restarts)
+        assert restarts == [0, 0, 0, 1, 1, 1]
         assert b"".join(stream.iter_chunks()) == data
     with pytest.raises(EOFError):
         archive.open(member).read_at(len(data) - 1, 2)

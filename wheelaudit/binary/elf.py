@@ -160,7 +160,6 @@ def _parse(r: _ElfReader) -> Binary:
         elif seg.type == PT_GNU_STACK:
             has_gnu_stack = True
             executable_stack = bool(seg.flags & PF_X)
-    isa_level = _isa_level(r, e, bits, segments) if e_machine == 62 else None
     code_isa = _code_isa(r, segments) if e_machine == 62 and bits == 64 else None
 
     dyn = _read_dynamic(r, e, word, segments)
@@ -261,6 +260,9 @@ def _parse(r: _ElfReader) -> Binary:
     if not has_gnu_stack and kind is not BinaryKind.OTHER:
         extra["gnu_stack"] = "absent"
     abi = _libc_of(interp, needed, version_needs)
+    # The notes last: usually they lie in the kept prefix, but patchelf moves them to the end of the
+    # file, and read before the code and the tables they made a deflated member inflate twice.
+    isa_level = _isa_level(r, e, bits, segments) if e_machine == 62 else None
     if e_machine == 40:
         extra["arm_float_abi"] = "hard" if e_flags & EF_ARM_ABI_FLOAT_HARD else "soft"
         extra["arm_eabi"] = str(e_flags >> 24)

@@ -215,13 +215,16 @@ class MemberStream:
     Stored members are read with a seek. Deflated members are inflated forwards
     only as far as the furthest byte requested; the first ``retain`` bytes are kept
     so that later reads of early tables (where ELF keeps its symbol tables) cost
-    nothing. A read behind both the kept prefix and the current position starts
-    the inflation over, which is correct for any layout and cheap for the usual
-    one. Memory held: the kept prefix plus the requested window.
+    nothing, and the last HISTORY bytes before each read are kept too. A read behind
+    all of that starts the inflation over, which is correct for any layout and cheap
+    for the usual one. Memory held: the kept prefix, HISTORY and the requested window.
     """
 
     CHUNK = 1 << 20  # compressed bytes read at a time
     OUTPUT_CHUNK = 8 << 20  # most inflated bytes produced per call: bounds memory, keeps calls few
+    #: Output kept behind each read, so that a read a little behind the last one (the section names
+    #: just before the section headers, a hash table just before the symbols) does not start over.
+    HISTORY = 1 << 20
 
     def __init__(
         self,
@@ -377,13 +380,15 @@ class MemberStream:
             self._prefix += chunk[: self._retain - len(self._prefix)]
         chunk_start = self._pos
         self._pos += len(chunk)
-        if self._pos <= offset:
+        keep = offset - self.HISTORY
+        if self._pos <= keep:
             self._window.clear()
             self._window_start = self._pos
             return
-        if chunk_start < offset:
-            chunk = chunk[offset - chunk_start :]
-            chunk_start = offset
+        if chunk_start < keep:
+            chunk = chunk[keep - chunk_start :]
+            chunk_start = keep
+            self._window.clear()
         if not self._window:
             self._window_start = chunk_start
         self._window += chunk
@@ -406,9 +411,10 @@ class MemberStream:
         if offset < self._window_start or (end > window_end and self._pos > window_end):
             self.restarts += 1
             self._start_inflation()
-        if offset > self._window_start:
-            del self._window[: offset - self._window_start]
-            self._window_start = min(offset, self._pos)
+        keep = offset - self.HISTORY
+        if keep > self._window_start:
+            del self._window[: keep - self._window_start]
+            self._window_start = min(keep, self._pos)
         if end - self._pos >= LONG_READ:
             with long_read():
                 self._inflate_to(offset, end)
