@@ -370,8 +370,9 @@ _MANGLED = re.compile(r"^(.+)-[0-9a-f]{32}(\.dll)$", re.IGNORECASE)
 @pytest.mark.real
 @pytest.mark.parametrize("filename", REAL)
 def test_unrepair_and_repair_real_wheel_binaries(filename: str, all_real_wheels: dict[str, Path]) -> None:
-    """Undo delvewheel's names (shorter: in place), then mangle again with ours (longer)."""
-    edited = 0
+    """Undo delvewheel's names (shorter: in place), then mangle again with ours (longer).
+    DependentLoadFlags (MSVC's load configuration holds it) is set first and must be cleared."""
+    edited = flags = 0
     with zipfile.ZipFile(all_real_wheels[filename]) as wheel:
         for member in wheel.namelist():
             if not member.lower().endswith((".pyd", ".dll")):
@@ -381,7 +382,15 @@ def test_unrepair_and_repair_real_wheel_binaries(filename: str, all_real_wheels:
             plain = {n: m.group(1) + m.group(2) for n in regular + delayed if (m := _MANGLED.match(n))}
             if not plain:
                 continue
+            flags_at = dependent_load_flags_at(data)
+            if flags_at is not None:  # as linked with /DEPENDENTLOADFLAG:0x800 (System32 only)
+                data = data[:flags_at] + struct.pack("<H", 0x800) + data[flags_at + 2 :]
             undone = rename_imports(data, plain, path=member)
+            assert undone.cleared_dependent_load_flags == (flags_at is not None)
+            if flags_at is not None:
+                loaded = pefile.PE(data=undone.data)
+                assert loaded.DIRECTORY_ENTRY_LOAD_CONFIG.struct.DependentLoadFlags == 0
+                flags += 1
             assert undone.placement == "in place"
             check_output(data, undone.data, plain)
             ours = {p: mangled_name(p, p.encode()) for p in plain.values()}
@@ -391,7 +400,16 @@ def test_unrepair_and_repair_real_wheel_binaries(filename: str, all_real_wheels:
             if pefile.PE(data=data).OPTIONAL_HEADER.CheckSum:
                 assert redone.checksum is not None and pefile.PE(data=redone.data).verify_checksum()
             edited += 1
-    assert edited
+    assert edited and flags
+
+
+def dependent_load_flags_at(data: bytes) -> int | None:
+    """File offset of DependentLoadFlags, read with pefile (its own structure layout)."""
+    pe = pefile.PE(data=data)
+    config = getattr(pe, "DIRECTORY_ENTRY_LOAD_CONFIG", None)
+    if config is None or not hasattr(config.struct, "DependentLoadFlags"):
+        return None
+    return int(config.struct.get_field_absolute_offset("DependentLoadFlags"))
 
 
 # -- the loader --------------------------------------------------------------------------------

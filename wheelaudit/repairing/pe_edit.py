@@ -456,8 +456,11 @@ def _append_section(pe: _Pe, blob: bytes) -> int:
         symbols_moved = True
     elif overlay:
         overlay = b""  # zero padding (left by a removed signature, say): dropped
-    rva = pe.image_end()
+    size_of_image = _align(pe.u32(pe.opt_at + _OPT_SIZE_OF_IMAGE), pe.section_alignment)
+    rva = max(pe.image_end(), size_of_image)
     raw_pointer = _align(overlay_at, pe.file_alignment)
+    if pe.section_alignment < 0x1000:  # below a page the loader maps the file as is: offset == RVA
+        rva = raw_pointer = max(rva, raw_pointer)
     raw_size = _align(len(blob), pe.file_alignment)
     header = struct.pack(
         "<8sIIIIIIHHI", NEW_SECTION_NAME, len(blob), rva, raw_size, raw_pointer, 0, 0, 0, 0, _NEW_SECTION_FLAGS
@@ -562,6 +565,8 @@ def rename_imports(data: bytes, mapping: Mapping[str, str], *, path: str = "<PE>
                 placed[ref.string_rva] = base + offsets[new]
     for ref in refs:
         target = placed[ref.string_rva]
+        if ref.va_based and target + pe.image_base > 0xFFFFFFFF:
+            raise RepairError(f"{path}: a VC6-style delay-load entry cannot address its new name", path=path)
         pe.put32(ref.field_at, target + pe.image_base if ref.va_based else target)
 
     checksum = None
