@@ -94,3 +94,26 @@ def ungraft(source: Path, directory: Path) -> Ungrafted:
             kept[name] = out
     wheel = make_wheel(directory, source.name, kept)
     return Ungrafted(wheel, lib_dir, tuple(sorted(leaves)))
+
+
+def developer_id_signed(directory: Path, data: bytes) -> bytes:
+    """``data`` signed by rcodesign with a self-signed "Developer ID"-named certificate (CMS), as a
+    notarised Homebrew-style library would be; needs ``openssl`` and ``apple-platform-py``."""
+    import shutil
+    import subprocess
+
+    import apple_platform
+    import pytest
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subject = "/CN=Developer ID Application: Test (ABCDE12345)/OU=ABCDE12345"
+    command = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run([*command, "-days", "2", "-subj", subject], check=True, capture_output=True)
+    signer = apple_platform.Signer(pem=apple_platform.PemKey(files=[str(cert), str(key)]))
+    signed: bytes = apple_platform.sign_macho_bytes(
+        data, signer=signer, binary_identifier="com.example.foo", timestamp_url="none"
+    )
+    return signed

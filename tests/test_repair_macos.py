@@ -20,6 +20,7 @@ import os
 import posixpath
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import zipfile
@@ -31,11 +32,12 @@ import pytest
 from wheelaudit import audit
 from wheelaudit.cli.main import main
 from wheelaudit.errors import OptionError, RepairError
-from wheelaudit.repairing import RepairOptions, RepairResult, repair_wheel
-from wheelaudit.repairing.macho_edit import parse_macho_bytes
+from wheelaudit.repairing import RepairOptions, RepairResult, macho_commands, repair_wheel
+from wheelaudit.repairing.codesign import adhoc_sign
+from wheelaudit.repairing.macho_edit import MachOEdit, edit_macho, parse_macho_bytes
 
 from .macho_fixtures import BAR_ID, FOO_ID, FOO_RPATH, TARGETS, Fixtures, _cc, built, require_zig
-from .macos_wheels import MACHO_MAGICS, fixture_wheel, ungraft
+from .macos_wheels import MACHO_MAGICS, developer_id_signed, fixture_wheel, ungraft
 
 apple_platform = pytest.importorskip("apple_platform", reason="apple-platform-py (test extra) is not installed")
 
@@ -365,6 +367,114 @@ def test_cli(files: dict[str, Fixtures], tmp_path: Path, capsys: pytest.CaptureF
     status = main(["repair", "-w", str(tmp_path / "wh4"), "--plat", "macosx_11_0_arm64", str(wheel)])
     out, err = capsys.readouterr()
     assert status == 1 and "is for arm64, but the wheel is tagged for arm64, x86_64" in err
+
+
+def _retyped(data: bytes, name: str, new_cmd: int) -> bytes:
+    """A thin Mach-O with the command loading ``name`` given another dylib command type of the same
+    layout (zig cannot link with -reexport-l), signed again so that it is a valid input."""
+    out = bytearray(data)
+    header = macho_commands.read(data, "x")
+    offset = header.header_size
+    for command in header.commands:
+        if header.cmd(command) in macho_commands.DYLIB_LOADS and header.string(command) == name:
+            struct.pack_into("<I", out, offset, new_cmd)
+        offset += len(command)
+    return adhoc_sign(bytes(out), path="ext.so").data
+
+
+def test_reexported_library_is_grafted(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    """LC_REEXPORT_DYLIB loads like LC_LOAD_DYLIB: found, grafted, renamed in place."""
+    wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"])
+    ext = _retyped(files["arm64"].ext.read_bytes(), FOO_ID, macho_commands.LC_REEXPORT_DYLIB)
+    wheel = _replace_member(wheel, "wa_macfix/ext.so", ext, tmp_path / "re")
+    result = repair(wheel, tmp_path / "out", lib_paths=(str(lib),))
+    assert grafted_names(result.path) == {"libfoo.1.dylib", "libbar.1.dylib"}
+    check_result(result, tmp_path)
+    data = zipfile.ZipFile(result.path).read("wa_macfix/ext.so")
+    header = macho_commands.read(data, "ext.so")
+    reexports = [header.string(c) for c in header.commands if header.cmd(c) == macho_commands.LC_REEXPORT_DYLIB]
+    assert len(reexports) == 1 and reexports[0].startswith("@loader_path/../wa_macfix.dylibs/libfoo-")
+
+
+def _replace_member(wheel: Path, member: str, data: bytes, directory: Path) -> Path:
+    from .builders import make_wheel
+
+    with zipfile.ZipFile(wheel) as zf:
+        members = {n: zf.read(n) for n in zf.namelist() if ".dist-info/" not in n}
+    members[member] = data
+    directory.mkdir(parents=True, exist_ok=True)
+    return make_wheel(directory, wheel.name, members)
+
+
+def test_weak_dependency_grafted_when_found_else_a_warning(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    """A dylib of the wheel that weakly links libbar (LC_LOAD_WEAK_DYLIB by its Homebrew path)."""
+    wheel, lib = fixture_wheel(tmp_path / "in", files["universal2"], TAGS["universal2"])
+    wheel = _replace_member(wheel, "wa_macfix/libweak.dylib", files["universal2"].weak.read_bytes(), tmp_path / "w")
+    result = repair(wheel, tmp_path / "found", lib_paths=(str(lib),))
+    assert grafted_names(result.path) == {"libfoo.1.dylib", "libbar.1.dylib"}
+    check_result(result, tmp_path)
+    weak = parse_macho_bytes(zipfile.ZipFile(result.path).read("wa_macfix/libweak.dylib"), "libweak")
+    assert all(b.weak_needed[0].startswith("@loader_path/../wa_macfix.dylibs/libbar-") for b in weak)
+
+    # libbar gone from the lib folder: libfoo needs it (an error), libweak only weakly (a warning)
+    alone = _replace_member(wheel, "wa_macfix/ext.so", b"", tmp_path / "alone")
+    (lib / "libbar.1.dylib").unlink()
+    result = repair(alone, tmp_path / "missing", lib_paths=(str(lib),))
+    assert result.plan.grafts == ()
+    assert result.warnings == (
+        f"wa_macfix/libweak.dylib weakly links {BAR_ID}, which is not found: left as it is (it loads without it)",
+    )
+
+
+def test_rpath_searched_through_the_chain_of_loaders(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    """ext.so loads @rpath/libfoo with its LC_RPATHs; libfoo loads @rpath/libbar and has no run path of
+    its own, so dyld finds libbar through ext.so's. Found on the 'host' (a tree under --sysroot), where
+    the exact path matters, not just the leaf name."""
+    arm = files["arm64"]
+    ext = edit_macho(
+        arm.ext.read_bytes(),
+        MachOEdit(change_names={FOO_ID: "@rpath/libfoo.1.dylib"}, add_rpaths=("/opt/homebrew/opt/foo/lib", FOO_RPATH)),
+        path="ext.so",
+    ).data
+    foo = edit_macho(
+        arm.foo.read_bytes(),
+        MachOEdit(change_names={BAR_ID: "@rpath/libbar.1.dylib"}, delete_rpaths=frozenset({FOO_RPATH})),
+        path="libfoo",
+    ).data
+    wheel, _ = fixture_wheel(tmp_path / "in", arm, TAGS["arm64"])
+    wheel = _replace_member(wheel, "wa_macfix/ext.so", adhoc_sign(ext, path="ext.so").data, tmp_path / "rp")
+    root = tmp_path / "root"
+    for where, data in (
+        ("opt/homebrew/opt/foo/lib/libfoo.1.dylib", adhoc_sign(foo, path="libfoo").data),
+        ("opt/homebrew/lib/libbar.1.dylib", arm.bar.read_bytes()),
+    ):
+        (root / where).parent.mkdir(parents=True, exist_ok=True)
+        (root / where).write_bytes(data)
+    result = repair(wheel, tmp_path / "out", sysroot=str(root))
+    assert grafted_names(result.path) == {"libfoo.1.dylib", "libbar.1.dylib"}
+    check_result(result, tmp_path)
+    (ext_slice,) = parse_macho_bytes(zipfile.ZipFile(result.path).read("wa_macfix/ext.so"), "ext.so")
+    assert ext_slice.rpath == ()  # both pointed outside the wheel
+
+    (root / "opt/homebrew/lib/libbar.1.dylib").rename(root / "opt/homebrew/libbar.1.dylib")
+    with pytest.raises(RepairError) as caught:
+        repair(wheel, tmp_path / "out2", sysroot=str(root))
+    assert f"@rpath/libbar.1.dylib (needed by {root}/opt/homebrew/opt/foo/lib/libfoo.1.dylib; searched " in str(
+        caught.value
+    )
+    assert "/opt/homebrew/opt/foo/lib/libbar.1.dylib, /opt/homebrew/lib/libbar.1.dylib)" in str(caught.value)
+
+
+def test_developer_id_signature_of_a_graft_is_replaced_with_a_warning(
+    files: dict[str, Fixtures], tmp_path: Path
+) -> None:
+    wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"])
+    (lib / "libfoo.1.dylib").write_bytes(developer_id_signed(tmp_path, files["arm64"].foo.read_bytes()))
+    result = repair(wheel, tmp_path / "out", lib_paths=(str(lib),))
+    (warning,) = result.warnings
+    assert "carried a Developer ID signature; it is replaced by an ad-hoc one" in warning
+    assert "libfoo-" in warning and "sign the wheel's binaries again" in warning
+    check_result(result, tmp_path)
 
 
 # -- real delocated wheels, grafting undone ---------------------------------------------------------
