@@ -164,6 +164,19 @@ def test_delay_load_import_is_renamed(built: dict[str, PeFixtures], arch: str) -
     assert binary.weak_needed == ("foo-1234.dll",)
 
 
+def test_a_name_that_may_be_the_tail_of_another_string_is_not_overwritten(built: dict[str, PeFixtures]) -> None:
+    """Linkers may merge ``foo.dll`` into the tail of ``xfoo.dll``: writing over it would rename both."""
+    data = bytearray(built["x86_64"].ext.read_bytes())
+    pe = pefile.PE(data=bytes(data))
+    entry = next(e for e in pe.DIRECTORY_ENTRY_IMPORT if e.dll == b"foo.dll")
+    at = pe.get_offset_from_rva(entry.struct.Name)
+    assert data[at - 1] == 0
+    data[at - 1] = ord("x")  # now the bytes read "xfoo.dll" too
+    edit = rename_imports(bytes(data), {"foo.dll": "f.dll"})
+    assert edit.placement == "padding" and edit.data[at - 1 : at + 8] == b"xfoo.dll\0"
+    check_output(bytes(data), edit.data, {"foo.dll": "f.dll"})
+
+
 def test_nothing_to_rename_returns_the_input(built: dict[str, PeFixtures]) -> None:
     data = built["x86_64"].ext.read_bytes()
     edit = rename_imports(data, {"bar.dll": "bar-1.dll", "foo.dll": "foo.dll"})
@@ -426,9 +439,10 @@ def windows_path(path: Path) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("use_padding", [True, False], ids=["padding", "new-section"])
 @pytest.mark.parametrize("module", ["ext", "ext_delay"])
 def test_wine_loads_the_renamed_and_moved_dlls(
-    built: dict[str, PeFixtures], module: str, tmp_path: Path, wine_prefix: Path
+    built: dict[str, PeFixtures], module: str, use_padding: bool, tmp_path: Path, wine_prefix: Path
 ) -> None:
     """The layout a repair makes: ext.pyd in the package, foo/bar renamed in ``pkg.libs``, found
     only through AddDllDirectory; the unedited extension must fail there (the control)."""
@@ -444,9 +458,15 @@ def test_wine_loads_the_renamed_and_moved_dlls(
     contents = {"foo.dll": fx.foo.read_bytes(), "bar.dll": fx.bar.read_bytes()}
     names = mangled_names(contents, {"foo.dll": ["bar.dll"]})
     for name, data in contents.items():
-        (libs / names[name]).write_bytes(rename_imports(data, names, path=name).data)
+        edit = rename_imports(data, names, path=name, use_padding=use_padding)
+        assert edit.placement == (
+            "new section" if name == "foo.dll" and not use_padding else "padding" if name == "foo.dll" else "unchanged"
+        )
+        (libs / names[name]).write_bytes(edit.data)
     source = getattr(fx, module)
-    (package / "ext.pyd").write_bytes(rename_imports(source.read_bytes(), names, path=source.name).data)
+    edit = rename_imports(source.read_bytes(), names, path=source.name, use_padding=use_padding)
+    assert edit.placement == ("padding" if use_padding else "new section")
+    (package / "ext.pyd").write_bytes(edit.data)
     (package / "unedited.pyd").write_bytes(source.read_bytes())
 
     def load(name: str) -> subprocess.CompletedProcess[str]:

@@ -499,8 +499,11 @@ def pe_checksum(data: bytes | bytearray, checksum_at: int) -> int:
     return (folded + len(data)) & 0xFFFFFFFF
 
 
-def rename_imports(data: bytes, mapping: Mapping[str, str], *, path: str = "<PE>") -> PeEdit:
+def rename_imports(data: bytes, mapping: Mapping[str, str], *, path: str = "<PE>", use_padding: bool = True) -> PeEdit:
     """Point every import and delay-load descriptor naming a key of ``mapping`` (any case) at its value.
+
+    ``use_padding=False`` skips the section padding (names that do not fit in place go to a new
+    section): for the tests of that path, and for callers who would rather not grow a section.
 
     ``data`` is a whole PE32/PE32+ image (x86, x86_64 or arm64). Keys not imported are ignored
     (compare :attr:`PeEdit.renamed`). Nothing to rename returns ``data`` untouched, signature
@@ -546,7 +549,7 @@ def rename_imports(data: bytes, mapping: Mapping[str, str], *, path: str = "<PE>
             blob += new.encode("ascii") + b"\0"
             if len(blob) % 2:
                 blob += b"\0"
-        section = _padding_slot(pe, len(blob))
+        section = _padding_slot(pe, len(blob)) if use_padding else None
         if section is not None:
             start = _align(section.virtual_size, 2)
             at = section.raw_pointer + start
