@@ -23,6 +23,7 @@ from tests import pe_fixtures
 from tests.pe_fixtures import PeFixtures
 from wheelaudit.binary.pe import parse_pe
 from wheelaudit.errors import RepairError
+from wheelaudit.repairing import pe_edit
 from wheelaudit.repairing.pe_edit import NEW_SECTION_NAME, mangled_name, mangled_names, pe_checksum, rename_imports
 
 ARCHES = list(pe_fixtures.TARGETS)
@@ -175,6 +176,16 @@ def test_a_name_that_may_be_the_tail_of_another_string_is_not_overwritten(built:
     edit = rename_imports(bytes(data), {"foo.dll": "f.dll"})
     assert edit.placement == "padding" and edit.data[at - 1 : at + 8] == b"xfoo.dll\0"
     check_output(bytes(data), edit.data, {"foo.dll": "f.dll"})
+
+
+def test_the_read_back_check_catches_a_wrong_result(built: dict[str, PeFixtures]) -> None:
+    """The safety net every edit passes through: a result that is not what was asked is refused."""
+    data = built["x86_64"].ext.read_bytes()
+    edit = rename_imports(data, {"foo.dll": "f.dll"})
+    with pytest.raises(RepairError, match="reads back as"):
+        pe_edit._verify(data, edit.data, {"foo.dll": "g.dll"}, "ext.pyd")
+    with pytest.raises(RepairError, match="reads back as"):
+        pe_edit._verify(data, data, {"foo.dll": "f.dll"}, "ext.pyd")
 
 
 def test_nothing_to_rename_returns_the_input(built: dict[str, PeFixtures]) -> None:

@@ -47,6 +47,7 @@ import hashlib
 import io
 import re
 import struct
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
@@ -602,7 +603,7 @@ def _verify(before: bytes, after: bytes, wanted: Mapping[str, str], path: str) -
     moved = [
         s._replace(library=wanted.get(s.library.lower(), s.library)) if s.library else s for s in old.imported_symbols
     ]
-    if sorted(new.imported_symbols) != sorted(moved):
+    if Counter(new.imported_symbols) != Counter(moved):  # a multiset: no ordering of None fields
         raise RepairError(
             f"{path}: the rewritten image imports other symbols than before (a wheelaudit bug)", path=path
         )
