@@ -309,7 +309,7 @@ def test_delocate_names_the_same_library_above_the_target(
 def test_require_archs(files: dict[str, Fixtures], tmp_path: Path) -> None:
     wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"])
     assert repair(wheel, tmp_path / "a", lib_paths=(str(lib),), require_archs="arm64").plan.grafts
-    with pytest.raises(RepairError, match=r"has no slice for x86_64 \(--require-archs\)") as caught:
+    with pytest.raises(RepairError, match=r"has no slice for x86_64 \(required\)") as caught:
         repair(wheel, tmp_path / "b", lib_paths=(str(lib),), require_archs="universal2")
     assert "wa_macfix/ext.so" in str(caught.value)
     with pytest.raises(OptionError, match="unknown architecture 'sparc'"):
@@ -332,7 +332,7 @@ def test_missing_library_is_one_line_naming_it(files: dict[str, Fixtures], tmp_p
     message = str(caught.value)
     assert "\n" not in message
     assert f"{BAR_ID} (needed by {lib.resolve()}/libfoo.1.dylib)" in message
-    assert "--lib-path" in message
+    assert message.endswith("add the folder that holds it to the library search path")
 
 
 def test_exclude_leaves_a_library_outside(files: dict[str, Fixtures], tmp_path: Path) -> None:
@@ -364,6 +364,10 @@ def test_cli(files: dict[str, Fixtures], tmp_path: Path, capsys: pytest.CaptureF
     out, err = capsys.readouterr()
     assert status == 1 and out == "" and err.count("\n") == 1, err
     assert "needs macOS 10.12" in err
+    status = main(["repair", "-w", str(tmp_path / "wh5"), str(wheel)])
+    out, err = capsys.readouterr()
+    assert status == 1 and out == "" and err.count("\n") == 1
+    assert err.rstrip().endswith("to the library search path (use --lib-path DIR)")
     status = main(["repair", "-w", str(tmp_path / "wh4"), "--plat", "macosx_11_0_arm64", str(wheel)])
     out, err = capsys.readouterr()
     assert status == 1 and "is for arm64, but the wheel is tagged for arm64, x86_64" in err
@@ -475,6 +479,27 @@ def test_developer_id_signature_of_a_graft_is_replaced_with_a_warning(
     assert "carried a Developer ID signature; it is replaced by an ad-hoc one" in warning
     assert "libfoo-" in warning and "sign the wheel's binaries again" in warning
     check_result(result, tmp_path)
+
+
+def test_a_name_that_does_not_fit_the_header_padding_is_one_line(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    """libbar linked with -headerpad 0: its new id /DLC/<dist>.dylibs/... is longer than the old one and
+    cannot be written without moving segments, which repair never does."""
+    directory = tmp_path / "tight"
+    directory.mkdir()
+    (directory / "bar.c").write_text("int bar(int x) { return x + 1; }\n")
+    tight = directory / "libbar.1.dylib"
+    _cc(TARGETS["arm64"], tight, directory / "bar.c", f"-Wl,-install_name,{BAR_ID}", "-Wl,-headerpad,0")
+    assert parse_macho_bytes(tight.read_bytes(), "libbar")[0].extra["header_pad"] == "0"
+    name = "wa_macfix_with_a_rather_long_distribution_name"
+    wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"], name=name)
+    shutil.copyfile(tight, lib / "libbar.1.dylib")
+    with pytest.raises(RepairError) as caught:
+        repair(wheel, tmp_path / "out", lib_paths=(str(lib),))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"cannot graft {(lib / 'libbar.1.dylib').resolve()}: {name}.dylibs/libbar-")
+    assert re.search(r"\(arm64\): the new load commands need \d+ more bytes than the header padding holds", message)
+    assert list((tmp_path / "out").iterdir()) == []  # nothing left behind
 
 
 # -- real delocated wheels, grafting undone ---------------------------------------------------------

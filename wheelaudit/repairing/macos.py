@@ -44,7 +44,7 @@ from ..platforms.tags import parse_platform_tag
 from ..resolve.macho import EXTERNAL, HOST, IN_WHEEL, DylibClosure, DylibFinder, HostDylib, Link, resolve_closure
 from ..wheel.archive import WheelArchive
 from .codesign import adhoc_sign
-from .macho_edit import MachOEdit, edit_macho
+from .macho_edit import HeaderPaddingError, MachOEdit, edit_macho
 from .options import RepairOptions
 from .output import OUTPUT_ERRNOS, Prepared, scratch_failed
 from .plan import file_sha256, hashed_name
@@ -175,9 +175,9 @@ class MacPlanner:
                 have = ", ".join(sorted(self.arches))
                 raise RepairError(f"target tag {plat} is for {tag.arch}, but the wheel is tagged for {have}")
             if self.options.macos_target is None:
-                return tag.version, f"--plat {plat}"
+                return tag.version, f"the target tag {plat}"
         if self.options.macos_target is not None:
-            return parse_target(self.options.macos_target, "macos-target"), "--macos-target"
+            return parse_target(self.options.macos_target, "macos-target"), "the requested target"
         env = os.environ.get("MACOSX_DEPLOYMENT_TARGET", "").strip()
         if env:
             return parse_target(env, "MACOSX_DEPLOYMENT_TARGET"), "MACOSX_DEPLOYMENT_TARGET"
@@ -243,11 +243,14 @@ class MacPlanner:
             if link.install_name.startswith("@executable_path/") and link.from_wheel:
                 text += " [@executable_path in a Python extension is the interpreter's folder, outside the wheel]"
             parts.append(text)
-        where = ", ".join(self.options.lib_paths) or "no --lib-path"
+        host = f"under {self.options.sysroot}" if self.options.sysroot else "on this host"
+        if self.options.lib_paths:
+            where = f"looked for by name in {', '.join(self.options.lib_paths)}, then at its path {host}"
+        else:
+            where = f"no library folder was given; looked at its path {host}"
         raise RepairError(
             f"cannot repair {self.name}: required librar{'y' if len(parts) == 1 else 'ies'} "
-            f"{'; '.join(parts)} not found (looked by name in {where}, then on this host); "
-            "add the folder that holds it with --lib-path",
+            f"{'; '.join(parts)} not found ({where}); add the folder that holds it to the library search path",
             option="lib_paths",
         )
 
@@ -286,11 +289,11 @@ class MacPlanner:
                 have_by_member.setdefault(b.path, set()).add(self.policy.tag_arch(b.arch))
             for member, have in have_by_member.items():
                 for arch in sorted(self.required_archs - have):
-                    lacking.setdefault(member, set()).add(f"{arch} (--require-archs)")
+                    lacking.setdefault(member, set()).add(f"{arch} (required)")
             for file in grafts:
                 have = {self.policy.tag_arch(b.arch) for b in closure.libraries[file].slices}
                 for arch in sorted(self.required_archs - have):
-                    lacking.setdefault(file, set()).add(f"{arch} (--require-archs)")
+                    lacking.setdefault(file, set()).add(f"{arch} (required)")
         if lacking:
             text = "; ".join(f"{where} has no slice for {', '.join(sorted(what))}" for where, what in lacking.items())
             raise RepairError(f"cannot repair {self.name}: {text}; use libraries built for every architecture")
@@ -434,7 +437,7 @@ class MacPlanner:
                 self.notes.append(
                     f"the tag rises from macOS {format_version(max(old, policy.floor(arch)))} to "
                     f"{format_version(policy.tag_version(need))} for {arch}: {who} needs macOS "
-                    f"{format_version(need)}; set --macos-target or MACOSX_DEPLOYMENT_TARGET to refuse instead"
+                    f"{format_version(need)}; set a deployment target (MACOSX_DEPLOYMENT_TARGET) to refuse instead"
                 )
             if need[0] >= policy.major_only_from and need[1] != 0:
                 self.warnings.append(
@@ -498,7 +501,12 @@ class MacRepair:
             else:
                 member = archive.members[name]
                 data = archive.read_member(member, limit=member.size)
-            edited = edit_macho(data, edit, path=name)
+            try:
+                edited = edit_macho(data, edit, path=name)
+            except HeaderPaddingError as exc:
+                if not source:
+                    raise
+                raise RepairError(f"cannot graft {source}: {exc}", path=name) from None
             result = adhoc_sign(edited.data, path=name).data if edited.needs_signing else edited.data
             try:
                 out.write_bytes(result)
