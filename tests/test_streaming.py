@@ -79,6 +79,28 @@ def test_member_stream_random_access_matches_the_bytes(tmp_path: Path, monkeypat
         archive.open(member).read_at(len(data) - 1, 2)
 
 
+def test_a_read_behind_does_not_inflate_the_member_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a restart, the decoder that had got furthest takes over again: the member is inflated
+    to its end once, plus the depth of the read behind, and its CRC-32 still checks."""
+    src = sample_wheel("wa_sample_debuginfo-")
+    archive = WheelArchive(src)
+    member = max(archive.files(), key=lambda m: m.size)
+    with zipfile.ZipFile(src) as z:
+        data = z.read(member.name)
+    size = len(data)
+    monkeypatch.setattr(MemberStream, "HISTORY", 16 * 1024)
+    with archive.open(member, retain=4096, split=False) as stream:
+        assert stream.read_at(size - 64, 64) == data[-64:]  # the section headers: inflated to the end
+        assert stream.read_at(200000, 100) == data[200000:200100]  # far behind: a second decoder
+        assert stream.restarts == 1
+        depth = stream.inflated - size
+        assert 200100 <= depth < size // 2
+        assert stream.read_at(size - 1000, 100) == data[size - 1000 : size - 900]  # the parked one again
+        stream.check_integrity()
+        assert stream.restarts == 1
+        assert stream.inflated == size + depth  # nothing inflated a second time past the read behind
+
+
 def test_many_wheels_in_parallel_match_serial() -> None:
     wheels = [str(sample_wheel(p)) for p in ("wa_sample_abi3-", "wa_sample_newglibc-", "wa_sample_syslib-")]
 

@@ -171,10 +171,22 @@ def _parse(r: _ElfReader) -> Binary:
                 return seg.offset + (vaddr - seg.vaddr)
         raise r.fail(f"{what} address {vaddr:#x} is not in any loaded segment")
 
-    strtab = b""
+    # The string and symbol tables, read in file order: a deflated member inflates forwards, and
+    # patchelf moves .dynstr (and at times .dynsym) to the end of the file.
+    tables: list[tuple[int, int, str]] = []
     if DT_STRTAB in dyn:
-        strsz = dyn.get(DT_STRSZ, [0])[0]
-        strtab = r.read(file_offset(dyn[DT_STRTAB][0], "DT_STRTAB"), strsz)
+        tables.append((file_offset(dyn[DT_STRTAB][0], "DT_STRTAB"), dyn.get(DT_STRSZ, [0])[0], "strtab"))
+    syment = count = 0
+    if DT_SYMTAB in dyn:
+        syment = dyn.get(DT_SYMENT, [24 if bits == 64 else 16])[0]
+        if syment not in (16, 24):
+            raise r.fail(f"symbol entry size {syment}")
+        count = _symbol_count(r, e, bits, dyn, file_offset, syment)
+        tables.append((file_offset(dyn[DT_SYMTAB][0], "DT_SYMTAB"), count * syment, "symtab"))
+        if DT_VERSYM in dyn and count:
+            tables.append((file_offset(dyn[DT_VERSYM][0], "DT_VERSYM"), count * 2, "versym"))
+    table = {name: r.read(at, size) for at, size, name in sorted(tables)}
+    strtab = table.get("strtab", b"")
 
     def string(offset: int) -> str:
         if offset >= len(strtab):
@@ -201,14 +213,8 @@ def _parse(r: _ElfReader) -> Binary:
     defined_python: list[str] = []
     version_symbols: dict[int, list[str]] = {}
     if DT_SYMTAB in dyn:
-        syment = dyn.get(DT_SYMENT, [24 if bits == 64 else 16])[0]
-        if syment not in (16, 24):
-            raise r.fail(f"symbol entry size {syment}")
-        count = _symbol_count(r, e, bits, dyn, file_offset, syment)
-        symtab = r.read(file_offset(dyn[DT_SYMTAB][0], "DT_SYMTAB"), count * syment)
-        versym = b""
-        if DT_VERSYM in dyn and count:
-            versym = r.read(file_offset(dyn[DT_VERSYM][0], "DT_VERSYM"), count * 2)
+        symtab = table["symtab"]
+        versym = table.get("versym", b"")
         versions = _u16_array(versym, e) if versym else None
         sym_fmt = e + ("IBBHQQ" if bits == 64 else "IIIBBH")
         name_at, info_at, shndx_at = (0, 1, 3) if bits == 64 else (0, 3, 5)

@@ -209,6 +209,18 @@ class WheelArchive:
         return MemberStream(self.path, member, retain=retain, split=split, to_end=to_end, fh=fh)
 
 
+class _Parked:
+    """A decoder set aside by a restart: where it stood, the CRC-32 up to there, its last output."""
+
+    __slots__ = ("compressed_left", "crc", "inflater", "pos", "tail", "window", "window_start")
+
+    def __init__(self, stream: MemberStream, keep: int) -> None:
+        self.pos, self.crc = stream._pos, stream._crc
+        self.inflater, self.tail, self.compressed_left = stream._inflater, stream._tail, stream._compressed_left
+        self.window = stream._window[-keep:] if len(stream._window) > keep else stream._window
+        self.window_start = stream._pos - len(self.window)
+
+
 class MemberStream:
     """Random-access reads of one member's bytes, inflating no further than asked.
 
@@ -216,8 +228,11 @@ class MemberStream:
     only as far as the furthest byte requested; the first ``retain`` bytes are kept
     so that later reads of early tables (where ELF keeps its symbol tables) cost
     nothing, and the last HISTORY bytes before each read are kept too. A read behind
-    all of that starts the inflation over, which is correct for any layout and cheap
-    for the usual one. Memory held: the kept prefix, HISTORY and the requested window.
+    all of that starts the inflation over with a new decoder, while the one that got
+    furthest is parked, with its CRC-32, and takes over again once reads go past where
+    the new one is: a member is inflated to its furthest read once, plus the depth of each
+    read behind (not once more in full). Memory held: the kept prefix, HISTORY and the
+    requested window, and a parked decoder's state and last HISTORY bytes.
     """
 
     CHUNK = 1 << 20  # compressed bytes read at a time
@@ -323,6 +338,7 @@ class MemberStream:
         self._compare_local("data descriptor", *readings[0])
 
     def _start_inflation(self) -> None:
+        self._parked: _Parked | None = None
         self._pos = 0  # uncompressed offset of the end of what was produced
         self._crc = 0  # CRC-32 of the bytes [0, _pos), accumulated as they stream past
         self._window = bytearray()  # produced bytes [self._window_start, self._pos)
@@ -333,6 +349,23 @@ class MemberStream:
             self._inflater = new_raw_decompressor()
             self._tail = b""
             self._read_size = 16 * 1024
+
+    def _restart(self) -> None:
+        """Inflate again from the start, for a read behind everything kept; park the furthest decoder."""
+        parked = self._parked
+        if parked is None or self._pos > parked.pos:
+            parked = _Parked(self, self.HISTORY)
+        self._start_inflation()
+        self._parked = parked
+
+    def _resume(self, parked: _Parked) -> None:
+        """Go on with the parked decoder, which stands further on than the current one."""
+        self._pos, self._crc = parked.pos, parked.crc
+        self._inflater, self._tail, self._compressed_left = parked.inflater, parked.tail, parked.compressed_left
+        self._window, self._window_start = parked.window, parked.window_start
+        self._fh.seek(self._data_offset + self.member.compressed_size - parked.compressed_left)
+        self._read_size = self.CHUNK
+        self._parked = None
 
     def _produce(self, stop_at: int | None = None, most: int | None = None) -> bytes:
         """The next piece of inflated output, at most ``most`` bytes; b'' at the end of the member.
@@ -406,11 +439,17 @@ class MemberStream:
             return data
         if end <= len(self._prefix):
             return bytes(self._prefix[offset:end])
+        parked = self._parked
+        if parked is not None and end > self._pos:
+            if parked.pos <= self._pos:
+                self._parked = None  # the current decoder has caught up
+            elif offset >= parked.window_start:
+                self._resume(parked)
         window_end = self._window_start + len(self._window)
         # Behind the window, or past it where a second decoder ran on without keeping: start over.
         if offset < self._window_start or (end > window_end and self._pos > window_end):
             self.restarts += 1
-            self._start_inflation()
+            self._restart()
         keep = offset - self.HISTORY
         if keep > self._window_start:
             del self._window[: keep - self._window_start]
@@ -492,6 +531,8 @@ class MemberStream:
             for piece in self._raw(self.size):
                 crc = crc32(piece, crc)
         else:
+            if self._parked is not None and self._parked.pos > self._pos:
+                self._resume(self._parked)
             if self.size - self._pos >= LONG_READ:
                 with long_read():
                     self._inflate_to(self.size, self.size)
