@@ -344,6 +344,12 @@ def test_exclude_leaves_a_library_outside(files: dict[str, Fixtures], tmp_path: 
     assert [p.library for p in result.report.errors] == [BAR_ID]  # show still says so ...
     assert result.unfixed == ()  # ... but it was asked for
 
+    # a library that is not found may be excluded too; a pattern that matches the system changes nothing
+    (lib / "libbar.1.dylib").unlink()
+    result = repair(wheel, tmp_path / "out2", lib_paths=(str(lib),), exclude=("*/libbar.1.dylib", "libSystem*"))
+    assert grafted_names(result.path) == {"libfoo.1.dylib"}
+    assert result.warnings == (f"{BAR_ID} (needed by {lib.resolve()}/libfoo.1.dylib) excluded: left outside the wheel",)
+
 
 def test_strip_is_refused_for_macos(files: dict[str, Fixtures], tmp_path: Path) -> None:
     wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"])

@@ -352,7 +352,8 @@ def resolve_closure(
     ``@loader_path`` is where dyld would find it (:attr:`HostDylib.install_path`), its ``@rpath``
     search is its own LC_RPATHs then those of the chain that loaded it, and ``@executable_path``
     stays the one of the wheel image at the top of the chain (unknown under an extension).
-    ``excluded(name, found)`` keeps a dependency out: it is recorded, not walked.
+    ``excluded(name, found)`` keeps a dependency from outside the wheel out (found or not): it is
+    recorded, not walked; names in the wheel or the system are never asked about.
     """
     deps, rpaths_of = _wheel_fixpoint(binaries, installed, installed_paths, is_system)
     del deps
@@ -366,9 +367,6 @@ def resolve_closure(
     while queue:
         requester, image, loader, executable, rpaths = queue.pop(0)
         for name, weak in [(n, False) for n in image.needed] + [(n, True) for n in image.weak_needed]:
-            if excluded(name, None):
-                out.excluded.append(Link(requester, image.arch, name, DylibResolution(name, EXTERNAL), weak))
-                continue
             res = locate(
                 name,
                 loader=loader,
@@ -379,7 +377,7 @@ def resolve_closure(
                 finder=finder,
             )
             link = Link(requester, image.arch, name, res, weak)
-            if res.host is not None and excluded(name, res.host):
+            if res.kind in (HOST, EXTERNAL) and excluded(name, res.host):
                 out.excluded.append(link)
                 continue
             out.links.append(link)
