@@ -324,6 +324,16 @@ def test_a_thin_library_under_a_universal2_extension_is_refused(files: dict[str,
     assert "libbar.1.dylib has no slice for x86_64 (needed by" in str(caught.value)
 
 
+def test_every_architecture_the_tag_claims_in_every_graft(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    """A universal2-tagged wheel whose extension is arm64 only: nothing loads libfoo as x86_64, yet the
+    tag claims it, so a thin libfoo is refused (the extension's own missing slice is show's business)."""
+    wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["universal2"])
+    with pytest.raises(RepairError) as caught:
+        repair(wheel, tmp_path / "out", lib_paths=(str(lib),))
+    assert "libfoo.1.dylib has no slice for x86_64 (the wheel's tag claims it)" in str(caught.value)
+    assert "libbar.1.dylib has no slice for x86_64 (the wheel's tag claims it)" in str(caught.value)
+
+
 def test_missing_library_is_one_line_naming_it(files: dict[str, Fixtures], tmp_path: Path) -> None:
     wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"])
     (lib / "libbar.1.dylib").unlink()

@@ -283,6 +283,11 @@ class MacPlanner:
         for link in closure.arch_missing():
             assert link.resolution.host is not None
             lacking.setdefault(link.resolution.host.file, set()).add(f"{link.arch} (needed by {link.requester})")
+        for file in grafts:  # every architecture the tag claims, in every grafted library
+            have = {self.policy.tag_arch(b.arch) for b in closure.libraries[file].slices}
+            named = {what.split(" ", 1)[0] for what in lacking.get(file, ())}
+            for arch in sorted(self.arches - have - named):
+                lacking.setdefault(file, set()).add(f"{arch} (the wheel's tag claims it)")
         if self.required_archs:
             have_by_member: dict[str, set[str]] = {}
             for b in self.machos:
