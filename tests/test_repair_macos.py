@@ -373,6 +373,9 @@ def test_cli(files: dict[str, Fixtures], tmp_path: Path, capsys: pytest.CaptureF
     out, err = capsys.readouterr()
     assert status == 0, err
     assert out.startswith(str(tmp_path / "wh" / wheel.name) + "  (macosx_10_12_universal2; grafted libfoo-")
+    assert main(["show", str(wheel)]) == 1  # the input: external-library
+    assert main(["show", str(tmp_path / "wh" / wheel.name)]) == 0
+    capsys.readouterr()
     status = main(["repair", "-w", str(tmp_path / "wh2"), "--strip", "all", "--lib-path", str(lib), str(wheel)])
     out, err = capsys.readouterr()
     assert status == 2 and out == "" and err.count("\n") == 1 and "not supported" in err
