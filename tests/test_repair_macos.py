@@ -227,6 +227,25 @@ def test_library_found_at_its_absolute_path_under_a_root(files: dict[str, Fixtur
     check_result(result, tmp_path)
 
 
+def test_lib_path_comes_before_the_host_path_and_only_mach_o_counts(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    """dyld's DYLD_LIBRARY_PATH rule: the leaf name in each folder first, then the path itself."""
+    from wheelaudit.resolve.macho import DylibFinder
+
+    root, first, second = tmp_path / "root", tmp_path / "first", tmp_path / "second"
+    for folder, source in ((root / BAR_ID.lstrip("/")).parent, files["x86_64"].bar), (second, files["arm64"].bar):
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, folder / "libbar.1.dylib")
+    first.mkdir()
+    (first / "libbar.1.dylib").write_text("not a library")
+    found = DylibFinder([str(first), str(second)], root=str(root)).find("libbar.1.dylib", [BAR_ID])
+    assert found is not None
+    assert (found.install_path, found.file) == (BAR_ID, str(second / "libbar.1.dylib"))
+    assert [b.arch for b in found.slices] == ["arm64"]
+    found = DylibFinder([str(first)], root=str(root)).find("libbar.1.dylib", [BAR_ID])
+    assert found is not None and found.file == str(root / BAR_ID.lstrip("/"))
+    assert DylibFinder([str(first)], root=str(root), use_host=False).find("libbar.1.dylib", [BAR_ID]) is None
+
+
 @pytest.fixture(scope="module")
 def newer_bar(files: dict[str, Fixtures], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """libbar (same id) built for macOS 14.0 on arm64: a Homebrew bottle from a newer Mac."""
