@@ -9,7 +9,6 @@ is not an ``Exception`` and is never mapped here: it ends the whole run (exit 13
 from __future__ import annotations
 
 import os
-import traceback
 from dataclasses import dataclass
 
 from ..errors import OptionError, RepairError, WheelError
@@ -55,6 +54,8 @@ def failure_of(exc: Exception, path: str, doing: str) -> Failure:
     if isinstance(exc, (MemoryError, RecursionError)):  # hostile input exhausting resources
         return Failure(f"{path}: cannot be {doing} ({type(exc).__name__})", EXIT_UNUSABLE)
     if os.environ.get("WHEELAUDIT_DEBUG"):
+        import traceback  # only here: its import (linecache, tokenize, textwrap) is start-up time
+
         traceback.print_exception(type(exc), exc, exc.__traceback__)
     detail = " ".join(str(exc).split())  # one line, whatever the exception says
     return Failure(
