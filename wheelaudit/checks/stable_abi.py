@@ -10,7 +10,6 @@ audit says it could not run instead of guessing.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -106,6 +105,8 @@ def _cache_file(origin: Path) -> Path | None:
     not by where it is installed: every venv with the same abi3info shares one file, and
     a new release gets a file of its own. Hashing the ~260 KB costs well under a millisecond.
     """
+    import hashlib  # here, not at the top: loading OpenSSL's hashes costs ~2 ms of every start-up
+
     digest = hashlib.sha256()
     try:
         for module in sorted(origin.parent.glob("*.py")):
