@@ -42,6 +42,42 @@ def _complain(line: str) -> None:
     print(printable(line), file=sys.stderr)
 
 
+_FORMATTER: type[argparse.RawDescriptionHelpFormatter] | None = None
+
+
+def _formatter() -> type[argparse.RawDescriptionHelpFormatter]:
+    """argparse's RawDescriptionHelpFormatter, told the terminal width as shutil would tell it.
+
+    argparse asks shutil for it in every formatter it makes (one per argument added), and
+    importing shutil (with bz2, lzma and fnmatch) is ~2 ms of each start-up; os has the same answer.
+    """
+    global _FORMATTER
+    if _FORMATTER is None:
+        import argparse
+        import os
+
+        def columns() -> int:
+            try:
+                wanted = int(os.environ["COLUMNS"])
+            except (KeyError, ValueError):
+                wanted = 0
+            if wanted <= 0:
+                try:
+                    wanted = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+                except (AttributeError, ValueError, OSError):
+                    wanted = 0
+            return (wanted or 80) - 2  # argparse leaves two columns free
+
+        class Formatter(argparse.RawDescriptionHelpFormatter):
+            def __init__(
+                self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+            ) -> None:
+                super().__init__(prog, indent_increment, max_help_position, columns() if width is None else width)
+
+        _FORMATTER = Formatter
+    return _FORMATTER
+
+
 def build_parser() -> argparse.ArgumentParser:
     import argparse
 
@@ -52,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wheelaudit",
         description="Audit and repair binary wheels (ELF, Mach-O, PE) for any platform, on any host.",
         epilog=helptext.main_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter(),
     )
     parser.add_argument("-V", "--version", action="version", version=f"wheelaudit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -63,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Audit wheels without extracting them and without any host library. "
         "Inputs whose name does not end in .whl (an sdist next to the wheels) are skipped.",
         epilog=helptext.show_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter(),
     )
     show.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel files")
     show.add_argument("--json", action="store_true", help="print JSON (one object, or a list for several wheels)")
@@ -102,7 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``policies`` and ``tree``: what wheelaudit knows, and what a wheel's binaries load."""
-    import argparse
 
     from . import help as helptext
 
@@ -112,7 +147,7 @@ def _add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
         description="Every manylinux/musllinux level with its aliases, architectures and libc version, "
         "and what wheelaudit knows of the other platforms, from the policy files.",
         epilog=helptext.policies_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter(),
     )
     policies.add_argument("--json", action="store_true", help="print JSON")
     policies.add_argument(
@@ -123,7 +158,7 @@ def _add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
         help="the libraries each binary of a wheel loads, as a tree (like lddtree, from the wheel alone)",
         description="What each extension or program loads from inside the wheel, and what stays outside.",
         epilog=helptext.tree_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter(),
     )
     tree.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel files")
     tree.add_argument("--json", action="store_true", help="print JSON (one object, or a list for several wheels)")
@@ -133,7 +168,6 @@ def _add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    import argparse
 
     from . import help as helptext
 
@@ -144,7 +178,7 @@ def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "The input is never modified; the result is written atomically into the wheelhouse. "
         "Inputs whose name does not end in .whl are skipped.",
         epilog=helptext.repair_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter(),
     )
     repair.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel files")
     repair.add_argument(
