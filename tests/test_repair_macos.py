@@ -507,6 +507,23 @@ def test_rpath_searched_through_the_chain_of_loaders(files: dict[str, Fixtures],
     assert "/opt/homebrew/opt/foo/lib/libbar.1.dylib, /opt/homebrew/lib/libbar.1.dylib)" in str(caught.value)
 
 
+def test_two_copies_of_one_library_are_grafted_once(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    """libbar reached at two paths that hold the same bytes (a copied Homebrew tree): one member."""
+    arm = files["arm64"]
+    weak = edit_macho(
+        arm.weak.read_bytes(), MachOEdit(change_names={BAR_ID: "/opt/homebrew/lib/libbar.1.dylib"}), path="w"
+    )
+    wheel, _ = fixture_wheel(tmp_path / "in", arm, TAGS["arm64"])
+    wheel = _replace_member(wheel, "wa_macfix/libweak.dylib", adhoc_sign(weak.data, path="w").data, tmp_path / "w")
+    root = tmp_path / "root"
+    for where, source in ((FOO_ID, arm.foo), (BAR_ID, arm.bar), ("/opt/homebrew/lib/libbar.1.dylib", arm.bar)):
+        (root / where.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, root / where.lstrip("/"))
+    result = repair(wheel, tmp_path / "out", sysroot=str(root))
+    assert [g.new_name.split("-")[0] for g in result.plan.grafts] == ["libfoo", "libbar"]
+    check_result(result, tmp_path)
+
+
 def test_developer_id_signature_of_a_graft_is_replaced_with_a_warning(
     files: dict[str, Fixtures], tmp_path: Path
 ) -> None:

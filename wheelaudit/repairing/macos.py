@@ -41,7 +41,7 @@ from ..platforms.loader import Version, format_version, parse_version
 from ..platforms.macos import MacPolicy
 from ..platforms.policyset import PolicySet
 from ..platforms.tags import parse_platform_tag
-from ..resolve.macho import EXTERNAL, HOST, IN_WHEEL, DylibClosure, DylibFinder, HostDylib, Link, resolve_closure
+from ..resolve.macho import HOST, IN_WHEEL, DylibClosure, DylibFinder, HostDylib, Link, resolve_closure
 from ..wheel.archive import WheelArchive
 from .codesign import adhoc_sign
 from .macho_edit import HeaderPaddingError, MachOEdit, edit_macho
@@ -352,7 +352,11 @@ class MacPlanner:
             if names or drop:
                 patches.append(MacPatch(member, MachOEdit(change_names=dict(names), delete_rpaths=drop)))
         final: list[MacGraft] = []
+        written: set[str] = set()
         for file, graft in grafts.items():
+            if graft.member in written:
+                continue  # a second copy of the same bytes reached by another path: one member serves both
+            written.add(graft.member)
             host = closure.libraries[file]
             has_id = any(b.own_name is not None for b in host.slices)
             drop = frozenset(r for b in host.slices for r in b.rpath if self._outside_rpath(r, graft.member))
@@ -532,4 +536,4 @@ class MacRepair:
         return Prepared(files, new_bytes)
 
 
-__all__ = ["DLC_PREFIX", "EXTERNAL", "MacGraft", "MacPatch", "MacPlanner", "MacRepair", "MacRepairPlan"]
+__all__ = ["DLC_PREFIX", "MacGraft", "MacPatch", "MacPlanner", "MacRepair", "MacRepairPlan"]
