@@ -507,6 +507,24 @@ def test_rpath_searched_through_the_chain_of_loaders(files: dict[str, Fixtures],
     assert "/opt/homebrew/opt/foo/lib/libbar.1.dylib, /opt/homebrew/lib/libbar.1.dylib)" in str(caught.value)
 
 
+def test_executable_path_in_an_extension(files: dict[str, Fixtures], tmp_path: Path) -> None:
+    """@executable_path under an extension is the interpreter's folder: unknowable, so only --lib-path
+    (dyld's DYLD_LIBRARY_PATH rule, by leaf name, for every install name) can find the library."""
+    arm = files["arm64"]
+    name = "@executable_path/../lib/libfoo.1.dylib"
+    ext = edit_macho(arm.ext.read_bytes(), MachOEdit(change_names={FOO_ID: name}), path="ext.so").data
+    wheel, lib = fixture_wheel(tmp_path / "in", arm, TAGS["arm64"])
+    wheel = _replace_member(wheel, "wa_macfix/ext.so", adhoc_sign(ext, path="ext.so").data, tmp_path / "ep")
+    result = repair(wheel, tmp_path / "out", lib_paths=(str(lib),))
+    assert grafted_names(result.path) == {"libfoo.1.dylib", "libbar.1.dylib"}
+    check_result(result, tmp_path)
+    with pytest.raises(RepairError) as caught:
+        repair(wheel, tmp_path / "out2")
+    assert f"{name} (needed by wa_macfix/ext.so) [@executable_path in a Python extension is the interpreter's" in str(
+        caught.value
+    )
+
+
 def test_two_copies_of_one_library_are_grafted_once(files: dict[str, Fixtures], tmp_path: Path) -> None:
     """libbar reached at two paths that hold the same bytes (a copied Homebrew tree): one member."""
     arm = files["arm64"]
