@@ -64,7 +64,7 @@ def start_scan(
     reused = [(m, known[member_key(m)]) for m in archive.files() if member_key(m) in known]
     skip = {m.name for m, _ in reused}
     candidates = [m for m in archive.files() if m.size >= 16 and not m.is_symlink and m.name not in skip]
-    order = {m.name: i for i, m in enumerate(archive.files())}
+    order = archive.members.position  # archive order, without a dict of every member
     by_size = sorted(candidates, key=lambda m: -m.size)
     total = sum(m.size for m in candidates)
     dominant = by_size[0].name if by_size and by_size[0].size > total - by_size[0].size else None
@@ -79,8 +79,8 @@ def start_scan(
 
     def collect() -> BinaryScan:
         results = wait()
-        found = [(order[m.name], b) for m, r in zip(by_size, results) for b in r.binaries]
-        found += [(order[m.name], b) for m, binaries in reused for b in binaries]
+        found = [(order(m.name), b) for m, r in zip(by_size, results) for b in r.binaries]
+        found += [(order(m.name), b) for m, binaries in reused for b in binaries]
         return BinaryScan(
             binaries=tuple(b for _, b in sorted(found, key=lambda pair: pair[0])),
             members_sniffed=len(candidates),

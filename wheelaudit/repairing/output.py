@@ -112,11 +112,6 @@ def _member_hash(archive: WheelArchive, member: Member, verify: bool) -> str:
     return given
 
 
-def _sort_key(name: str, dist_info: str) -> tuple[int, str]:
-    """Members in name order with .dist-info last (RECORD is appended after all of them)."""
-    return (1 if name.startswith(dist_info + "/") else 0, name)
-
-
 def write_wheel(
     archive: WheelArchive,
     prepared: Prepared,
@@ -127,14 +122,19 @@ def write_wheel(
     progress: bool,
     skip: Collection[str] = (),
 ) -> None:
-    """Write ``out_path``: the prepared changes plus a raw copy of every other member, then RECORD."""
+    """Write ``out_path``: the prepared changes plus a raw copy of every other member, then RECORD.
+
+    Members go in name order with .dist-info last (RECORD is appended after all of them).
+    """
     dist_info = archive.info.dist_info
     skip = {*skip, *prepared.dropped, f"{dist_info}/RECORD", f"{dist_info}/RECORD.jws", f"{dist_info}/RECORD.p7s"}
     files, new_bytes = prepared.files, prepared.new_bytes
     # Only the exceptions are stored by name: a wheel may hold 500,000 members.
     replaced = files.keys() | new_bytes.keys()
     names = [n for n in archive.members if n not in skip and n not in replaced] + list(replaced)
-    names.sort(key=lambda n: _sort_key(n, dist_info))
+    names.sort()  # then .dist-info last: no sort key (a tuple a member) to build
+    last = dist_info + "/"
+    names = [n for n in names if not n.startswith(last)] + [n for n in names if n.startswith(last)]
     total = sum(archive.members[n].compressed_size for n in names if n not in replaced)
     total += sum(p.stat().st_size for p, _ in files.values())
 

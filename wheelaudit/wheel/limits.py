@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container, Mapping
+from typing import BinaryIO
 
 from ..errors import InvalidWheel, UnsafeWheel
-from .zipdir import Member, ZipEntry
+from .zipdir import Member, MemberTable, ZipEntry, iter_raw_entries
 from .zipformat import DEFLATED, FLAG_ENCRYPTED, LOCAL_HEADER, STORED
 
 #: Metadata files (WHEEL, METADATA, RECORD) larger than this are refused.
@@ -59,24 +60,46 @@ def shown_name(name: str, limit: int = 120) -> str:
 
 def check_entry(entry: ZipEntry, seen: Container[str], wheel: str) -> None:
     """Refuse one central-directory entry: unsafe or repeated name, encryption, a method or sizes no wheel has."""
-    problem = check_member_name(entry.name)
+    check_fields(entry.name, entry.flags, entry.method, entry.compressed_size, entry.size, seen, wheel)
+
+
+def check_fields(name: str, flags: int, method: int, csize: int, size: int, seen: Container[str], wheel: str) -> None:
+    """:func:`check_entry` on the fields themselves (the member table's reader makes no entry object)."""
+    problem = check_member_name(name)
     if problem:
         raise UnsafeWheel(f"{wheel}: {problem}")
-    if entry.name in seen:
-        raise UnsafeWheel(f"{wheel}: member {entry.name!r} appears twice")
-    if entry.flags & FLAG_ENCRYPTED:
-        raise InvalidWheel(f"{wheel}: member {entry.name!r} is encrypted")
-    if entry.method not in (STORED, DEFLATED):
-        raise InvalidWheel(
-            f"{wheel}: member {entry.name!r} uses compression method {entry.method}; wheels use stored or deflate"
-        )
-    if entry.method == STORED and entry.compressed_size != entry.size:
-        raise InvalidWheel(f"{wheel}: stored member {entry.name!r} has inconsistent sizes")
-    if entry.size > max(entry.compressed_size, 1) * MAX_DEFLATE_RATIO and entry.size > 1 << 20:
-        raise UnsafeWheel(
-            f"{wheel}: member {entry.name!r} claims {entry.size} bytes from "
-            f"{entry.compressed_size} compressed (a zip bomb)"
-        )
+    if name in seen:
+        raise UnsafeWheel(f"{wheel}: member {name!r} appears twice")
+    if flags & FLAG_ENCRYPTED:
+        raise InvalidWheel(f"{wheel}: member {name!r} is encrypted")
+    if method not in (STORED, DEFLATED):
+        raise InvalidWheel(f"{wheel}: member {name!r} uses compression method {method}; wheels use stored or deflate")
+    if method == STORED and csize != size:
+        raise InvalidWheel(f"{wheel}: stored member {name!r} has inconsistent sizes")
+    if size > max(csize, 1) * MAX_DEFLATE_RATIO and size > 1 << 20:
+        raise UnsafeWheel(f"{wheel}: member {name!r} claims {size} bytes from {csize} compressed (a zip bomb)")
+
+
+def read_members(fh: BinaryIO, file_size: int, wheel: str) -> MemberTable:
+    """The central directory as a :class:`MemberTable`, every entry checked as it is read, then the total size.
+
+    Raises :class:`.zipdir.BadZip` for a damaged directory (the caller words it).
+    """
+    table = MemberTable()
+    append = table.append
+    for name, flags, method, crc, csize, size, offset, attr in iter_raw_entries(fh, file_size, max_entries=MAX_MEMBERS):
+        # The usual member is checked inline (a wheel may hold 500,000); anything else gets the full check.
+        usual = _SUSPECT.search(name) is None and name not in table and not flags & FLAG_ENCRYPTED
+        if usual and (
+            (method == DEFLATED and (size <= 1 << 20 or size <= max(csize, 1) * MAX_DEFLATE_RATIO))
+            or (method == STORED and csize == size)
+        ):
+            append(name, size, csize, method, offset, crc, (attr >> 16) & 0xFFFF)
+            continue
+        check_fields(name, flags, method, csize, size, table, wheel)
+        append(name, size, csize, method, offset, crc, (attr >> 16) & 0xFFFF)
+    check_total_size(table.total_size(), wheel)
+    return table
 
 
 def check_total_size(total: int, wheel: str) -> None:
@@ -84,17 +107,17 @@ def check_total_size(total: int, wheel: str) -> None:
         raise UnsafeWheel(f"{wheel}: members add up to {total} bytes uncompressed (a zip bomb)")
 
 
-def check_overlaps(members: Mapping[str, Member], file_size: int, wheel: str) -> None:
+def check_overlaps(members: MemberTable, file_size: int, wheel: str) -> None:
     """Refuse members whose data overlap (the trick behind non-recursive zip bombs)."""
-    previous: Member | None = None
-    end = 0
-    for member in sorted(members.values(), key=lambda m: m.header_offset):  # references only
-        if previous is not None and end > member.header_offset:
-            raise UnsafeWheel(f"{wheel}: members {previous.name!r} and {member.name!r} overlap (a zip bomb)")
-        previous = member
-        end = member.header_offset + LOCAL_HEADER.size + len(member.name.encode()) + member.compressed_size
-    if previous is not None and end > file_size:
-        raise InvalidWheel(f"{wheel} is truncated: member {previous.name!r} runs past the end of the file")
+    previous = ""
+    end = -1
+    for name, offset, csize in members.in_offset_order():
+        if end > offset:
+            raise UnsafeWheel(f"{wheel}: members {previous!r} and {name!r} overlap (a zip bomb)")
+        previous = name
+        end = offset + LOCAL_HEADER.size + len(name.encode()) + csize
+    if end > file_size:
+        raise InvalidWheel(f"{wheel} is truncated: member {previous!r} runs past the end of the file")
 
 
 def check_file_directory_clashes(members: Mapping[str, Member], wheel: str) -> None:

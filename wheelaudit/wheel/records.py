@@ -8,12 +8,15 @@ are for RECORD itself); what a field means is decided by the functions below.
 from __future__ import annotations
 
 import base64
+import codecs
 import csv
 import io
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 
 from ..errors import InvalidWheel
+from .zipdir import MemberTable
 
 #: The hash algorithms a RECORD may use (PEP 427: sha256 or stronger, from hashlib's guaranteed set).
 HASH_ALGORITHMS = ("sha256", "sha384", "sha512")
@@ -41,6 +44,116 @@ def parse_record(text: str, where: str) -> dict[str, RecordRow]:
     except csv.Error as exc:
         raise InvalidWheel(f"{where} is not valid CSV ({exc})") from None
     return rows
+
+
+class RecordTable(Mapping[str, RecordRow]):
+    """RECORD's rows by path, as :func:`parse_record` gives them, kept as RECORD's own bytes and an index.
+
+    A wheel may hold 500,000 members: as a dict of rows (three strings and a tuple
+    each, the path a second copy of the member name) RECORD took ~350 bytes a row;
+    here a row costs its bytes and two 4-byte slots, and is parsed again when asked
+    for. Rows are found by the member they describe (its position in the member table);
+    the few paths that are not members have a dict of their own. A path listed twice
+    has the last row's fields at the first row's place, as in a dict.
+    """
+
+    __slots__ = ("_data", "_members", "_order", "_others", "_row_of")
+
+    def __init__(self, data: bytes | bytearray, where: str, members: MemberTable) -> None:
+        """Index ``data``; ``where`` ("x.whl: x-1.0.dist-info/RECORD") starts the error messages."""
+        _check_utf8(data, where)
+        self._data = data
+        self._members = members
+        self._row_of = array("i", [-1]) * len(members)  # member position -> where its row starts
+        self._others: dict[str, int] = {}  # path that is no member -> where its row starts
+        self._order = array("i")  # paths in first-row order: member position, or ~row start
+        row_of, others, order = self._row_of, self._others, self._order
+        find = members.find
+        end = [0]
+        start = 0
+        try:
+            for row in csv.reader(_lines(data, 0, end)):
+                if row:
+                    if len(row) != 3:
+                        raise InvalidWheel(f"{where} has a row with {len(row)} fields: {row[:3]!r}")
+                    i = find(row[0])
+                    if i >= 0:
+                        if row_of[i] < 0:
+                            order.append(i)
+                        row_of[i] = start
+                    else:
+                        if row[0] not in others:
+                            order.append(~start)
+                        others[row[0]] = start
+                start = end[0]
+        except csv.Error as exc:
+            raise InvalidWheel(f"{where} is not valid CSV ({exc})") from None
+
+    def _row(self, start: int) -> RecordRow:
+        row = next(row for row in csv.reader(_lines(self._data, start, [0])) if row)
+        return RecordRow(row[0], row[1], row[2])
+
+    def _start(self, path: object) -> int:
+        if not isinstance(path, str):
+            return -1
+        i = self._members.find(path)
+        return self._row_of[i] if i >= 0 else self._others.get(path, -1)
+
+    def __getitem__(self, path: str) -> RecordRow:
+        start = self._start(path)
+        if start < 0:
+            raise KeyError(path)
+        return self._row(start)
+
+    def __contains__(self, path: object) -> bool:
+        return self._start(path) >= 0
+
+    def __iter__(self) -> Iterator[str]:
+        names: list[str] | None = None
+        for v in self._order:
+            if v >= 0:
+                if names is None:
+                    names = list(self._members)
+                yield names[v]
+            else:
+                yield self._row(~v).path
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+def _check_utf8(data: bytes | bytearray, where: str) -> None:
+    """Refuse RECORD unless it is all UTF-8, a megabyte at a time (never a second copy of it as text)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for at in range(0, len(data), 1 << 20):
+            decoder.decode(data[at : at + (1 << 20)])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise InvalidWheel(f"{where} is not UTF-8") from None
+
+
+def _lines(data: bytes | bytearray, at: int, end: list[int]) -> Iterator[str]:
+    """RECORD's lines from byte ``at`` on, split as ``str.splitlines(keepends=True)`` splits the whole text.
+
+    ``end[0]`` is set to the byte offset after each line before it is handed out, so a
+    reader knows where the next row starts.
+    """
+    size = len(data)
+    while at < size:
+        nl = data.find(b"\n", at)
+        stop = size if nl < 0 else nl + 1
+        text = data[at:stop].decode("utf-8")
+        pieces = text.splitlines(keepends=True)
+        if len(pieces) == 1:
+            end[0] = stop
+            yield text
+        else:  # other line boundaries (a lone CR, FF, VT, U+2028, ...) that splitlines honours too
+            for piece in pieces:
+                at += len(piece.encode("utf-8"))
+                end[0] = at
+                yield piece
+        at = stop
 
 
 def serialise_record(rows: Iterable[RecordRow], record_name: str) -> bytes:

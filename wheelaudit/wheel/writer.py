@@ -13,20 +13,22 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import csv
 import hashlib
 import os
 import stat
+import tempfile
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, NamedTuple, Protocol, cast
+from typing import BinaryIO, Protocol, cast
 
 from ..errors import InvalidWheel, WheelError
 from . import scratch
 from . import zipformat as zf
-from .records import RecordRow, record_hash, serialise_record
+from .records import record_hash
 from .zipdir import Member
 
 #: Deflate can grow incompressible data by a few bytes per 16 KiB block; below this a member never needs ZIP64 sizes.
@@ -34,6 +36,8 @@ ZIP64_SAFE_SIZE = 0xF0000000
 #: Earliest time a zip can express; used when SOURCE_DATE_EPOCH is not set, so output never depends on the clock.
 DEFAULT_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 CHUNK = 1 << 20
+#: What the central directory and RECORD, written as the members go, keep in memory before they go to disk.
+SPOOL_IN_MEMORY = 1 << 20
 
 ProgressCallback = Callable[[int], None]
 
@@ -48,6 +52,7 @@ class _Output:
     def __init__(self, file: BinaryIO, target: Path) -> None:
         self.file = file
         self.target = target
+        self.pos = 0  # kept here: asking the file costs a system call per member
 
     def _failed(self, exc: OSError) -> OutputError:
         return OutputError(f"cannot write {self.target}: {exc.strerror or exc}", path=str(self.target))
@@ -57,15 +62,17 @@ class _Output:
             self.file.write(data)
         except OSError as exc:
             raise self._failed(exc) from None
+        self.pos += len(data)
 
     def seek(self, offset: int) -> None:
         try:
             self.file.seek(offset)
         except OSError as exc:
             raise self._failed(exc) from None
+        self.pos = offset
 
     def tell(self) -> int:
-        return self.file.tell()
+        return self.pos
 
     def sync_and_close(self) -> None:
         """Flush, fsync and close: a full disk may only show here (delayed allocation, NFS)."""
@@ -80,6 +87,50 @@ class _Output:
         """Close without caring: flushing a buffer onto a full disk fails again, and must not stop the cleanup."""
         with contextlib.suppress(OSError):
             self.file.close()
+
+
+class _Spool:
+    """Records made as the members are written (central directory entries, RECORD rows), written out at the end.
+
+    A wheel may hold 500,000 members: kept as objects they took ~400 bytes each; here
+    they are their bytes, in memory up to SPOOL_IN_MEMORY, then in an unnamed file in
+    the wheelhouse (gone with the process, whatever ends it). A failure names the output.
+    """
+
+    def __init__(self, output: _Output, directory: Path) -> None:
+        self._output = output
+        self._file = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=str(directory))  # noqa: SIM115 - closed by the writer
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise self._output._failed(exc) from None
+        self.size += len(data)
+
+    def chunks(self) -> Iterator[bytes]:
+        """Everything written, from the start, in pieces."""
+        try:
+            self._file.seek(0)
+            while piece := self._file.read(CHUNK):
+                yield piece
+        except OSError as exc:
+            raise self._output._failed(exc) from None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+
+
+class _TextSpool:
+    """A :class:`_Spool` for :mod:`csv`, which writes text: each row goes in as UTF-8."""
+
+    def __init__(self, spool: _Spool) -> None:
+        self.spool = spool
+
+    def write(self, text: str) -> None:
+        self.spool.write(text.encode("utf-8"))
 
 
 class _Compressor(Protocol):
@@ -136,20 +187,6 @@ def normalized_mode(mode: int, *, is_dir: bool = False) -> int:
     return stat.S_IFREG | (0o755 if mode & 0o111 else 0o644)
 
 
-class _Entry(NamedTuple):
-    """One member as written: what its central-directory record needs."""
-
-    name: bytes
-    flags: int
-    method: int
-    crc: int
-    compressed_size: int
-    size: int
-    offset: int
-    mode: int
-    is_dir: bool
-
-
 class WheelWriter:
     """Writes one wheel file; use as a context manager so a failure leaves nothing behind.
 
@@ -169,15 +206,21 @@ class WheelWriter:
         self.compresslevel = compresslevel
         self._time, self._date = dos_datetime(build_epoch() if epoch is None else epoch)
         self._progress = progress
-        self._entries: list[_Entry] = []
-        self._names: set[str] = set()
-        self.record: list[RecordRow] = []
+        self._names: set[str] = set()  # the callers' strings, not copies
         try:
             fd, self._tmp = scratch.new_file(self.target.parent)
         except OSError as exc:
             raise OutputError(f"cannot write into {self.target.parent}: {exc.strerror or exc}") from None
         self._fh = _Output(os.fdopen(fd, "w+b"), self.target)
         self._done = False
+        try:
+            self._central = _Spool(self._fh, self.target.parent)  # central directory records, packed
+            self._record = _Spool(self._fh, self.target.parent)  # RECORD's rows, as written
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"cannot write into {self.target.parent}: {exc.strerror or exc}") from None
+        self._record_rows = csv.writer(_TextSpool(self._record), lineterminator="\n")
+        self._count = 0  # members written
 
     def __enter__(self) -> WheelWriter:
         return self
@@ -192,6 +235,9 @@ class WheelWriter:
         """Drop the partial output (whatever went wrong, the hidden temporary file goes)."""
         self._done = True
         self._fh.discard()
+        for spool in ("_central", "_record"):
+            if hasattr(self, spool):
+                getattr(self, spool).close()
         with contextlib.suppress(FileNotFoundError):
             self._tmp.unlink()
 
@@ -252,24 +298,28 @@ class WheelWriter:
                 self._progress(len(chunk))
         if written != member.compressed_size:
             raise InvalidWheel(f"{member.name}: copied {written} bytes, expected {member.compressed_size}")
-        self._entries.append(
-            _Entry(
-                encoded,
-                flags,
-                member.compress_type,
-                member.crc,
-                member.compressed_size,
-                member.size,
-                offset,
-                normalized_mode(member.mode, is_dir=member.is_dir),
-                member.is_dir,
-            )
+        is_dir = member.is_dir
+        self._add_central(
+            encoded,
+            flags,
+            member.compress_type,
+            member.crc,
+            member.compressed_size,
+            member.size,
+            offset,
+            normalized_mode(member.mode, is_dir=is_dir),
+            is_dir,
         )
-        if not member.is_dir:
-            self.record.append(RecordRow(member.name, hash_, str(member.size)))
+        if not is_dir:
+            self._record_rows.writerow((member.name, hash_, member.size))
 
     def add_chunks(self, name: str, chunks: Iterable[bytes], size: int, *, mode: int = 0o644) -> str:
         """Compress and write a new or changed member from pieces totalling ``size`` bytes; returns its hash."""
+        digest = self._add_chunks(name, chunks, size, mode)
+        self._record_rows.writerow((name, digest, size))
+        return digest
+
+    def _add_chunks(self, name: str, chunks: Iterable[bytes], size: int, mode: int) -> str:
         encoded = self._claim(name)
         flags = self._flags(name)
         zip64 = size > ZIP64_SAFE_SIZE
@@ -304,10 +354,8 @@ class WheelWriter:
         else:
             self._fh.write(zf.CRC_AND_SIZES.pack(crc, csize, total))
         self._fh.seek(end)
-        self._entries.append(_Entry(encoded, flags, method, crc, csize, total, offset, normalized_mode(mode), False))
-        digest = record_hash(sha.digest())
-        self.record.append(RecordRow(name, digest, str(total)))
-        return digest
+        self._add_central(encoded, flags, method, crc, csize, total, offset, normalized_mode(mode), False)
+        return record_hash(sha.digest())
 
     def add_bytes(self, name: str, data: bytes, *, mode: int = 0o644) -> str:
         return self.add_chunks(name, [data], len(data), mode=mode)
@@ -327,7 +375,8 @@ class WheelWriter:
         ``before_rename`` runs last, once everything is written: a check that raises
         (the input changed while it was read) keeps the file out of the wheelhouse.
         """
-        self.add_bytes(record_name, serialise_record(self.record, record_name))
+        self._record_rows.writerow((record_name, "", ""))
+        self._add_chunks(record_name, self._record.chunks(), self._record.size, 0o644)
         self._write_central_directory()
         self._fh.sync_and_close()
         if before_rename is not None:
@@ -340,45 +389,62 @@ class WheelWriter:
         self._done = True
         return self.target
 
+    def _add_central(
+        self,
+        name: bytes,
+        flags: int,
+        method: int,
+        crc: int,
+        csize: int,
+        size: int,
+        offset: int,
+        mode: int,
+        is_dir: bool,
+    ) -> None:
+        """Pack the member's central-directory record now; the records are written out by :meth:`finish`."""
+        extra_fields: list[int] = []
+        if size >= zf.ZIP64_LIMIT or csize >= zf.ZIP64_LIMIT:
+            extra_fields += [size, csize]
+            size = csize = zf.ZIP64_LIMIT
+        if offset >= zf.ZIP64_LIMIT:
+            extra_fields.append(offset)
+            offset = zf.ZIP64_LIMIT
+        extra = zf.zip64_extra(*extra_fields) if extra_fields else b""
+        needed = zf.VERSION_NEEDED_ZIP64 if extra_fields else zf.VERSION_NEEDED
+        external = (mode << 16) | (zf.DOS_DIRECTORY if is_dir else 0)
+        self._central.write(
+            zf.CENTRAL_HEADER.pack(
+                zf.CENTRAL_SIG,
+                zf.MADE_BY_UNIX,
+                needed,
+                flags,
+                method,
+                self._time,
+                self._date,
+                crc,
+                csize,
+                size,
+                len(name),
+                len(extra),
+                0,
+                0,
+                0,
+                external,
+                offset,
+            )
+            + name
+            + extra
+        )
+        self._count += 1
+
     def _write_central_directory(self) -> None:
         start = self._fh.tell()
-        for e in self._entries:
-            extra_fields: list[int] = []
-            size, csize, offset = e.size, e.compressed_size, e.offset
-            if size >= zf.ZIP64_LIMIT or csize >= zf.ZIP64_LIMIT:
-                extra_fields += [size, csize]
-                size = csize = zf.ZIP64_LIMIT
-            if offset >= zf.ZIP64_LIMIT:
-                extra_fields.append(offset)
-                offset = zf.ZIP64_LIMIT
-            extra = zf.zip64_extra(*extra_fields) if extra_fields else b""
-            needed = zf.VERSION_NEEDED_ZIP64 if extra_fields else zf.VERSION_NEEDED
-            external = (e.mode << 16) | (zf.DOS_DIRECTORY if e.is_dir else 0)
-            self._fh.write(
-                zf.CENTRAL_HEADER.pack(
-                    zf.CENTRAL_SIG,
-                    zf.MADE_BY_UNIX,
-                    needed,
-                    e.flags,
-                    e.method,
-                    self._time,
-                    self._date,
-                    e.crc,
-                    csize,
-                    size,
-                    len(e.name),
-                    len(extra),
-                    0,
-                    0,
-                    0,
-                    external,
-                    offset,
-                )
-            )
-            self._fh.write(e.name)
-            self._fh.write(extra)
+        for piece in self._central.chunks():
+            self._fh.write(piece)
+        self._central.close()
+        self._record.close()
         end = self._fh.tell()
-        count, cd_size = len(self._entries), end - start
+        count, cd_size = self._count, end - start
         if count >= zf.ZIP64_COUNT_LIMIT or cd_size >= zf.ZIP64_LIMIT or start >= zf.ZIP64_LIMIT:
             self._fh.write(
                 zf.EOCD64.pack(

@@ -10,9 +10,11 @@ trusted: every size and offset is checked against the file before use.
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
+from array import array
+from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
-from typing import BinaryIO, NamedTuple
+from itertools import islice
+from typing import BinaryIO, NamedTuple, TypeVar, overload
 
 from .zipformat import (
     CENTRAL_HEADER,
@@ -31,6 +33,8 @@ from .zipformat import (
     iter_extra,
     zip64_values,
 )
+
+_T = TypeVar("_T")
 
 
 class BadZip(ValueError):
@@ -91,6 +95,108 @@ class Member(NamedTuple):
         return self.name.rstrip("/").rsplit("/", 1)[-1]
 
 
+#: The fields of one central-directory entry as the reader produces them, before any check:
+#: name, flags, method, CRC-32, compressed size, size, local header offset, external attributes.
+RawEntry = tuple[str, int, int, int, int, int, int, int]
+
+
+class MemberTable(Mapping[str, Member]):
+    """A wheel's members by name, in archive order, kept as columns; a :class:`Member` is made on access.
+
+    A wheel may hold 500,000 members. As one named tuple each (with its integers) they
+    took ~330 bytes apiece; here a member costs its name, a dict slot with its position,
+    and 32 bytes of fixed fields in arrays (~190 bytes), and reading the whole table
+    (``values()``) builds each tuple in C.
+    """
+
+    __slots__ = ("_crc", "_csize", "_method", "_mode", "_offset", "_position", "_size")
+
+    def __init__(self) -> None:
+        self._position: dict[str, int] = {}  # name -> index into the columns; its key order is archive order
+        self._size = array("Q")
+        self._csize = array("Q")
+        self._method = array("H")
+        self._offset = array("Q")
+        self._crc = array("I")
+        self._mode = array("H")
+
+    def append(self, name: str, size: int, csize: int, method: int, offset: int, crc: int, mode: int) -> None:
+        """Add a member after the others (the caller has refused repeated names)."""
+        self._position[name] = len(self._size)
+        self._size.append(size)
+        self._csize.append(csize)
+        self._method.append(method)
+        self._offset.append(offset)
+        self._crc.append(crc)
+        self._mode.append(mode)
+
+    def _columns(self) -> Iterator[tuple[str, int, int, int, int, int, int]]:
+        return zip(self._position, self._size, self._csize, self._method, self._offset, self._crc, self._mode)
+
+    def __getitem__(self, name: str) -> Member:
+        i = self._position[name]
+        return Member(
+            name, self._size[i], self._csize[i], self._method[i], self._offset[i], self._crc[i], self._mode[i]
+        )
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._position
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._position)
+
+    def __len__(self) -> int:
+        return len(self._position)
+
+    @overload
+    def get(self, name: str, /) -> Member | None: ...
+    @overload
+    def get(self, name: str, /, default: Member | _T) -> Member | _T: ...
+    def get(self, name: str, default: object = None) -> object:
+        return self[name] if name in self._position else default
+
+    def values(self) -> ValuesView[Member]:
+        return _Values(self)
+
+    def items(self) -> ItemsView[str, Member]:
+        return _Items(self)
+
+    def position(self, name: str) -> int:
+        """Where the member lies in archive order (0 for the first); KeyError when there is none."""
+        return self._position[name]
+
+    def find(self, name: str) -> int:
+        """:meth:`position`, or -1 when there is no such member."""
+        return self._position.get(name, -1)
+
+    def total_size(self) -> int:
+        """The sum of the members' declared (uncompressed) sizes."""
+        return sum(self._size)
+
+    def in_offset_order(self) -> Iterator[tuple[str, int, int]]:
+        """(name, local header offset, compressed size) of every member by offset (archive order among equals)."""
+        offsets = self._offset
+        if all(a <= b for a, b in zip(offsets, islice(offsets, 1, None))):  # the usual case: no sort, no index list
+            return zip(self._position, offsets, self._csize)
+        names = list(self._position)
+        order = sorted(range(len(offsets)), key=offsets.__getitem__)
+        return ((names[i], offsets[i], self._csize[i]) for i in order)
+
+
+class _Values(ValuesView[Member]):
+    _mapping: MemberTable
+
+    def __iter__(self) -> Iterator[Member]:
+        return map(Member._make, self._mapping._columns())
+
+
+class _Items(ItemsView[str, Member]):
+    _mapping: MemberTable
+
+    def __iter__(self) -> Iterator[tuple[str, Member]]:
+        return ((m.name, m) for m in map(Member._make, self._mapping._columns()))
+
+
 def read_central_directory(fh: BinaryIO, file_size: int, *, max_entries: int) -> list[ZipEntry]:
     """Every entry of the central directory, in directory order."""
     return list(iter_central_directory(fh, file_size, max_entries=max_entries))
@@ -103,6 +209,12 @@ def iter_central_directory(fh: BinaryIO, file_size: int, *, max_entries: int) ->
     per member at once (a wheel may hold 500,000). The end records are checked before
     the first entry is produced; a damaged entry raises when it is reached.
     """
+    for raw in iter_raw_entries(fh, file_size, max_entries=max_entries):
+        yield ZipEntry(*raw)
+
+
+def iter_raw_entries(fh: BinaryIO, file_size: int, *, max_entries: int) -> Iterator[RawEntry]:
+    """:func:`iter_central_directory` as plain tuples (:data:`RawEntry`), for a reader that stores columns."""
     tail_size = min(file_size, EOCD.size + MAX_COMMENT)
     fh.seek(file_size - tail_size)
     tail = fh.read(tail_size)
@@ -122,10 +234,7 @@ def iter_central_directory(fh: BinaryIO, file_size: int, *, max_entries: int) ->
     if cd_offset + cd_size > eocd_offset:
         raise BadZip("the central directory runs past its end record (truncated file?)")
     fh.seek(cd_offset)
-    directory = fh.read(cd_size)
-    if len(directory) != cd_size:
-        raise BadZip("the central directory is truncated")
-    yield from _entries(directory, count)
+    yield from _entries(fh, cd_size, count)
 
 
 def _zip64_end(fh: BinaryIO, eocd_offset: int, file_size: int) -> tuple[int, int, int]:
@@ -146,30 +255,56 @@ def _zip64_end(fh: BinaryIO, eocd_offset: int, file_size: int) -> tuple[int, int
     return count, cd_size, cd_offset
 
 
-def _entries(directory: bytes, count: int) -> Iterator[ZipEntry]:
+#: How much of the central directory is read at a time: the directory of 500,000 members is ~40 MB.
+DIRECTORY_BLOCK = 1 << 20
+
+
+def _refill(fh: BinaryIO, buf: bytes, pos: int, unread: int, need: int) -> tuple[bytes, int]:
+    """``buf`` from ``pos`` on, followed by the next block of the directory (at least ``need`` bytes in all)."""
+    want = min(unread, max(DIRECTORY_BLOCK, need - (len(buf) - pos)))
+    data = fh.read(want)
+    if len(data) != want:
+        raise BadZip("the central directory is truncated")
+    return buf[pos:] + data, unread - want
+
+
+def _entries(fh: BinaryIO, size: int, count: int) -> Iterator[RawEntry]:
+    """The ``count`` entries of the ``size``-byte directory at ``fh``'s position, read a block at a time."""
+    buf = b""
     pos = 0
+    unread = size
+    header = CENTRAL_HEADER.size
     for _ in range(count):
-        if pos + CENTRAL_HEADER.size > len(directory):
+        if pos + header > len(buf) and unread:
+            buf, unread = _refill(fh, buf, pos, unread, header)
+            pos = 0
+        if pos + header > len(buf):
             raise BadZip("the central directory ends early")
         (sig, _, _, flags, method, _, _, crc, csize, usize, name_len, extra_len, comment_len, _, _, attr, offset) = (
-            CENTRAL_HEADER.unpack_from(directory, pos)
+            CENTRAL_HEADER.unpack_from(buf, pos)
         )
         if sig != CENTRAL_SIG:
             raise BadZip("bad central directory entry signature")
-        name_at = pos + CENTRAL_HEADER.size
-        extra_at = name_at + name_len
-        end = extra_at + extra_len + comment_len
-        if end > len(directory):
+        length = header + name_len + extra_len + comment_len
+        if pos + length > len(buf) and unread:
+            buf, unread = _refill(fh, buf, pos, unread, length)
+            pos = 0
+        if pos + length > len(buf):
             raise BadZip("a central directory entry runs past the directory")
-        raw_name = directory[name_at:extra_at]
+        name_at = pos + header
+        extra_at = name_at + name_len
+        raw_name = buf[name_at:extra_at]
         try:
-            name = raw_name.decode("utf-8") if flags & FLAG_UTF8 else raw_name.decode("cp437")
+            if raw_name.isascii():  # nearly every name: the same in UTF-8 and CP437, and quicker to decode
+                name = raw_name.decode("ascii")
+            else:
+                name = raw_name.decode("utf-8") if flags & FLAG_UTF8 else raw_name.decode("cp437")
         except UnicodeDecodeError:
             raise BadZip(f"member name {raw_name!r} is not valid UTF-8") from None
         if ZIP64_LIMIT in (usize, csize, offset):
-            usize, csize, offset = _zip64_fields(directory[extra_at : extra_at + extra_len], usize, csize, offset)
-        yield ZipEntry(name, flags, method, crc, csize, usize, offset, attr)
-        pos = end
+            usize, csize, offset = _zip64_fields(buf[extra_at : extra_at + extra_len], usize, csize, offset)
+        yield (name, flags, method, crc, csize, usize, offset, attr)
+        pos += length
 
 
 def _zip64_fields(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
