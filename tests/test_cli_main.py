@@ -298,6 +298,17 @@ def test_repair_warns_when_it_removes_a_forbidden_dependency(
     assert out.startswith(f"{tmp_path / LIBPYTHON.name}  (manylinux_2_17_x86_64; grafted nothing; ")
 
 
+def test_repair_of_a_lying_tag_notes_the_narrower_reach(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, out, err = run(capsys, "repair", "-w", tmp_path, NEWGLIBC)
+    assert status == 0
+    written = tmp_path / "wa_sample_newglibc-0.1.0-cp38-abi3-manylinux_2_36_x86_64.whl"
+    assert out.startswith(f"{written}  (manylinux_2_36_x86_64; grafted nothing; ")
+    assert err.splitlines() == [
+        "wheelaudit: note: the new tag manylinux_2_36 is narrower than the input's manylinux_2_17: "
+        "systems with an older glibc can no longer install the wheel"
+    ]
+
+
 def test_repair_keeps_a_wheel_with_errors_it_cannot_fix_and_says_so(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -319,7 +319,7 @@ def test_a_truncated_directory_is_refused() -> None:
     data = hand_zip(MEMBERS)
     cut = data.rfind(b"PK\x05\x06")
     damaged = data[: cut - 60] + data[cut:]  # the end record still points at the full directory
-    with pytest.raises(BadZip, match=r"runs past its end record|truncated"):
+    with pytest.raises(BadZip, match=r"^the central directory runs past its end record \(truncated file\?\)$"):
         read(damaged)
 
 
