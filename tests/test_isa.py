@@ -25,6 +25,7 @@ import jsonschema
 import pytest
 
 import wheelaudit
+from wheelaudit.binary import isascan
 from wheelaudit.binary.isascan import SAMPLE_SPAN, scan_code, window_offsets
 from wheelaudit.binary.model import Binary
 from wheelaudit.binary.x86decode import INVALID, Family, decode, walk
@@ -119,6 +120,25 @@ def test_data_is_not_taken_for_code() -> None:
     text = b"The quick brown fox jumps over the lazy dog. " * 2000
     found = scan_code(lambda o, s: text[o : o + s], [(0, len(text))], len(text))
     assert found is None or (found.level, found.dispatched_level, found.families) == (1, None, ())
+
+
+def test_identical_windows_are_decoded_once(gcc_libraries: dict[int, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library shipped twice (pyarrow's libarrow.so and libarrow.so.2600) is decoded once: the
+    second scan takes every window's counts from the first, and the verdict is the same."""
+    code, _ = _executable_bytes(gcc_libraries[3])
+    monkeypatch.setattr(isascan, "_MEMO", {})
+    decoded: list[int] = []
+    real_walk = isascan.walk
+    monkeypatch.setattr(isascan, "walk", lambda c, p, counts: decoded.append(1) or real_walk(c, p, counts))
+    first = scan_code(lambda o, s: code[o : o + s], [(0, len(code))], len(code))
+    windows = len(decoded)
+    assert first is not None and windows > 0
+    again = scan_code(lambda o, s: bytes(code[o : o + s]), [(0, len(code))], len(code))
+    assert again == first and len(decoded) == windows
+    monkeypatch.setattr(isascan, "MEMO_ENTRIES", 1)  # a full memo forgets its oldest entries
+    monkeypatch.setattr(isascan, "_MEMO", {})
+    assert scan_code(lambda o, s: code[o : o + s], [(0, len(code))], len(code)) == first
+    assert len(isascan._MEMO) == 1
 
 
 # --- gcc fixtures: one shared library per -march level -------------------------------------------------

@@ -87,8 +87,8 @@ class _Tally:
         self.legacy_simd_windows = 0  # legacy-encoded SSE and no VEX/EVEX: code not built for v3
 
     def add_window(self, code: bytes) -> None:
-        counts = [0] * (len(Family) + 1)
-        if not walk(code, _sync_point(code), counts):
+        counts = _window_counts(code)
+        if counts is None:
             self.data_windows += 1
             return
         total = sum(counts) - counts[-1]
@@ -109,6 +109,28 @@ class _Tally:
             self.v2_windows += any(f in present for f in V2_EVIDENCE)  # v2 code outside VEX/EVEX kernels
             self.legacy_simd_windows += Family.SSE in present
         self.gpr_v3_windows += any(f in present for f in _GPR_V3)
+
+
+#: Decoded windows by content, shared by every binary of a run: wheels often ship the same library
+#: twice (pyarrow's ``libarrow.so`` and ``libarrow.so.2600``: a tenth of its windows), and a window's
+#: counts depend on its bytes alone. The oldest entries go first beyond MEMO_ENTRIES (2 KB each);
+#: libraries are analysed largest first, so copies of one come one after the other.
+_MEMO: dict[bytes, list[int] | None] = {}
+MEMO_ENTRIES = 1024
+
+
+def _window_counts(code: bytes) -> list[int] | None:
+    """Instructions per family in one window (the last slot: ``00 00``), or None if it is not code."""
+    try:
+        return _MEMO[code]
+    except KeyError:
+        pass
+    counts = [0] * (len(Family) + 1)
+    found = counts if walk(code, _sync_point(code), counts) else None
+    if len(_MEMO) >= MEMO_ENTRIES:
+        _MEMO.pop(next(iter(_MEMO), b""), None)  # another thread may have taken it: no KeyError
+    _MEMO[code] = found  # read-only from here on
+    return found
 
 
 def _sync_point(code: bytes) -> int:
