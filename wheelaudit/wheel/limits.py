@@ -26,6 +26,7 @@ MAX_MEMBERS = 500_000
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 (as code points)
 #: Anything that may make a name unsafe; names without a match (nearly all) skip the detailed checks.
+_ODD_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 _SUSPECT = re.compile(r"[\x00-\x1f\x7f-\x9f\\]|^/|^[A-Za-z]:|(?:^|/)\.\.(?:/|$)|//|^$")
 
 
@@ -86,18 +87,39 @@ def read_members(fh: BinaryIO, file_size: int, wheel: str) -> MemberTable:
     Raises :class:`.zipdir.BadZip` for a damaged directory (the caller words it).
     """
     table = MemberTable()
-    append = table.append
+    position, sizes, csizes, methods, offsets, crcs, modes = table.columns()
+    add_size, add_csize, add_method = sizes.append, csizes.append, methods.append
+    add_offset, add_crc, add_mode = offsets.append, crcs.append, modes.append
+    odd_character = _ODD_CHARACTER.search
     for name, flags, method, crc, csize, size, offset, attr in iter_raw_entries(fh, file_size, max_entries=MAX_MEMBERS):
         # The usual member is checked inline (a wheel may hold 500,000); anything else gets the full check.
-        usual = _SUSPECT.search(name) is None and name not in table and not flags & FLAG_ENCRYPTED
-        if usual and (
-            (method == DEFLATED and (size <= 1 << 20 or size <= max(csize, 1) * MAX_DEFLATE_RATIO))
-            or (method == STORED and csize == size)
+        # A name with none of the characters or sequences _SUSPECT looks for (one character class and a
+        # few substring tests take a quarter of the time of that regex); ".." and ":" anywhere are sent on.
+        usual = (
+            name
+            and odd_character(name) is None
+            and "//" not in name
+            and ".." not in name
+            and name[0] != "/"
+            and name[1:2] != ":"
+            and name not in position
+            and not flags & FLAG_ENCRYPTED
+        )
+        if not (
+            usual
+            and (
+                (method == DEFLATED and (size <= 1 << 20 or size <= max(csize, 1) * MAX_DEFLATE_RATIO))
+                or (method == STORED and csize == size)
+            )
         ):
-            append(name, size, csize, method, offset, crc, (attr >> 16) & 0xFFFF)
-            continue
-        check_fields(name, flags, method, csize, size, table, wheel)
-        append(name, size, csize, method, offset, crc, (attr >> 16) & 0xFFFF)
+            check_fields(name, flags, method, csize, size, position, wheel)
+        position[name] = len(position)
+        add_size(size)
+        add_csize(csize)
+        add_method(method)
+        add_offset(offset)
+        add_crc(crc)
+        add_mode((attr >> 16) & 0xFFFF)
     check_total_size(table.total_size(), wheel)
     return table
 

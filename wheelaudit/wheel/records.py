@@ -11,6 +11,7 @@ import base64
 import codecs
 import csv
 import io
+import re
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
@@ -68,15 +69,17 @@ class RecordTable(Mapping[str, RecordRow]):
         self._others: dict[str, int] = {}  # path that is no member -> where its row starts
         self._order = array("i")  # paths in first-row order: member position, or ~row start
         row_of, others, order = self._row_of, self._others, self._order
-        find = members.find
-        end = [0]
+        find = members.columns()[0].get
         start = 0
+        size = len(data)
+        limit = csv.field_size_limit()
         try:
-            for row in csv.reader(_lines(data, 0, end)):
+            while start < size:
+                row, stop = _read_row(data, start, limit)
                 if row:
                     if len(row) != 3:
                         raise InvalidWheel(f"{where} has a row with {len(row)} fields: {row[:3]!r}")
-                    i = find(row[0])
+                    i = find(row[0], -1)
                     if i >= 0:
                         if row_of[i] < 0:
                             order.append(i)
@@ -85,12 +88,12 @@ class RecordTable(Mapping[str, RecordRow]):
                         if row[0] not in others:
                             order.append(~start)
                         others[row[0]] = start
-                start = end[0]
+                start = stop
         except csv.Error as exc:
             raise InvalidWheel(f"{where} is not valid CSV ({exc})") from None
 
     def _row(self, start: int) -> RecordRow:
-        row = next(row for row in csv.reader(_lines(self._data, start, [0])) if row)
+        row = _read_row(self._data, start, csv.field_size_limit())[0]
         return RecordRow(row[0], row[1], row[2])
 
     def _start(self, path: object) -> int:
@@ -120,6 +123,30 @@ class RecordTable(Mapping[str, RecordRow]):
 
     def __len__(self) -> int:
         return len(self._order)
+
+
+#: What csv treats specially, or what may make a line split otherwise than at its newline: such a
+#: line is left to csv. Anything else is ASCII text whose fields are what lies between the commas.
+_SPECIAL = re.compile(rb'["\r\x00\x0b\x0c\x1c-\x1e\x80-\xff]')
+
+
+def _read_row(data: bytes | bytearray, start: int, limit: int) -> tuple[list[str], int]:
+    """The row that starts at byte ``start`` (``[]`` for a blank line), and where the next one starts.
+
+    The fields are those csv.reader gives fed the text's ``splitlines(keepends=True)``.
+    A plain line (nearly all) is split at its commas here, for speed; any other goes
+    to csv, which reads on over the lines a quoted field spans.
+    """
+    nl = data.find(b"\n", start)
+    stop = len(data) if nl < 0 else nl + 1
+    body = data[start : stop - 1] if nl >= 0 else data[start:stop]
+    if body.endswith(b"\r"):
+        body = body[:-1]
+    if len(body) <= limit and _SPECIAL.search(body) is None:  # limit: csv's on a field
+        return (body.decode("ascii").split(",") if body else []), stop
+    end = [start]
+    row = next(csv.reader(_lines(data, start, end)))
+    return row, end[0]
 
 
 def _check_utf8(data: bytes | bytearray, where: str) -> None:

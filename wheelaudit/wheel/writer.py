@@ -277,9 +277,9 @@ class WheelWriter:
                 len(encoded),
                 len(extra),
             )
+            + encoded
+            + extra
         )
-        self._fh.write(encoded)
-        self._fh.write(extra)
         return offset
 
     def copy_raw(self, member: Member, compressed: Iterable[bytes], hash_: str) -> None:

@@ -130,6 +130,13 @@ class MemberTable(Mapping[str, Member]):
         self._crc.append(crc)
         self._mode.append(mode)
 
+    def columns(
+        self,
+    ) -> tuple[dict[str, int], array[int], array[int], array[int], array[int], array[int], array[int]]:
+        """The storage itself, for a reader filling it in a tight loop (as :meth:`append` would):
+        name -> position, then size, compressed size, method, offset, CRC-32 and mode by position."""
+        return self._position, self._size, self._csize, self._method, self._offset, self._crc, self._mode
+
     def _columns(self) -> Iterator[tuple[str, int, int, int, int, int, int]]:
         return zip(self._position, self._size, self._csize, self._method, self._offset, self._crc, self._mode)
 
