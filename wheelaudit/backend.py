@@ -59,6 +59,9 @@ REPAIR_KEYS = {
     "sysroot": "str",
     "strip": "str",
     "only-plat": "bool",
+    "require-archs": "str",
+    "macos-target": "str",
+    "no-mangle": "list",
     "policy-file": "list",
 }
 GATE_KEYS = {"require": "list", "fail-on": "str", "allow-linux-tag": "bool"}
@@ -222,11 +225,12 @@ def _note(line: str) -> None:
 
 
 def repairable(wheel: Path) -> bool:
-    """Whether repair handles this wheel: Linux platform tags (manylinux, musllinux, linux_*)."""
-    from .platforms.tags import parse_platform_tag, parse_wheel_filename
+    """Whether repair handles this wheel: its platform tags lead to one repairer (Linux, macOS, ...)."""
+    from .platforms.tags import parse_wheel_filename
+    from .repairing import repairer_module
 
     plats = {t.rsplit("-", 1)[-1] for t in parse_wheel_filename(wheel.name).tags}
-    return bool(plats) and all(parse_platform_tag(p).family in ("manylinux", "musllinux", "linux") for p in plats)
+    return repairer_module(plats) is not None
 
 
 def repair_options(config: HookConfig) -> RepairOptions:
@@ -240,6 +244,9 @@ def repair_options(config: HookConfig) -> RepairOptions:
         exclude=config.get("exclude", ()),
         strip=config.get("strip", "none"),
         only_plat=config.get("only-plat", False),
+        require_archs=config.get("require-archs"),
+        macos_target=config.get("macos-target"),
+        no_mangle=config.get("no-mangle", ()),
     )
 
 
@@ -257,7 +264,7 @@ def _repair_in_place(built: Path, config: HookConfig, policies: PolicySet) -> Re
 
 
 def finish_wheel(built: Path, config: HookConfig) -> Path:
-    """Audit, repair (Linux) and gate the wheel the real backend wrote; return the wheel left in its place."""
+    """Audit, repair (where a repairer exists) and gate the wheel the real backend wrote; return what is left."""
     from .auditing import audit
     from .errors import WheelError
     from .platforms.policyset import load_policies
@@ -269,7 +276,7 @@ def finish_wheel(built: Path, config: HookConfig) -> Path:
             verdict = evaluate(audit(built, policies=policies), gate)
             if not verdict.passed:
                 built.unlink()
-                raise _rejected(built, verdict, "audited (only Linux wheels can be repaired so far)")
+                raise _rejected(built, verdict, "audited (no repair for its platform)")
             _note(f"{built.name}: audited, gate passed")
             return built
         result = _repair_in_place(built, config, policies)

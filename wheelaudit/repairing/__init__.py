@@ -4,7 +4,7 @@ Every platform's repair has the same frame (here): read the wheel, plan (pure),
 edit copies of only the members that change in a scratch directory inside the
 wheelhouse, write the new wheel with every other member copied as its compressed
 bytes (:mod:`.output`), then audit the result. The platform's part is a *repairer*
-(:class:`Repairer`): :mod:`.linux` today. The input is only ever read; the output
+(:class:`Repairer`): :mod:`.linux`, :mod:`.macos`, :mod:`.windows`. The input is only ever read; the output
 appears by an atomic rename, and a failure leaves nothing behind.
 """
 
@@ -66,7 +66,7 @@ class RepairResult:
     """
 
     path: Path  # the repaired wheel
-    plan: PlanSummary  # the platform's plan (linux: RepairPlan; macos: MacRepairPlan)
+    plan: PlanSummary  # the platform's plan (linux: RepairPlan; macos: MacRepairPlan; win: WinRepairPlan)
     warnings: tuple[str, ...]
     written: bool  # False when the wheel needed nothing and already sat in the wheelhouse
     seconds: float
@@ -116,20 +116,39 @@ def repair(
     ).path
 
 
+#: Platform family -> the module whose repairer handles it. A wheel is repaired when all its
+#: platform tags lead to one module (manylinux and musllinux tags may share a wheel).
+REPAIRERS = {"manylinux": "linux", "musllinux": "linux", "linux": "linux", "macosx": "macos", "win": "windows"}
+
+
+def repairer_module(platform_tags: Iterable[str]) -> str | None:
+    """The repairer module for these platform tags, or None when no single one applies."""
+    modules = {REPAIRERS.get(parse_platform_tag(t).family) for t in platform_tags}
+    return modules.pop() if len(modules) == 1 else None
+
+
 def repairer_for(
     archive: WheelArchive, binaries: Sequence[Binary], policies: PolicySet, options: RepairOptions
 ) -> Repairer:
     """The repairer of the wheel's platform, planned (raises :class:`RepairError` when none applies)."""
-    families = {parse_platform_tag(t).family for t in archive.info.platform_tags}
-    if "macosx" in families and not families - {"macosx"}:
+    module = repairer_module(archive.info.platform_tags)
+    if module == "macos":
         from .macos import MacRepair
 
         return MacRepair(archive, binaries, policies, options)
-    if families & {"macosx", "ios", "win", "android"}:
-        raise RepairError(f"{archive.path.name}: only Linux wheels can be repaired so far")
-    from .linux import LinuxRepair
+    if module == "windows":
+        from .windows import WinRepair
 
-    return LinuxRepair(archive, binaries, policies, options)
+        return WinRepair(archive, binaries, policies, options)
+    if module == "linux":
+        from .linux import LinuxRepair
+
+        return LinuxRepair(archive, binaries, policies, options)
+    families = sorted({parse_platform_tag(t).family for t in archive.info.platform_tags})
+    supported = ", ".join(sorted(set(REPAIRERS) - {"linux"}))
+    raise RepairError(
+        f"{archive.path.name}: no repair for platform {' + '.join(families)} (repairable: {supported}, linux_*)"
+    )
 
 
 def repair_wheel(
