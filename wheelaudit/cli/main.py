@@ -457,12 +457,14 @@ def check_plat(plat: str, policies: PolicySet) -> str | None:
     tag = parse_platform_tag(plat)
     if tag.family == "macosx" and tag.version is not None and tag.arch in mac_arches:
         return None  # a macOS wheel's target: the version is its deployment target
+    if plat in policies.windows.tags:
+        return None  # a Windows wheel's tag: the machine only (Windows tags carry no version)
     names = ", ".join(p.name + "".join(f" ({alias})" for alias in p.aliases) for p in levels)
     arches = ", ".join(sorted({arch for p in levels for arch in p.architectures}))
     return (
         f"--plat {plat}: not a known tag or level; choose auto, or one of {names}, "
         f"either alone or followed by _ARCH ({arches}); for macOS wheels macosx_X_Y_ARCH "
-        f"({', '.join(mac_arches)})"
+        f"({', '.join(mac_arches)}); for Windows wheels {', '.join(policies.windows.tags)}"
     )
 
 
