@@ -436,7 +436,8 @@ class MemberStream:
                 raise InvalidWheel(f"{self._where} is truncated")
             return data
         if end <= len(self._prefix):
-            return bytes(self._prefix[offset:end])
+            with memoryview(self._prefix) as kept:  # one copy, not two (slice, then bytes)
+                return bytes(kept[offset:end])
         parked = self._parked
         if parked is not None and end > self._pos:
             if parked.pos <= self._pos:
@@ -457,7 +458,8 @@ class MemberStream:
                 self._inflate_to(offset, end)
         else:
             self._inflate_to(offset, end)
-        return bytes(self._window[offset - self._window_start : end - self._window_start])
+        with memoryview(self._window) as window:  # one copy: an 82 MB .dynstr was held three times
+            return bytes(window[offset - self._window_start : end - self._window_start])
 
     def _inflate_to(self, offset: int, end: int) -> None:
         if self._split:
