@@ -412,7 +412,7 @@ def test_repair_into_an_unwritable_directory_names_it(capsys: pytest.CaptureFixt
 def test_repair_of_a_pure_wheel_is_refused_in_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pure = make_wheel(tmp_path, "pure-1.0-py3-none-any.whl", {"pure/__init__.py": b""}, root_is_purelib=True)
     status, out, err = run(capsys, "repair", "-w", tmp_path / "wh", pure)
-    assert status in (1, 2) and out == ""
+    assert (status, out) == (1, ""), "a usable wheel that repair has no work for: 1, as for a tag it cannot reach"
     assert one_error(err).startswith(f"{pure.name}: no repair for platform any (repairable: ")
     assert not (tmp_path / "wh").exists()
 
