@@ -148,6 +148,10 @@ class WinPlanner:
         )
         self.top_level_modules = top_level
         self.libs_dir = SITE_PACKAGES if top_level else dist + self.policy.library_dir_suffix
+        # beside the first top-level module: at the wheel's root, or in <name>.data/platlib/ with it
+        self.top_prefix = (
+            top_level[0][: len(top_level[0]) - len(self.ctx.installed_paths[top_level[0]])] if top_level else ""
+        )
 
     # -- tags ------------------------------------------------------------------------------
 
@@ -287,7 +291,7 @@ class WinPlanner:
         taken = {n.lower() for n in self.archive.members}
         for lower, dll in found.items():
             new_name = new_names.get(dll.name, dll.name)
-            member = new_name if self.libs_dir == SITE_PACKAGES else f"{self.libs_dir}/{new_name}"
+            member = self.top_prefix + new_name if self.libs_dir == SITE_PACKAGES else f"{self.libs_dir}/{new_name}"
             if member.lower() in taken:
                 raise RepairError(f"cannot graft {dll.file}: the wheel already has a member {member}")
             taken.add(member.lower())
@@ -501,9 +505,7 @@ class WinRepair:
         if plan.grafts:
             info = archive.info
             dist = info.dist_info[: -len(".dist-info")].rsplit("-", 1)[0]
-            grafted = [
-                GraftedFile(member, g.source, g.sha256) for g in plan.grafts for member in (g.member, *g.copies)
-            ]
+            grafted = [GraftedFile(member, g.source, g.sha256) for g in plan.grafts for member in (g.member, *g.copies)]
             sbom = build_sbom(dist, info.version, out_name, grafted, use_host=False)
             new_bytes[f"{info.dist_info}/sboms/{SBOM_NAME}"] = (sbom, 0o644)
         return Prepared(files, new_bytes)
