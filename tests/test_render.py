@@ -47,7 +47,7 @@ def test_the_whole_text_of_a_clean_wheel(abi3: WheelReport) -> None:
         "    manylinux_2_12_x86_64:",
         "      - wa_sample_abi3/wa_sample_abi3.abi3.so needs GLIBC_2.14 from libc.so.6"
         " (manylinux_2_12 allows up to GLIBC_2.12) for memcpy",
-        "    ... 1 more levels (use -v)",
+        "    ... 1 more level (use -v)",
     ]
 
 

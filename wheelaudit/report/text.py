@@ -89,7 +89,8 @@ def _blocked_levels(report: WheelReport, verbose: bool, lines: _Lines) -> None:
         if not verbose and len(verdict.blockers) > 5:
             lines.add(f"      ... {len(verdict.blockers) - 5} more (use -v)")
     if len(blocked) > len(shown):
-        lines.add(f"    ... {len(blocked) - len(shown)} more levels (use -v)")
+        more = len(blocked) - len(shown)
+        lines.add(f"    ... {more} more level{'s' if more > 1 else ''} (use -v)")
 
 
 def group_by_fix(problems: Sequence[Problem]) -> list[tuple[list[Problem], str | None]]:
