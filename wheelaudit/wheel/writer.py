@@ -16,6 +16,7 @@ import contextlib
 import csv
 import hashlib
 import os
+import re
 import stat
 import tempfile
 import time
@@ -38,6 +39,7 @@ DEFAULT_EPOCH = 315532800  # 1980-01-01T00:00:00Z
 CHUNK = 1 << 20
 #: What the central directory and RECORD, written as the members go, keep in memory before they go to disk.
 SPOOL_IN_MEMORY = 1 << 20
+SPOOL_BATCH = 64 << 10
 
 ProgressCallback = Callable[[int], None]
 
@@ -100,17 +102,25 @@ class _Spool:
     def __init__(self, output: _Output, directory: Path) -> None:
         self._output = output
         self._file = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=str(directory))  # noqa: SIM115 - closed by the writer
+        self._pending = bytearray()  # gathered here first: one write to the file per SPOOL_BATCH, not per record
         self.size = 0
 
     def write(self, data: bytes) -> None:
+        self._pending += data
+        self.size += len(data)
+        if len(self._pending) >= SPOOL_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
         try:
-            self._file.write(data)
+            self._file.write(self._pending)
         except OSError as exc:
             raise self._output._failed(exc) from None
-        self.size += len(data)
+        self._pending.clear()
 
     def chunks(self) -> Iterator[bytes]:
         """Everything written, from the start, in pieces."""
+        self._flush()
         try:
             self._file.seek(0)
             while piece := self._file.read(CHUNK):
@@ -123,13 +133,26 @@ class _Spool:
             self._file.close()
 
 
-class _TextSpool:
-    """A :class:`_Spool` for :mod:`csv`, which writes text: each row goes in as UTF-8."""
+class _RecordRows:
+    """RECORD's rows, written as csv writes them (PEP 376) into a :class:`_Spool`, as UTF-8.
+
+    A row with nothing csv would quote (no comma, quote, CR, LF or NUL) is joined here,
+    for speed: csv leaves such fields as they are.
+    """
+
+    _QUOTED = re.compile('[,"\r\n\x00]')
 
     def __init__(self, spool: _Spool) -> None:
         self.spool = spool
+        self._csv = csv.writer(self, lineterminator="\n")
 
-    def write(self, text: str) -> None:
+    def add(self, path: str, hash_: str, size: int | str) -> None:
+        if self._QUOTED.search(path) or self._QUOTED.search(hash_):
+            self._csv.writerow((path, hash_, size))
+        else:
+            self.spool.write(f"{path},{hash_},{size}\n".encode())
+
+    def write(self, text: str) -> None:  # what csv.writer calls
         self.spool.write(text.encode("utf-8"))
 
 
@@ -219,7 +242,7 @@ class WheelWriter:
         except OSError as exc:
             self.abort()
             raise OutputError(f"cannot write into {self.target.parent}: {exc.strerror or exc}") from None
-        self._record_rows = csv.writer(_TextSpool(self._record), lineterminator="\n")
+        self._record_rows = _RecordRows(self._record)
         self._count = 0  # members written
 
     def __enter__(self) -> WheelWriter:
@@ -311,12 +334,12 @@ class WheelWriter:
             is_dir,
         )
         if not is_dir:
-            self._record_rows.writerow((member.name, hash_, member.size))
+            self._record_rows.add(member.name, hash_, member.size)
 
     def add_chunks(self, name: str, chunks: Iterable[bytes], size: int, *, mode: int = 0o644) -> str:
         """Compress and write a new or changed member from pieces totalling ``size`` bytes; returns its hash."""
         digest = self._add_chunks(name, chunks, size, mode)
-        self._record_rows.writerow((name, digest, size))
+        self._record_rows.add(name, digest, size)
         return digest
 
     def _add_chunks(self, name: str, chunks: Iterable[bytes], size: int, mode: int) -> str:
@@ -375,7 +398,7 @@ class WheelWriter:
         ``before_rename`` runs last, once everything is written: a check that raises
         (the input changed while it was read) keeps the file out of the wheelhouse.
         """
-        self._record_rows.writerow((record_name, "", ""))
+        self._record_rows.add(record_name, "", "")
         self._add_chunks(record_name, self._record.chunks(), self._record.size, 0o644)
         self._write_central_directory()
         self._fh.sync_and_close()
