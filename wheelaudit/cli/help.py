@@ -45,7 +45,10 @@ SEARCH_ORDER = """Library search order (for each needed library that is not in t
   6. the default directories: multiarch dirs, lib64 (64-bit), /lib, /usr/lib
   With --sysroot DIR all of these are looked up inside DIR. Only files of the binary's ELF
   class, byte order, machine and OS ABI count. Inside the wheel, needs are resolved as the
-  target's ld.so or musl would (docs/loaders.md)."""
+  target's ld.so or musl would (docs/loaders.md).
+  Windows wheels (docs/repair-windows.md): DLLs come only from --lib-path DIR, matched by name in
+  any case and by machine; system DLLs, API sets, the Python DLL and the DLLs every admitted
+  CPython ships (vcruntime140) are never grafted; --no-mangle PATTERN keeps a DLL's own name."""
 
 
 def main_epilog() -> str:
@@ -90,6 +93,7 @@ def repair_epilog() -> str:
   wheelaudit repair --lib-path build/lib --exclude 'libcuda.so*' dist/*.whl
   wheelaudit repair --sysroot /opt/aarch64-root dist/*aarch64.whl
   wheelaudit repair --strip debug -z 9 dist/*.whl
+  wheelaudit repair --lib-path vcpkg/installed/x64-windows/bin dist/*win_amd64.whl
 
 {SEARCH_ORDER}
 

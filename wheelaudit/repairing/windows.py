@@ -226,7 +226,7 @@ class WinPlanner:
             member = f"{self.archive.info.dist_info}/{tail}"
             if member in self.archive.members and (final or patches or inits):
                 self.warnings.append(f"{member} (a signature of RECORD) is removed: RECORD changes; sign again")
-        excluded = tuple(sorted({link.dependency.dll.lower() for link in closure.excluded}))
+        excluded = tuple(sorted({link.dependency.dll for link in closure.excluded}))  # as imported, as the report
         return WinRepairPlan(
             platform_tags=self.tags,
             libs_dir=self.libs_dir,

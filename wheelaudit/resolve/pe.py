@@ -13,6 +13,10 @@ by the package), System32 (the policy's system DLLs per architecture), API sets,
 the interpreter has loaded before any extension (pythonXY.dll, vcruntime140.dll per
 interpreter version). Not modelled: PATH, the current directory, KnownDLLs beyond the
 policy list, side-by-side manifests: none of them is something a wheel can count on.
+
+For repair, :func:`resolve_graft_closure` walks the same classification transitively and looks
+for each external DLL by name in the library folders (:class:`DllFinder`); what it finds is
+grafted (:mod:`wheelaudit.repairing.windows`).
 """
 
 from __future__ import annotations
