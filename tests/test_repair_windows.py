@@ -522,3 +522,68 @@ def test_wine_loads_the_repaired_extensions(
         )
         failed = load(control, module, tools)
         assert f"ext_value={pe_fixtures.EXT_VALUE}" not in failed.stdout
+
+
+# -- edge cases of the layout ----------------------------------------------------------------------
+
+
+def test_pkgutil_namespace_init_is_left_alone(built: dict[str, PeFixtures], tmp_path: Path) -> None:
+    """An ``__init__.py`` that declares a pkgutil namespace is shared with other distributions:
+    the regular package below it is patched instead."""
+    fx = built["x86_64"]
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("foo.dll", "bar.dll"):
+        (lib / name).write_bytes(getattr(fx, name[:3]).read_bytes())
+    declaration = b"__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+    members = {
+        "wa_ns/__init__.py": declaration,
+        "wa_ns/inner/__init__.py": b"",
+        "wa_ns/inner/ext.pyd": fx.ext.read_bytes(),
+    }
+    wheel = make_wheel(tmp_path, "wa_ns-1.0-cp312-cp312-win_amd64.whl", members)
+    result = repair(wheel, tmp_path / "out", lib_paths=(str(lib),))
+    assert [i.member for i in plan_of(result).inits] == ["wa_ns/inner/__init__.py"]
+    with zipfile.ZipFile(result.path) as zf:
+        assert zf.read("wa_ns/__init__.py") == declaration
+        assert "os.pardir, os.pardir, 'wa_ns.libs'" in zf.read("wa_ns/inner/__init__.py").decode()
+
+
+def test_package_under_data_platlib_and_a_program_in_scripts(built: dict[str, PeFixtures], tmp_path: Path) -> None:
+    """A package installed from ``<name>.data/platlib/`` is patched where it is; a program installed
+    into Scripts/ cannot reach <dist>.libs/: a warning says so. RECORD.jws goes with a warning."""
+    fx = built["x86_64"]
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("foo.dll", "bar.dll"):
+        (lib / name).write_bytes(getattr(fx, name[:3]).read_bytes())
+    data = "wa_data-1.0.data"
+    members = {
+        f"{data}/platlib/wa_data/__init__.py": b'"""Doc."""\n',
+        f"{data}/platlib/wa_data/ext.pyd": fx.ext.read_bytes(),
+        f"{data}/scripts/tool.exe": fx.foo.read_bytes(),  # a PE importing bar.dll, installed outside
+    }
+    wheel = make_wheel(tmp_path, "wa_data-1.0-cp312-cp312-win_amd64.whl", members)
+    signed = tmp_path / "signed" / wheel.name
+    signed.parent.mkdir()
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(signed, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        dst.writestr("wa_data-1.0.dist-info/RECORD.jws", b"{}")
+    result = repair(signed, tmp_path / "out", lib_paths=(str(lib),))
+    assert [i.member for i in plan_of(result).inits] == [f"{data}/platlib/wa_data/__init__.py"]
+    assert any(w.startswith(f"{data}/scripts/tool.exe imports grafted DLLs") for w in result.warnings)
+    assert any("RECORD.jws" in w and "removed" in w for w in result.warnings)
+    with zipfile.ZipFile(result.path) as zf:
+        assert "wa_data-1.0.dist-info/RECORD.jws" not in zf.namelist()
+        assert dllpath.START in zf.read(f"{data}/platlib/wa_data/__init__.py").decode()
+
+
+@pytest.mark.real
+def test_a_wheel_delvewheel_repaired_needs_nothing(all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    """Its DLLs are in shapely.libs/ and its __init__.py adds that folder: nothing to graft or patch."""
+    source = all_real_wheels["shapely-2.2.0-cp312-cp312-win_amd64.whl"]
+    result = repair(source, tmp_path / "out")
+    plan = plan_of(result)
+    assert (plan.grafts, plan.patches, plan.inits, result.warnings) == ((), (), (), ())
+    assert result.report.errors == ()
