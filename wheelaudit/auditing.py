@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from .binary import MemberAnalysis, analyze_member
 from .binary.model import Binary
@@ -60,31 +60,49 @@ def start_scan(
     CRC-32 and size: a repair's raw copies, verified as they were copied) are not read
     again; their binaries are taken from it.
     """
-    known = known or {}
-    reused = [(m, known[member_key(m)]) for m in archive.files() if member_key(m) in known]
+    members = archive.members
+    reused = [(m, known[member_key(m)]) for m in archive.files() if member_key(m) in known] if known else []
     skip = {m.name for m, _ in reused}
-    candidates = [m for m in archive.files() if m.size >= 16 and not m.is_symlink and m.name not in skip]
-    order = archive.members.position  # archive order, without a dict of every member
-    by_size = sorted(candidates, key=lambda m: -m.size)
-    total = sum(m.size for m in candidates)
-    dominant = by_size[0].name if by_size and by_size[0].size > total - by_size[0].size else None
+    # Names, not members, and a result only for members that hold binaries: a wheel may hold 500,000.
+    candidates = [m.name for m in archive.files() if m.size >= 16 and not m.is_symlink and m.name not in skip]
+    order = members.position  # archive order, without a dict of every member
+    size_of = members.size_of
+    by_size = sorted(candidates, key=lambda name: -size_of(name))
+    total = sum(map(size_of, candidates))
+    dominant = by_size[0] if by_size and size_of(by_size[0]) > total - size_of(by_size[0]) else None
+    inflated = [0]
+    handles = threading.local()  # one open archive per thread, not one per member
+    opened: list[BinaryIO] = []
+    lock = threading.Lock()
 
-    def work(member: Member) -> MemberAnalysis:
+    def work(name: str) -> MemberAnalysis | None:
+        fh = getattr(handles, "fh", None)
+        if fh is None:
+            fh = handles.fh = open(archive.path, "rb")  # noqa: SIM115 - closed in collect()
+            with lock:
+                opened.append(fh)
         try:
-            return analyze_member(archive, member, split=member.name == dominant)
+            analysis = analyze_member(archive, members[name], split=name == dominant, fh=fh)
         except MalformedBinary as exc:
-            raise MalformedBinary(f"{archive.path.name}: {exc}", path=member.name) from None
+            raise MalformedBinary(f"{archive.path.name}: {exc}", path=name) from None
+        with lock:
+            inflated[0] += analysis.inflated
+        return analysis if analysis.binaries else None
 
     wait = run_in_threads(work, by_size, jobs or default_jobs())
 
     def collect() -> BinaryScan:
-        results = wait()
-        found = [(order(m.name), b) for m, r in zip(by_size, results) for b in r.binaries]
+        try:
+            results = wait()
+        finally:
+            for fh in opened:
+                fh.close()
+        found = [(order(name), b) for name, r in zip(by_size, results) if r is not None for b in r.binaries]
         found += [(order(m.name), b) for m, binaries in reused for b in binaries]
         return BinaryScan(
             binaries=tuple(b for _, b in sorted(found, key=lambda pair: pair[0])),
             members_sniffed=len(candidates),
-            bytes_inflated=sum(r.inflated for r in results),
+            bytes_inflated=inflated[0],
         )
 
     return collect

@@ -38,15 +38,18 @@ class MemberAnalysis:
     inflated: int  # uncompressed bytes produced to get there (0 for stored members)
 
 
-def analyze_member(archive: WheelArchive, member: Member, *, split: bool = True) -> MemberAnalysis:
+def analyze_member(
+    archive: WheelArchive, member: Member, *, split: bool = True, fh: BinaryIO | None = None
+) -> MemberAnalysis:
     """The binaries in one member, found by magic bytes; then the member is read to its end for its CRC-32.
 
     The analysis reads only what it needs; the check goes on from there (never starting
     over). ``split`` allows a far read to use a second decoder (see :mod:`wheelaudit.wheel.splitinflate`).
+    ``fh``: an open handle on the archive to read through (one thread sniffing many members).
     """
     if member.size < 16 or member.is_symlink:
         return MemberAnalysis([], 0)
-    with archive.open(member, retain=RETAIN_PREFIX, split=split, to_end=True) as stream:
+    with archive.open(member, retain=RETAIN_PREFIX, split=split, to_end=True, fh=fh) as stream:
         head = stream.read_at(0, min(SNIFF_BYTES, member.size))
         fmt = sniff(head)
         try:

@@ -172,6 +172,10 @@ class MemberTable(Mapping[str, Member]):
         """Where the member lies in archive order (0 for the first); KeyError when there is none."""
         return self._position[name]
 
+    def size_of(self, name: str) -> int:
+        """The member's declared (uncompressed) size, without making a :class:`Member`."""
+        return self._size[self._position[name]]
+
     def find(self, name: str) -> int:
         """:meth:`position`, or -1 when there is no such member."""
         return self._position.get(name, -1)
