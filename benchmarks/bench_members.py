@@ -8,6 +8,10 @@ the load average after them (the machine is shared: CPU and RSS are the stable f
 
     python benchmarks/bench_members.py                 # 100,000 and 499,990 members, 3 runs each
     python benchmarks/bench_members.py --members 50000 --runs 5 --no-anchor
+    python benchmarks/bench_members.py --member-bytes 24 --no-anchor   # every member sniffed
+
+The default members are ~8 bytes, under the 16 below which the scan does not open a
+member; ``--member-bytes 16`` or more makes show and repair sniff (inflate, check) each one.
 """
 
 from __future__ import annotations
@@ -27,9 +31,13 @@ from _common import ROOT, load, run, tool
 SAMPLE = "wa_sample_abi3-0.1.0-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
 
 
-def build(directory: Path, members: int) -> Path:
-    """The abi3 sample retagged linux_x86_64, with ``members`` more tiny members (cached by count)."""
-    out = directory / f"n{members}" / "wa_sample_abi3-0.1.0-cp38-abi3-linux_x86_64.whl"
+def build(directory: Path, members: int, member_bytes: int = 0) -> Path:
+    """The abi3 sample retagged linux_x86_64, with ``members`` more tiny members (cached by count and size).
+
+    ``member_bytes``: the size of each (padded with '#'); 0 for ~8 bytes each.
+    """
+    folder = f"n{members}" + (f"-b{member_bytes}" if member_bytes else "")
+    out = directory / folder / "wa_sample_abi3-0.1.0-cp38-abi3-linux_x86_64.whl"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +61,8 @@ def build(directory: Path, members: int) -> Path:
                 data = "".join(ln + "\n" for ln in text.splitlines() if "manylinux_2_17" not in ln).encode()
             put(info.filename, data)
         for i in range(members):
-            put(f"wa_sample_abi3/data/d{i // 1000:03d}/f{i:06d}.txt", b"x%d\n" % i)
+            data = (b"%d\n" % i).rjust(member_bytes, b"#") if member_bytes else b"x%d\n" % i
+            put(f"wa_sample_abi3/data/d{i // 1000:03d}/f{i:06d}.txt", data)
         rows.append(f"{record},,")
         zf.writestr(record, "\n".join(rows) + "\n")
     tmp.rename(out)
@@ -64,6 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, action="append", help="member counts (default 100000 and 499990)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--member-bytes", type=int, default=0, help="size of each added member (default ~8)")
     parser.add_argument("--no-anchor", action="store_true", help="skip auditwheel (it takes minutes at 500,000)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "wheelaudit-bench-members")
     args = parser.parse_args()
@@ -72,7 +82,7 @@ def main() -> None:
     auditwheel = None if args.no_anchor else tool("auditwheel")
     print(f"{'members':>8}  {'command':<18} {'wall s':>7} {'CPU s':>7} {'peak MiB':>9}")
     for count in counts:
-        wheel = build(args.cache, count)
+        wheel = build(args.cache, count, args.member_bytes)
         cases: list[tuple[str, list[str]]] = [("wheelaudit show", [*ours, "show", "-q", str(wheel)])]
         if auditwheel:
             cases.append(("auditwheel show", [auditwheel, "show", str(wheel)]))
