@@ -7,7 +7,7 @@ machine noise hits both alike. For each wheel it prints medians of N runs:
   wa s / aw s     wall seconds of `wheelaudit show --json` and `auditwheel show --json`
   ratio           auditwheel / wheelaudit (wall)
   floor s         the physical floor: `python -c pass` plus ISA-L inflation of every binary
-                  member on one core (benchmarks/floor.py)
+                  member, members in one thread per core as wheelaudit's -j (benchmarks/floor.py)
   wa/floor        wheelaudit's wall time over the floor
   wa cpu / cpu/fl wheelaudit's CPU seconds (user + system, all threads), and over the floor's CPU
   infl/mem        bytes wheelaudit inflated / the uncompressed size of all members (1.00: each
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,8 @@ DEFAULT = (
 )
 FLOOR = Path(__file__).resolve().with_name("floor.py")
 WHEELHOUSE = 40
+#: The floor inflates members in as many threads as wheelaudit's default -j (one per core, at most 8).
+FLOOR_JOBS = max(1, min(8, os.cpu_count() or 1))
 #: Prints what ``show`` inflated, from the report's statistics (not timed).
 STATS = (
     "import json, sys, wheelaudit; r = wheelaudit.audit(sys.argv[1]); "
@@ -63,10 +66,11 @@ def python_floor(runs: int) -> Run:
 
 
 def inflation_floor(path: Path, runs: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of inflating every binary member once (in-process)."""
+    """Median wall and CPU seconds of inflating every binary member once (in-process, FLOOR_JOBS threads)."""
     walls, cpus = [], []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, str(FLOOR), str(path)], capture_output=True, text=True, check=True)
+        cmd = [sys.executable, str(FLOOR), "--jobs", str(FLOOR_JOBS), str(path)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         figures = json.loads(out.stdout)
         walls.append(figures["seconds"])
         cpus.append(figures["cpu_seconds"])
