@@ -587,3 +587,27 @@ def test_a_wheel_delvewheel_repaired_needs_nothing(all_real_wheels: dict[str, Pa
     plan = plan_of(result)
     assert (plan.grafts, plan.patches, plan.inits, result.warnings) == ((), (), (), ())
     assert result.report.errors == ()
+
+
+def test_a_module_added_after_a_repair_reuses_the_grafted_dll(built: dict[str, PeFixtures], tmp_path: Path) -> None:
+    """The repaired wheel gets a new module importing foo.dll by its own name: repair renames its
+    import to the foo-<hash>.dll already in the wheel, and copies nothing twice."""
+    fx = built["x86_64"]
+    wheel, lib = fixture_wheel(tmp_path / "in", fx)
+    first = repair(wheel, tmp_path / "first", lib_paths=(str(lib),))
+    with zipfile.ZipFile(first.path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist() if ".dist-info/" not in n}
+    members["wa_winfix/more/__init__.py"] = b""
+    members["wa_winfix/more/ext.pyd"] = fx.ext.read_bytes()
+    (tmp_path / "grown").mkdir()
+    grown = make_wheel(tmp_path / "grown", wheel.name, members)
+    second = repair(grown, tmp_path / "second", lib_paths=(str(lib),))
+    plan = plan_of(second)
+    assert all(g.present for g in plan.grafts) and [p.member for p in plan.patches] == ["wa_winfix/more/ext.pyd"]
+    assert plan.inits == ()  # the package's patch is there already
+    with zipfile.ZipFile(second.path) as zf:
+        names = zf.namelist()
+        _, imports = pefile_imports(zf.read("wa_winfix/more/ext.pyd"))
+    assert len([n for n in names if n.endswith(".dll")]) == 2
+    assert {g.new_name for g in plan.grafts if g.found_as == "foo.dll"} <= set(imports)
+    assert audit(second.path).errors == ()

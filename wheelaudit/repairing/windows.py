@@ -23,6 +23,7 @@ The plan (:class:`WinPlanner`) is pure; :class:`WinRepair` carries it out in the
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 import os
@@ -66,6 +67,7 @@ class WinGraft:
     mangled: bool
     renames: Mapping[str, str] = field(default_factory=dict)  # its own imports to rename (old -> new)
     copies: tuple[str, ...] = ()  # more members with the same bytes (beside namespace-level modules)
+    present: bool = False  # an earlier repair grafted these very bytes under this name: only importers change
 
 
 @dataclass(frozen=True)
@@ -204,16 +206,7 @@ class WinPlanner:
         renames = {g.found_as.lower(): g.new_name for g in grafts.values() if g.mangled}
         patches = self._patches(closure, renames)
         final = tuple(
-            WinGraft(
-                g.source,
-                g.found_as,
-                g.member,
-                g.new_name,
-                g.sha256,
-                g.mangled,
-                self._renames_of(closure, g.source, renames),
-            )
-            for g in grafts.values()
+            dataclasses.replace(g, renames=self._renames_of(closure, g.source, renames)) for g in grafts.values()
         )
         inits, beside = self._loader_patches(closure, final)
         final = tuple(_with_copies(g, beside) for g in final)
@@ -288,14 +281,18 @@ class WinPlanner:
                 deps.setdefault(requester.name, []).append(link.found.name)
         new_names = mangled_names(contents, deps)
         out: dict[str, WinGraft] = {}
-        taken = {n.lower() for n in self.archive.members}
+        existing = {n.lower() for n in self.archive.members}
         for lower, dll in found.items():
             new_name = new_names.get(dll.name, dll.name)
             member = self.top_prefix + new_name if self.libs_dir == SITE_PACKAGES else f"{self.libs_dir}/{new_name}"
-            if member.lower() in taken:
+            mangled = dll.name in new_names
+            # A mangled name is a hash of the bytes and of the dependencies' names: the member an
+            # earlier repair grafted under it is this DLL (a module added since imports it by its
+            # own name). A plain name in the wheel would have been found there: never reached.
+            present = member.lower() in existing
+            if present and not mangled:  # pragma: no cover - find_in_wheel finds it first
                 raise RepairError(f"cannot graft {dll.file}: the wheel already has a member {member}")
-            taken.add(member.lower())
-            out[lower] = WinGraft(dll.file, dll.name, member, new_name, digests[lower], dll.name in new_names)
+            out[lower] = WinGraft(dll.file, dll.name, member, new_name, digests[lower], mangled, present=present)
         return out
 
     def _renames_of(self, closure: DllClosure, requester: str, renames: Mapping[str, str]) -> dict[str, str]:
@@ -444,9 +441,7 @@ def _with_copies(graft: WinGraft, beside: Mapping[str, str]) -> WinGraft:
     if not beside:
         return graft
     copies = tuple(f"{prefix}/{graft.new_name}" for prefix in sorted(set(beside.values())))
-    return WinGraft(
-        graft.source, graft.found_as, graft.member, graft.new_name, graft.sha256, graft.mangled, graft.renames, copies
-    )
+    return dataclasses.replace(graft, copies=copies)
 
 
 class WinRepair:
@@ -474,9 +469,12 @@ class WinRepair:
             jobs.append((patch.member, "", patch.renames, scratch_file))
             files[patch.member] = (scratch_file, archive.members[patch.member].mode or 0o644)
         for i, graft in enumerate(plan.grafts):
+            written = [m for m in (graft.member, *graft.copies) if not (graft.present and m in archive.members)]
+            if not written:
+                continue
             scratch_file = work / f"g{i}"
             jobs.append((graft.member, graft.source, graft.renames, scratch_file))
-            for member in (graft.member, *graft.copies):
+            for member in written:
                 files[member] = (scratch_file, 0o755)
 
         def run(job: tuple[str, str, Mapping[str, str], Path]) -> None:
