@@ -611,3 +611,20 @@ def test_a_module_added_after_a_repair_reuses_the_grafted_dll(built: dict[str, P
     assert len([n for n in names if n.endswith(".dll")]) == 2
     assert {g.new_name for g in plan.grafts if g.found_as == "foo.dll"} <= set(imports)
     assert audit(second.path).errors == ()
+
+
+def test_a_wheel_tagged_for_another_machine_is_retagged_only_when_asked(
+    built: dict[str, PeFixtures], tmp_path: Path
+) -> None:
+    fx = built["x86_64"]
+    wheel, lib = fixture_wheel(tmp_path / "in", fx)
+    mislabelled = wheel.with_name(wheel.name.replace("win_amd64", "win32"))
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(mislabelled, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, data.replace(b"win_amd64", b"win32") if info.filename.endswith("/WHEEL") else data)
+    with pytest.raises(RepairError, match=r"tagged win32, but its PE files are amd64 \(win_amd64\)"):
+        repair(mislabelled, tmp_path / "auto", lib_paths=(str(lib),))
+    result = repair(mislabelled, tmp_path / "asked", lib_paths=(str(lib),), plat="win_amd64")
+    assert result.path.name == wheel.name and any("from win32 to win_amd64" in n for n in result.notes)
+    assert audit(result.path).errors == ()

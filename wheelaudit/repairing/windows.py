@@ -38,7 +38,7 @@ from ..checks.context import AuditContext
 from ..errors import OptionError, RepairError
 from ..platforms.policyset import PolicySet
 from ..platforms.tags import parse_platform_tag
-from ..resolve.pe import GRAFT, DllClosure, DllFinder, resolve_graft_closure
+from ..resolve.pe import GRAFT, DllClosure, DllFinder, DllLink, resolve_graft_closure
 from ..wheel.archive import WheelArchive
 from . import dllpath
 from .options import RepairOptions
@@ -170,6 +170,11 @@ class WinPlanner:
             if self.policy.tags[plat] != self.arch:
                 machine = self.policy.tags[plat]
                 raise RepairError(f"target tag {plat} is for {machine}, but the PE files are {self.arch}")
+        if not mine and plat != "auto":  # asked for the tag of the PE files' machine: retag to it
+            self.notes.append(
+                f"the tag changes from {', '.join(own) or 'none'} to {plat}: the PE files are {self.arch}"
+            )
+            return (plat,)
         if not mine:
             raise RepairError(
                 f"cannot repair {self.name}: tagged {', '.join(own) or 'for no Windows machine'}, but its PE files "
@@ -196,11 +201,10 @@ class WinPlanner:
             lambda name: _matches(name, self.options.exclude),
         )
         self._check_found(closure)
-        for link in closure.unshipped():
-            dep = link.dependency
+        for dll, (why, requesters) in _by_dll(closure.unshipped()).items():
             self.warnings.append(
-                f"{dep.dll} (imported by {link.requester}) is left outside: not found in a library folder, "
-                f"and Python ships it but {dep.why}"
+                f"{dll} (imported by {requesters}) is left outside: not found in a library folder, "
+                f"and Python ships it but {why}"
             )
         grafts = self._grafts(closure)
         renames = {g.found_as.lower(): g.new_name for g in grafts.values() if g.mangled}
@@ -211,10 +215,8 @@ class WinPlanner:
         inits, beside = self._loader_patches(closure, final)
         final = tuple(_with_copies(g, beside) for g in final)
         self._signature_warnings(patches, final, closure)
-        for link in closure.excluded:
-            self.warnings.append(
-                f"{link.dependency.dll} (imported by {link.requester}) excluded: left outside the wheel"
-            )
+        for dll, (_, requesters) in _by_dll(closure.excluded).items():
+            self.warnings.append(f"{dll} (imported by {requesters}) excluded: left outside the wheel")
         for tail in ("RECORD.jws", "RECORD.p7s"):
             member = f"{self.archive.info.dist_info}/{tail}"
             if member in self.archive.members and (final or patches or inits):
@@ -435,6 +437,18 @@ class WinPlanner:
                     f"{g.member} (from {g.source}) carried an Authenticode signature; it is removed (the import "
                     "table changed): sign the file again, or graft it with --no-mangle for what it imports"
                 )
+
+
+def _by_dll(links: Sequence[DllLink]) -> dict[str, tuple[str, str]]:
+    """DLL as first spelled -> (why, its first three requesters): one warning line per DLL."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    spelled: dict[str, str] = {}
+    for link in links:
+        dll = spelled.setdefault(link.dependency.dll.lower(), link.dependency.dll)
+        _, requesters = out.setdefault(dll, (link.dependency.why, []))
+        if link.requester not in requesters:
+            requesters.append(link.requester)
+    return {dll: (why, ", ".join(r[:3]) + (" ..." if len(r) > 3 else "")) for dll, (why, r) in out.items()}
 
 
 def _with_copies(graft: WinGraft, beside: Mapping[str, str]) -> WinGraft:
