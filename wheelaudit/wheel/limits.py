@@ -12,7 +12,7 @@ from collections.abc import Container, Mapping
 from typing import BinaryIO
 
 from ..errors import InvalidWheel, UnsafeWheel
-from .zipdir import Member, MemberTable, ZipEntry, iter_raw_entries
+from .zipdir import Member, MemberTable, iter_raw_entries
 from .zipformat import DEFLATED, FLAG_ENCRYPTED, LOCAL_HEADER, STORED
 
 #: Metadata files (WHEEL, METADATA, RECORD) larger than this are refused.
@@ -59,13 +59,8 @@ def shown_name(name: str, limit: int = 120) -> str:
     return repr(name) if len(name) <= limit else f"{name[:limit]!r} (+{len(name) - limit} characters)"
 
 
-def check_entry(entry: ZipEntry, seen: Container[str], wheel: str) -> None:
-    """Refuse one central-directory entry: unsafe or repeated name, encryption, a method or sizes no wheel has."""
-    check_fields(entry.name, entry.flags, entry.method, entry.compressed_size, entry.size, seen, wheel)
-
-
 def check_fields(name: str, flags: int, method: int, csize: int, size: int, seen: Container[str], wheel: str) -> None:
-    """:func:`check_entry` on the fields themselves (the member table's reader makes no entry object)."""
+    """Refuse one central-directory entry: unsafe or repeated name, encryption, a method or sizes no wheel has."""
     problem = check_member_name(name)
     if problem:
         raise UnsafeWheel(f"{wheel}: {problem}")

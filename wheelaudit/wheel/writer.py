@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import calendar
 import contextlib
-import csv
 import hashlib
 import os
-import re
 import stat
 import tempfile
 import time
@@ -29,7 +27,7 @@ from typing import BinaryIO, Protocol, cast
 from ..errors import InvalidWheel, WheelError
 from . import scratch
 from . import zipformat as zf
-from .records import record_hash
+from .records import record_hash, record_line
 from .zipdir import Member
 
 #: Deflate can grow incompressible data by a few bytes per 16 KiB block; below this a member never needs ZIP64 sizes.
@@ -133,29 +131,6 @@ class _Spool:
             self._file.close()
 
 
-class _RecordRows:
-    """RECORD's rows, written as csv writes them (PEP 376) into a :class:`_Spool`, as UTF-8.
-
-    A row with nothing csv would quote (no comma, quote, CR, LF or NUL) is joined here,
-    for speed: csv leaves such fields as they are.
-    """
-
-    _QUOTED = re.compile('[,"\r\n\x00]')
-
-    def __init__(self, spool: _Spool) -> None:
-        self.spool = spool
-        self._csv = csv.writer(self, lineterminator="\n")
-
-    def add(self, path: str, hash_: str, size: int | str) -> None:
-        if self._QUOTED.search(path) or self._QUOTED.search(hash_):
-            self._csv.writerow((path, hash_, size))
-        else:
-            self.spool.write(f"{path},{hash_},{size}\n".encode())
-
-    def write(self, text: str) -> None:  # what csv.writer calls
-        self.spool.write(text.encode("utf-8"))
-
-
 class _Compressor(Protocol):
     def compress(self, data: bytes, /) -> bytes: ...
     def flush(self) -> bytes: ...
@@ -242,7 +217,7 @@ class WheelWriter:
         except OSError as exc:
             self.abort()
             raise OutputError(f"cannot write into {self.target.parent}: {exc.strerror or exc}") from None
-        self._record_rows = _RecordRows(self._record)
+
         self._count = 0  # members written
 
     def __enter__(self) -> WheelWriter:
@@ -334,12 +309,12 @@ class WheelWriter:
             is_dir,
         )
         if not is_dir:
-            self._record_rows.add(member.name, hash_, member.size)
+            self._record.write(record_line(member.name, hash_, member.size).encode("utf-8"))
 
     def add_chunks(self, name: str, chunks: Iterable[bytes], size: int, *, mode: int = 0o644) -> str:
         """Compress and write a new or changed member from pieces totalling ``size`` bytes; returns its hash."""
         digest = self._add_chunks(name, chunks, size, mode)
-        self._record_rows.add(name, digest, size)
+        self._record.write(record_line(name, digest, size).encode("utf-8"))
         return digest
 
     def _add_chunks(self, name: str, chunks: Iterable[bytes], size: int, mode: int) -> str:
@@ -398,7 +373,7 @@ class WheelWriter:
         ``before_rename`` runs last, once everything is written: a check that raises
         (the input changed while it was read) keeps the file out of the wheelhouse.
         """
-        self._record_rows.add(record_name, "", "")
+        self._record.write(record_line(record_name, "", "").encode("utf-8"))
         self._add_chunks(record_name, self._record.chunks(), self._record.size, 0o644)
         self._write_central_directory()
         self._fh.sync_and_close()

@@ -70,18 +70,6 @@ class Member(NamedTuple):
     crc: int
     mode: int  # unix mode bits from external_attr, 0 when the zip has none
 
-    @classmethod
-    def of(cls, entry: ZipEntry) -> Member:
-        return cls(
-            name=entry.name,
-            size=entry.size,
-            compressed_size=entry.compressed_size,
-            compress_type=entry.method,
-            header_offset=entry.header_offset,
-            crc=entry.crc,
-            mode=(entry.external_attr >> 16) & 0xFFFF,
-        )
-
     @property
     def is_dir(self) -> bool:
         return self.name.endswith("/")
