@@ -16,7 +16,7 @@ Two views, each the median of ``--runs`` runs, tools alternating so machine nois
   delvewheel's own ``WheelRepair(...).repair(...)``.
 
 Both tools deflate the grafted DLLs and the edited modules at zlib level 6 by default, and that
-costs the same in both (numpy: 0.9 s for the 30 MB OpenBLAS DLL); delvewheel also inflates and
+costs the same in both (numpy: 0.9 s for the 20 MB OpenBLAS DLL); delvewheel also inflates and
 deflates every other member, which wheelaudit copies as its compressed bytes. Every run's result
 is checked: the same file name and grafted DLLs (without the hash) from both tools.
 
@@ -46,9 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import compile_package, fetch, load, run, tool
 
 CASES = {
-    "shapely-win32": "shapely-2.2.0-cp312-cp312-win32.whl",  # GEOS + msvcp140, 4 MB
-    "shapely-amd64": "shapely-2.2.0-cp312-cp312-win_amd64.whl",  # GEOS + msvcp140, 5 MB
-    "numpy": "numpy-2.5.5-cp312-cp312-win_amd64.whl",  # OpenBLAS (30 MB) + msvcp140, 40 MB
+    "shapely-win32": "shapely-2.2.0-cp312-cp312-win32.whl",  # 1.6 MB; GEOS + msvcp140 (3.3 MB) grafted
+    "shapely-amd64": "shapely-2.2.0-cp312-cp312-win_amd64.whl",  # 1.8 MB; GEOS + msvcp140 (3.7 MB) grafted
+    "numpy": "numpy-2.5.5-cp312-cp312-win_amd64.whl",  # 12.6 MB; OpenBLAS + msvcp140 (21 MB) grafted
 }
 _HASH = re.compile(r"-[0-9a-f]{32}(?=\.dll$)", re.IGNORECASE)
 
