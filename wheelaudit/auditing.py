@@ -48,8 +48,25 @@ def member_key(member: Member) -> MemberKey:
     return (member.name, member.crc, member.size)
 
 
+@dataclass(frozen=True)
+class CopiedMembers:
+    """Which members of a wheel just written are raw copies of members already analysed.
+
+    What ``known`` says by member identity, for the members that hold no binary, in
+    one byte a member instead of a dict entry (a repair may copy 500,000): ``flags``
+    in central-directory order, 1 for a raw copy; ``directory`` the CRC-32 and size of
+    the central directory written, so the flags are used only on that very directory.
+    """
+
+    flags: bytes | bytearray
+    directory: tuple[int, int]
+
+
 def start_scan(
-    archive: WheelArchive, jobs: int | None = None, known: Mapping[MemberKey, tuple[Binary, ...]] | None = None
+    archive: WheelArchive,
+    jobs: int | None = None,
+    known: Mapping[MemberKey, tuple[Binary, ...]] | None = None,
+    copied: CopiedMembers | None = None,
 ) -> Callable[[], BinaryScan]:
     """Start analysing every member in worker threads; the returned function waits for the result.
 
@@ -58,13 +75,22 @@ def start_scan(
     outweighs all the others together, the other threads would soon idle, so it may
     also split its own inflation over two cores. Members found in ``known`` (by name,
     CRC-32 and size: a repair's raw copies, verified as they were copied) are not read
-    again; their binaries are taken from it.
+    again; their binaries are taken from it. Nor are the members ``copied`` marks (raw
+    copies of members the caller analysed and found no binary in, or found in ``known``).
     """
     members = archive.members
     reused = [(m, known[member_key(m)]) for m in archive.files() if member_key(m) in known] if known else []
     skip = {m.name for m, _ in reused}
     # Names, not members, and a result only for members that hold binaries: a wheel may hold 500,000.
-    candidates = [m.name for m in archive.files() if m.size >= 16 and not m.is_symlink and m.name not in skip]
+    if copied is not None and copied.directory == members.directory and len(copied.flags) == len(members):
+        flags = copied.flags
+        candidates = [
+            m.name
+            for i, m in enumerate(members.values())
+            if not flags[i] and not m.is_dir and m.size >= 16 and not m.is_symlink and m.name not in skip
+        ]
+    else:
+        candidates = [m.name for m in archive.files() if m.size >= 16 and not m.is_symlink and m.name not in skip]
     order = members.position  # archive order, without a dict of every member
     size_of = members.size_of
     by_size = sorted(candidates, key=lambda name: -size_of(name))
@@ -158,17 +184,18 @@ def audit(
     policies: PolicySet | None = None,
     jobs: int | None = None,
     known: Mapping[MemberKey, tuple[Binary, ...]] | None = None,
+    copied: CopiedMembers | None = None,
 ) -> WheelReport:
     """Audit one wheel file and return its :class:`WheelReport`.
 
-    ``known`` carries binaries already analysed (see :func:`start_scan`); a repair
-    passes those of the members it copied unchanged. Raises
+    ``known`` carries binaries already analysed and ``copied`` the members copied
+    unchanged (see :func:`start_scan`); a repair passes those of the wheel it wrote. Raises
     :class:`wheelaudit.errors.WheelError` when the file cannot be used as a wheel at
     all (not a zip, unsafe member names, broken binaries, ...).
     """
     started = time.perf_counter()
     archive = WheelArchive(wheel)
-    wait_for_scan = start_scan(archive, jobs, known)
+    wait_for_scan = start_scan(archive, jobs, known, copied)
     # While the members inflate, import what comes after the scan and load the policies:
     # a good part of start-up, and the largest member takes longer.
     from .checks import rules

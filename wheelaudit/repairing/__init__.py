@@ -201,17 +201,18 @@ def repair_wheel(
         prepared = repairer.prepare(work, out_name)
         if wheel_text is not None:
             prepared.new_bytes[f"{archive.info.dist_info}/WHEEL"] = (wheel_text.encode("utf-8"), 0o644)
-        write_wheel(
+        copied = write_wheel(
             archive, prepared, out_path, compresslevel=compresslevel, verify_record=verify_record, progress=progress
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     # The whole truth about the result: audit the written wheel. Members copied unchanged keep
-    # their analysis (their bytes were verified as they were copied); the rest is read again.
+    # their analysis (their bytes were verified as they were copied), those without a binary
+    # by their place in the directory written; the rest is read again.
     known = _analysed(archive, scan.binaries, prepared.changed | prepared.dropped)
     notes = repairer.notes
     del archive, prepared, repairer  # the input's member table is not needed while the output's is read
-    report = audit(out_path, policies=policies, known=known)
+    report = audit(out_path, policies=policies, known=known, copied=copied)
     return RepairResult(out_path, plan, plan.warnings, True, time.perf_counter() - started, report, notes)
 
 

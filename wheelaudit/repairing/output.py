@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from ..auditing import CopiedMembers
 from ..errors import InvalidWheel
 from ..wheel.archive import WheelArchive
 from ..wheel.metadata import rewrite_wheel_tags
@@ -121,10 +122,11 @@ def write_wheel(
     verify_record: bool,
     progress: bool,
     skip: Collection[str] = (),
-) -> None:
+) -> CopiedMembers:
     """Write ``out_path``: the prepared changes plus a raw copy of every other member, then RECORD.
 
     Members go in name order with .dist-info last (RECORD is appended after all of them).
+    Returns which members are raw copies, for the audit of the result.
     """
     dist_info = archive.info.dist_info
     skip = {*skip, *prepared.dropped, f"{dist_info}/RECORD", f"{dist_info}/RECORD.jws", f"{dist_info}/RECORD.p7s"}
@@ -162,6 +164,7 @@ def write_wheel(
                 write_one(writer, name)
             # Renamed into place only if the input is still the file that was read throughout.
             writer.finish(f"{dist_info}/RECORD", before_rename=archive.check_unchanged)
+            return CopiedMembers(writer.copied, writer.directory)
     finally:
         for fh in shared:
             fh.close()

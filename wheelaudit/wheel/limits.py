@@ -86,7 +86,9 @@ def read_members(fh: BinaryIO, file_size: int, wheel: str) -> MemberTable:
     add_size, add_csize, add_method = sizes.append, csizes.append, methods.append
     add_offset, add_crc, add_mode = offsets.append, crcs.append, modes.append
     odd_character = _ODD_CHARACTER.search
-    for name, flags, method, crc, csize, size, offset, attr in iter_raw_entries(fh, file_size, max_entries=MAX_MEMBERS):
+    checksum = [0, 0, 0]
+    entries = iter_raw_entries(fh, file_size, max_entries=MAX_MEMBERS, checksum=checksum)
+    for name, flags, method, crc, csize, size, offset, attr in entries:
         # The usual member is checked inline (a wheel may hold 500,000); anything else gets the full check.
         # A name with none of the characters or sequences _SUSPECT looks for (one character class and a
         # few substring tests take a quarter of the time of that regex); ".." and ":" anywhere are sent on.
@@ -116,6 +118,9 @@ def read_members(fh: BinaryIO, file_size: int, wheel: str) -> MemberTable:
         add_crc(crc)
         add_mode((attr >> 16) & 0xFFFF)
     check_total_size(table.total_size(), wheel)
+    crc, directory_size, read = checksum
+    if read == directory_size:
+        table.directory = (crc, directory_size)
     return table
 
 

@@ -219,6 +219,10 @@ class WheelWriter:
             raise OutputError(f"cannot write into {self.target.parent}: {exc.strerror or exc}") from None
 
         self._count = 0  # members written
+        #: One byte a member, in central-directory order: 1 for a raw copy (:meth:`copy_raw`), 0 for new bytes.
+        self.copied = bytearray()
+        #: CRC-32 and size of the central directory written (see :attr:`.zipdir.MemberTable.directory`).
+        self.directory = (0, 0)
 
     def __enter__(self) -> WheelWriter:
         return self
@@ -308,6 +312,7 @@ class WheelWriter:
             normalized_mode(member.mode, is_dir=is_dir),
             is_dir,
         )
+        self.copied.append(1)
         if not is_dir:
             self._record.write(record_line(member.name, hash_, member.size).encode("utf-8"))
 
@@ -353,6 +358,7 @@ class WheelWriter:
             self._fh.write(zf.CRC_AND_SIZES.pack(crc, csize, total))
         self._fh.seek(end)
         self._add_central(encoded, flags, method, crc, csize, total, offset, normalized_mode(mode), False)
+        self.copied.append(0)
         return record_hash(sha.digest())
 
     def add_bytes(self, name: str, data: bytes, *, mode: int = 0o644) -> str:
@@ -437,12 +443,15 @@ class WheelWriter:
 
     def _write_central_directory(self) -> None:
         start = self._fh.tell()
+        checksum = 0
         for piece in self._central.chunks():
             self._fh.write(piece)
+            checksum = zlib.crc32(piece, checksum)
         self._central.close()
         self._record.close()
         end = self._fh.tell()
         count, cd_size = self._count, end - start
+        self.directory = (checksum, cd_size)
         if count >= zf.ZIP64_COUNT_LIMIT or cd_size >= zf.ZIP64_LIMIT or start >= zf.ZIP64_LIMIT:
             self._fh.write(
                 zf.EOCD64.pack(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import BinaryIO, NamedTuple, TypeVar, overload
 
+from .inflate import crc32
 from .zipformat import (
     CENTRAL_HEADER,
     CENTRAL_SIG,
@@ -97,9 +98,12 @@ class MemberTable(Mapping[str, Member]):
     (``values()``) builds each tuple in C.
     """
 
-    __slots__ = ("_crc", "_csize", "_method", "_mode", "_offset", "_position", "_size")
+    __slots__ = ("_crc", "_csize", "_method", "_mode", "_offset", "_position", "_size", "directory")
 
     def __init__(self) -> None:
+        #: CRC-32 and size of the central directory the table was read from (0, 0 when not read whole), so
+        #: that a writer can recognise the directory it wrote.
+        self.directory = (0, 0)
         self._position: dict[str, int] = {}  # name -> index into the columns; its key order is archive order
         self._size = array("Q")
         self._csize = array("Q")
@@ -212,7 +216,9 @@ def iter_central_directory(fh: BinaryIO, file_size: int, *, max_entries: int) ->
         yield ZipEntry(*raw)
 
 
-def iter_raw_entries(fh: BinaryIO, file_size: int, *, max_entries: int) -> Iterator[RawEntry]:
+def iter_raw_entries(
+    fh: BinaryIO, file_size: int, *, max_entries: int, checksum: list[int] | None = None
+) -> Iterator[RawEntry]:
     """:func:`iter_central_directory` as plain tuples (:data:`RawEntry`), for a reader that stores columns."""
     tail_size = min(file_size, EOCD.size + MAX_COMMENT)
     fh.seek(file_size - tail_size)
@@ -233,7 +239,7 @@ def iter_raw_entries(fh: BinaryIO, file_size: int, *, max_entries: int) -> Itera
     if cd_offset + cd_size > eocd_offset:
         raise BadZip("the central directory runs past its end record (truncated file?)")
     fh.seek(cd_offset)
-    yield from _entries(fh, cd_size, count)
+    yield from _entries(fh, cd_size, count, [0, cd_size, 0] if checksum is None else checksum)
 
 
 def _zip64_end(fh: BinaryIO, eocd_offset: int, file_size: int) -> tuple[int, int, int]:
@@ -258,24 +264,31 @@ def _zip64_end(fh: BinaryIO, eocd_offset: int, file_size: int) -> tuple[int, int
 DIRECTORY_BLOCK = 1 << 20
 
 
-def _refill(fh: BinaryIO, buf: bytes, pos: int, unread: int, need: int) -> tuple[bytes, int]:
+def _refill(fh: BinaryIO, buf: bytes, pos: int, unread: int, need: int, checksum: list[int]) -> tuple[bytes, int]:
     """``buf`` from ``pos`` on, followed by the next block of the directory (at least ``need`` bytes in all)."""
     want = min(unread, max(DIRECTORY_BLOCK, need - (len(buf) - pos)))
     data = fh.read(want)
     if len(data) != want:
         raise BadZip("the central directory is truncated")
+    checksum[0] = crc32(data, checksum[0])
+    checksum[2] += want
     return buf[pos:] + data, unread - want
 
 
-def _entries(fh: BinaryIO, size: int, count: int) -> Iterator[RawEntry]:
-    """The ``count`` entries of the ``size``-byte directory at ``fh``'s position, read a block at a time."""
+def _entries(fh: BinaryIO, size: int, count: int, checksum: list[int]) -> Iterator[RawEntry]:
+    """The ``count`` entries of the ``size``-byte directory at ``fh``'s position, read a block at a time.
+
+    ``checksum`` is [CRC-32 of the bytes read, ``size``, bytes read], kept up to date (see
+    :attr:`MemberTable.directory`).
+    """
+    checksum[1] = size
     buf = b""
     pos = 0
     unread = size
     header = CENTRAL_HEADER.size
     for _ in range(count):
         if pos + header > len(buf) and unread:
-            buf, unread = _refill(fh, buf, pos, unread, header)
+            buf, unread = _refill(fh, buf, pos, unread, header, checksum)
             pos = 0
         if pos + header > len(buf):
             raise BadZip("the central directory ends early")
@@ -286,7 +299,7 @@ def _entries(fh: BinaryIO, size: int, count: int) -> Iterator[RawEntry]:
             raise BadZip("bad central directory entry signature")
         length = header + name_len + extra_len + comment_len
         if pos + length > len(buf) and unread:
-            buf, unread = _refill(fh, buf, pos, unread, length)
+            buf, unread = _refill(fh, buf, pos, unread, length, checksum)
             pos = 0
         if pos + length > len(buf):
             raise BadZip("a central directory entry runs past the directory")
