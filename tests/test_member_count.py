@@ -4,10 +4,10 @@ A wheel of 40,000 small members (the abi3 sample retagged linux_x86_64, so that 
 has a retag to do and copies every member; 20 bytes each, so that the scan sniffs
 every one) is repaired under tracemalloc: reading the member table and RECORD,
 sniffing every member, writing every member, then auditing the result (what ``show``
-does). Its peak takes ~3.5 MB whatever the members, plus ~355 bytes a member
-today; the bound allows about twice that. The object-per-member layout it replaced
-took ~1,210 bytes a member (measured on it) and fails it. ``benchmarks/bench_members.py`` measures
-time and peak RSS at 500,000 members.
+does). Its peak takes ~3.5 MB whatever the members, plus ~360 bytes a member today;
+the bound allows about twice that. The object-per-member layout it replaced took
+~1,250 bytes a member (measured on it) and fails it. ``benchmarks/bench_members.py``
+measures time and peak RSS at 500,000 members.
 """
 
 from __future__ import annotations
