@@ -4,8 +4,8 @@ Issue 12 asks for the editing library to be chosen by measurement. The same repa
 (set the install id of a dylib, point the first non-system load at ``@loader_path/...``, add an
 rpath) is made in every slice of real Mach-O files from pinned PyPI macOS wheels by:
 
-* ``wheelaudit``: :func:`~wheelaudit.repairing.macho_edit.edit_macho` then
-  :func:`~wheelaudit.repairing.codesign.adhoc_sign`, bytes in memory, one file write;
+* ``wheelaudit``: :func:`~wheelaudit.repairing.macos.edit.edit_macho` then
+  :func:`~wheelaudit.repairing.macos.codesign.adhoc_sign`, bytes in memory, one file write;
 * ``lief``: ``lief.MachO.parse``, the same edits, ``write`` (LIEF does not sign: the output keeps
   a stale signature);
 * ``macholib``: repairwheel 0.8.0's macholib-based ``machotools`` without signing, and
@@ -38,9 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import fetch
 
-from wheelaudit.repairing import macho_commands, macho_fat
-from wheelaudit.repairing.codesign import adhoc_sign
-from wheelaudit.repairing.macho_edit import MachOEdit, edit_macho, parse_macho_bytes
+from wheelaudit.repairing.macos import commands as macho_commands
+from wheelaudit.repairing.macos import fat as macho_fat
+from wheelaudit.repairing.macos.codesign import adhoc_sign
+from wheelaudit.repairing.macos.edit import MachOEdit, edit_macho, parse_macho_bytes
 
 CASES = [  # (wheel file name, member)
     ("cryptography-48.0.1-cp39-abi3-macosx_10_9_universal2.whl", "cryptography/hazmat/bindings/_rust.abi3.so"),
@@ -183,7 +184,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=5, help="runs per tool and file (median)")
     args = parser.parse_args()
-    for module in ("lief", "macholib", "repairwheel.macos.machotools", "wheelaudit.repairing.codesign"):
+    for module in ("lief", "macholib", "repairwheel.macos.machotools", "wheelaudit.repairing.macos.codesign"):
         start = time.perf_counter()
         __import__(module)
         print(f"import {module}: {time.perf_counter() - start:.3f} s (after what was already imported)")

@@ -6,7 +6,7 @@ to the plain names (``geos_c-6dd9....dll`` -> ``geos_c.dll``, untimed: that is t
 input), is given mangled names again (``geos_c-<32 hex>.dll``: longer, so padding or a new
 section) by:
 
-* ``wheelaudit``: :func:`~wheelaudit.repairing.pe_edit.rename_imports`, file read + write;
+* ``wheelaudit``: :func:`~wheelaudit.repairing.windows.pe_edit.rename_imports`, file read + write;
 * ``pefile``: delvewheel 1.13.2's ``_dll_utils.replace_needed`` (pefile plus its own padding
   and new-section logic, what delvewheel runs), on a copy of the file;
 * ``lief``: ``lief.PE.parse``, ``Import.name = ...``, ``Builder`` with ``imports=True``, write.
@@ -69,9 +69,9 @@ def main() -> int:
 
     start = time.perf_counter()
     from wheelaudit.binary.pe import parse_pe
-    from wheelaudit.repairing.pe_edit import mangled_name, rename_imports
+    from wheelaudit.repairing.windows.pe_edit import mangled_name, rename_imports
 
-    print(f"import wheelaudit.repairing.pe_edit: {1000 * (time.perf_counter() - start):.0f} ms")
+    print(f"import wheelaudit.repairing.windows.pe_edit: {1000 * (time.perf_counter() - start):.0f} ms")
     start = time.perf_counter()
     import pefile
     from delvewheel import _dll_utils

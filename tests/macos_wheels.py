@@ -18,8 +18,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from wheelaudit.repairing.codesign import adhoc_sign
-from wheelaudit.repairing.macho_edit import MachOEdit, edit_macho, parse_macho_bytes
+from wheelaudit.repairing.macos.codesign import adhoc_sign
+from wheelaudit.repairing.macos.edit import MachOEdit, edit_macho, parse_macho_bytes
 
 from .builders import make_wheel
 from .macho_fixtures import BAR_ID, FOO_ID, Fixtures

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from wheelaudit.repairing import macho_commands, macho_fat
-from wheelaudit.repairing.codesign import SigningError, adhoc_sign
-from wheelaudit.repairing.macho_edit import HeaderPaddingError, MachOEdit, edit_macho, parse_macho_bytes
+from wheelaudit.repairing.macos import commands as macho_commands
+from wheelaudit.repairing.macos import fat as macho_fat
+from wheelaudit.repairing.macos.codesign import SigningError, adhoc_sign
+from wheelaudit.repairing.macos.edit import HeaderPaddingError, MachOEdit, edit_macho, parse_macho_bytes
 
 from .macho_fixtures import BAR_ID, FOO_ID, FOO_RPATH, Fixtures, built, fat_bytes, require_zig
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from wheelaudit.errors import RepairError
-from wheelaudit.repairing.dllpath import END, START, patch_text, patched
+from wheelaudit.repairing.windows.dllpath import END, START, patch_text, patched
 
 SOURCES = {
     "docstring": b'"""The package."""\nimport os\n',

@@ -19,7 +19,7 @@ import pytest
 
 import wheelaudit
 from wheelaudit.binary.elf import parse_elf
-from wheelaudit.repairing.elf import find_patchelf
+from wheelaudit.repairing.linux.patchelf import find_patchelf
 from wheelaudit.resolve.elf import link
 
 from .builders import make_wheel

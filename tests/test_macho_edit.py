@@ -14,8 +14,9 @@ import pytest
 
 from wheelaudit.binary.macho import parse_macho
 from wheelaudit.errors import MalformedBinary, RepairError
-from wheelaudit.repairing import macho_commands, macho_fat
-from wheelaudit.repairing.macho_edit import (
+from wheelaudit.repairing.macos import commands as macho_commands
+from wheelaudit.repairing.macos import fat as macho_fat
+from wheelaudit.repairing.macos.edit import (
     EditResult,
     HeaderPaddingError,
     MachOEdit,

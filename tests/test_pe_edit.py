@@ -23,8 +23,14 @@ from tests import pe_fixtures
 from tests.pe_fixtures import PeFixtures
 from wheelaudit.binary.pe import parse_pe
 from wheelaudit.errors import RepairError
-from wheelaudit.repairing import pe_edit
-from wheelaudit.repairing.pe_edit import NEW_SECTION_NAME, mangled_name, mangled_names, pe_checksum, rename_imports
+from wheelaudit.repairing.windows import pe_edit
+from wheelaudit.repairing.windows.pe_edit import (
+    NEW_SECTION_NAME,
+    mangled_name,
+    mangled_names,
+    pe_checksum,
+    rename_imports,
+)
 
 ARCHES = list(pe_fixtures.TARGETS)
 LONG = {  # names no section padding of the fixtures holds (about 450 bytes at most): a new section

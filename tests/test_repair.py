@@ -24,7 +24,7 @@ import pytest
 
 import wheelaudit
 from wheelaudit.binary.elf import parse_elf
-from wheelaudit.repairing.elf import find_patchelf
+from wheelaudit.repairing.linux.patchelf import find_patchelf
 from wheelaudit.resolve.host import ElfIdentity, HostResolver
 
 from .builders import SQLITE, needs_sqlite, only_wheel, repair_cli

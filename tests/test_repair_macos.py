@@ -32,9 +32,10 @@ import pytest
 from wheelaudit import audit
 from wheelaudit.cli.main import main
 from wheelaudit.errors import OptionError, RepairError
-from wheelaudit.repairing import RepairOptions, RepairResult, macho_commands, repair_wheel
-from wheelaudit.repairing.codesign import adhoc_sign
-from wheelaudit.repairing.macho_edit import MachOEdit, edit_macho, parse_macho_bytes
+from wheelaudit.repairing import RepairOptions, RepairResult, repair_wheel
+from wheelaudit.repairing.macos import commands as macho_commands
+from wheelaudit.repairing.macos.codesign import adhoc_sign
+from wheelaudit.repairing.macos.edit import MachOEdit, edit_macho, parse_macho_bytes
 
 from .macho_fixtures import BAR_ID, FOO_ID, FOO_RPATH, TARGETS, Fixtures, _cc, built, require_zig
 from .macos_wheels import MACHO_MAGICS, developer_id_signed, fixture_wheel, ungraft

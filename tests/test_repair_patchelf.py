@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from wheelaudit.errors import RepairError
-from wheelaudit.repairing.elf import DynamicFacts, ElfEdit, find_patchelf, read_facts, tool_timeout
+from wheelaudit.repairing.linux.patchelf import DynamicFacts, ElfEdit, find_patchelf, read_facts, tool_timeout
 
 from .builders import needs_sqlite, only_wheel, repair_cli
 from .conftest import sample_wheel

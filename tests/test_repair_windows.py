@@ -34,9 +34,10 @@ import pytest
 from wheelaudit import audit
 from wheelaudit.cli.main import main
 from wheelaudit.errors import OptionError, RepairError
-from wheelaudit.repairing import RepairOptions, RepairResult, dllpath, repair_wheel
-from wheelaudit.repairing.pe_edit import rename_imports
-from wheelaudit.repairing.windows import WinRepairPlan
+from wheelaudit.repairing import RepairOptions, RepairResult, repair_wheel
+from wheelaudit.repairing.windows import dllpath
+from wheelaudit.repairing.windows.pe_edit import rename_imports
+from wheelaudit.repairing.windows.repair import WinRepairPlan
 
 from . import pe_fixtures
 from .builders import make_wheel

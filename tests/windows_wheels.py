@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wheelaudit.binary.pe import parse_pe
-from wheelaudit.repairing.pe_edit import rename_imports
+from wheelaudit.repairing.windows.pe_edit import rename_imports
 
 from .builders import make_wheel
 from .pe_fixtures import PeFixtures

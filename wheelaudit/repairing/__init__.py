@@ -27,9 +27,9 @@ from ..report.model import Problem, WheelReport
 from ..wheel import scratch
 from ..wheel.archive import WheelArchive
 from ..wheel.writer import OutputError
+from .linux.plan import RepairPlan
 from .options import RepairOptions
 from .output import Prepared, rewrite_wheel_file, write_wheel
-from .plan import RepairPlan
 from .summary import PlanSummary
 
 __all__ = ["PlanSummary", "RepairOptions", "RepairPlan", "RepairResult", "Repairer", "repair", "repair_wheel"]
@@ -133,15 +133,15 @@ def repairer_for(
     """The repairer of the wheel's platform, planned (raises :class:`RepairError` when none applies)."""
     module = repairer_module(archive.info.platform_tags)
     if module == "macos":
-        from .macos import MacRepair
+        from .macos.repair import MacRepair
 
         return MacRepair(archive, binaries, policies, options)
     if module == "windows":
-        from .windows import WinRepair
+        from .windows.repair import WinRepair
 
         return WinRepair(archive, binaries, policies, options)
     if module == "linux":
-        from .linux import LinuxRepair
+        from .linux.repair import LinuxRepair
 
         return LinuxRepair(archive, binaries, policies, options)
     families = sorted({parse_platform_tag(t).family for t in archive.info.platform_tags})

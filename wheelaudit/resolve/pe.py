@@ -16,7 +16,7 @@ policy list, side-by-side manifests: none of them is something a wheel can count
 
 For repair, :func:`resolve_graft_closure` walks the same classification transitively and looks
 for each external DLL by name in the library folders (:class:`DllFinder`); what it finds is
-grafted (:mod:`wheelaudit.repairing.windows`).
+grafted (:mod:`wheelaudit.repairing.windows.repair`).
 """
 
 from __future__ import annotations

@@ -14,15 +14,15 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..binary.model import Binary
-from ..platforms.policyset import PolicySet
-from ..platforms.tags import parse_platform_tag
-from ..wheel.archive import WheelArchive
-from .elf import ElfEdit, apply_edit, strip
-from .options import RepairOptions
-from .output import OUTPUT_ERRNOS, Prepared, extract_member, scratch_failed
+from ...binary.model import Binary
+from ...platforms.policyset import PolicySet
+from ...platforms.tags import parse_platform_tag
+from ...wheel.archive import WheelArchive
+from ..options import RepairOptions
+from ..output import OUTPUT_ERRNOS, Prepared, extract_member, scratch_failed
+from ..sbom import SBOM_NAME, GraftedFile, build_sbom, find_provider
+from .patchelf import ElfEdit, apply_edit, strip
 from .plan import Planner, RepairPlan, retag
-from .sbom import SBOM_NAME, GraftedFile, build_sbom, find_provider
 
 SHIM = '''#!python
 """Runs {exe}: wheelaudit moved the program next to the libraries grafted for it."""

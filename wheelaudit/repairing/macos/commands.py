@@ -12,8 +12,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ..errors import MalformedBinary, RepairError
-from .macho_fat import Buffer
+from ...errors import MalformedBinary, RepairError
+from .fat import Buffer
 
 LC_REQ_DYLD = 0x80000000
 LC_SEGMENT = 0x1

@@ -18,7 +18,7 @@ import ast
 import io
 import tokenize
 
-from ..errors import RepairError
+from ...errors import RepairError
 
 START = "# start wheelaudit DLL-path patch"
 END = "# end wheelaudit DLL-path patch"

@@ -4,10 +4,10 @@ What install_name_tool does, without a Mac: every slice's load commands are rebu
 order they were (two-level namespace ordinals count the dylib commands, so none is moved),
 written in place inside the header padding, and the result is read back with our own parser
 and compared with what was asked. Segments never move, so a name that does not fit raises
-:class:`~wheelaudit.repairing.macho_commands.HeaderPaddingError` for the whole file.
+:class:`~wheelaudit.repairing.macos.commands.HeaderPaddingError` for the whole file.
 
 An edited slice that was signed now carries a stale signature; :class:`SliceEdit` says so and
-:func:`wheelaudit.repairing.codesign.adhoc_sign` re-signs.
+:func:`wheelaudit.repairing.macos.codesign.adhoc_sign` re-signs.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..binary.macho import parse_macho
-from ..binary.model import Binary
-from ..errors import RepairError
-from . import macho_commands as mc
-from . import macho_fat
+from ...binary.macho import parse_macho
+from ...binary.model import Binary
+from ...errors import RepairError
+from . import commands as mc
+from . import fat as macho_fat
 
 __all__ = ["EditResult", "HeaderPaddingError", "MachOEdit", "MachOEditError", "SliceEdit", "edit_macho"]
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from ..binary.elf import parse_elf
-from ..errors import MalformedBinary, RepairError
+from ...binary.elf import parse_elf
+from ...errors import MalformedBinary, RepairError
 
 MIN_PATCHELF = (0, 14, 5)
 DEFAULT_TIMEOUT = 120.0

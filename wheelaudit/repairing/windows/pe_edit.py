@@ -52,8 +52,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 
-from ..binary.pe import parse_pe
-from ..errors import MalformedBinary, RepairError
+from ...binary.pe import parse_pe
+from ...errors import MalformedBinary, RepairError
 
 NEW_SECTION_NAME = b".dllname"
 MANGLE_HASH_LENGTH = 32  # hex digits of sha256, as delvewheel's names carry

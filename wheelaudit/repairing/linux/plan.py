@@ -20,19 +20,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..checks import linux
-from ..checks.context import AuditContext, installed_path
-from ..errors import OptionError, RepairError, UnsafeWheel
-from ..platforms.linux import Policy
-from ..platforms.policyset import PolicySet
-from ..platforms.tags import parse_platform_tag
-from ..report.model import Problem
-from ..resolve.elf import LIBPYTHON, expand_origin, is_dynamic_loader, loader_of
-from ..resolve.host import ElfIdentity, HostLibrary, HostResolver
-from ..wheel.archive import WheelArchive
-from .elf import ElfEdit
-from .options import RepairOptions
+from ...binary.model import Binary, BinaryFormat, BinaryKind
+from ...checks import linux
+from ...checks.context import AuditContext, installed_path
+from ...errors import OptionError, RepairError, UnsafeWheel
+from ...platforms.linux import Policy
+from ...platforms.policyset import PolicySet
+from ...platforms.tags import parse_platform_tag
+from ...report.model import Problem
+from ...resolve.elf import LIBPYTHON, expand_origin, is_dynamic_loader, loader_of
+from ...resolve.host import ElfIdentity, HostLibrary, HostResolver
+from ...wheel.archive import WheelArchive
+from ..options import RepairOptions
+from .patchelf import ElfEdit
 
 _HASHED = re.compile(r"-[0-9a-f]{8}$")
 

@@ -29,10 +29,10 @@ import os
 import struct
 from dataclasses import dataclass
 
-from ..errors import RepairError
-from . import macho_commands as mc
-from . import macho_fat
-from .macho_edit import parse_macho_bytes
+from ...errors import RepairError
+from . import commands as mc
+from . import fat as macho_fat
+from .edit import parse_macho_bytes
 
 __all__ = ["SignResult", "SignedSlice", "SigningError", "adhoc_sign"]
 

@@ -33,18 +33,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..binary.model import Binary, BinaryFormat, BinaryKind
-from ..checks.context import AuditContext
-from ..errors import OptionError, RepairError
-from ..platforms.policyset import PolicySet
-from ..platforms.tags import parse_platform_tag
-from ..resolve.pe import GRAFT, DllClosure, DllFinder, DllLink, resolve_graft_closure
-from ..wheel.archive import WheelArchive
+from ...binary.model import Binary, BinaryFormat, BinaryKind
+from ...checks.context import AuditContext
+from ...errors import OptionError, RepairError
+from ...platforms.policyset import PolicySet
+from ...platforms.tags import parse_platform_tag
+from ...resolve.pe import GRAFT, DllClosure, DllFinder, DllLink, resolve_graft_closure
+from ...wheel.archive import WheelArchive
+from ..options import RepairOptions
+from ..output import OUTPUT_ERRNOS, Prepared, scratch_failed
+from ..sbom import SBOM_NAME, GraftedFile, build_sbom
 from . import dllpath
-from .options import RepairOptions
-from .output import OUTPUT_ERRNOS, Prepared, scratch_failed
 from .pe_edit import mangled_names, rename_imports
-from .sbom import SBOM_NAME, GraftedFile, build_sbom
 
 SITE_PACKAGES = "."  # libs_dir when the DLLs go into site-packages itself
 _NAMESPACE_LINES = (  # pkgutil / pkg_resources namespace declarations (delvewheel looks for the same)

@@ -33,22 +33,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..binary.model import Binary, BinaryFormat
-from ..checks.context import AuditContext, installed_path
-from ..checks.macos import allowed_tags, required_versions, slice_version
-from ..errors import OptionError, RepairError, UnsafeWheel
-from ..platforms.loader import Version, format_version, parse_version
-from ..platforms.macos import MacPolicy
-from ..platforms.policyset import PolicySet
-from ..platforms.tags import parse_platform_tag
-from ..resolve.macho import HOST, IN_WHEEL, DylibClosure, DylibFinder, HostDylib, Link, resolve_closure
-from ..wheel.archive import WheelArchive
+from ...binary.model import Binary, BinaryFormat
+from ...checks.context import AuditContext, installed_path
+from ...checks.macos import allowed_tags, required_versions, slice_version
+from ...errors import OptionError, RepairError, UnsafeWheel
+from ...platforms.loader import Version, format_version, parse_version
+from ...platforms.macos import MacPolicy
+from ...platforms.policyset import PolicySet
+from ...platforms.tags import parse_platform_tag
+from ...resolve.macho import HOST, IN_WHEEL, DylibClosure, DylibFinder, HostDylib, Link, resolve_closure
+from ...wheel.archive import WheelArchive
+from ..linux.plan import file_sha256, hashed_name
+from ..options import RepairOptions
+from ..output import OUTPUT_ERRNOS, Prepared, scratch_failed
+from ..sbom import SBOM_NAME, GraftedFile, build_sbom
 from .codesign import adhoc_sign
-from .macho_edit import HeaderPaddingError, MachOEdit, edit_macho
-from .options import RepairOptions
-from .output import OUTPUT_ERRNOS, Prepared, scratch_failed
-from .plan import file_sha256, hashed_name
-from .sbom import SBOM_NAME, GraftedFile, build_sbom
+from .edit import HeaderPaddingError, MachOEdit, edit_macho
 
 DLC_PREFIX = "/DLC/"  # a path that exists on no Mac: a load command left unpatched fails loudly
 _VERSION = re.compile(r"^\d+(\.\d+)?$")

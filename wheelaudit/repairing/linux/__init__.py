@@ -1,0 +1,1 @@
+"""Repairing Linux wheels: the plan (pure), patchelf (verified), the repairer."""

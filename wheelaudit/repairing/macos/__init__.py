@@ -1,0 +1,1 @@
+"""Repairing macOS wheels: load-command editing, fat files, ad-hoc signing, the repairer."""
