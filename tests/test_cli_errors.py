@@ -216,7 +216,7 @@ def test_wheelhouse_that_cannot_be_written_is_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "plat", ["foo", "linux_x86_64", "manylinux_2_99_x86_64", "manylinux_2_17_sparc", "macosx_11_0_arm64"]
+    "plat", ["foo", "linux_x86_64", "manylinux_2_99_x86_64", "manylinux_2_17_sparc", "macosx_11_0_sparc", "win_sparc"]
 )
 def test_unknown_plat_is_a_usage_error_listing_the_choices(plat: str, tmp_path: Path) -> None:
     proc = run("repair", "--plat", plat, "-w", tmp_path, sample_wheel("wa_sample_abi3-"))
@@ -228,7 +228,19 @@ def test_unknown_plat_is_a_usage_error_listing_the_choices(plat: str, tmp_path: 
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("plat", ["manylinux2014_x86_64", "manylinux_2_17", "musllinux_1_2_aarch64", "auto"])
+@pytest.mark.parametrize("plat", ["macosx_11_0_arm64", "win_amd64"])
+def test_a_tag_of_another_platform_is_refused_in_one_line(plat: str, tmp_path: Path) -> None:
+    """A macOS or Windows tag is a known --plat, but not for a Linux wheel: exit 2, nothing written."""
+    proc = run("repair", "--plat", plat, "-w", tmp_path, sample_wheel("wa_sample_abi3-"))
+    line = one_error_line(proc)
+    assert proc.returncode == 2
+    assert plat in line and "not a manylinux or musllinux tag" in line
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "plat", ["manylinux2014_x86_64", "manylinux_2_17", "musllinux_1_2_aarch64", "auto", "macosx_11_0_arm64", "win32"]
+)
 def test_known_plat_passes_the_usage_check(plat: str) -> None:
     from wheelaudit.platforms.policyset import load_policies
 
