@@ -22,11 +22,12 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol, cast
+from typing import BinaryIO
 
 from ..errors import InvalidWheel, WheelError
 from . import scratch
 from . import zipformat as zf
+from .deflating import Deflating, Source, SpillFailed, inline, new_compressor
 from .records import record_hash, record_line
 from .zipdir import Member
 
@@ -129,33 +130,6 @@ class _Spool:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self._file.close()
-
-
-class _Compressor(Protocol):
-    def compress(self, data: bytes, /) -> bytes: ...
-    def flush(self) -> bytes: ...
-
-
-def new_compressor(level: int) -> _Compressor:
-    """A raw-deflate compressor for ``-z level``.
-
-    4-9 (and the default, 6) are zlib's levels: the same compressor and level as
-    auditwheel and ``zipfile``, so a repaired wheel is no larger than theirs (ISA-L's
-    best level came out 8.7% larger on the grafted libsqlite3 of the syslib sample).
-    1-3 are ISA-L's levels 1-3 when it is installed: about ten times faster than zlib 6
-    (350-530 MB/s against 33 MB/s on polars' library here) for output 10-15% larger,
-    worth it when large members change (``--strip`` on a big library). 0 stores.
-    Either way the bytes depend only on the input and the library version, so
-    repeated runs are byte-identical.
-    """
-    if 1 <= level <= 3:
-        try:
-            from isal import isal_zlib
-        except ImportError:  # pragma: no cover - isal is a dependency on CPython
-            pass
-        else:
-            return cast(_Compressor, isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15))
-    return zlib.compressobj(level, zlib.DEFLATED, -15)
 
 
 def build_epoch() -> int:
@@ -344,32 +318,65 @@ class WheelWriter:
             self._fh.write(compressor.flush())
         if total != size:
             raise OSError(f"{name}: wrote {total} bytes, expected {size}")
-        end = self._fh.tell()
-        csize = end - data_start
-        if not zip64 and csize >= zf.ZIP64_LIMIT:  # pragma: no cover - excluded by ZIP64_SAFE_SIZE
-            raise OSError(f"{name}: compressed size overflows a non-ZIP64 header")
-        # Fill in what only the data could tell: CRC-32 and the sizes.
-        self._fh.seek(offset + zf.LOCAL_CRC_AT)
-        if zip64:
-            self._fh.write(zf.CRC_AND_SIZES.pack(crc, zf.ZIP64_LIMIT, zf.ZIP64_LIMIT))
-            self._fh.seek(offset + zf.LOCAL_HEADER.size + len(encoded) + 4)  # past the extra field's header
-            self._fh.write(zf.ZIP64_LOCAL_SIZES.pack(total, csize))
-        else:
-            self._fh.write(zf.CRC_AND_SIZES.pack(crc, csize, total))
-        self._fh.seek(end)
+        self._fill_sizes(name, encoded, offset, data_start, crc, total, zip64)
+        csize = self._fh.tell() - data_start
         self._add_central(encoded, flags, method, crc, csize, total, offset, normalized_mode(mode), False)
         self.copied.append(0)
         return record_hash(sha.digest())
 
     def add_bytes(self, name: str, data: bytes, *, mode: int = 0o644) -> str:
-        return self.add_chunks(name, [data], len(data), mode=mode)
+        return self.add_deflating(name, inline(Source.of_bytes(data), self.compresslevel), mode=mode)
 
     def add_file(self, name: str, path: str | os.PathLike[str], *, mode: int | None = None) -> str:
-        with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            return self.add_chunks(
-                name, iter(lambda: fh.read(CHUNK), b""), st.st_size, mode=st.st_mode if mode is None else mode
-            )
+        source = Source.of_file(path)
+        if mode is None:
+            mode = os.stat(path).st_mode
+        return self.add_deflating(name, inline(source, self.compresslevel), mode=mode)
+
+    def add_deflating(self, name: str, made: Deflating, *, mode: int = 0o644) -> str:
+        """Write a new member deflated here or ahead on the pool (:class:`.deflating.DeflateQueue`); returns its hash.
+
+        A member above :data:`.deflating.SPLIT_ABOVE` at a zlib level is written as
+        pieces (see :mod:`.deflating`), the same bytes however many threads made them.
+        """
+        if made.level != self.compresslevel:
+            raise ValueError(f"{name}: deflated at level {made.level}, the writer writes {self.compresslevel}")
+        encoded = self._claim(name)
+        flags = self._flags(name)
+        size = made.size
+        zip64 = size > ZIP64_SAFE_SIZE
+        method = zf.DEFLATED if self.compresslevel > 0 else zf.STORED
+        offset = self._write_local(encoded, flags, method, 0, 0, 0, zip64)
+        data_start = self._fh.tell()
+        try:
+            crc, sha = made.emit_into(self._fh.write, self._progress)
+        except SpillFailed as exc:  # a result waiting in the wheelhouse: the output's disk is at fault
+            raise self._fh._failed(exc) from None
+        self._fill_sizes(name, encoded, offset, data_start, crc, size, zip64)
+        self._add_central(
+            encoded, flags, method, crc, self._fh.tell() - data_start, size, offset, normalized_mode(mode), False
+        )
+        self.copied.append(0)
+        digest = record_hash(sha)
+        self._record.write(record_line(name, digest, size).encode("utf-8"))
+        return digest
+
+    def _fill_sizes(
+        self, name: str, encoded: bytes, offset: int, data_start: int, crc: int, size: int, zip64: bool
+    ) -> None:
+        """Fill in the local header what only the data could tell: CRC-32 and the sizes."""
+        end = self._fh.tell()
+        csize = end - data_start
+        if not zip64 and csize >= zf.ZIP64_LIMIT:  # pragma: no cover - excluded by ZIP64_SAFE_SIZE
+            raise OSError(f"{name}: compressed size overflows a non-ZIP64 header")
+        self._fh.seek(offset + zf.LOCAL_CRC_AT)
+        if zip64:
+            self._fh.write(zf.CRC_AND_SIZES.pack(crc, zf.ZIP64_LIMIT, zf.ZIP64_LIMIT))
+            self._fh.seek(offset + zf.LOCAL_HEADER.size + len(encoded) + 4)  # past the extra field's header
+            self._fh.write(zf.ZIP64_LOCAL_SIZES.pack(size, csize))
+        else:
+            self._fh.write(zf.CRC_AND_SIZES.pack(crc, csize, size))
+        self._fh.seek(end)
 
     # -- end ------------------------------------------------------------------------
 
