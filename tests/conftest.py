@@ -76,6 +76,12 @@ def all_real_wheels() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def wine_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One wine prefix for the whole run: creating one takes seconds."""
+    return tmp_path_factory.mktemp("wineprefix")
+
+
+@pytest.fixture(scope="session")
 def cargo_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """CARGO_TARGET_DIR for the Rust fixtures: kept in pytest's cache between runs (builds take
     seconds), a temporary folder when the cache plugin is off."""

@@ -26,6 +26,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,3 +180,19 @@ def wine() -> str | None:
         return found
     fallback = Path("/usr/lib/wine/wine64")
     return str(fallback) if os.access(fallback, os.X_OK) else None
+
+
+def run_wine(wine: str, args: list[str], prefix: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run a Windows program under wine and return its output.
+
+    The output goes through files, not pipes: the wine server the program starts outlives it by
+    seconds and inherits its pipes, so reading a pipe to its end waited 3-4 s a run.
+    """
+    env = {"WINEDEBUG": "-all", "WINEPREFIX": str(prefix), "HOME": str(home), "PATH": "/usr/bin:/bin"}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.run(
+            [wine, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=300, env=env, check=False
+        )
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())

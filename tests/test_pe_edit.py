@@ -8,6 +8,7 @@ renamed and moved set of DLLs.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import struct
@@ -41,6 +42,13 @@ LONG = {  # names no section padding of the fixtures holds (about 450 bytes at m
 }
 
 
+@functools.lru_cache(maxsize=8)
+def parsed(data: bytes) -> pefile.PE:
+    """pefile's full parse, once per image: the oracles read the same bytes several times, and a
+    real wheel's extension takes pefile a second or more. Callers only read the result."""
+    return pefile.PE(data=data)
+
+
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PeFixtures]:
     pe_fixtures.require_zig()
@@ -51,8 +59,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PeFixtures]:
 def imports(data: bytes, before: bytes | None = None) -> tuple[list[str], list[str]]:
     """(regular, delay-load) DLL names as pefile reads them; pefile must not warn (where it
     did not warn about ``before``, the input: it misreads some real ARM64/x64 unwind data)."""
-    pe = pefile.PE(data=data)
-    known = set(pefile.PE(data=before).get_warnings()) if before is not None else set()
+    pe = parsed(data)
+    known = set(parsed(before).get_warnings()) if before is not None else set()
     assert set(pe.get_warnings()) <= known
     regular = [e.dll.decode() for e in getattr(pe, "DIRECTORY_ENTRY_IMPORT", [])]
     delayed = [e.dll.decode() for e in getattr(pe, "DIRECTORY_ENTRY_DELAY_IMPORT", [])]
@@ -81,7 +89,7 @@ def check_output(before: bytes, after: bytes, mapping: dict[str, str]) -> None:
 
     # symbols per DLL survive (pefile's view)
     def symbols(data: bytes) -> list[tuple[str, list[bytes | None]]]:
-        pe = pefile.PE(data=data)
+        pe = parsed(data)
         entries = getattr(pe, "DIRECTORY_ENTRY_IMPORT", []) + getattr(pe, "DIRECTORY_ENTRY_DELAY_IMPORT", [])
         return [(renamed([e.dll.decode()], mapping)[0], [i.name for i in e.imports]) for e in entries]
 
@@ -90,7 +98,7 @@ def check_output(before: bytes, after: bytes, mapping: dict[str, str]) -> None:
 
 def section_layout_ok(data: bytes) -> pefile.PE:
     """SizeOfImage covers every section (aligned), raw data inside the file, sections in order."""
-    pe = pefile.PE(data=data)
+    pe = parsed(data)
     opt = pe.OPTIONAL_HEADER
     end = max(s.VirtualAddress + max(s.Misc_VirtualSize, s.SizeOfRawData) for s in pe.sections)
     assert opt.SizeOfImage == -(-end // opt.SectionAlignment) * opt.SectionAlignment
@@ -418,7 +426,7 @@ def test_unrepair_and_repair_real_wheel_binaries(filename: str, all_real_wheels:
             undone = rename_imports(data, plain, path=member)
             assert undone.cleared_dependent_load_flags == (flags_at is not None)
             if flags_at is not None:
-                loaded = pefile.PE(data=undone.data)
+                loaded = parsed(undone.data)
                 assert loaded.DIRECTORY_ENTRY_LOAD_CONFIG.struct.DependentLoadFlags == 0
                 flags += 1
             assert undone.placement == "in place"
@@ -427,15 +435,15 @@ def test_unrepair_and_repair_real_wheel_binaries(filename: str, all_real_wheels:
             redone = rename_imports(undone.data, ours, path=member)
             check_output(undone.data, redone.data, ours)
             section_layout_ok(redone.data)
-            if pefile.PE(data=data).OPTIONAL_HEADER.CheckSum:
-                assert redone.checksum is not None and pefile.PE(data=redone.data).verify_checksum()
+            if parsed(data).OPTIONAL_HEADER.CheckSum:
+                assert redone.checksum is not None and parsed(redone.data).verify_checksum()
             edited += 1
     assert edited and flags
 
 
 def dependent_load_flags_at(data: bytes) -> int | None:
     """File offset of DependentLoadFlags, read with pefile (its own structure layout)."""
-    pe = pefile.PE(data=data)
+    pe = parsed(data)
     config = getattr(pe, "DIRECTORY_ENTRY_LOAD_CONFIG", None)
     if config is None or not hasattr(config.struct, "DependentLoadFlags"):
         return None
@@ -444,11 +452,6 @@ def dependent_load_flags_at(data: bytes) -> int | None:
 
 # -- the loader --------------------------------------------------------------------------------
 
-
-@pytest.fixture(scope="session")
-def wine_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One wine prefix for the session: creating one takes seconds."""
-    return tmp_path_factory.mktemp("wineprefix")
 
 
 def windows_path(path: Path) -> str:
@@ -487,19 +490,12 @@ def test_wine_loads_the_renamed_and_moved_dlls(
     (package / "unedited.pyd").write_bytes(source.read_bytes())
 
     def load(name: str) -> subprocess.CompletedProcess[str]:
-        env = {
-            "WINEDEBUG": "-all",
-            "WINEPREFIX": str(tmp_path / "prefix"),
-            "HOME": str(tmp_path),
-            "PATH": "/usr/bin:/bin",
-        }
         command = [
-            wine,
             str(tools / "loader.exe"),
             f"Z:{libs}".replace("/", "\\"),
             f"Z:{package / name}".replace("/", "\\"),
         ]
-        return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
+        return pe_fixtures.run_wine(wine, command, wine_prefix, tmp_path)
 
     result = load("ext.pyd")
     assert result.returncode == 0 and f"ext_value={pe_fixtures.EXT_VALUE}" in result.stdout, (

@@ -472,11 +472,6 @@ def pefile_names_without_hash(data: bytes) -> list[str]:
 # -- the loader, under wine -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def wine_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("wineprefix")
-
-
 def windows_path(path: Path) -> str:
     return "Z:" + str(path).replace("/", "\\")
 
@@ -504,11 +499,10 @@ def test_wine_loads_the_repaired_extensions(
     tools = tmp_path / "bin"
     tools.mkdir()
     (tools / "loader.exe").write_bytes(fx.loader.read_bytes())
-    env = {"WINEDEBUG": "-all", "WINEPREFIX": str(wine_prefix), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
 
     def load(root: Path, module: str, folder: Path) -> subprocess.CompletedProcess[str]:
-        command = [wine, str(tools / "loader.exe"), windows_path(folder), windows_path(root / module)]
-        return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
+        command = [str(tools / "loader.exe"), windows_path(folder), windows_path(root / module)]
+        return pe_fixtures.run_wine(wine, command, wine_prefix, tmp_path)
 
     modules = [n for n, _ in pe_members(wheel) if n.endswith(".pyd")]
     assert len(modules) == 2
