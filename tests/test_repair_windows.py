@@ -111,7 +111,10 @@ def pe_members(wheel: Path) -> Iterator[tuple[str, bytes]]:
 
 def pefile_imports(data: bytes) -> tuple[int, list[str]]:
     """(machine, every DLL the image imports or delay-loads), read by pefile."""
-    pe = pefile.PE(data=data)
+    pe = pefile.PE(data=data, fast_load=True)  # the import directories only (exception tables take seconds)
+    pe.parse_data_directories(
+        directories=[pefile.DIRECTORY_ENTRY[f"IMAGE_DIRECTORY_ENTRY_{d}"] for d in ("IMPORT", "DELAY_IMPORT")]
+    )
     names = [e.dll.decode() for e in getattr(pe, "DIRECTORY_ENTRY_IMPORT", [])]
     names += [e.dll.decode() for e in getattr(pe, "DIRECTORY_ENTRY_DELAY_IMPORT", [])]
     return pe.FILE_HEADER.Machine, names
