@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..auditing import MemberKey, analyze_binaries, audit, member_key
 from ..binary.model import Binary
@@ -27,10 +27,22 @@ from ..report.model import Problem, WheelReport
 from ..wheel import scratch
 from ..wheel.archive import WheelArchive
 from ..wheel.writer import OutputError
-from .linux.plan import RepairPlan
 from .options import RepairOptions
 from .output import Prepared, rewrite_wheel_file, write_wheel
 from .summary import PlanSummary
+
+if TYPE_CHECKING:
+    from .linux.plan import RepairPlan
+
+
+def __getattr__(name: str) -> Any:
+    """``RepairPlan`` (Linux) loads only when asked for: a macOS or Windows repair never needs it."""
+    if name == "RepairPlan":
+        from .linux.plan import RepairPlan
+
+        return RepairPlan
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["PlanSummary", "RepairOptions", "RepairPlan", "RepairResult", "Repairer", "repair", "repair_wheel"]
 

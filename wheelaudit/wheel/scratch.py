@@ -16,7 +16,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -26,9 +25,16 @@ DIR_SUFFIX = ".work"
 _NAME = re.compile(r"^\.wheelaudit-(\d+)-([0-9a-f]{8})-[^/]*\.(part|work)$")
 
 
+def _host_name() -> str:
+    """The machine's name, as ``socket.gethostname()`` gives it, without importing socket (start-up)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    return os.environ.get("COMPUTERNAME", "")
+
+
 def host_tag() -> str:
     """Eight hex digits naming this host (process ids only mean something on one host)."""
-    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+    return hashlib.sha256(_host_name().encode("utf-8", "replace")).hexdigest()[:8]
 
 
 def _prefix() -> str:
