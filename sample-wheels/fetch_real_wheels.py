@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,6 +216,23 @@ def _fetch_one(pin: WheelPin, cache: Path, log: Callable[[str], None]) -> Path:
     raise RuntimeError(last_error)
 
 
+@contextlib.contextmanager
+def _cache_lock(cache_dir: Path) -> Iterator[None]:
+    """One fetching process per cache at a time (pytest-xdist workers start together): the others
+    wait, then find the wheels cached instead of downloading them again. No lock where fcntl is missing."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(cache_dir / ".fetch.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def fetch(
     names: Iterable[str] | None = None,
     platforms: Iterable[str] | None = None,
@@ -235,7 +253,7 @@ def fetch(
     pins = select(load_manifest(manifest, benchmark=benchmark), names, platforms)
     results: dict[str, Path] = {}
     failures: dict[str, str] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with _cache_lock(cache_dir), concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(_fetch_one, pin, cache_dir, emit): pin for pin in pins}
         for future in concurrent.futures.as_completed(futures):
             pin = futures[future]
