@@ -85,6 +85,25 @@ def extract_member(archive: WheelArchive, member: Member, path: Path) -> None:
             raise scratch_failed(path.parent, exc) from None
 
 
+def source_bytes(archive: WheelArchive, member: str, source: str) -> bytes:
+    """The bytes a patcher edits: the library file ``source`` being grafted, or else the wheel's ``member``."""
+    if source:
+        with open(source, "rb") as fh:
+            return fh.read()
+    found = archive.members[member]
+    return archive.read_member(found, limit=found.size)
+
+
+def write_scratch(path: Path, data: bytes) -> None:
+    """Write an edited file into the scratch directory; a full disk names the wheelhouse."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        if exc.errno in OUTPUT_ERRNOS:
+            raise scratch_failed(path.parent, exc) from None
+        raise
+
+
 def rewrite_wheel_file(archive: WheelArchive, plats: list[str]) -> str | None:
     """WHEEL with its Tag lines for the new platforms, or None when they do not change."""
 

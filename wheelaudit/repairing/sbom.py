@@ -18,6 +18,7 @@ from functools import cache, lru_cache
 from urllib.parse import quote
 
 from .. import __version__
+from ..wheel.metadata import WheelInfo
 
 SBOM_NAME = "wheelaudit.cdx.json"
 
@@ -97,6 +98,14 @@ def find_provider(path: str) -> Provider | None:
                 name, version, arch = out.split("\t")
                 return Provider("rpm", _os_id(), name, version, arch)
     return None
+
+
+def sbom_member(
+    info: WheelInfo, wheel_filename: str, grafted: Sequence[GraftedFile], *, use_host: bool
+) -> tuple[str, tuple[bytes, int]]:
+    """The SBOM as a member of the repaired wheel: its name under .dist-info/sboms/ and (bytes, mode)."""
+    sbom = build_sbom(info.dist_name, info.version, wheel_filename, grafted, use_host=use_host)
+    return f"{info.dist_info}/sboms/{SBOM_NAME}", (sbom, 0o644)
 
 
 def build_sbom(

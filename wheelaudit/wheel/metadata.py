@@ -32,6 +32,11 @@ class WheelInfo:
     data_dir: str  # "name-1.0.data"
 
     @property
+    def dist_name(self) -> str:
+        """The distribution name as the .dist-info directory spells it (what installers record)."""
+        return self.dist_info[: -len(".dist-info")].rsplit("-", 1)[0]
+
+    @property
     def platform_tags(self) -> tuple[str, ...]:
         """Platform tags from the file name, in file-name order, without repeats."""
         seen: dict[str, None] = {}

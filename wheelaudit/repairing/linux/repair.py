@@ -20,7 +20,7 @@ from ...platforms.tags import parse_platform_tag
 from ...wheel.archive import WheelArchive
 from ..options import RepairOptions
 from ..output import OUTPUT_ERRNOS, Prepared, extract_member, scratch_failed
-from ..sbom import SBOM_NAME, GraftedFile, build_sbom, find_provider
+from ..sbom import GraftedFile, find_provider, sbom_member
 from .patchelf import ElfEdit, apply_edit, strip
 from .plan import Planner, RepairPlan, retag
 
@@ -63,16 +63,14 @@ class LinuxRepair:
             files = _prepare_files(archive, plan, work)
         finally:
             lookups.shutdown(wait=True)
-        info = archive.info
-        dist = info.dist_info[: -len(".dist-info")].rsplit("-", 1)[0]
         new_bytes: dict[str, tuple[bytes, int]] = {}
         for member_name, target in plan.shims.items():
-            shim = SHIM.format(exe=archive.members[member_name].basename, dist=dist, target=target)
+            shim = SHIM.format(exe=archive.members[member_name].basename, dist=archive.info.dist_name, target=target)
             new_bytes[member_name] = (shim.encode(), 0o755)
         if plan.grafts:
             grafted = [GraftedFile(g.member, g.source, g.sha256) for g in plan.grafts]
-            sbom = build_sbom(dist, info.version, out_name, grafted, use_host=self._use_host)
-            new_bytes[f"{info.dist_info}/sboms/{SBOM_NAME}"] = (sbom, 0o644)
+            name, entry = sbom_member(archive.info, out_name, grafted, use_host=self._use_host)
+            new_bytes[name] = entry
         return Prepared(files, new_bytes)
 
 

@@ -45,8 +45,8 @@ from ...resolve.macho import HOST, IN_WHEEL, DylibClosure, DylibFinder, HostDyli
 from ...wheel.archive import WheelArchive
 from ..linux.plan import file_sha256, hashed_name
 from ..options import RepairOptions
-from ..output import OUTPUT_ERRNOS, Prepared, scratch_failed
-from ..sbom import SBOM_NAME, GraftedFile, build_sbom
+from ..output import Prepared, source_bytes, write_scratch
+from ..sbom import GraftedFile, sbom_member
 from .codesign import adhoc_sign
 from .edit import HeaderPaddingError, MachOEdit, edit_macho
 
@@ -504,12 +504,7 @@ class MacRepair:
 
         def run(job: tuple[str, str, MachOEdit, Path]) -> None:
             name, source, edit, out = job
-            if source:
-                with open(source, "rb") as fh:
-                    data = fh.read()
-            else:
-                member = archive.members[name]
-                data = archive.read_member(member, limit=member.size)
+            data = source_bytes(archive, name, source)
             try:
                 edited = edit_macho(data, edit, path=name)
             except HeaderPaddingError as exc:
@@ -517,22 +512,15 @@ class MacRepair:
                     raise
                 raise RepairError(f"cannot graft {source}: {exc}", path=name) from None
             result = adhoc_sign(edited.data, path=name).data if edited.needs_signing else edited.data
-            try:
-                out.write_bytes(result)
-            except OSError as exc:
-                if exc.errno in OUTPUT_ERRNOS:
-                    raise scratch_failed(work, exc) from None
-                raise
+            write_scratch(out, result)
 
         with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
             list(pool.map(run, jobs))
-        info = archive.info
         new_bytes: dict[str, tuple[bytes, int]] = {}
         if plan.grafts:
-            dist = info.dist_info[: -len(".dist-info")].rsplit("-", 1)[0]
             grafted = [GraftedFile(g.member, g.source, g.sha256) for g in plan.grafts]
-            sbom = build_sbom(dist, info.version, out_name, grafted, use_host=False)
-            new_bytes[f"{info.dist_info}/sboms/{SBOM_NAME}"] = (sbom, 0o644)
+            name, entry = sbom_member(archive.info, out_name, grafted, use_host=False)
+            new_bytes[name] = entry
         return Prepared(files, new_bytes)
 
 

@@ -41,8 +41,8 @@ from ...platforms.tags import parse_platform_tag
 from ...resolve.pe import GRAFT, DllClosure, DllFinder, DllLink, resolve_graft_closure
 from ...wheel.archive import WheelArchive
 from ..options import RepairOptions
-from ..output import OUTPUT_ERRNOS, Prepared, scratch_failed
-from ..sbom import SBOM_NAME, GraftedFile, build_sbom
+from ..output import Prepared, source_bytes, write_scratch
+from ..sbom import GraftedFile, sbom_member
 from . import dllpath
 from .pe_edit import mangled_names, rename_imports
 
@@ -493,20 +493,10 @@ class WinRepair:
 
         def run(job: tuple[str, str, Mapping[str, str], Path]) -> None:
             name, source, renames, out = job
-            if source:
-                with open(source, "rb") as fh:
-                    data = fh.read()
-            else:
-                member = archive.members[name]
-                data = archive.read_member(member, limit=member.size)
+            data = source_bytes(archive, name, source)
             if renames:
                 data = rename_imports(data, renames, path=name).data
-            try:
-                out.write_bytes(data)
-            except OSError as exc:
-                if exc.errno in OUTPUT_ERRNOS:
-                    raise scratch_failed(work, exc) from None
-                raise
+            write_scratch(out, data)
 
         with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
             list(pool.map(run, jobs))
@@ -515,11 +505,9 @@ class WinRepair:
             mode = 0o644 if init.created else (archive.members[init.member].mode or 0o644)
             new_bytes[init.member] = (init.content, mode)
         if plan.grafts:
-            info = archive.info
-            dist = info.dist_info[: -len(".dist-info")].rsplit("-", 1)[0]
             grafted = [GraftedFile(member, g.source, g.sha256) for g in plan.grafts for member in (g.member, *g.copies)]
-            sbom = build_sbom(dist, info.version, out_name, grafted, use_host=False)
-            new_bytes[f"{info.dist_info}/sboms/{SBOM_NAME}"] = (sbom, 0o644)
+            name, entry = sbom_member(archive.info, out_name, grafted, use_host=False)
+            new_bytes[name] = entry
         return Prepared(files, new_bytes)
 
 
