@@ -31,9 +31,13 @@ from .hostile import run_cli_expecting_unusable
 BIG = 12 * 1024 * 1024
 
 
+#: Tries for a far read to be served by two decoders. Whether the second one wins its race with
+#: the front decoder depends on free CPU (another pytest worker, zig building its C runtime); a
+#: lost race is correct behaviour (the front decoder goes on alone), so one win in a few is asked.
+SPLIT_TRIES = 3
+
+
 # -- building wheels ---------------------------------------------------------------------------
-
-
 def set_crc(path: Path, name: str, crc: int) -> None:
     """Write ``crc`` into both the local header and the central directory entry of ``name``."""
     with zipfile.ZipFile(path) as z:
@@ -200,14 +204,19 @@ def test_two_decoders_check_the_whole_member(
 def test_helper_running_on_to_the_end_leaves_a_gap_that_reads_restart_from(far_member: bytes, tmp_path: Path) -> None:
     """With ``to_end`` the helper decodes on past the target without keeping: a read there starts over."""
     archive = WheelArchive(build_wheel(tmp_path, {BIG_MEMBER: (far_member, zipfile.ZIP_DEFLATED)}))
-    with archive.open(archive.members[BIG_MEMBER], retain=1 << 20, to_end=True) as stream:
-        assert stream.read_at(40_000_000, 4096) == far_member[40_000_000:40_004_096]
-        assert stream.split_reads == 1 and stream.restarts == 0
-        assert stream.read_at(40_100_000, 100) == far_member[40_100_000:40_100_100]  # kept around the target
-        assert stream.restarts == 0
-        assert stream.read_at(47_000_000, 100) == far_member[47_000_000:47_000_100]  # run past, not kept
-        assert stream.restarts == 1
-        stream.check_integrity()
+    for _ in range(SPLIT_TRIES):  # the second decoder may lose its race on a starved machine: try again
+        with archive.open(archive.members[BIG_MEMBER], retain=1 << 20, to_end=True) as stream:
+            assert stream.read_at(40_000_000, 4096) == far_member[40_000_000:40_004_096]
+            assert stream.restarts == 0
+            if stream.split_reads != 1:
+                continue
+            assert stream.read_at(40_100_000, 100) == far_member[40_100_000:40_100_100]  # kept around the target
+            assert stream.restarts == 0
+            assert stream.read_at(47_000_000, 100) == far_member[47_000_000:47_000_100]  # run past, not kept
+            assert stream.restarts == 1
+            stream.check_integrity()
+            return
+    pytest.fail(f"no far read was split in {SPLIT_TRIES} tries")
 
 
 @pytest.mark.skipif(not split_enabled(), reason="splitting needs two CPUs")
@@ -215,26 +224,44 @@ def test_helper_running_on_to_the_end_leaves_a_gap_that_reads_restart_from(far_m
 def test_the_check_alone_reads_far_with_two_decoders(far_member: bytes, tmp_path: Path, to_end: bool) -> None:
     """A member sniffed and found not to be a binary is still read whole: the rest is split too."""
     archive = WheelArchive(build_wheel(tmp_path, {BIG_MEMBER: (far_member, zipfile.ZIP_DEFLATED)}))
-    with archive.open(archive.members[BIG_MEMBER], to_end=to_end) as stream:
-        assert stream.read_at(0, 4096) == far_member[:4096]
-        stream.check_integrity()
-        assert stream.split_reads == 1 and stream.restarts == 0
+    split = []
+    for _ in range(SPLIT_TRIES):  # the second decoder may lose its race on a starved machine: try again
+        with archive.open(archive.members[BIG_MEMBER], to_end=to_end) as stream:
+            assert stream.read_at(0, 4096) == far_member[:4096]
+            stream.check_integrity()
+            assert stream.restarts == 0
+            split.append(stream.split_reads)
+        if split[-1] == 1:
+            break
+    assert split[-1] == 1, split
 
 
 @pytest.mark.real
 @pytest.mark.skipif(not split_enabled(), reason="splitting needs two CPUs")
 def test_polars_is_checked_whole_without_starting_over(real_wheels: dict[str, Path]) -> None:
-    """The far read of the 177 MB library (its .dynamic, 137 MB in), then the CRC-32 check to the end."""
+    """The far read of the 177 MB library (its .dynamic, 137 MB in), then the CRC-32 check to the end.
+
+    Whether the second decoder wins its race depends on the machine: starved of CPU (the other
+    pytest worker compiling fixtures), it finds its block after the front decoder has passed it
+    and the front decoder rightly goes on alone. So the two-decoder path is asked of one of
+    SPLIT_TRIES tries; never starting over and decoding little twice are asked of every one.
+    """
     from .builders import POLARS
 
     archive = WheelArchive(real_wheels[POLARS])
     member = max(archive.files(), key=lambda m: m.size)
-    with archive.open(member, retain=4 << 20, to_end=True) as stream:
-        assert stream.read_at(0, 4) == b"\x7fELF"
-        stream.read_at(137_000_000, 8192)
-        stream.check_integrity()
-        assert stream.split_reads == 1 and stream.restarts == 0
-        assert member.size <= stream.inflated < member.size + (32 << 20)  # a few MB decoded twice, no more
+    split = []
+    for _ in range(SPLIT_TRIES):
+        with archive.open(member, retain=4 << 20, to_end=True) as stream:
+            assert stream.read_at(0, 4) == b"\x7fELF"
+            stream.read_at(137_000_000, 8192)
+            stream.check_integrity()
+            assert stream.restarts == 0
+            assert member.size <= stream.inflated < member.size + (32 << 20)  # a few MB decoded twice, no more
+            split.append(stream.split_reads)
+        if split[-1] == 1:
+            break
+    assert split[-1] == 1, split
 
 
 def test_metadata_reads_are_checked(tmp_path: Path) -> None:

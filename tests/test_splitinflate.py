@@ -134,7 +134,11 @@ def _far_reads(path: Path, *, split: bool) -> tuple[list[bytes], int, int]:
 @needs_two_cores
 def test_far_read_with_two_decoders_matches_one(big_wheel: tuple[Path, bytes]) -> None:
     path, data = big_wheel
-    split, split_reads, _ = _far_reads(path, split=True)
+    for _ in range(3):  # a second decoder starved of CPU loses its race, rightly: one win in three is asked
+        split, split_reads, _ = _far_reads(path, split=True)
+        assert split == [data[o : o + n] for o, n in SPANS]
+        if split_reads == 1:
+            break
     serial, serial_reads, _ = _far_reads(path, split=False)
     assert split == serial == [data[o : o + n] for o, n in SPANS]
     assert split_reads == 1 and serial_reads == 0
