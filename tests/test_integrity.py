@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import struct
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -33,11 +34,15 @@ BIG = 12 * 1024 * 1024
 
 #: Tries for a far read to be served by two decoders. Whether the second one wins its race with
 #: the front decoder depends on free CPU (another pytest worker, zig building its C runtime); a
-#: lost race is correct behaviour (the front decoder goes on alone), so one win in a few is asked.
-SPLIT_TRIES = 3
+#: lost race is correct behaviour (the front decoder goes on alone), so one win in a few is asked,
+#: with a pause between tries for the other worker's burst to pass.
+SPLIT_TRIES = 5
+SPLIT_PAUSE = 2.0
 
 
 # -- building wheels ---------------------------------------------------------------------------
+
+
 def set_crc(path: Path, name: str, crc: int) -> None:
     """Write ``crc`` into both the local header and the central directory entry of ``name``."""
     with zipfile.ZipFile(path) as z:
@@ -209,6 +214,7 @@ def test_helper_running_on_to_the_end_leaves_a_gap_that_reads_restart_from(far_m
             assert stream.read_at(40_000_000, 4096) == far_member[40_000_000:40_004_096]
             assert stream.restarts == 0
             if stream.split_reads != 1:
+                time.sleep(SPLIT_PAUSE)
                 continue
             assert stream.read_at(40_100_000, 100) == far_member[40_100_000:40_100_100]  # kept around the target
             assert stream.restarts == 0
@@ -233,6 +239,7 @@ def test_the_check_alone_reads_far_with_two_decoders(far_member: bytes, tmp_path
             split.append(stream.split_reads)
         if split[-1] == 1:
             break
+        time.sleep(SPLIT_PAUSE)
     assert split[-1] == 1, split
 
 
@@ -244,7 +251,7 @@ def test_polars_is_checked_whole_without_starting_over(real_wheels: dict[str, Pa
     Whether the second decoder wins its race depends on the machine: starved of CPU (the other
     pytest worker compiling fixtures), it finds its block after the front decoder has passed it
     and the front decoder rightly goes on alone. So the two-decoder path is asked of one of
-    SPLIT_TRIES tries; never starting over and decoding little twice are asked of every one.
+    SPLIT_TRIES tries, and of that try that little is decoded twice; never starting over of every one.
     """
     from .builders import POLARS
 
@@ -257,10 +264,11 @@ def test_polars_is_checked_whole_without_starting_over(real_wheels: dict[str, Pa
             stream.read_at(137_000_000, 8192)
             stream.check_integrity()
             assert stream.restarts == 0
-            assert member.size <= stream.inflated < member.size + (32 << 20)  # a few MB decoded twice, no more
             split.append(stream.split_reads)
-        if split[-1] == 1:
-            break
+            if split[-1] == 1:  # a lost race may waste the helper's work; a won one may not
+                assert member.size <= stream.inflated < member.size + (32 << 20)  # a few MB decoded twice
+                break
+        time.sleep(SPLIT_PAUSE)
     assert split[-1] == 1, split
 
 
