@@ -255,6 +255,7 @@ class MemberStream:
         self.restarts = 0
         self.inflated = 0  # uncompressed bytes produced, over all passes
         self.split_reads = 0  # far reads served with a second decoder (see splitinflate)
+        self.split_waste = 0  # bytes the second decoders inflated beyond the progress they brought
         self._split = split
         self._to_end = to_end
         self._archive_path = archive_path

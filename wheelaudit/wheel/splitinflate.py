@@ -11,18 +11,27 @@ caller's decoder works from the front, an :class:`AheadDecoder` thread:
 2. decodes from there twice, with two stand-in windows that differ in every byte.
    A byte that differs between the two depends on the unknown window; once the
    last 32 KiB agree, nothing later can depend on it, and one decoder goes on
-   alone, exact;
+   alone, exact. Meanwhile it notes a :class:`Checkpoint` every CHECK_EVERY bytes:
+   the zero-window decoder's last 32 KiB there, and the CRC-32 so far;
 3. keeps its recent output until the front decoder tells it where the target lies.
 
 When the front decoder reaches the block start it knows the start's absolute
 offset and the true window; it checks the guess by decoding the next compressed
-bytes both ways (they must agree exactly) and only then takes the helper's bytes.
+bytes both ways (they must agree exactly), then decodes on to the checkpoints and
+takes over at the first one where its own last 32 KiB equal the helper's: from
+there the helper's decoder is in the true decoder's exact state (the same bits
+read, the same window). That is usually long before the two stand-ins agree (the
+bytes still unknown are mostly copies of zeros), so less is decoded twice; and
+the second stand-in is dropped as soon as the front decoder has arrived.
 Every failure (no block found, never clean, a wrong guess, target dropped from the
 kept output) falls back to plain sequential inflation, so results never depend on
 this module; only the time does. This is the idea behind pugz and rapidgzip, done
 with the stock decoders: they only start at byte boundaries, so a block starting
 at bit ``k`` gets a prefix of empty blocks ``k`` bits long (mod 8) that shares its
 last byte with the block's first.
+
+A helper whose output never stops depending on the window (jaxlib's library) costs
+2 x MAX_DIRTY_OUTPUT: after one, a member gets another only within WASTE_SHARE.
 
 The hand-over (:func:`reach`) is written against :class:`FrontDecoder`, the few
 operations it needs of the caller's sequential decoder
@@ -62,10 +71,22 @@ LONG_READ = 4 * 1024 * 1024
 KEEP_BYTES = 8 * 1024 * 1024
 #: When running on to the member's end, the kept output extends this far past the target (for nearby reads).
 AFTER_TARGET = 1024 * 1024
-#: Give up if the stand-in window still shows through after this much output. Until then every byte is
-#: decoded three times (two stand-ins, then the front decoder's checksum); the helpers that pay get clean
-#: within a few MB (polars: 4.9 MB), while jaxlib's went 35 MB and gave up after 55 (1.38x inflated).
-MAX_DIRTY_OUTPUT = 8 * 1024 * 1024
+#: Give up if the stand-in window still shows through after this much output. Until then the helper decodes
+#: every byte twice (two stand-ins), and the front decoder decodes them a third time up to where it takes
+#: over; the helpers that pay get clean within a few MB (polars 4.6 MB, tensorflow-cpu 4.6 MB), jaxlib's in
+#: 6 to 37 MB: each of its helpers that gave up cost 2x this much (3.7% of the wheel at 6 MB).
+MAX_DIRTY_OUTPUT = 6 * 1024 * 1024
+#: While its output may depend on the stand-in window, the helper notes its last 32 KiB every this many
+#: bytes; the front decoder takes over at the first such point where its own bytes are the same. The
+#: zero-window decode usually agrees with the truth long before the two stand-ins agree with each other
+#: (the bytes still unknown are mostly copies of zeros): polars 1.9 MB instead of 4.6.
+CHECK_EVERY = 256 * 1024
+#: Compressed bytes fed at a time while the output may depend on the stand-in window.
+_DIRTY_READ = 64 * 1024
+#: A member's next far read gets a helper only if what its helpers wasted so far, plus what the next one
+#: may waste (2 x MAX_DIRTY_OUTPUT), stays within this share of the member (the first one always may):
+#: jaxlib's library, where no helper ever gets clean, pays for one of them, not three.
+WASTE_SHARE = 0.05
 #: Compressed bytes the front decoder decodes both ways to confirm a block start.
 VERIFY_BYTES = 64 * 1024
 _READ = 1 << 20
@@ -315,6 +336,15 @@ class BlockStart:
         return self.offset + 1 if self.bit else self.offset
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where the helper stood after ``at`` bytes from the block start (see CHECK_EVERY)."""
+
+    at: int
+    window: bytes  # its last 32 KiB there, made with the zero stand-in window
+    crc: int  # CRC-32 of all it produced up to there (stand-in bytes included)
+
+
 class AheadDecoder(threading.Thread):
     """Decode a deflated member from a block start found near ``search_from`` (see the module docstring)."""
 
@@ -332,18 +362,21 @@ class AheadDecoder(threading.Thread):
         self.front = (0, 0)  # (uncompressed, compressed) progress of the front decoder, for pacing
         self.target_end: int | None = None  # ``goal`` relative to the block start; set by the front
         self.run_on_to: int | None = None  # then decode on to here (the member's end), checksumming only
+        self.arrived = False  # the front decoder stands at the block start: the second stand-in is dropped
+        self.taken_at: int | None = None  # the checkpoint the front decoder took over at
         # results, valid once the thread has ended with ``gave_up`` False
         self.produced = 0  # bytes decoded from the block start
         self._kept: list[bytes] = []  # the last KEEP_BYTES or so of them, in pieces
         self._kept_size = 0
         self._kept_end: int | None = None  # set when keeping stopped (running on past the target)
-        self.clean_from = 0  # outputs before this may depend on the stand-in window
+        self.checkpoints: list[Checkpoint] = []  # while the output may depend on the stand-in window
+        self.recording = True  # more checkpoints may come
+        self.clean_from = 0  # the two stand-ins agreed here: nothing after depends on the window
         self.decoder: Any = None
         self.consumed = 0  # compressed offset of the next byte not yet fed to ``decoder``
         self.tail = b""  # fed but not yet consumed by ``decoder``
-        self.inflated = 0  # all bytes produced, both decoders
-        #: CRC-32 of outputs [clean_from, produced): the earlier ones are only known once the true window is
-        self.crc = 0
+        self.inflated = 0  # all bytes produced, both stand-ins
+        self.crc = 0  # CRC-32 of outputs [0, produced), the zero stand-in's where they differ
         self.finished = False
 
     # called by the front decoder -------------------------------------------------------
@@ -360,11 +393,29 @@ class AheadDecoder(threading.Thread):
             self.run_on_to = run_on_to
             self._changed.notify_all()
 
-    def wait_clean(self) -> bool:
-        """Wait until the output no longer depends on the stand-in window; False if that never happens."""
+    def arrive(self) -> None:
+        """The front decoder has the true window: from now on it, not a second stand-in, judges the output."""
         with self._changed:
-            self._changed.wait_for(lambda: self.clean_from > 0 or self.gave_up or self.finished)
-            return self.clean_from > 0 and not self.gave_up
+            self.arrived = True
+            self._changed.notify_all()
+
+    def take_over(self, at: int) -> None:
+        """The front decoder's bytes agree with the helper's at checkpoint ``at``: no more stand-ins needed."""
+        with self._changed:
+            self.taken_at = at
+            self._changed.notify_all()
+
+    def checkpoint(self, index: int, front_at: int) -> Checkpoint | None:
+        """Checkpoint ``index``, waiting for it while the helper is ahead of ``front_at``; None if none will come."""
+        with self._changed:
+            while True:
+                if index < len(self.checkpoints):
+                    return self.checkpoints[index]
+                if not self.recording or self.gave_up or self.finished or self.cancelled.is_set():
+                    return None
+                if self.produced < front_at:
+                    return None  # slower than the front decoder: it would only wait
+                self._changed.wait(0.05)
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -381,6 +432,7 @@ class AheadDecoder(threading.Thread):
             self.gave_up = True
         with self._changed:
             self.finished = True
+            self.recording = False
             self._changed.notify_all()
 
     def _read(self, fh: BinaryIO, size: int) -> bytes:
@@ -411,31 +463,59 @@ class AheadDecoder(threading.Thread):
             self.gave_up = True
 
     def _decode_until_clean(self, fh: BinaryIO, lead: bytes) -> bool:
-        """Run the two stand-in decoders in step until their last 32 KiB agree."""
+        """Run the two stand-in decoders in step, noting a checkpoint every CHECK_EVERY bytes.
+
+        Ends well when their last 32 KiB agree, or when the front decoder took over at a
+        checkpoint; the second stand-in is dropped once the front decoder has arrived.
+        """
         first = new_raw_decompressor(zdict=_ZEROS)
-        second = new_raw_decompressor(zdict=_ONES)
+        second: Any = new_raw_decompressor(zdict=_ONES)
         pending = lead
         last_first = last_second = b""
-        while not self.cancelled.is_set() and self.produced < MAX_DIRTY_OUTPUT:
-            if not pending and self.consumed >= self._compressed_size:
-                return False
-            data = pending or self._read(fh, 256 * 1024)
-            out_first = first.decompress(data, _OUT)
-            out_second = second.decompress(data, _OUT)
-            if len(out_first) != len(out_second) or first.eof:
-                return False  # impossible for a true block start; the final block is never a target
-            pending = first.unconsumed_tail
-            self.produced += len(out_first)
-            self.inflated += 2 * len(out_first)
-            self._keep(out_first)
-            last_first = last_window(last_first, out_first)
-            last_second = last_window(last_second, out_second)
-            if self.produced >= WINDOW and last_first == last_second:
+        try:
+            while not self.cancelled.is_set():
+                if self.taken_at is not None:
+                    break
+                if self.produced >= MAX_DIRTY_OUTPUT or (not pending and self.consumed >= self._compressed_size):
+                    return False
+                if second is not None and self.arrived:
+                    second = None
+                data = pending or self._read(fh, _DIRTY_READ)
+                want = CHECK_EVERY - self.produced % CHECK_EVERY
+                out = first.decompress(data, want)
+                pending = first.unconsumed_tail
+                if first.eof:
+                    return False  # impossible for a true block start; the final block is never a target
+                if second is not None:
+                    other = second.decompress(data, want)
+                    if len(other) != len(out) or len(second.unconsumed_tail) != len(pending):
+                        return False
+                    last_second = last_window(last_second, other)
+                self.produced += len(out)
+                self.inflated += len(out) if second is None else 2 * len(out)
+                self.crc = crc32(out, self.crc)
+                self._keep(out)
+                last_first = last_window(last_first, out)
+                if self.produced % CHECK_EVERY or self.produced < WINDOW:
+                    continue
+                clean = second is not None and last_first == last_second
                 with self._changed:
-                    self.decoder, self.tail, self.clean_from = first, pending, self.produced
+                    self.checkpoints.append(Checkpoint(self.produced, last_first, self.crc))
+                    if clean:
+                        self.clean_from = self.produced
                     self._changed.notify_all()
-                return True
-        return False
+                if clean:
+                    break
+            else:
+                return False
+        finally:
+            with self._changed:
+                self.recording = False
+                self._changed.notify_all()
+        with self._changed:
+            self.decoder, self.tail = first, pending
+            self._changed.notify_all()
+        return True
 
     def _decode_on(self, fh: BinaryIO) -> bool:
         """Go on with the clean decoder until the target's end (or the member's), pausing if it is not yet known."""
@@ -503,9 +583,12 @@ class AheadDecoder(threading.Thread):
         end = self.produced if self._kept_end is None else self._kept_end
         return end - self._kept_size, end
 
-    def kept(self) -> bytearray:
-        """The latest output, at least KEEP_BYTES of it when there is that much (see :meth:`kept_range`)."""
-        return bytearray(b"".join(self._kept))
+    def kept(self, start: int) -> bytearray:
+        """The latest output from ``start`` on (relative to the block start; within :meth:`kept_range`)."""
+        kept_from, _ = self.kept_range()
+        data = bytearray(b"".join(self._kept))
+        del data[: start - kept_from]
+        return data
 
 
 # -- the hand-over: the front decoder meets its helper ---------------------------------------
@@ -515,6 +598,7 @@ class FrontDecoder(Protocol):
     """What the hand-over needs of the caller's sequential decoder."""
 
     inflated: int  # uncompressed bytes produced, over all passes (the helper's are added)
+    split_waste: int  # bytes its helpers inflated beyond the progress they brought (see WASTE_SHARE)
 
     @property
     def position(self) -> int:
@@ -558,12 +642,18 @@ def reach(front: FrontDecoder, member: Deflated, offset: int, end: int, *, to_en
     holds ``[offset, end)``; otherwise the caller simply goes on inflating. With
     ``to_end`` the caller will read the member to its end, so the helper runs on there.
     """
-    if offset - front.position < MIN_DISTANCE or not split_enabled() or not reserve_helper():
+    if offset - front.position < MIN_DISTANCE or not split_enabled():
         return
+    if front.split_waste and front.split_waste + 2 * MAX_DIRTY_OUTPUT > WASTE_SHARE * member.size:
+        return
+    if not reserve_helper():
+        return
+    inflated, position = front.inflated, front.position
     try:
         _reach_with_helper(front, member, offset, end, to_end)
     finally:
         release_helper()
+        front.split_waste += (front.inflated - inflated) - (front.position - position)
 
 
 def _reach_with_helper(front: FrontDecoder, member: Deflated, offset: int, end: int, to_end: bool) -> None:
@@ -606,36 +696,68 @@ def _meet_helper(
     block_start = front.position
     # Confirm the guess before trusting the helper's bytes.
     raw, ours = front.feed(VERIFY_BYTES, offset)
-    if not is_block_start(block, window, raw, ours) or front.position >= end or not helper.wait_clean():
+    if not is_block_start(block, window, raw, ours) or front.position >= end:
         return
-    clean_at = block_start + helper.clean_from
-    if offset < clean_at:
-        return
+    # The block start's offset is known now: the helper stops exactly at the target (it only guessed where).
+    helper.arrive()
     helper.aim(end - block_start, member.size - block_start if to_end else None)
-    # The helper checksummed [clean_at, ...); the bytes before that it made with a stand-in
-    # window, so this decoder checksums them itself, while the helper goes on towards the target.
-    overlap = ours[clean_at - block_start :] if front.position > clean_at else b""
-    while front.position < clean_at:  # not a byte further; small pieces keep the memory down
-        front.step(offset, most=min(clean_at - front.position, 1 << 20))
+    taken = _take_over_point(front, helper, block_start, offset, last_window(window, ours), ours)
+    if taken is None:
+        return
+    point, crc_at_point = taken
+    helper.take_over(point.at)
     helper.join()
     kept_from, kept_to = helper.kept_range()
-    if helper.gave_up or offset - block_start < kept_from or end - block_start > kept_to:
+    window_from = max(kept_from, point.at)  # the helper's bytes before the take-over point may be stand-ins'
+    if helper.gave_up or offset - block_start < window_from or end - block_start > kept_to:
         return
     # Adopt the helper's decoder: it is exactly where a sequential one would be (at the member's
     # end if it ran on; the window then ends before the position, and reads past it start over).
-    helper_crc, helper_len = helper.crc, helper.produced - helper.clean_from
-    if overlap:  # drop the bytes both checksummed: crc(B) = combine(crc(A), crc(A + B), len(B))
-        helper_len -= len(overlap)
-        helper_crc = crc32_combine(crc32(overlap, 0), helper_crc, helper_len)
+    # crc(front's bytes to the point + helper's after it) from crc(helper's, stand-ins' included):
+    # CRC-32 is linear, so xor-ing in crc(stand-ins' part) before combining cancels that part.
     front.adopt(
         helper.decoder,
         helper.tail,
         consumed=helper.consumed,
         position=block_start + helper.produced,
-        crc=crc32_combine(front.crc, helper_crc, helper_len),
-        window=helper.kept(),
-        window_start=block_start + kept_from,
+        crc=crc32_combine(crc_at_point ^ point.crc, helper.crc, helper.produced - point.at),
+        window=helper.kept(window_from),
+        window_start=block_start + window_from,
     )
+
+
+def _take_over_point(
+    front: FrontDecoder, helper: AheadDecoder, block_start: int, offset: int, window: bytes, ours: bytes
+) -> tuple[Checkpoint, int] | None:
+    """The first checkpoint where the front decoder's true bytes equal the helper's, and the CRC-32 of the
+    front decoder's bytes up to there; None if there is none before the target (the front goes on alone).
+
+    From a checkpoint where the last 32 KiB agree, the helper's decoder is in the true decoder's
+    exact state (the same bits read, the same window), so all it produces after is true.
+    ``ours`` is what the front decoded from the block start; ``window`` its last 32 KiB.
+    """
+    index = 0
+    while True:
+        point = helper.checkpoint(index, front.position - block_start)
+        if point is None:
+            return None
+        index += 1
+        done = front.position - block_start
+        if point.at <= done:  # behind the front decoder: compare with what it decoded since the block start
+            if len(ours) == done and ours[point.at - WINDOW : point.at] == point.window:
+                tail = ours[point.at :]
+                # crc(front up to here) is not known, only up to its position: extend the helper's instead
+                helper_crc = crc32_combine(point.crc, crc32(tail, 0), len(tail)) if tail else point.crc
+                return Checkpoint(done, window, helper_crc), front.crc
+            continue
+        if block_start + point.at > offset:
+            return None  # the front decoder reaches the target first
+        while front.position < block_start + point.at:
+            chunk = front.step(offset, most=min(block_start + point.at - front.position, 1 << 20))
+            window = last_window(window, chunk)
+        ours = b""  # no longer what the front decoded since the block start
+        if window == point.window:
+            return point, front.crc
 
 
 _lock = threading.Lock()
