@@ -12,13 +12,12 @@ The parser works on any architecture and either byte order; it reads through a
 
 from __future__ import annotations
 
-import array
 import struct
-import sys
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from ..errors import MalformedBinary
+from .elfsymbols import Layout, read_symbols
 from .magic import ELF_MAGIC as ELF_MAGIC
 from .model import Binary, BinaryFormat, BinaryKind, CodeIsa, ImportedSymbol, VersionNeed
 
@@ -32,10 +31,8 @@ DT_FLAGS_1 = 0x6FFFFFFB
 DT_GNU_HASH = 0x6FFFFEF5
 DT_VERSYM, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFF0, 0x6FFFFFFE, 0x6FFFFFFF
 DF_1_PIE = 0x08000000
-VER_FLG_WEAK = 0x2
 
 ET_REL, ET_EXEC, ET_DYN = 1, 2, 3
-STB_WEAK = 2
 STT_FUNC = 2
 NT_GNU_PROPERTY_TYPE_0 = 5
 GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
@@ -108,11 +105,15 @@ class _ElfReader:
     def fail(self, why: str) -> MalformedBinary:
         return MalformedBinary(f"{self.path}: malformed ELF: {why}", path=self.path)
 
-    def read(self, offset: int, size: int) -> bytes:
+    def check(self, offset: int, size: int) -> None:
+        """Raise unless ``size`` bytes at ``offset`` lie in the file and make a plausible table."""
         if offset < 0 or size < 0 or offset + size > self.size:
             raise self.fail(f"bytes {offset}..{offset + size} lie outside the file ({self.size} bytes)")
         if size > MAX_TABLE_BYTES:
             raise self.fail(f"a table of {size} bytes")
+
+    def read(self, offset: int, size: int) -> bytes:
+        self.check(offset, size)
         try:
             return self._read_at(offset, size)
         except EOFError as exc:
@@ -171,28 +172,40 @@ def _parse(r: _ElfReader) -> Binary:
                 return seg.offset + (vaddr - seg.vaddr)
         raise r.fail(f"{what} address {vaddr:#x} is not in any loaded segment")
 
-    # The string and symbol tables, read in file order: a deflated member inflates forwards, and
-    # patchelf moves .dynstr (and at times .dynsym) to the end of the file.
-    tables: list[tuple[int, int, str]] = []
-    if DT_STRTAB in dyn:
-        tables.append((file_offset(dyn[DT_STRTAB][0], "DT_STRTAB"), dyn.get(DT_STRSZ, [0])[0], "strtab"))
+    # The string, symbol and version tables, read once in file order and in pieces (see elfsymbols).
+    strtab_at = file_offset(dyn[DT_STRTAB][0], "DT_STRTAB") if DT_STRTAB in dyn else None
+    symtab_at = versym_at = verneed_at = None
     syment = count = 0
     if DT_SYMTAB in dyn:
         syment = dyn.get(DT_SYMENT, [24 if bits == 64 else 16])[0]
         if syment not in (16, 24):
             raise r.fail(f"symbol entry size {syment}")
         count = _symbol_count(r, e, bits, dyn, file_offset, syment)
-        tables.append((file_offset(dyn[DT_SYMTAB][0], "DT_SYMTAB"), count * syment, "symtab"))
+        symtab_at = file_offset(dyn[DT_SYMTAB][0], "DT_SYMTAB")
         if DT_VERSYM in dyn and count:
-            tables.append((file_offset(dyn[DT_VERSYM][0], "DT_VERSYM"), count * 2, "versym"))
-    table = {name: r.read(at, size) for at, size, name in sorted(tables)}
-    strtab = table.get("strtab", b"")
-
-    def string(offset: int) -> str:
-        if offset >= len(strtab):
-            raise r.fail(f"string offset {offset} past the string table")
-        end = strtab.find(b"\0", offset)
-        return strtab[offset : end if end >= 0 else len(strtab)].decode("utf-8", "surrogateescape")
+            versym_at = file_offset(dyn[DT_VERSYM][0], "DT_VERSYM")
+    verneed_error: MalformedBinary | None = None
+    if DT_VERNEED in dyn:
+        try:
+            verneed_at = file_offset(dyn[DT_VERNEED][0], "DT_VERNEED")
+        except MalformedBinary as exc:  # reported where the version needs are, after the dynamic strings
+            verneed_error = exc
+    layout = Layout(
+        e=e,
+        bits=bits,
+        strtab=strtab_at,
+        strsz=dyn.get(DT_STRSZ, [0])[0],
+        symtab=symtab_at,
+        count=count,
+        syment=syment,
+        versym=versym_at,
+        verneed=verneed_at,
+        verneednum=dyn.get(DT_VERNEEDNUM, [0])[0],
+    )
+    dynamic_strings = [*dyn.get(DT_NEEDED, ()), *dyn.get(DT_SONAME, ())[:1], *dyn.get(DT_RPATH, ())]
+    dynamic_strings += dyn.get(DT_RUNPATH, ())
+    symbols = read_symbols(r, layout, dynamic_strings)
+    string = symbols.names.__getitem__
 
     needed = tuple(string(v) for v in dyn.get(DT_NEEDED, ()))
     soname = string(dyn[DT_SONAME][0]) if DT_SONAME in dyn else None
@@ -201,52 +214,39 @@ def _parse(r: _ElfReader) -> Binary:
     flags_1 = dyn.get(DT_FLAGS_1, [0])[0]
 
     # Version requirements: version index -> (library, version name, weak flag).
-    version_index: dict[int, tuple[str, str, bool]] = {}
-    if DT_VERNEED in dyn:
-        version_index = _read_verneed(
-            r, e, file_offset(dyn[DT_VERNEED][0], "DT_VERNEED"), dyn.get(DT_VERNEEDNUM, [0])[0], string
-        )
+    if verneed_error is not None:
+        raise verneed_error
+    version_index = {idx: (string(lib), string(ver), weak) for idx, (lib, ver, weak) in symbols.verneed.items()}
+    if symbols.bad_import is not None:
+        raise r.fail(f"string offset {symbols.bad_import} past the string table")
 
     imported: list[ImportedSymbol] = []
+    version_symbols: dict[int, list[str]] = {}
+    versions = symbols.imports_version
+    for j, st_name in enumerate(symbols.imports_name):
+        name = string(st_name)
+        if not name:
+            continue
+        weak = bool(symbols.imports_weak[j])
+        need = version_index.get(versions[j] & 0x7FFF) if versions is not None else None
+        if need:
+            imported.append(ImportedSymbol(name, version=need[1], library=need[0], weak=weak))
+            version_symbols.setdefault(versions[j] & 0x7FFF, []).append(name)  # type: ignore[index]
+        else:
+            imported.append(ImportedSymbol(name, weak=weak))
     exported: list[str] = []
     init_functions: list[str] = []
     defined_python: list[str] = []
-    version_symbols: dict[int, list[str]] = {}
-    if DT_SYMTAB in dyn:
-        symtab = table["symtab"]
-        versym = table.get("versym", b"")
-        versions = _u16_array(versym, e) if versym else None
-        sym_fmt = e + ("IBBHQQ" if bits == 64 else "IIIBBH")
-        name_at, info_at, shndx_at = (0, 1, 3) if bits == 64 else (0, 3, 5)
-        find = strtab.find
-        for i, fields in enumerate(struct.iter_unpack(sym_fmt, symtab)):
-            bind = fields[info_at] >> 4
-            if bind == 0 or i == 0:  # local symbols are nobody's business
-                continue
-            st_name = fields[name_at]
-            if fields[shndx_at] != 0:
-                # Defined: only Python hooks and exports matter; skip decoding everything else.
-                if not strtab.startswith(_INTERESTING_EXPORTS, st_name):
-                    continue
-                name = string(st_name)
-                if name.startswith(("Py", "_Py")):
-                    defined_python.append(name)
-                    if name.startswith(INIT_PREFIXES):
-                        init_functions.append(name)
-                exported.append(name)
-                continue
-            if st_name >= len(strtab):
-                raise r.fail(f"string offset {st_name} past the string table")
-            end = find(b"\0", st_name)
-            name = strtab[st_name : end if end >= 0 else len(strtab)].decode("utf-8", "surrogateescape")
-            if not name:
-                continue
-            need = version_index.get(versions[i] & 0x7FFF) if versions is not None and i < len(versions) else None
-            if need:
-                imported.append(ImportedSymbol(name, version=need[1], library=need[0], weak=bind == STB_WEAK))
-                version_symbols.setdefault(versions[i] & 0x7FFF, []).append(name)  # type: ignore[index]
-            else:
-                imported.append(ImportedSymbol(name, weak=bind == STB_WEAK))
+    exports = symbols.exports
+    for st_name in symbols.defined if exports else ():  # most libraries export no Python hook: skip the loop
+        export = exports.get(st_name)
+        if export is None:
+            continue
+        if export.startswith(("Py", "_Py")):
+            defined_python.append(export)
+            if export.startswith(INIT_PREFIXES):
+                init_functions.append(export)
+        exported.append(export)
 
     version_needs = tuple(
         VersionNeed(library=lib, version=ver, weak=weak, symbols=tuple(sorted(set(version_symbols.get(idx, ())))))
@@ -295,19 +295,6 @@ def _parse(r: _ElfReader) -> Binary:
         file_size=r.size,
         extra=extra,
     )
-
-
-#: Name prefixes of defined symbols worth decoding: module init hooks, Py*/_Py* exports, cffi hooks.
-_INTERESTING_EXPORTS = (b"Py", b"_Py", b"_cffi_pypyinit_")
-
-
-def _u16_array(data: bytes, e: str) -> array.array[int]:
-    """``.gnu.version`` as an array of indices, in the host's byte order."""
-    values = array.array("H")
-    values.frombytes(data[: len(data) // 2 * 2])
-    if (e == "<") != (sys.byteorder == "little"):
-        values.byteswap()
-    return values
 
 
 def _split_paths(values: object) -> tuple[str, ...]:
@@ -375,30 +362,6 @@ def _read_dynamic(r: _ElfReader, e: str, word: str, segments: list[_Segment]) ->
         if tag == DT_NULL:
             break
         out.setdefault(tag, []).append(value)
-    return out
-
-
-def _read_verneed(
-    r: _ElfReader, e: str, offset: int, count: int, string: Callable[[int], str]
-) -> dict[int, tuple[str, str, bool]]:
-    out: dict[int, tuple[str, str, bool]] = {}
-    seen = 0
-    for _ in range(min(count, 4096)):
-        vn_version, vn_cnt, vn_file, vn_aux, vn_next = struct.unpack(e + "HHIII", r.read(offset, 16))
-        if vn_version != 1:
-            raise r.fail(f"unknown version-needed revision {vn_version}")
-        library = string(vn_file)
-        aux = offset + vn_aux
-        for _ in range(min(vn_cnt, 4096)):
-            _hash, flags, other, name, next_aux = struct.unpack(e + "IHHII", r.read(aux, 16))
-            out[other & 0x7FFF] = (library, string(name), bool(flags & VER_FLG_WEAK))
-            seen += 1
-            if not next_aux:
-                break
-            aux += next_aux
-        if not vn_next:
-            break
-        offset += vn_next
     return out
 
 
