@@ -10,8 +10,10 @@ library is used. The best tag is the most compatible level with no blocker.
 from __future__ import annotations
 
 import functools
+import posixpath
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..platforms.linux import Policy
@@ -86,8 +88,10 @@ class _ElfFacts:
     """What the level checks need from one binary, worked out once rather than once per level."""
 
     binary: Binary
-    outside: tuple[str, ...]  # needed libraries neither in the wheel nor the loader
+    outside: tuple[str, ...]  # needed libraries the loader does not find in the wheel
     strong_imports: frozenset[str]
+    #: needed name -> (the member of that name the search never reaches, the search-path entry that would)
+    unreached: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def wheel_linkage(ctx: AuditContext, arch: str, loader: Loader) -> Linkage:
@@ -95,9 +99,45 @@ def wheel_linkage(ctx: AuditContext, arch: str, loader: Loader) -> Linkage:
     return link_wheel(ctx.loadable(BinaryFormat.ELF), arch, ctx.installed_members, ctx.installed_paths, loader)
 
 
-def elf_facts(binary: Binary, outside: tuple[str, ...]) -> _ElfFacts:
+def elf_facts(
+    binary: Binary, outside: tuple[str, ...], unreached: Mapping[str, tuple[str, str]] | None = None
+) -> _ElfFacts:
     """Facts for :func:`level_blockers` once the libraries outside the wheel are known."""
-    return _ElfFacts(binary, outside, frozenset(s.name for s in binary.imported_symbols if not s.weak))
+    strong = frozenset(s.name for s in binary.imported_symbols if not s.weak)
+    return _ElfFacts(binary, outside, strong, unreached or {})
+
+
+def unreached_members(
+    binary: Binary, outside: tuple[str, ...], by_name: Mapping[str, str], installed_paths: Mapping[str, str]
+) -> dict[str, tuple[str, str]]:
+    """The needed names of ``binary`` that the loader does not find although the wheel has a library
+    of that name (``by_name``: file name or DT_SONAME -> member), each with the DT_RUNPATH entry that
+    would reach it.
+
+    Such a library loads only when the package opens it by path first (torchaudio's
+    ``_torchaudio.so`` needs ``libtorchaudio.so`` from its own directory and has no RUNPATH):
+    the loader never searches the requester's directory by itself.
+    """
+    out: dict[str, tuple[str, str]] = {}
+    here = posixpath.dirname(installed_paths.get(binary.path, binary.path))
+    for name in outside:
+        member = by_name.get(name)
+        if member is None or member == binary.path:
+            continue
+        there = posixpath.dirname(installed_paths.get(member, member))
+        relative = posixpath.relpath(there or ".", here or ".")
+        out[name] = (member, "$ORIGIN" if relative == "." else f"$ORIGIN/{relative}")
+    return out
+
+
+def _libraries_by_name(binaries: list[Binary]) -> dict[str, str]:
+    """File name and DT_SONAME -> member, for the wheel's ELF libraries of one architecture."""
+    out: dict[str, str] = {}
+    for b in sorted(binaries, key=lambda b: b.path):
+        for name in (posixpath.basename(b.path), b.own_name):
+            if name:
+                out.setdefault(name, b.path)
+    return out
 
 
 def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Problem]:
@@ -123,15 +163,21 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
                     )
                 continue
             if not policy.allows_library(arch, soname):
-                blockers.append(
-                    Problem(
-                        "external-library",
-                        Severity.ERROR,
-                        f"{binary.path} needs {soname}, which is neither in the wheel nor allowed by {level}",
-                        path=binary.path,
-                        library=soname,
-                        fix=FIX_EXTERNAL,
+                unreached = facts.unreached.get(soname)
+                if unreached is None:
+                    message = f"{binary.path} needs {soname}, which is neither in the wheel nor allowed by {level}"
+                    fix = FIX_EXTERNAL
+                else:
+                    member, entry = unreached
+                    message = (
+                        f"{binary.path} needs {soname}; the wheel has it as {member}, but no DT_RPATH/DT_RUNPATH "
+                        "of its own leads there, so the loader finds it only after something else loaded it (the "
+                        f"package opening that file first, or a DT_RPATH inherited in some processes only); {level} "
+                        "does not allow it from the system"
                     )
+                    fix = f"give {binary.path} a DT_RUNPATH of `{entry}` (patchelf --set-rpath '{entry}')"
+                blockers.append(
+                    Problem("external-library", Severity.ERROR, message, path=binary.path, library=soname, fix=fix)
                 )
                 continue
             banned = sorted(strong_imports & policy.blacklist.get(soname, frozenset()))
@@ -218,7 +264,13 @@ def decide(ctx: AuditContext, policies: PolicySet) -> LinuxDecision | None:
     linked = {b.abi for b in elves if b.abi in ("glibc", "musl")}
     binary_family = {"glibc": "manylinux", "musl": "musllinux"}[linked.pop()] if len(linked) == 1 else None
     linkage = wheel_linkage(ctx, arch, loader_of(binary_family))
-    facts = [elf_facts(b, linkage.outside_of(b)) for b in elves if b.arch == arch]
+    ours = [b for b in elves if b.arch == arch]
+    by_name = _libraries_by_name(ours)
+    facts = [
+        elf_facts(b, outside, unreached_members(b, outside, by_name, ctx.installed_paths))
+        for b in ours
+        for outside in (linkage.outside_of(b),)
+    ]
 
     claimed_families = list(dict.fromkeys(t.family for t in claimed if t.family in ("manylinux", "musllinux")))
     families = [f for f in claimed_families if binary_family in (None, f)]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
+from ..platforms.policyset import PolicySet, load_policies
+from ..platforms.windows import WindowsPolicy
 from ..report.model import Problem, Severity, unique_problems
 from . import abi3, debuginfo, extensions
 from .context import AuditContext
@@ -20,7 +22,6 @@ from .stable_abi import load as load_stable_abi
 #: libpython as a Mach-O load command: the framework binary or a libpython dylib.
 MACHO_LIBPYTHON = re.compile(r"(^|/)(Python\.framework/(Versions/[^/]+/)?Python|libpython3(\.\d+)?[dmt]*\.dylib)$")
 ELF_LIBPYTHON = re.compile(r"^libpython3(\.\d+)?[dmut]*\.so(\.\d+)*$")
-PYTHON_DLL = re.compile(r"^python3(\d*)(t?)(_d)?\.dll$", re.IGNORECASE)
 
 FIX_MACOS_LIBPYTHON = (
     "do not link libpython on macOS: enable PyO3's `extension-module` feature (maturin enables it when declared) "
@@ -33,12 +34,12 @@ FIX_WINDOWS_DLL = (
 )
 
 
-def check(ctx: AuditContext) -> list[Problem]:
+def check(ctx: AuditContext, policies: PolicySet | None = None) -> list[Problem]:
     """Problems with how the wheel's extensions meet the Python ABI its tags promise, and size hints."""
     abi = extensions.wheel_abi(ctx.info.file_tags)
     problems: list[Problem] = []
     problems += _wheel_level(abi)
-    problems += _linkage(ctx, abi)
+    problems += _linkage(ctx, abi, policies)
     for binary in _first_slices(ctx.binaries):
         suffix = extensions.extension_suffix(binary, ctx)
         if suffix is None:
@@ -89,7 +90,7 @@ def _wheel_level(abi: WheelAbi) -> list[Problem]:
 # -- libpython / Python DLL linkage ------------------------------------------------------------
 
 
-def _linkage(ctx: AuditContext, abi: WheelAbi) -> list[Problem]:
+def _linkage(ctx: AuditContext, abi: WheelAbi, policies: PolicySet | None) -> list[Problem]:
     families = ctx.tag_families
     problems: list[Problem] = []
     for binary in _first_slices(ctx.binaries):
@@ -116,7 +117,7 @@ def _linkage(ctx: AuditContext, abi: WheelAbi) -> list[Problem]:
             linked = [lib for lib in libs if ELF_LIBPYTHON.match(lib)]
             problems += _required_missing(binary, linked, "Android (PEP 738)", "libpython3.X.so")
         elif binary.format is BinaryFormat.PE:
-            problems += _python_dll(binary, abi)
+            problems += _python_dll(binary, abi, (policies or load_policies()).windows)
     return problems
 
 
@@ -153,8 +154,10 @@ def expected_dlls(abi: WheelAbi) -> set[str]:
     return names
 
 
-def _python_dll(binary: Binary, abi: WheelAbi) -> list[Problem]:
-    imported = [lib for lib in binary.needed + binary.weak_needed if PYTHON_DLL.match(lib)]
+def _python_dll(binary: Binary, abi: WheelAbi, policy: WindowsPolicy) -> list[Problem]:
+    # Every interpreter's DLL counts, as policies/windows.json names them (python3X.dll, PyPy's
+    # libpypy3.X-c.dll, GraalPy's python-native.dll): a PyPy extension imports no python3*.dll.
+    imported = [lib for lib in binary.needed + binary.weak_needed if policy.is_python(lib)]
     is_extension = binary.kind is BinaryKind.EXTENSION
     if not imported:
         if not is_extension:

@@ -36,7 +36,7 @@ def run(ctx: AuditContext, policies: PolicySet) -> Findings:
     problems += consistency.check_tags(ctx)
     problems += consistency.check_record(ctx)
     problems += consistency.check_members(ctx)
-    problems += pythonabi.check(ctx)
+    problems += pythonabi.check(ctx, policies)
     problems += isa.check(ctx)
     decision = decide_platform(ctx, policies)
     if decision is not None:

@@ -1,0 +1,63 @@
+"""Shapes first met when the real corpus was widened beyond the wheels the tests knew.
+
+Each test fails on the code before its fix: a PyPy extension on Windows imports PyPy's DLL, not
+``python3*.dll``; a library the wheel has but the loader never reaches is named as such.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import wheelaudit
+
+from .builders import make_wheel, repack_wheel
+
+PYPY_WINDOWS = "pydantic_core-2.14.6-pp310-pypy310_pp73-win_amd64.whl"
+PYZMQ = "pyzmq-25.1.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+MONITOREDQUEUE = "zmq/devices/monitoredqueue.cpython-311-x86_64-linux-gnu.so"
+LIBZMQ = "pyzmq.libs/libzmq-e8adeef9.so.5.2.4"
+
+
+@pytest.mark.real
+def test_pypy_extension_imports_pypys_dll(all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    """The .pyd imports libpypy3.10-c.dll, the interpreter's DLL on PyPy: nothing to warn about."""
+    report = wheelaudit.audit(all_real_wheels[PYPY_WINDOWS])
+    assert report.ok and report.platform_tag == "win_amd64"
+    assert [p.message for p in report.problems if p.code.startswith("python-dll")] == []
+    # The same .pyd in a wheel tagged for CPython 3.10 cannot load there: PyPy's DLL is no python310.dll.
+    retagged_name = "pydantic_core-2.14.6-cp310-cp310-win_amd64.whl"
+    retagged = repack_wheel(all_real_wheels[PYPY_WINDOWS], tmp_path, retagged_name, {})
+    mismatch = [p for p in wheelaudit.audit(retagged).errors if p.code == "python-dll-mismatch"]
+    assert [p.library for p in mismatch] == ["libpypy3.10-c.dll"]
+
+
+@pytest.mark.real
+def test_library_in_the_wheel_the_loader_never_reaches(real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    """pyzmq's extensions find libzmq through DT_RPATH ``$ORIGIN/../../pyzmq.libs``; with the entry
+    pointing elsewhere (same length) libzmq is still in the wheel, only out of the loader's way, and
+    the report says so and how to reach it (torchaudio 2.1.2 ships this shape: ``_torchaudio.so``
+    needs ``libtorchaudio.so`` beside it, with no RUNPATH)."""
+    assert wheelaudit.audit(real_wheels[PYZMQ]).ok
+    wheel = repack_wheel(real_wheels[PYZMQ], tmp_path, PYZMQ, {b"/pyzmq.libs\x00": b"/pyzmq.libz\x00"})
+    report = wheelaudit.audit(wheel)
+    assert not report.ok
+    [zmq] = [p for p in report.errors if p.path == MONITOREDQUEUE and p.code == "external-library"]
+    assert zmq.library == "libzmq-e8adeef9.so.5.2.4"
+    assert f"the wheel has it as {LIBZMQ}" in zmq.message and "neither in the wheel" not in zmq.message
+    assert zmq.fix is not None and "`$ORIGIN/../../pyzmq.libs`" in zmq.fix
+    # libzmq found libsodium beside it only through the extension's inherited DT_RPATH: now its own
+    # search fails too, and the entry that would reach the neighbour is plain $ORIGIN.
+    [sodium] = [p for p in report.errors if p.path == LIBZMQ and p.code == "external-library"]
+    assert "the wheel has it as pyzmq.libs/libsodium-a0cd10d3.so.23.3.0" in sodium.message
+    assert sodium.fix is not None and "`$ORIGIN`" in sodium.fix
+    # Without libsodium in the wheel at all, the plain wording comes back.
+    with zipfile.ZipFile(wheel) as zf:
+        names = [n for n in zf.namelist() if not n.endswith(("RECORD", "WHEEL", "METADATA"))]
+        kept = {n: zf.read(n) for n in names if "libsodium" not in n}
+    (tmp_path / "lacking").mkdir()
+    lacking = make_wheel(tmp_path / "lacking", PYZMQ, kept)
+    [gone] = [p for p in wheelaudit.audit(lacking).errors if p.path == LIBZMQ and p.code == "external-library"]
+    assert "libsodium-a0cd10d3.so.23.3.0, which is neither in the wheel nor allowed" in gone.message
