@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 import time
 import zipfile
 import zlib
@@ -40,6 +42,12 @@ def _machine_code(total: int) -> bytes:
 def _raw_deflate(data: bytes, level: int = 6) -> bytes:
     packer = zlib.compressobj(level, zlib.DEFLATED, -15)
     return packer.compress(data) + packer.flush()
+
+
+@pytest.fixture(autouse=True)
+def _helpers_on_a_busy_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper starts only on measured idle CPU, which the other pytest worker takes: these tests ask for one."""
+    monkeypatch.setenv("WHEELAUDIT_SPLIT_INFLATE", "always")
 
 
 @pytest.fixture(scope="module")
@@ -311,3 +319,36 @@ def test_polars_far_read_decodes_at_most_five_percent_twice(real_wheels: dict[st
                 return
         time.sleep(PAUSE)
     pytest.fail(f"no far read was split in {TRIES} tries")
+
+
+# -- a helper only on measured idle CPU --------------------------------------------------------------
+
+
+def test_cpu_ticks_and_idle_cores_from_proc_texts() -> None:
+    before = splitinflate.cpu_ticks(b"cpu  100 5 50 1000 20 0 3 0 0 0\ncpu0 50 2 25 500 10 0 1 0 0 0\n")
+    after = splitinflate.cpu_ticks(b"cpu  160 5 70 1030 30 0 5 0 0 0\n")
+    assert before == (1020, 1178) and after == (1060, 1300)
+    assert splitinflate.idle_cpus(before, after, 2) == pytest.approx(2 * 40 / 122)  # 122 ticks, 40 idle
+    assert splitinflate.idle_cpus(after, after, 2) is None
+    assert splitinflate.cpu_ticks(b"intr 1 2 3 4 5 6\n") is None
+    assert splitinflate.cpu_ticks(b"cpu 1 2 x 4 5 6\n") is None
+    assert splitinflate.running_tasks(b"2.07 2.10 1.80 3/95 12181\n") == 3
+    assert splitinflate.running_tasks(b"2.07 2.10\n") is None
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="idle CPU is read from Linux's /proc/stat")
+def test_no_helper_while_other_processes_keep_every_core_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One busy process per core: the measured idle CPU is far below MIN_IDLE_CPUS, whatever else runs."""
+    monkeypatch.delenv("WHEELAUDIT_SPLIT_INFLATE")
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.3)
+        splitinflate.note_cpu()
+        time.sleep(2 * splitinflate.MIN_SPAN + 0.2)
+        assert not splitinflate.idle_enough()
+        monkeypatch.setenv("WHEELAUDIT_SPLIT_INFLATE", "always")
+        assert splitinflate.idle_enough()
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
