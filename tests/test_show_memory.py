@@ -24,6 +24,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
 
 from wheelaudit.binary import analyze_member, elfsymbols
+from wheelaudit.binary.elf import parse_elf
 from wheelaudit.binary.model import Binary, ImportedSymbol
 from wheelaudit.errors import MalformedBinary
 from wheelaudit.wheel.archive import MemberStream, WheelArchive
@@ -31,8 +32,8 @@ from wheelaudit.wheel.archive import MemberStream, WheelArchive
 from .builders import make_wheel
 from .pe_fixtures import have_zig
 
-SYMBOLS = 20000
-NAME_LENGTH = 1000  # 20000 names of 1000 bytes: a 20 MB .dynstr
+SYMBOLS = 50000
+NAME_LENGTH = 400  # 50000 names of 400 bytes: a 20 MB .dynstr (and a 1.2 MB .dynsym)
 #: Well under the 40 MB that holding the 20 MB table (and the window it came from) costs.
 PEAK_BOUND = 16 * 1024 * 1024
 
@@ -165,6 +166,21 @@ def test_the_tables_of_a_big_dynstr_are_read_in_bounded_memory(big_library: tupl
     weak = [s for s in binary.imported_symbols if s.name == "weak_import"]
     assert weak and weak[0].weak
     assert {(n.library, n.version) for n in binary.version_needs} >= {("libc.so.6", "GLIBC_2.2.5")}
+
+
+def test_the_tables_are_read_in_one_pass_behind_dynamic(big_library: tuple[Path, Path]) -> None:
+    """.dynamic (read first) lies after the tables: reading them starts the inflation over once, not more.
+
+    With a small kept prefix, .dynsym reaches past it; lld writes the hash table after .dynsym and
+    the version tables, and reading it first (for the symbol count) cost a second restart.
+    """
+    _, wheel = big_library
+    archive = WheelArchive(wheel)
+    member = next(m for m in archive.files() if m.name.endswith("libbig.so.1"))
+    with archive.open(member, retain=64 * 1024, split=False) as stream:
+        binary = parse_elf(stream.read_at, member.name, member.size)
+        assert stream.restarts == 1
+    assert len(binary.imported_symbols) > len(range(0, SYMBOLS, 997))
 
 
 def test_version_names_behind_the_kept_tail_are_read_again(

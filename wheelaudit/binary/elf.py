@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import itertools
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
 from ..errors import MalformedBinary
-from .elfsymbols import Layout, read_symbols
+from .elfsymbols import CountMismatch, Layout, Symbols, read_symbols
 from .magic import ELF_MAGIC as ELF_MAGIC
 from .model import Binary, BinaryFormat, BinaryKind, CodeIsa, ImportedSymbol, VersionNeed
 
@@ -175,37 +175,40 @@ def _parse(r: _ElfReader) -> Binary:
 
     # The string, symbol and version tables, read once in file order and in pieces (see elfsymbols).
     strtab_at = file_offset(dyn[DT_STRTAB][0], "DT_STRTAB") if DT_STRTAB in dyn else None
-    symtab_at = versym_at = verneed_at = None
-    syment = count = 0
-    if DT_SYMTAB in dyn:
-        syment = dyn.get(DT_SYMENT, [24 if bits == 64 else 16])[0]
-        if syment not in (16, 24):
-            raise r.fail(f"symbol entry size {syment}")
-        count = _symbol_count(r, e, bits, dyn, file_offset, syment)
-        symtab_at = file_offset(dyn[DT_SYMTAB][0], "DT_SYMTAB")
-        if DT_VERSYM in dyn and count:
-            versym_at = file_offset(dyn[DT_VERSYM][0], "DT_VERSYM")
+    verneed_at = None
     verneed_error: MalformedBinary | None = None
     if DT_VERNEED in dyn:
         try:
             verneed_at = file_offset(dyn[DT_VERNEED][0], "DT_VERNEED")
         except MalformedBinary as exc:  # reported where the version needs are, after the dynamic strings
             verneed_error = exc
+    dynamic_strings = [*dyn.get(DT_NEEDED, ()), *dyn.get(DT_SONAME, ())[:1], *dyn.get(DT_RPATH, ())]
+    dynamic_strings += dyn.get(DT_RUNPATH, ())
     layout = Layout(
         e=e,
         bits=bits,
         strtab=strtab_at,
         strsz=dyn.get(DT_STRSZ, [0])[0],
-        symtab=symtab_at,
-        count=count,
-        syment=syment,
-        versym=versym_at,
+        symtab=None,
+        count=0,
+        syment=0,
+        versym=None,
         verneed=verneed_at,
         verneednum=dyn.get(DT_VERNEEDNUM, [0])[0],
     )
-    dynamic_strings = [*dyn.get(DT_NEEDED, ()), *dyn.get(DT_SONAME, ())[:1], *dyn.get(DT_RPATH, ())]
-    dynamic_strings += dyn.get(DT_RUNPATH, ())
-    symbols = read_symbols(r, layout, dynamic_strings)
+    symbols = None
+    if DT_SYMTAB in dyn:
+        syment = dyn.get(DT_SYMENT, [24 if bits == 64 else 16])[0]
+        if syment not in (16, 24):
+            raise r.fail(f"symbol entry size {syment}")
+        symbols = _symbols_before_hash(r, bits, dyn, file_offset, replace(layout, syment=syment), dynamic_strings)
+        if symbols is None:
+            count = _symbol_count(r, e, bits, dyn, file_offset, syment)
+            symtab_at = file_offset(dyn[DT_SYMTAB][0], "DT_SYMTAB")
+            versym_at = file_offset(dyn[DT_VERSYM][0], "DT_VERSYM") if DT_VERSYM in dyn and count else None
+            layout = replace(layout, symtab=symtab_at, count=count, syment=syment, versym=versym_at)
+    if symbols is None:
+        symbols = read_symbols(r, layout, dynamic_strings)
     string = symbols.names.__getitem__
 
     needed = tuple(string(v) for v in dyn.get(DT_NEEDED, ()))
@@ -404,6 +407,42 @@ def _symbol_count(
     if count > MAX_SYMBOLS:
         raise r.fail(f"{count} dynamic symbols")
     return count
+
+
+def _symbols_before_hash(
+    r: _ElfReader,
+    bits: int,
+    dyn: dict[int, list[int]],
+    file_offset: Callable[[int, str], int],
+    layout: Layout,
+    dynamic_strings: list[int],
+) -> Symbols | None:
+    """The tables read with the number of symbols guessed, when the hash table giving it lies after ``.dynsym``.
+
+    lld and mold write ``.dynsym`` first and the hash tables after it (and after the version
+    tables): read in file order, a ``.dynsym`` larger than the kept prefix was otherwise read
+    behind the hash table, inflating the member once more. The guess is where the next table
+    starts (these linkers pack them); the hash table, read in its turn, must agree, else (or on
+    any error, which the usual order then reports) this returns None and the tables are read again.
+    """
+    hash_tag = DT_HASH if DT_HASH in dyn else DT_GNU_HASH if DT_GNU_HASH in dyn else None
+    guess = _count_from_layout(dyn, layout.syment)
+    if hash_tag is None or not guess or guess > MAX_SYMBOLS:
+        return None
+    try:
+        symtab_at = file_offset(dyn[DT_SYMTAB][0], "DT_SYMTAB")
+        hash_at = file_offset(dyn[hash_tag][0], "DT_HASH")
+        versym_at = file_offset(dyn[DT_VERSYM][0], "DT_VERSYM") if DT_VERSYM in dyn else None
+        if hash_at < symtab_at + guess * layout.syment:
+            return None  # the usual order reads the hash table first: forwards already
+
+        def count() -> int:
+            return _symbol_count(r, layout.e, bits, dyn, file_offset, layout.syment)
+
+        guessed = replace(layout, symtab=symtab_at, count=guess, versym=versym_at)
+        return read_symbols(r, guessed, dynamic_strings, (hash_at, count))
+    except (MalformedBinary, CountMismatch, struct.error):
+        return None
 
 
 #: Dynamic tags whose tables linkers place after ``.dynsym``; the nearest one bounds its size.

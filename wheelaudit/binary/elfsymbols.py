@@ -20,7 +20,7 @@ import sys
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 from ..errors import MalformedBinary
 
@@ -85,11 +85,23 @@ class Symbols:
     bad_import: int | None = None
 
 
-def read_symbols(r: TableReader, layout: Layout, dynamic_strings: list[int]) -> Symbols:
+class CountMismatch(Exception):
+    """The hash table counts another number of symbols than ``read_symbols`` was told to expect."""
+
+
+def read_symbols(
+    r: TableReader,
+    layout: Layout,
+    dynamic_strings: list[int],
+    count_check: tuple[int, Callable[[], int]] | None = None,
+) -> Symbols:
     """Read the tables in file order and answer every name the audit uses.
 
     ``dynamic_strings``: the ``.dynstr`` offsets named by the dynamic segment, in the
     order they are reported (errors come in the order the old whole-table parse gave).
+    ``count_check``: (file offset, reader) of the hash table that gives the number of
+    symbols, for a caller that guessed ``layout.count`` because that table lies after
+    ``.dynsym``; read in its turn, a different count raises :class:`CountMismatch`.
     """
     strsz = layout.strsz if layout.strtab is not None else 0
     tables = sorted(
@@ -117,6 +129,8 @@ def read_symbols(r: TableReader, layout: Layout, dynamic_strings: list[int]) -> 
         steps.append((layout.verneed, 1, "verneed"))
     if layout.strtab is not None:
         steps.append((layout.strtab, 2, "strtab"))
+    if count_check is not None:
+        steps.append((count_check[0], 1, "hash"))
     steps.sort()
     names = [name for _, _, name in steps]
     keep = 0
@@ -126,7 +140,7 @@ def read_symbols(r: TableReader, layout: Layout, dynamic_strings: list[int]) -> 
     whole_versym: array.array[int] | None = None
     for _, _, name in steps:
         if name == "symtab":
-            _read_symtab(r, layout, strsz, out)
+            _read_symtab(r, layout.e, layout.bits, layout.symtab or 0, layout.count, layout.syment, strsz, out)
             strings.ask_all(out.imports_name)
             strings.ask_all(out.defined, prefix=True)
             if whole_versym is not None:
@@ -137,6 +151,10 @@ def read_symbols(r: TableReader, layout: Layout, dynamic_strings: list[int]) -> 
                 out.imports_version = _versions_of(r, layout.e, layout.versym, layout.count, out.imports_index)
             else:  # before the symbols (an edited file): kept whole, two bytes a symbol
                 whole_versym = u16_array(r.read(layout.versym, layout.count * 2), layout.e)
+        elif name == "hash":
+            assert count_check is not None
+            if count_check[1]() != layout.count:
+                raise CountMismatch
         elif name == "verneed":
             assert layout.verneed is not None
             out.verneed = _read_verneed(r, layout.e, layout.verneed, layout.verneednum, strsz, strings)
@@ -145,17 +163,15 @@ def read_symbols(r: TableReader, layout: Layout, dynamic_strings: list[int]) -> 
     return out
 
 
-def _read_symtab(r: TableReader, layout: Layout, strsz: int, out: Symbols) -> None:
+def _read_symtab(r: TableReader, e: str, bits: int, at: int, count: int, syment: int, strsz: int, out: Symbols) -> None:
     """One pass over ``.dynsym``: the imports, and the names of defined non-local symbols."""
-    assert layout.symtab is not None
-    e, syment, count = layout.e, layout.syment, layout.count
-    sym_fmt = e + ("IBBHQQ" if layout.bits == 64 else "IIIBBH")
-    name_at, info_at, shndx_at = (0, 1, 3) if layout.bits == 64 else (0, 3, 5)
+    sym_fmt = e + ("IBBHQQ" if bits == 64 else "IIIBBH")
+    name_at, info_at, shndx_at = (0, 1, 3) if bits == 64 else (0, 3, 5)
     index_add, name_add, weak_add = out.imports_index.append, out.imports_name.append, out.imports_weak.append
     defined_add = out.defined.append
     for first in range(0, count, PIECE_SYMBOLS):
         n = min(PIECE_SYMBOLS, count - first)
-        data = r.read(layout.symtab + first * syment, n * syment)
+        data = r.read(at + first * syment, n * syment)
         for i, fields in enumerate(struct.iter_unpack(sym_fmt, data), first):
             bind = fields[info_at] >> 4
             if bind == 0 or i == 0:  # local symbols are nobody's business
