@@ -1,7 +1,9 @@
 """Shapes first met when the real corpus was widened beyond the wheels the tests knew.
 
 Each test fails on the code before its fix: a PyPy extension on Windows imports PyPy's DLL, not
-``python3*.dll``; a library the wheel has but the loader never reaches is named as such.
+``python3*.dll``; a library the wheel has but the loader never reaches is named as such; files
+named like extension modules that are plain ctypes libraries are no extensions; a module built
+for AVX2 beside its baseline twin is code chosen at run time.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import wheelaudit
 from .builders import make_wheel, repack_wheel
 
 PYPY_WINDOWS = "pydantic_core-2.14.6-pp310-pypy310_pp73-win_amd64.whl"
+PYCRYPTODOME = "pycryptodome-3.20.0-cp35-abi3-manylinux_2_17_aarch64.manylinux2014_aarch64.whl"
+RAPIDFUZZ = "rapidfuzz-3.6.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
 PYZMQ = "pyzmq-25.1.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
 MONITOREDQUEUE = "zmq/devices/monitoredqueue.cpython-311-x86_64-linux-gnu.so"
 LIBZMQ = "pyzmq.libs/libzmq-e8adeef9.so.5.2.4"
@@ -54,10 +58,39 @@ def test_library_in_the_wheel_the_loader_never_reaches(real_wheels: dict[str, Pa
     assert "the wheel has it as pyzmq.libs/libsodium-a0cd10d3.so.23.3.0" in sodium.message
     assert sodium.fix is not None and "`$ORIGIN`" in sodium.fix
     # Without libsodium in the wheel at all, the plain wording comes back.
-    with zipfile.ZipFile(wheel) as zf:
-        names = [n for n in zf.namelist() if not n.endswith(("RECORD", "WHEEL", "METADATA"))]
-        kept = {n: zf.read(n) for n in names if "libsodium" not in n}
-    (tmp_path / "lacking").mkdir()
-    lacking = make_wheel(tmp_path / "lacking", PYZMQ, kept)
+    lacking = _with_members(wheel, tmp_path / "lacking", "libsodium")
     [gone] = [p for p in wheelaudit.audit(lacking).errors if p.path == LIBZMQ and p.code == "external-library"]
     assert "libsodium-a0cd10d3.so.23.3.0, which is neither in the wheel nor allowed" in gone.message
+
+
+@pytest.mark.real
+def test_ctypes_libraries_with_module_names_are_no_extensions(real_wheels: dict[str, Path]) -> None:
+    """pycryptodome's ``Crypto/Cipher/_raw_aes.abi3.so`` and 38 more: no init hook, no Python API,
+    opened with ctypes; ``import`` never sees them, so no module-init-missing."""
+    report = wheelaudit.audit(real_wheels[PYCRYPTODOME])
+    assert report.ok, [p.message for p in report.errors]
+    assert report.platform_tag == "manylinux_2_17_aarch64"
+    assert sum(b.path.endswith(".abi3.so") and not b.init_functions for b in report.binaries) == 39
+
+
+def _with_members(src: Path, directory: Path, drop: str) -> Path:
+    """The wheel without the members whose name contains ``drop`` (fresh WHEEL, METADATA, RECORD)."""
+    with zipfile.ZipFile(src) as zf:
+        names = [n for n in zf.namelist() if not n.endswith(("RECORD", "WHEEL", "METADATA"))]
+        kept = {n: zf.read(n) for n in names if drop not in n}
+    directory.mkdir()
+    return make_wheel(directory, src.name, kept)
+
+
+@pytest.mark.real
+def test_isa_variant_beside_its_baseline_twin(real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    """rapidfuzz imports ``fuzz_cpp_avx2`` only on CPUs with AVX2, else ``fuzz_cpp``: a note, not a warning."""
+    report = wheelaudit.audit(real_wheels[RAPIDFUZZ])
+    assert [p.message for p in report.problems if p.code == "isa-level-required"] == []
+    notes = {p.path: p.message for p in report.problems if p.code == "isa-runtime-dispatch"}
+    avx2 = "rapidfuzz/fuzz_cpp_avx2.cpython-311-x86_64-linux-gnu.so"
+    assert "x86-64-v3" in notes[avx2] and "rapidfuzz/fuzz_cpp.cpython-311-x86_64-linux-gnu.so beside it" in notes[avx2]
+    # Without the baseline twin nothing else can be imported on an older CPU: the warning is back.
+    alone = wheelaudit.audit(_with_members(real_wheels[RAPIDFUZZ], tmp_path / "alone", "/fuzz_cpp.cpython"))
+    [warning] = [p for p in alone.problems if p.code == "isa-level-required"]
+    assert warning.path == avx2

@@ -143,6 +143,11 @@ def wheel_abi(file_tags: tuple[str, ...]) -> WheelAbi:
     )
 
 
+def uses_python_api(binary: Binary) -> bool:
+    """Whether the binary calls into the interpreter: it imports a C-API name (``Py*``, ``_Py*``)."""
+    return any(s.name.startswith(("Py", "_Py")) for s in binary.imported_symbols)
+
+
 def is_cffi_only(binary: Binary) -> bool:
     """A cffi module built for PyPy only: it has cffi's hook and no CPython one."""
     return not binary.init_functions and any(s.startswith("_cffi_pypyinit_") for s in binary.exported_symbols)
@@ -153,11 +158,13 @@ def extension_suffix(binary: Binary, ctx: AuditContext) -> Suffix | None:
 
     Binaries outside site-packages (``.data/scripts``, data, headers), executables and
     cffi-for-PyPy libraries are never extensions; a bare ``.so`` counts only when it
-    exports an init hook (``libfoo.so`` next to a cffi wrapper is a library).
+    exports an init hook (``libfoo.so`` next to a cffi wrapper is a library). Nor is a
+    file with a module-like name that neither exports an init hook nor calls the Python
+    C API: a plain library opened by path (pycryptodome's ctypes-loaded ``_raw_aes.abi3.so``).
     """
     if binary.kind is BinaryKind.EXECUTABLE or installed_path(binary.path, ctx.info.data_dir) is None:
         return None
-    if is_cffi_only(binary):
+    if is_cffi_only(binary) or not (binary.init_functions or uses_python_api(binary)):
         return None
     suffix = parse_suffix(binary.path)
     if suffix is None:

@@ -9,6 +9,9 @@ so not an error), and a note for code that only dispatches to newer instructions
 
 from __future__ import annotations
 
+import posixpath
+import re
+
 from ..binary.model import Binary, BinaryFormat, CodeIsa
 from ..report.model import Problem, Severity
 from .context import AuditContext
@@ -45,16 +48,24 @@ _NAMES = {
 }
 
 
+#: A module built for one instruction set beside its baseline twin: ``fuzz_cpp_avx2`` next to ``fuzz_cpp``
+#: (rapidfuzz), ``_swigfaiss_avx512`` next to ``_swigfaiss`` (faiss). The package imports the variant
+#: the CPU can run, so the whole module is code chosen at run time.
+_VARIANT = re.compile(r"^(?P<base>.+)_(?:avx\w*|sse\w*|ssse3|fma\w*|haswell|skylake\w*|x86_64_v[234]|v[234])$")
+
+
 def check(ctx: AuditContext) -> list[Problem]:
     """One finding per x86-64 ELF binary whose code goes beyond the baseline, and says nothing of it."""
     problems: list[Problem] = []
+    baseline = _baseline_modules(ctx.binaries)
     for binary in ctx.binaries:
         isa = binary.code_isa
         if binary.format is not BinaryFormat.ELF or binary.arch != "x86_64" or isa is None:
             continue
         declared = binary.isa_level or 1  # the GNU property note, which linux.py reports
         if isa.level > declared:
-            problems.append(_compiled_for(binary, isa))
+            twin = _baseline_twin(binary, baseline)
+            problems.append(_compiled_for(binary, isa) if twin is None else _variant_of(binary, isa, twin))
         elif isa.level == 1 and isa.dispatched_level and declared == 1:
             problems.append(_dispatched(binary, isa))
     return problems
@@ -89,5 +100,39 @@ def _dispatched(binary: Binary, isa: CodeIsa) -> Problem:
         Severity.INFO,
         f"{binary.path} runs on the x86-64 baseline and uses x86-64-v{level} instructions only in a few "
         f"places, as code chosen at run time does: {evidence(isa, level)}",
+        path=binary.path,
+    )
+
+
+def _module_key(path: str) -> tuple[str, str]:
+    """(directory, module name) of an extension-like file: ``a/fuzz_cpp.cpython-311-x86_64-linux-gnu.so``
+    gives ``("a", "fuzz_cpp")``."""
+    directory, name = posixpath.split(path)
+    return directory, name.split(".", 1)[0]
+
+
+def _baseline_modules(binaries: tuple[Binary, ...]) -> dict[tuple[str, str], str]:
+    """(directory, module name) -> path, for the x86-64 ELF files whose code needs only the baseline."""
+    out: dict[tuple[str, str], str] = {}
+    for b in binaries:
+        isa = b.code_isa
+        if b.format is BinaryFormat.ELF and b.arch == "x86_64" and isa is not None and isa.level == 1:
+            out.setdefault(_module_key(b.path), b.path)
+    return out
+
+
+def _baseline_twin(binary: Binary, baseline: dict[tuple[str, str], str]) -> str | None:
+    """The baseline module this one is an instruction-set variant of, if the wheel has one beside it."""
+    directory, module = _module_key(binary.path)
+    match = _VARIANT.match(module)
+    return baseline.get((directory, match["base"])) if match else None
+
+
+def _variant_of(binary: Binary, isa: CodeIsa, twin: str) -> Problem:
+    return Problem(
+        "isa-runtime-dispatch",
+        Severity.INFO,
+        f"{binary.path} is compiled for x86-64-v{isa.level} ({evidence(isa, isa.level)}), a variant of "
+        f"{twin} beside it, which runs on the baseline: the package imports the one the CPU can run",
         path=binary.path,
     )
