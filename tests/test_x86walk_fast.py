@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from wheelaudit.binary.isascan import WINDOW_BYTES, _sync_point
+from wheelaudit.binary.isascan import SYNC_STARTS, SYNC_STEPS, WINDOW_BYTES, _sync_point
 from wheelaudit.binary.x86decode import (
     _FAST_IMM,
     _FAST_MODRM,
@@ -31,6 +31,7 @@ from wheelaudit.binary.x86decode import (
     INVALID,
     Family,
     _two_byte,
+    advance,
     decode,
     walk,
     walk_end,
@@ -89,6 +90,47 @@ def reference_walk(code: bytes, p: int, counts: list[int]) -> int:
     return p
 
 
+def reference_sync_point(code: bytes) -> int:
+    """isascan._sync_point before x86decode.advance(): decode() one instruction at a time."""
+    walkers = list(range(min(SYNC_STARTS, len(code))))
+    for _ in range(SYNC_STEPS):
+        lead = max(walkers)
+        if all(w == lead for w in walkers):
+            return lead
+        for i, w in enumerate(walkers):
+            while w < lead:
+                try:
+                    r = decode(code, w)
+                except IndexError:
+                    return len(code)
+                w = w + 1 if r == INVALID else w + (r & 0xFF)
+            walkers[i] = w
+    return walkers[0]
+
+
+def reference_advance(code: bytes, p: int, target: int) -> int | None:
+    """Where decode() stepping from ``p`` gets at or past ``target``; None where it raises IndexError."""
+    while p < target:
+        try:
+            r = decode(code, p)
+        except IndexError:
+            return None
+        p += 1 if r == INVALID else r & 0xFF
+    return p
+
+
+def _same_advance(code: bytes, p: int, what: str) -> None:
+    for target in (p + 1, p + 16, len(code) - 30, len(code)):
+        expected = reference_advance(code, p, target)
+        positions = [p]
+        try:
+            advance(code, positions, target)
+            got: int | None = positions[0]
+        except IndexError:
+            got = None
+        assert got == expected, f"{what}: advance from {p} to {target}: {code[p : p + 24].hex(' ')}"
+
+
 def _same(code: bytes, p: int, what: str) -> None:
     expected = [0] * SLOTS
     stop = reference_walk(code, p, expected)
@@ -133,6 +175,8 @@ def _windows(code: bytes, spans: list[tuple[int, int]], count: int) -> list[byte
 def _check_windows(windows: list[bytes], what: str) -> int:
     """Walk each window from its sync point and from a few raw offsets; returns the windows walked."""
     for window in windows:
+        assert _sync_point(window) == reference_sync_point(window), what
+        _same_advance(window, 1, what)
         for p in {_sync_point(window), 0, 1, 3, len(window) - 40}:
             if 0 <= p < len(window):
                 _same(window, p, what)
@@ -219,6 +263,9 @@ def test_prefix_opcode_modrm_forms(prefix: str, escape: str) -> None:
         for i, modrm in enumerate(MODRMS):
             code = head + bytes((op, modrm, SIBS[i % len(SIBS)])) + rng.randbytes(40)
             _same(code, 0, f"{prefix} {escape}")
+            positions = [0, 1]
+            advance(code, positions, 2)
+            assert positions == [reference_advance(code, 0, 2), reference_advance(code, 1, 2)]
 
 
 # --- random bytes --------------------------------------------------------------------------------
@@ -228,9 +275,14 @@ def test_random_bytes() -> None:
     rng = random.Random(20261130)
     for _ in range(3000):
         code = rng.randbytes(rng.choice((0, 1, 5, 23, 24, 25, 30, 60, 200, 700)))
-        _same(code, rng.randrange(max(1, len(code))) if code and rng.random() < 0.3 else 0, "random")
+        p = rng.randrange(max(1, len(code))) if code and rng.random() < 0.3 else 0
+        _same(code, p, "random")
+        _same_advance(code, p, "random")
+        assert not code or _sync_point(code) == reference_sync_point(code)
     for _ in range(300):
-        _same(rng.randbytes(WINDOW_BYTES), rng.randrange(8), "random window")
+        window = rng.randbytes(WINDOW_BYTES)
+        _same(window, rng.randrange(8), "random window")
+        assert _sync_point(window) == reference_sync_point(window)
 
 
 def test_random_instruction_like_bytes() -> None:
@@ -258,6 +310,7 @@ def test_long_instructions_near_the_end() -> None:
                     for after in range(len(insn)):
                         code = b"\x90" * before + insn[: len(insn) - after]
                         _same(code, 0, "near the end")
+                        _same_advance(code, before, "near the end")
 
 
 def test_windows_longer_than_the_table_reach() -> None:

@@ -11,9 +11,9 @@ Sampling keeps ``show`` fast: :data:`WINDOWS` windows of :data:`WINDOW_BYTES` sp
 over the executable ``PT_LOAD`` segments (in a file big enough for two decoders, over their first
 :data:`SAMPLE_SPAN`), read in ascending file order before the dynamic segment, so a deflated
 member is still inflated once, forwards, and its far read still splits. The hand-written decoder
-(``x86decode``) takes 0.25-0.4 us per instruction in CPython 3.11, measured on libc.so.6 against
+(``x86decode``) took 0.25-0.4 us per instruction in CPython 3.11, measured on libc.so.6 against
 capstone 5's ``disasm_lite`` at 0.84 us (which would also need its mnemonics classified, and a
-native dependency).
+native dependency); its table walk now takes ~0.1 us (scipy's and pyarrow's windows, sync included).
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from typing import Callable
 
 from ..wheel.splitinflate import MIN_DISTANCE
 from .model import CodeIsa, IsaFamilyUse
-from .x86decode import INVALID, LEVEL, Family, decode, walk
+from .x86decode import LEVEL, Family, advance, walk
 
 ReadAt = Callable[[int, int], bytes]
 
-#: Windows per binary and bytes per window: 64 x 2 KB is ~35,000 instructions, ~9 ms of CPython 3.11
-#: (a wheel of many libraries pays it for each: +0.3 s for pyarrow's 38). Fewer windows were tried:
-#: at 32, numpy 1.21's _simd test module passes for a v2 build and the Rust dispatch fixture's AVX2
-#: kernel is missed; at 16 the Rust v4 crate passes for baseline code.
+#: Windows per binary and bytes per window: 64 x 2 KB is ~35,000 instructions, ~4 ms of CPython 3.11
+#: (a wheel of many libraries pays it for each: ~0.15 s for pyarrow's 38, 0.3 s for scipy's 111).
+#: Fewer windows were tried: at 32, numpy 1.21's _simd test module passes for a v2 build and the Rust
+#: dispatch fixture's AVX2 kernel is missed; at 16 the Rust v4 crate passes for baseline code.
 WINDOWS = 64
 WINDOW_BYTES = 2048
 #: In files big enough for two decoders, the windows come from the first this many bytes of code.
@@ -142,16 +142,12 @@ def _sync_point(code: bytes) -> int:
     walkers = list(range(min(SYNC_STARTS, len(code))))
     for _ in range(SYNC_STEPS):
         lead = max(walkers)
-        if all(w == lead for w in walkers):
+        if walkers.count(lead) == len(walkers):
             return lead
-        for i, w in enumerate(walkers):
-            while w < lead:
-                try:
-                    r = decode(code, w)
-                except IndexError:
-                    return len(code)
-                w = w + 1 if r == INVALID else w + (r & 0xFF)
-            walkers[i] = w
+        try:
+            advance(code, walkers, lead)
+        except IndexError:
+            return len(code)
     return walkers[0]
 
 

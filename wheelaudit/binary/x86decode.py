@@ -446,6 +446,42 @@ def walk_end(code: bytes, p: int, counts: list[int]) -> int:
     return _walk_exact(code, p, counts)
 
 
+def advance(code: bytes, positions: list[int], target: int) -> None:
+    """Step each of ``positions`` one instruction at a time, as :func:`decode` measures them (an
+    invalid opcode is one byte), until at or past ``target``. Raises IndexError at an instruction
+    cut off by the end of ``code``, as decode() does (``positions`` are then partly stepped)."""
+    safe = len(code) - _MARGIN
+    first_three, prefix_rex_0f = _TABLES or _load_tables()
+    for i, p in enumerate(positions):
+        while p < target:
+            if p < safe:  # the table lengths are decode()'s where it reads nothing past the end
+                e = first_three[code[p]][code[p + 1]][code[p + 2]]
+                if e < _SPECIAL:
+                    p += e
+                    continue
+                info = e >> _SHIFT
+                kind = info >> 12
+                if kind == _FAMILY_LEN:
+                    p += info & 31
+                    continue
+                base = p
+                if kind == _PREFIX_REX_0F:
+                    e = prefix_rex_0f[info >> 10 & 3][code[p + 3]]
+                    if e < _SPECIAL:
+                        p += 2 + e
+                        continue
+                    base = p + 2
+                    info = e >> _SHIFT
+                    kind = info >> 12
+                if kind == _MODRM_AT:
+                    at = base + (info >> 10 & 3)
+                    p = base + (info & 31) + (_ML1[code[at]] or 2 + _SIB_DISP[code[at + 1]])
+                    continue
+            r = decode(code, p)
+            p += 1 if r == INVALID else r & 0xFF
+        positions[i] = p
+
+
 def _add_counts(counts: list[int], found: list[int], instructions: int) -> None:
     """Add a table walk's counts: ``found`` has the other families and ``00 00``, OTHER is the rest."""
     families = len(Family)
