@@ -400,9 +400,7 @@ def walk_end(code: bytes, p: int, counts: list[int]) -> int:
         return _walk_exact(code, p, counts)
     first_three, prefix_rex_0f = _TABLES or _load_tables()
     modrm_len, sib_disp = _ML1, _SIB_DISP
-    c = list(code)
-    c1 = c[1:]
-    c2 = c[2:]
+    c, c1, c2 = code, code[1:], code[2:]  # c1[p] is code[p + 1]: one operation less per instruction
     found = [0] * (len(Family) + 1)  # families other than OTHER, and 00 00; OTHER is the rest of n
     n = 0
     while True:
