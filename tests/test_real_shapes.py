@@ -94,3 +94,34 @@ def test_isa_variant_beside_its_baseline_twin(real_wheels: dict[str, Path], tmp_
     alone = wheelaudit.audit(_with_members(real_wheels[RAPIDFUZZ], tmp_path / "alone", "/fuzz_cpp.cpython"))
     [warning] = [p for p in alone.problems if p.code == "isa-level-required"]
     assert warning.path == avx2
+
+
+ARMV7_COMPRESSED = "pydantic_core-2.14.6-cp311-cp311-manylinux_2_17_armv7l.manylinux2014_armv7l.whl"
+
+
+@pytest.mark.real
+def test_compressed_tag_set_in_wheel_is_named_as_such(real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    """maturin 1.4 wrote ``Tag: cp311-cp311-manylinux_2_17_armv7l.manylinux2014_armv7l``: the same tags as
+    the file name, compressed where the wheel format wants one per line. That is no disagreement."""
+    codes = {p.code: p for p in wheelaudit.audit(real_wheels[ARMV7_COMPRESSED]).problems}
+    assert "wheel-tags-mismatch" not in codes
+    compressed = codes["wheel-tags-compressed"]
+    assert "cp311-cp311-manylinux_2_17_armv7l.manylinux2014_armv7l" in compressed.message
+    assert compressed.fix is not None
+    assert "Tag: cp311-cp311-manylinux2014_armv7l; Tag: cp311-cp311-manylinux_2_17_armv7l" in compressed.fix
+    # Expanded, the same members raise neither; compressed but other tags is a disagreement again.
+    expanded = repack_wheel(real_wheels[ARMV7_COMPRESSED], tmp_path, ARMV7_COMPRESSED, {})
+    assert not {p.code for p in wheelaudit.audit(expanded).problems} & {"wheel-tags-mismatch", "wheel-tags-compressed"}
+    other = tmp_path / "other" / ARMV7_COMPRESSED
+    other.parent.mkdir()
+    with zipfile.ZipFile(expanded) as src, zipfile.ZipFile(other, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".dist-info/WHEEL"):
+                kept = [line for line in data.decode().splitlines() if not line.startswith("Tag:")]
+                data = "\n".join([*kept, "Tag: cp311-cp311-manylinux_2_17_armv7l.manylinux_2_28_armv7l", ""]).encode()
+            dst.writestr(info, data)
+    codes = {p.code: p for p in wheelaudit.audit(other).problems}
+    assert "wheel-tags-compressed" not in codes
+    mismatch = codes["wheel-tags-mismatch"].message
+    assert "only in WHEEL: cp311-cp311-manylinux_2_17_armv7l.manylinux_2_28_armv7l" in mismatch

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..binary.model import BinaryFormat
 from ..report.model import Problem, Severity
 from .context import AuditContext
@@ -51,6 +53,19 @@ def check_record(ctx: AuditContext) -> list[Problem]:
     return problems
 
 
+def _expanded(tags: Sequence[str]) -> set[str]:
+    """Tags as the file name expands them: ``cp38-abi3-a.b`` is ``cp38-abi3-a`` and ``cp38-abi3-b``."""
+    out = set()
+    for tag in tags:
+        parts = tag.split("-")
+        if len(parts) != 3:
+            out.add(tag)
+            continue
+        pythons, abis, platforms = (p.split(".") for p in parts)
+        out.update(f"{py}-{abi}-{plat}" for py in pythons for abi in abis for plat in platforms)
+    return out
+
+
 def check_members(ctx: AuditContext) -> list[Problem]:
     problems = []
     for member in ctx.members.values():
@@ -71,6 +86,20 @@ def check_tags(ctx: AuditContext) -> list[Problem]:
     problems = []
     info = ctx.info
     if info.wheel_tags and set(info.wheel_tags) != set(info.file_tags):
+        if _expanded(info.wheel_tags) == set(info.file_tags):
+            compressed = sorted(t for t in info.wheel_tags if "." in t)
+            problems.append(
+                Problem(
+                    "wheel-tags-compressed",
+                    Severity.WARNING,
+                    f"WHEEL writes a compressed tag set ({', '.join(compressed)}); the wheel format wants one "
+                    "expanded tag per Tag: line (installers ignore these lines; tools that read them may not match)",
+                    path=f"{info.dist_info}/WHEEL",
+                    fix="one Tag: line per tag: "
+                    + "; ".join(f"Tag: {t}" for t in sorted(_expanded(compressed))),
+                )
+            )
+            return problems
         only_name = sorted(set(info.file_tags) - set(info.wheel_tags))
         only_wheel = sorted(set(info.wheel_tags) - set(info.file_tags))
         problems.append(
