@@ -74,7 +74,7 @@ KEEP_BYTES = 8 * 1024 * 1024
 AFTER_TARGET = 1024 * 1024
 #: Give up if the stand-in window still shows through after this much output. Until then the helper decodes
 #: every byte twice (two stand-ins), and the front decoder decodes them a third time up to where it takes
-#: over; the helpers that pay get clean within a few MB (polars 4.6 MB, tensorflow-cpu 4.6 MB), jaxlib's in
+#: over; the helpers that pay get clean within a few MB (polars 4.7 MB, tensorflow-cpu 2.9 MB), jaxlib's in
 #: 6 to 37 MB: each of its helpers that gave up cost 2x this much (3.7% of the wheel at 6 MB).
 MAX_DIRTY_OUTPUT = 6 * 1024 * 1024
 #: While its output may depend on the stand-in window, the helper notes its last 32 KiB every this many
