@@ -8,6 +8,8 @@ for AVX2 beside its baseline twin is code chosen at run time.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -125,3 +127,41 @@ def test_compressed_tag_set_in_wheel_is_named_as_such(real_wheels: dict[str, Pat
     assert "wheel-tags-compressed" not in codes
     mismatch = codes["wheel-tags-mismatch"].message
     assert "only in WHEEL: cp311-cp311-manylinux_2_17_armv7l.manylinux_2_28_armv7l" in mismatch
+
+
+@pytest.mark.real
+def test_repair_reaches_a_library_the_wheel_has_out_of_the_loaders_way(
+    real_wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    """The pyzmq shape above, built as a plain build names it (linux_x86_64): repair does not look for
+    libzmq on the host (it is not there) but gives every binary that needs it an rpath entry to the
+    folder the wheel keeps it in; the result installs and runs libzmq with its libsodium (CURVE)."""
+    plain_name = "pyzmq-25.1.2-cp311-cp311-linux_x86_64.whl"
+    broken = repack_wheel(real_wheels[PYZMQ], tmp_path, plain_name, {b"/pyzmq.libs\x00": b"/pyzmq.libz\x00"})
+    out = tmp_path / "wheelhouse"
+    proc = subprocess.run(
+        [sys.executable, "-m", "wheelaudit", "repair", "-w", str(out), str(broken)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "not found on this host" not in proc.stderr
+    assert f"{LIBZMQ} is in the wheel but out of the loader's way for {MONITOREDQUEUE} and 9 more" in proc.stderr
+    [repaired] = out.glob("*.whl")
+    assert repaired.name == "pyzmq-25.1.2-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    report = wheelaudit.audit(repaired)
+    assert report.ok and report.external_libraries == ()
+    by_path = {b.path: b for b in report.binaries}
+    assert by_path[MONITOREDQUEUE].rpath == ("$ORIGIN/../../pyzmq.libz", "$ORIGIN/../../pyzmq.libs")
+    assert by_path[LIBZMQ].rpath == ("$ORIGIN",)  # libsodium beside it, no longer only by inheritance
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip("the import needs CPython 3.11 (the wheel is cp311)")
+    env = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True, timeout=300)
+    python = str(env / "bin" / "python")
+    run = ["-c", "import zmq; zmq.Context().socket(zmq.PAIR).close(); print(zmq.has('curve'))"]
+    for wheel, works in ((broken, False), (repaired, True)):
+        install = [python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--force-reinstall", str(wheel)]
+        subprocess.run(install, check=True, timeout=300)
+        proc = subprocess.run([python, *run], capture_output=True, text=True, timeout=60)
+        assert (proc.returncode == 0 and proc.stdout.strip() == "True") is works, proc.stderr
+        if not works:
+            assert "libzmq-e8adeef9.so.5.2.4: cannot open shared object file" in proc.stderr

@@ -100,6 +100,8 @@ class _Closure:
     wheel_resolved: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> DT_NEEDED -> realpath
     removed: dict[str, list[str]] = field(default_factory=dict)  # member -> libpython names dropped
     missing: list[tuple[str, str]] = field(default_factory=list)  # (needed by, soname)
+    # member -> DT_NEEDED -> the wheel's member that answers it, out of the loader's way until an rpath entry
+    reached: dict[str, dict[str, str]] = field(default_factory=dict)
     excluded: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -151,6 +153,7 @@ class Planner:
         ]
         linkage = linux.wheel_linkage(self.ctx, self.arch, loader_of(self.family))
         self.outside = {b.path: linkage.outside_of(b) for b in self.elves}
+        self.in_wheel = self._wheel_libraries()
         self.resolver = HostResolver(
             identity=self._identity(),
             arch=self.arch,
@@ -161,6 +164,19 @@ class Planner:
         self.levels = [p for p in policies.levels(self.family) if p.supports(self.arch)]
         if not self.levels:
             raise RepairError(f"no {self.family} policy covers {self.arch}")
+
+    def _wheel_libraries(self) -> dict[str, str]:
+        """Library name -> the one member of the wheel an rpath entry could reach it by: its file name
+        or SONAME, a single member of this architecture installed into site-packages (a name two
+        members answer is left to the host search and its error)."""
+        found: dict[str, set[str]] = {}
+        for binary in self.elves:
+            if binary.kind is BinaryKind.EXECUTABLE or installed_path(binary.path, self.archive.info.data_dir) is None:
+                continue
+            for name in {posixpath.basename(binary.path), binary.own_name}:
+                if name:
+                    found.setdefault(name, set()).add(binary.path)
+        return {name: next(iter(paths)) for name, paths in found.items() if len(paths) == 1}
 
     def _identity(self) -> ElfIdentity:
         member = self.archive.members[self.elves[0].path]
@@ -196,6 +212,11 @@ class Planner:
             if self._excluded(soname):
                 out.excluded.append((requester, soname))
                 continue
+            answer = self.in_wheel.get(soname) if requester in self.outside else None
+            if answer is not None and answer != requester:
+                # The wheel has it, only the loader does not look there: an rpath entry, no graft.
+                out.reached.setdefault(requester, {})[soname] = answer
+                continue
             lib = self.resolver.find(soname, dirs)
             if lib is None:
                 out.missing.append((requester, soname))
@@ -222,6 +243,7 @@ class Planner:
         facts = []
         for binary in self.elves:
             gone = set(closure.wheel_resolved.get(binary.path, {})) | set(closure.removed.get(binary.path, ()))
+            gone |= set(closure.reached.get(binary.path, {}))
             gone |= excluded.get(binary.path, set())
             facts.append(linux.elf_facts(binary, tuple(n for n in self.outside[binary.path] if n not in gone)))
         for node in closure.nodes.values():
@@ -311,9 +333,16 @@ class Planner:
         policy, closure, blockers = verdict
         level = policy.tags(self.arch)[0]
         if closure.missing:
-            names = ", ".join(sorted({f"{s} (needed by {r})" for r, s in closure.missing}))
+            needed_by: dict[str, list[str]] = {}
+            for requester, soname in closure.missing:
+                needed_by.setdefault(soname, []).append(requester)
+            names = ", ".join(
+                f"{soname} (needed by {by[0]}" + (f" and {len(by) - 1} more)" if len(by) > 1 else ")")
+                for soname, by in sorted(needed_by.items())
+            )
+            target = "" if self.options.plat == "auto" else f" to {level}"
             raise RepairError(
-                f"cannot repair to {level}: required library {names} not found on this host; "
+                f"cannot repair{target}: required library {names} not found on this host; "
                 "add the folder that holds it to the library search path",
                 option="lib_paths",
             )
@@ -377,25 +406,37 @@ class Planner:
         patches: list[Patch] = []
         shims: dict[str, str] = {}
         scripts_prefix = f"{info.data_dir}/scripts/"
+        reaching: dict[str, list[str]] = {}  # a library of the wheel -> binaries given an rpath entry to it
         for binary in self.elves:
             resolved = closure.wheel_resolved.get(binary.path, {})
             removed = closure.removed.get(binary.path, [])
-            if not resolved and not removed:
+            reached = closure.reached.get(binary.path, {})
+            if not resolved and not removed and not reached:
                 continue
             edit = ElfEdit(remove_needed=list(removed), replace_needed={s: names[r] for s, r in resolved.items()})
             target = binary.path
-            if resolved:
+            if resolved or reached:
                 installed = installed_path(binary.path, info.data_dir)
                 if installed is None:
                     if not binary.path.startswith(scripts_prefix) or "/" in binary.path[len(scripts_prefix) :]:
                         raise RepairError(
-                            f"{binary.path} needs grafted libraries but is installed outside site-packages"
+                            f"{binary.path} needs libraries of the wheel but is installed outside site-packages"
                         )
                     installed = target = f"{dist}.scripts/{binary.path[len(scripts_prefix) :]}"
                     shims[binary.path] = target
-                edit.rpath = self._rpath(binary, installed, libs_dir)
+                folders = [libs_dir] if resolved else []
+                for member in sorted(set(reached.values())):
+                    folders.append(posixpath.dirname(installed_path(member, info.data_dir) or member))
+                    reaching.setdefault(member, []).append(binary.path)
+                edit.rpath = self._rpath(binary, installed, folders)
             patches.append(Patch(binary.path, target, edit, self.arch))
 
+        for member, by in reaching.items():
+            self.warnings.append(
+                f"{member} is in the wheel but out of the loader's way for {by[0]}"
+                + (f" and {len(by) - 1} more" if len(by) > 1 else "")
+                + ": an rpath entry to its folder added"
+            )
         strip_members: tuple[str, ...] = ()
         if self.options.strip != "none":
             strip_members = tuple(b.path for b in self.elves)
@@ -415,15 +456,20 @@ class Planner:
             excluded=tuple(sorted({soname for _, soname in closure.excluded})),
         )
 
-    def _rpath(self, binary: Binary, installed: str, libs_dir: str) -> str:
-        """Existing entries that stay inside the wheel, then ``$ORIGIN/<path to the libs dir>``."""
+    def _rpath(self, binary: Binary, installed: str, folders: Sequence[str]) -> str:
+        """Existing entries that stay inside the wheel, then ``$ORIGIN/<path to each folder>``."""
         keep: list[str] = []
         for entry in binary.runpath or binary.rpath:
             if expand_origin(entry, installed) is not None:
                 keep.append(entry)
-        rel = posixpath.relpath(libs_dir, posixpath.dirname(installed) or ".")
-        keep.append("$ORIGIN" if rel == "." else f"$ORIGIN/{rel}")
+        keep += (self._entry(installed, folder) for folder in folders)
         return ":".join(dict.fromkeys(keep))
+
+    @staticmethod
+    def _entry(installed: str, folder: str) -> str:
+        """The rpath entry by which a binary installed at ``installed`` finds libraries in ``folder``."""
+        rel = posixpath.relpath(folder or ".", posixpath.dirname(installed) or ".")
+        return "$ORIGIN" if rel == "." else f"$ORIGIN/{rel}"
 
 
 def retag(plan: RepairPlan, old: Sequence[str]) -> list[str]:
