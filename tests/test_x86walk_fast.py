@@ -320,6 +320,7 @@ def test_windows_longer_than_the_table_reach() -> None:
         b"\xcc" * 4096,
         b"\x66\x2e\x0f\x1f\x84\x00\x00\x00\x00\x00" * 400,
         b"\x40\x00\x00" * 900,
+        b"\x48\x89\xe5\x66\x0f\x28\xc1" * 5000,  # longer than the table walk's offsets: the reference walk
     ):
         for p in range(3):
             _same(filler, p, "filler")
