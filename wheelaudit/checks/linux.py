@@ -175,7 +175,10 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
                         f"package opening that file first, or a DT_RPATH inherited in some processes only); {level} "
                         "does not allow it from the system"
                     )
-                    fix = f"give {binary.path} a DT_RUNPATH of `{entry}` (patchelf --set-rpath '{entry}')"
+                    fix = (
+                        f"give {binary.path} a DT_RUNPATH of `{entry}` (patchelf --set-rpath '{entry}'); "
+                        "`wheelaudit repair` adds it"
+                    )
                 blockers.append(
                     Problem("external-library", Severity.ERROR, message, path=binary.path, library=soname, fix=fix)
                 )
