@@ -179,7 +179,7 @@ def test_the_tables_are_read_in_one_pass_behind_dynamic(big_library: tuple[Path,
     member = next(m for m in archive.files() if m.name.endswith("libbig.so.1"))
     with archive.open(member, retain=64 * 1024, split=False) as stream:
         binary = parse_elf(stream.read_at, member.name, member.size)
-        assert stream.restarts == 1
+        assert stream.restarts <= 1
     assert len(binary.imported_symbols) > len(range(0, SYMBOLS, 997))
 
 

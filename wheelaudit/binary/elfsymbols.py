@@ -6,10 +6,10 @@ imported symbols, of the Python exports, of the libraries and versions. So the t
 are read once, in file order (a deflated member inflates forwards, and a read behind
 what it keeps starts the inflation over), ``.dynsym`` and ``.gnu.version`` in fixed
 pieces, and ``.dynstr`` in chunks that answer the offsets the tables before it asked
-for. Held at once: one chunk, four bytes per symbol (its name's offset) and the names
-kept. Tables after ``.dynstr`` (GNU ld puts ``.gnu.version_r`` there, and its strings
-at the end of ``.dynstr``) are answered from the table's kept tail, else by a read
-behind.
+for. Held at once: one chunk, a few bytes per symbol (its name's offset; index and
+version too for imports) and the names kept. Tables after ``.dynstr`` (GNU ld puts
+``.gnu.version_r`` there, and its strings at the end of ``.dynstr``) are answered from
+the table's kept tail, else by a read behind.
 """
 
 from __future__ import annotations
@@ -169,8 +169,11 @@ def _read_symtab(r: TableReader, e: str, bits: int, at: int, count: int, syment:
     name_at, info_at, shndx_at = (0, 1, 3) if bits == 64 else (0, 3, 5)
     index_add, name_add, weak_add = out.imports_index.append, out.imports_name.append, out.imports_weak.append
     defined_add = out.defined.append
-    for first in range(0, count, PIECE_SYMBOLS):
-        n = min(PIECE_SYMBOLS, count - first)
+    # In pieces of whole entries; an entry size other than the class's (a forged file) is read as one piece,
+    # as the entries were always unpacked, so that it fails or misreads the same way.
+    piece = PIECE_SYMBOLS if syment == struct.calcsize(sym_fmt) else max(count, 1)
+    for first in range(0, count, piece):
+        n = min(piece, count - first)
         data = r.read(at + first * syment, n * syment)
         for i, fields in enumerate(struct.iter_unpack(sym_fmt, data), first):
             bind = fields[info_at] >> 4
