@@ -297,14 +297,29 @@ def test_random_instruction_like_bytes() -> None:
         _same(code, rng.randrange(4), "instruction-like")
 
 
+#: Instructions that follow up to 15 prefixes below: 0F 38 (decode() reads farthest), REX, an
+#: immediate, a NOP, SSE3 after 66 or F2, POPCNT after F3 (the last repeat prefix wins).
+BODIES = [bytes.fromhex("0f 38 00 04 25 00 00 00 00"), bytes.fromhex("48 0f af 84 24 00 01 00 00")]
+BODIES.append(bytes.fromhex("c7 84 24 00 00 00 00 01 00 00 00"))
+BODIES += [bytes.fromhex(h) for h in ("0f 1f 84 00 00 00 00 00", "0f 7c 04 25 00 00 00 00", "0f b8 44 24 08")]
+PREFIX_RUNS = [b"\x66", b"\xf3", b"\x2e", b"\x66\x2e", b"\xf2\x66", b"\xf2\xf3\x67", b"\xf3\xf2\x3e"]
+
+
+def test_prefix_runs() -> None:
+    """Runs of 0-16 legacy prefixes before each body, in the middle of the code."""
+    for prefixes in range(17):
+        for prefix in PREFIX_RUNS:
+            for body in BODIES:
+                code = (prefix * prefixes)[:prefixes] + body + b"\x90" * 40
+                _same(code, 0, "prefix run")
+
+
 def test_long_instructions_near_the_end() -> None:
-    """Up to 15 prefixes, a REX and 0F 38 ending anywhere near the end: the reference decoder reads
-    farthest there, and what it does at the end (cut off, invalid) must not change."""
-    bodies = [bytes.fromhex("0f 38 00 04 25 00 00 00 00"), bytes.fromhex("48 0f af 84 24 00 01 00 00")]
-    bodies.append(bytes.fromhex("c7 84 24 00 00 00 00 01 00 00 00"))
+    """The same, ending anywhere near the end: the reference decoder reads farthest there, and what
+    it does at the end (cut off, invalid) must not change."""
     for prefixes in range(16):
-        for prefix in (b"\x66", b"\xf3", b"\x2e", b"\x66\x2e"):
-            for body in bodies:
+        for prefix in PREFIX_RUNS:
+            for body in BODIES:
                 insn = (prefix * prefixes)[:prefixes] + body
                 for before in range(0, 36, 3):
                     for after in range(len(insn)):

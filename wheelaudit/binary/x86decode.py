@@ -389,10 +389,11 @@ def walk_end(code: bytes, p: int, counts: list[int]) -> int:
     The counts are those of :func:`_walk_exact`, one instruction at a time, which this leaves the
     last :data:`_MARGIN` bytes to (there an instruction may be cut off, and what counts then
     depends on which bytes that walk reads). Before them, instructions are looked up by their
-    first three bytes in :func:`_tables`: the inner loop is one lookup per instruction, and
+    first three bytes in :func:`_load_tables`'s: the inner loop is one lookup per instruction, and
     entries it cannot finish (SIMD families, a prefix before 0F, rare forms) are numbers so large
     that adding one leaves it; the loop below reads them back. The scan was 0.2-0.25 us per
-    instruction one instruction at a time, ~0.1 with the tables (CPython 3.11).
+    instruction one instruction at a time, 0.09-0.11 with the tables (CPython 3.11, scipy's and
+    pyarrow's windows).
     """
     end = len(code)
     safe = end - _MARGIN
@@ -434,6 +435,29 @@ def walk_end(code: bytes, p: int, counts: list[int]) -> int:
                 p += 2 + (info & 31) + (m or 2 + sib_disp[c[at + 1]])
                 found[info >> 5 & 31] += 1
                 continue
+        if kind == _PREFIX_RUN:  # prefixes as decode() reads them, then 0F: the opcode decides
+            q = p
+            opsize, rep, k = False, 0, _PREFIX[c[q]]
+            while k and q - p < 14:
+                if k == 2:
+                    opsize = True
+                elif k >= 4:
+                    rep = k
+                q += 1
+                k = _PREFIX[c[q]]
+            state = _STATE_ROWS.get((opsize, rep))
+            if not k and c[q] == 0x0F and state is not None:
+                e = prefix_rex_0f[state][c[q + 1]]
+                if e < _SPECIAL:
+                    p = q + e
+                    continue
+                info = e >> _SHIFT
+                if info >> 12 == _MODRM_AT:
+                    at = q + (info >> 10 & 3)
+                    m = modrm_len[c[at]]
+                    p = q + (info & 31) + (m or 2 + sib_disp[c[at + 1]])
+                    found[info >> 5 & 31] += 1
+                    continue
         r = decode(code, p)  # _SLOW: anything else, as the reference walk decodes it in the body
         if r == INVALID:
             _add_counts(counts, found, n - 1)
@@ -549,14 +573,18 @@ _SHIFT = 15
 _SPECIAL = 1 << _SHIFT
 #: Kinds: _FAMILY_LEN, ``length`` bytes of ``family``; _MODRM_AT, the ModRM byte is ``at`` bytes
 #: in and ``length`` counts the bytes but it (and its SIB and displacement); _PREFIX_REX_0F, a
-#: prefix (``at``: 0 = 66, 1 = F2, 2 = F3), REX and 0F; _SLOW, ask :func:`decode`.
-_FAMILY_LEN, _MODRM_AT, _PREFIX_REX_0F, _SLOW = 1, 2, 3, 4
+#: prefix (``at``: 0 = 66, 1 = F2, 2 = F3), REX and 0F; _SLOW, ask :func:`decode`; _PREFIX_RUN, more
+#: than one legacy prefix or another than 66/F2/F3 (multi-byte NOPs: 66 66 2E 0F 1F 84 ...).
+_FAMILY_LEN, _MODRM_AT, _PREFIX_REX_0F, _SLOW, _PREFIX_RUN = 1, 2, 3, 4, 5
 #: ModRM length with its displacement, or 0 when a SIB byte decides it (mod 0, r/m 4).
 _ML1 = [0 if m < 0xC0 and m & 0xC7 == 0x04 else _modrm_len(bytes((m, 0)), 0) for m in range(256)]
 #: What a SIB byte adds after mod 0: a disp32 when its base is 5.
 _SIB_DISP = [4 if s & 7 == 5 else 0 for s in range(256)]
 #: The legacy prefixes the tables follow into 0F: (operand size, repeat prefix as in decode()).
 _STATES = {0x66: (True, 0), 0xF2: (False, 4), 0xF3: (False, 5)}
+#: Rows of 0F opcodes after prefixes, by (operand size, repeat prefix): the three above, and none.
+_STATE_ROWS = {**{state: i for i, state in enumerate(_STATES.values())}, (False, 0): len(_STATES)}
+_ZERO_SLOT = len(Family)  # the slot of ``00 00`` in counts
 #: One-byte opcodes the tables leave to decode() after a prefix or REX: VEX/EVEX/XOP, LAHF/SAHF,
 #: group 3 (its immediate depends on ModRM.reg), and 0F (tabled separately).
 _LEAVE = frozenset((0x0F, 0x62, 0x8F, 0x9E, 0x9F, 0xC4, 0xC5, 0xF6, 0xF7))
@@ -691,7 +719,7 @@ def _load_tables() -> tuple[list[list[Row]], list[Row]]:
 
     def prefixed(b: int) -> list[Row]:
         opsize, rep = _STATES[b]
-        out = [after(b1, opsize, False) for b1 in range(256)]
+        out = [const(_special(_PREFIX_RUN)) if _PREFIX[b1] else after(b1, opsize, False) for b1 in range(256)]
         out[0x0F] = two(opsize, rep, 3)
         to_0f = [_special(_PREFIX_REX_0F, list(_STATES).index(b)) if b2 == 0x0F else slow[0] for b2 in range(256)]
         for r in range(0x40, 0x50):
@@ -714,15 +742,12 @@ def _load_tables() -> tuple[list[list[Row]], list[Row]]:
         if b0 in _STATES:
             first.append(prefixed(b0))
         elif _PREFIX[b0]:
-            first.append([slow] * 256)
+            first.append([const(_special(_PREFIX_RUN))] * 256)
         elif 0x40 <= b0 <= 0x4F:
             first.append(rex_rows[b0 >= 0x48])
         elif b0 == 0x0F:
             first.append(two_rows)
         else:
             first.append(plain(b0))
-    _TABLES = first, [two(opsize, rep, 2) for opsize, rep in _STATES.values()]
+    _TABLES = first, [two(opsize, rep, 2) for opsize, rep in _STATE_ROWS]
     return _TABLES
-
-
-_ZERO_SLOT = len(Family)
