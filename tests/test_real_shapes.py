@@ -8,6 +8,7 @@ for AVX2 beside its baseline twin is code chosen at run time.
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import zipfile
@@ -165,3 +166,48 @@ def test_repair_reaches_a_library_the_wheel_has_out_of_the_loaders_way(
         assert (proc.returncode == 0 and proc.stdout.strip() == "True") is works, proc.stderr
         if not works:
             assert "libzmq-e8adeef9.so.5.2.4: cannot open shared object file" in proc.stderr
+
+
+FROZEN_MAIN = """
+#ifdef _WIN32
+#define EXPORT __declspec(dllexport)
+#else
+#define EXPORT __attribute__((visibility("default")))
+#endif
+EXPORT void *PyInit_builtin_module(void) { return 0; }
+int main(void) { return PyInit_builtin_module() != 0; }
+"""
+
+
+def test_a_frozen_program_exporting_init_functions_is_a_program(tmp_path: Path) -> None:
+    """cx_Freeze's ``bases/console-cpython-3xx-...`` programs export ``PyInit_*`` of their built-in
+    modules; they are programs, not extension modules (else one linking libpython would get a false
+    libpython-linked error). Built here as a PIE with gcc and as a Windows .exe with zig."""
+    from wheelaudit.binary import BinaryKind
+    from wheelaudit.binary.elf import parse_elf
+    from wheelaudit.binary.pe import parse_pe
+
+    from .pe_fixtures import have_zig
+
+    (tmp_path / "main.c").write_text(FROZEN_MAIN)
+    gcc = subprocess.run(
+        ["gcc", "-O2", "-pie", "-fPIE", "-rdynamic", "-o", "console", "main.c"], cwd=tmp_path, capture_output=True
+    )
+    assert gcc.returncode == 0, gcc.stderr
+    data = (tmp_path / "console").read_bytes()
+    program = parse_elf(lambda offset, size: data[offset : offset + size], "bases/console", len(data))
+    assert program.init_functions == ("PyInit_builtin_module",)
+    assert program.kind is BinaryKind.EXECUTABLE
+    if not have_zig():
+        pytest.skip("zig (PyPI ziglang) is not installed")
+    zig = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-windows-gnu", "-O2", "-s"]
+    for args, name, kind in (
+        (["-o", "console.exe"], "console.exe", BinaryKind.EXECUTABLE),
+        (["-shared", "-o", "module.pyd"], "module.pyd", BinaryKind.EXTENSION),
+    ):
+        proc = subprocess.run([*zig, *args, "main.c"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        image = (tmp_path / name).read_bytes()
+        binary = parse_pe(io.BytesIO(image), name, len(image))
+        assert "PyInit_builtin_module" in binary.init_functions
+        assert binary.kind is kind, name

@@ -259,9 +259,12 @@ def _parse(r: _ElfReader) -> Binary:
         for idx, (lib, ver, weak) in sorted(version_index.items())
     )
 
-    if init_functions:
+    if e_type == ET_EXEC or (e_type == ET_DYN and flags_1 & DF_1_PIE):
+        # First: a frozen program's built-in modules give it PyInit_* exports (cx_Freeze's bases).
+        kind = BinaryKind.EXECUTABLE
+    elif init_functions:
         kind = BinaryKind.EXTENSION
-    elif e_type == ET_EXEC or (e_type == ET_DYN and (flags_1 & DF_1_PIE or (interp and soname is None))):
+    elif e_type == ET_DYN and interp and soname is None:
         kind = BinaryKind.EXECUTABLE
     elif e_type == ET_DYN:
         kind = BinaryKind.LIBRARY

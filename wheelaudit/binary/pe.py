@@ -427,10 +427,11 @@ class _Image:
         init_functions = tuple(n for n in exported if n.startswith(_INIT_PREFIXES))
         defined_py = tuple(n for n in exported if not n.startswith(_INIT_PREFIXES))
 
-        if init_functions:
-            kind = BinaryKind.EXTENSION
-        elif not self.characteristics & _IMAGE_FILE_DLL:
+        if not self.characteristics & _IMAGE_FILE_DLL:
+            # First: a frozen program's built-in modules give it PyInit_* exports (cx_Freeze's bases).
             kind = BinaryKind.EXECUTABLE
+        elif init_functions:
+            kind = BinaryKind.EXTENSION
         else:
             kind = BinaryKind.LIBRARY
 
