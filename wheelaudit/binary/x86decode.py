@@ -5,7 +5,8 @@ C4/C5, EVEX 62, XOP 8F, opcode maps 0F/0F38/0F3A, ModRM/SIB/displacement/immedia
 sizes) and which extension it belongs to, by the x86-64 psABI micro-architecture
 levels. Hand-written rather than a disassembler library: it only has to walk, not
 print, and it measured faster (see ``isascan``) with no native dependency.
-Opcode facts from the Intel SDM volume 2 opcode maps.
+Opcode facts from the Intel SDM volume 2 opcode maps. :func:`decode` reads one instruction;
+:func:`walk` counts a window's, through tables derived from the same maps (one lookup for most).
 """
 
 from __future__ import annotations
