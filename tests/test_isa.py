@@ -25,7 +25,7 @@ import jsonschema
 import pytest
 
 import wheelaudit
-from wheelaudit.binary import isascan
+from wheelaudit.binary import isascan, isaworker
 from wheelaudit.binary.isascan import SAMPLE_SPAN, scan_code, window_offsets
 from wheelaudit.binary.model import Binary
 from wheelaudit.binary.x86decode import INVALID, Family, decode, walk
@@ -127,9 +127,11 @@ def test_identical_windows_are_decoded_once(gcc_libraries: dict[int, Path], monk
     second scan takes every window's counts from the first, and the verdict is the same."""
     code, _ = _executable_bytes(gcc_libraries[3])
     monkeypatch.setattr(isascan, "_MEMO", {})
+    monkeypatch.setattr(isaworker, "_SHARED", isaworker.Helper())  # every window walked here, and counted
+    monkeypatch.setenv(isaworker.ENV, "0")
     decoded: list[int] = []
-    real_walk = isascan.walk
-    monkeypatch.setattr(isascan, "walk", lambda c, p, counts: decoded.append(1) or real_walk(c, p, counts))
+    real_count = isascan.count_window
+    monkeypatch.setattr(isascan, "count_window", lambda c: decoded.append(1) or real_count(c))
     first = scan_code(lambda o, s: code[o : o + s], [(0, len(code))], len(code))
     windows = len(decoded)
     assert first is not None and windows > 0

@@ -21,6 +21,7 @@ import pytest
 from isal import isal_zlib
 
 import wheelaudit
+from wheelaudit import cpus
 from wheelaudit.wheel import splitinflate
 from wheelaudit.wheel.archive import WheelArchive
 from wheelaudit.wheel.splitinflate import BlockStart, find_block_start, is_block_start, lead_bytes, split_enabled
@@ -325,15 +326,15 @@ def test_polars_far_read_decodes_at_most_five_percent_twice(real_wheels: dict[st
 
 
 def test_cpu_ticks_and_idle_cores_from_proc_texts() -> None:
-    before = splitinflate.cpu_ticks(b"cpu  100 5 50 1000 20 0 3 0 0 0\ncpu0 50 2 25 500 10 0 1 0 0 0\n")
-    after = splitinflate.cpu_ticks(b"cpu  160 5 70 1030 30 0 5 0 0 0\n")
+    before = cpus.cpu_ticks(b"cpu  100 5 50 1000 20 0 3 0 0 0\ncpu0 50 2 25 500 10 0 1 0 0 0\n")
+    after = cpus.cpu_ticks(b"cpu  160 5 70 1030 30 0 5 0 0 0\n")
     assert before == (1020, 1178) and after == (1060, 1300)
-    assert splitinflate.idle_cpus(before, after, 2) == pytest.approx(2 * 40 / 122)  # 122 ticks, 40 idle
-    assert splitinflate.idle_cpus(after, after, 2) is None
-    assert splitinflate.cpu_ticks(b"intr 1 2 3 4 5 6\n") is None
-    assert splitinflate.cpu_ticks(b"cpu 1 2 x 4 5 6\n") is None
-    assert splitinflate.running_tasks(b"2.07 2.10 1.80 3/95 12181\n") == 3
-    assert splitinflate.running_tasks(b"2.07 2.10\n") is None
+    assert cpus.idle_cpus(before, after, 2) == pytest.approx(2 * 40 / 122)  # 122 ticks, 40 idle
+    assert cpus.idle_cpus(after, after, 2) is None
+    assert cpus.cpu_ticks(b"intr 1 2 3 4 5 6\n") is None
+    assert cpus.cpu_ticks(b"cpu 1 2 x 4 5 6\n") is None
+    assert cpus.running_tasks(b"2.07 2.10 1.80 3/95 12181\n") == 3
+    assert cpus.running_tasks(b"2.07 2.10\n") is None
 
 
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="idle CPU is read from Linux's /proc/stat")

@@ -22,13 +22,15 @@ from pathlib import Path
 
 import pytest
 
-from wheelaudit.binary.isascan import SYNC_STARTS, SYNC_STEPS, WINDOW_BYTES, _sync_point
+from wheelaudit.binary.isascan import WINDOW_BYTES
 from wheelaudit.binary.x86decode import (
     _FAST_IMM,
     _FAST_MODRM,
     _M,
     _ONE,
     INVALID,
+    SYNC_STARTS,
+    SYNC_STEPS,
     Family,
     _two_byte,
     advance,
@@ -36,6 +38,7 @@ from wheelaudit.binary.x86decode import (
     walk,
     walk_end,
 )
+from wheelaudit.binary.x86decode import sync_point as _sync_point
 
 SLOTS = len(Family) + 1
 SOURCES = Path(__file__).parent / "isa_sources"
@@ -91,7 +94,7 @@ def reference_walk(code: bytes, p: int, counts: list[int]) -> int:
 
 
 def reference_sync_point(code: bytes) -> int:
-    """isascan._sync_point before x86decode.advance(): decode() one instruction at a time."""
+    """x86decode.sync_point before x86decode.advance(): decode() one instruction at a time."""
     walkers = list(range(min(SYNC_STARTS, len(code))))
     for _ in range(SYNC_STEPS):
         lead = max(walkers)

@@ -22,8 +22,9 @@ from collections.abc import Iterable
 from typing import Callable
 
 from ..wheel.splitinflate import MIN_DISTANCE
+from .isaworker import shared as shared_helper
 from .model import CodeIsa, IsaFamilyUse
-from .x86decode import LEVEL, Family, advance, walk
+from .x86decode import LEVEL, Family, count_window
 
 ReadAt = Callable[[int, int], bytes]
 
@@ -36,9 +37,6 @@ WINDOW_BYTES = 2048
 #: In files big enough for two decoders, the windows come from the first this many bytes of code.
 SAMPLE_SPAN = 8 * 1024 * 1024
 FAR_MARGIN = 8 * 1024 * 1024
-#: Starting offsets tried at each window start; the walk is kept from the first boundary they share.
-SYNC_STARTS = 4
-SYNC_STEPS = 64
 #: A window with more ``add [rax], al`` (00 00) than this share of instructions is padding or data.
 ZERO_SHARE = 0.2
 #: Fewer decoded instructions than this say nothing (a stub library, a window of data).
@@ -86,8 +84,8 @@ class _Tally:
         self.v2_windows = self.v3_windows = self.v4_windows = self.gpr_v3_windows = 0
         self.legacy_simd_windows = 0  # legacy-encoded SSE and no VEX/EVEX: code not built for v3
 
-    def add_window(self, code: bytes) -> None:
-        counts = _window_counts(code)
+    def add_window(self, counts: list[int] | None) -> None:
+        """Add one window's counts (None: it is not code)."""
         if counts is None:
             self.data_windows += 1
             return
@@ -120,35 +118,41 @@ MEMO_ENTRIES = 1024
 
 
 def _window_counts(code: bytes) -> list[int] | None:
-    """Instructions per family in one window (the last slot: ``00 00``), or None if it is not code."""
+    """:func:`count_window`, remembered in :data:`_MEMO`."""
     try:
         return _MEMO[code]
     except KeyError:
         pass
-    counts = [0] * (len(Family) + 1)
-    found = counts if walk(code, _sync_point(code), counts) else None
+    return _remember(code, count_window(code))
+
+
+def _remember(code: bytes, found: list[int] | None) -> list[int] | None:
     if len(_MEMO) >= MEMO_ENTRIES:
         _MEMO.pop(next(iter(_MEMO), b""), None)  # another thread may have taken it: no KeyError
     _MEMO[code] = found  # read-only from here on
     return found
 
 
-def _sync_point(code: bytes) -> int:
-    """The first instruction boundary on which walks from several nearby starts agree.
+def _counts(windows: list[bytes]) -> list[list[int] | None]:
+    """Every window's counts: remembered ones from :data:`_MEMO`, the rest walked here or by the helper
+    process (:mod:`.isaworker`), which runs the same :func:`count_window` on the same bytes."""
+    found: list[list[int] | None] = []
+    missing: list[bytes] = []
+    for code in windows:
+        counts = _MEMO.get(code, _UNKNOWN)
+        found.append(counts)
+        if counts is _UNKNOWN:
+            missing.append(code)
+    if not missing:
+        return found
+    walked = iter(shared_helper().counts_for_scan(missing, _window_counts))
+    for i, (code, counts) in enumerate(zip(windows, found)):
+        if counts is _UNKNOWN:
+            found[i] = _remember(code, next(walked))
+    return found
 
-    x86 code resynchronises within a few instructions; starting at a boundary all the
-    walks share makes the rest of the window decode as the CPU would run it.
-    """
-    walkers = list(range(min(SYNC_STARTS, len(code))))
-    for _ in range(SYNC_STEPS):
-        lead = max(walkers)
-        if walkers.count(lead) == len(walkers):
-            return lead
-        try:
-            advance(code, walkers, lead)
-        except IndexError:
-            return len(code)
-    return walkers[0]
+
+_UNKNOWN: list[int] = []  # a marker: no window's counts are an empty list
 
 
 def window_offsets(segments: Iterable[tuple[int, int]], file_size: int, windows: int = WINDOWS) -> list[int]:
@@ -200,12 +204,13 @@ def scan_code(
     """Sample the executable segments; None when too little code was found to judge.
 
     ``next_read`` is where the caller reads next (ELF: the dynamic segment); see
-    :func:`_sampled_spans`. Windows are read one by one, in file order.
+    :func:`_sampled_spans`. Windows are read in file order, then counted (see :func:`_counts`).
     """
     tally = _Tally()
     spans = _sampled_spans(_spans(segments, file_size), file_size if next_read is None else next_read)
-    for offset in window_offsets(spans, file_size):
-        tally.add_window(read_at(offset, min(WINDOW_BYTES, file_size - offset)))
+    windows = [read_at(offset, min(WINDOW_BYTES, file_size - offset)) for offset in window_offsets(spans, file_size)]
+    for counts in _counts(windows):
+        tally.add_window(counts)
     return judge(tally)
 
 

@@ -752,3 +752,36 @@ def _load_tables() -> tuple[list[list[Row]], list[Row]]:
             first.append(plain(b0))
     _TABLES = first, [two(opsize, rep, 2) for opsize, rep in _STATE_ROWS]
     return _TABLES
+
+
+# -- one sampled window ------------------------------------------------------------------------
+
+#: Starting offsets tried at each window start; the walk is kept from the first boundary they share.
+SYNC_STARTS = 4
+SYNC_STEPS = 64
+
+
+def sync_point(code: bytes) -> int:
+    """The first instruction boundary on which walks from several nearby starts agree.
+
+    x86 code resynchronises within a few instructions; starting at a boundary all the
+    walks share makes the rest of the window decode as the CPU would run it.
+    """
+    walkers = list(range(min(SYNC_STARTS, len(code))))
+    for _ in range(SYNC_STEPS):
+        lead = max(walkers)
+        if walkers.count(lead) == len(walkers):
+            return lead
+        try:
+            advance(code, walkers, lead)
+        except IndexError:
+            return len(code)
+    return walkers[0]
+
+
+def count_window(code: bytes) -> list[int] | None:
+    """Instructions per family in one window of sampled code (the last slot: ``00 00``), or None
+    if it is not code. Pure, and needing nothing but this module: the ISA helper process
+    (``isaworker``) runs it too."""
+    counts = [0] * (len(Family) + 1)
+    return counts if walk(code, sync_point(code), counts) else None

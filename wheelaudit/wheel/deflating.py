@@ -37,6 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol, cast
 
+from ..cpus import usable
 from .crccombine import crc32_combine
 
 #: Size of the pieces a big member is split into; fixed, so the output never depends on the cores.
@@ -93,10 +94,7 @@ def usable_cores() -> int:
     raw = os.environ.get(THREADS_ENV, "").strip()
     if raw.isdigit() and int(raw) > 0:
         return min(int(raw), 256)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - macOS, Windows
-        return max(1, os.cpu_count() or 1)
+    return usable()
 
 
 def pieces_of(size: int, level: int) -> list[tuple[int, int]]:

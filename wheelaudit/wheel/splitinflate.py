@@ -51,6 +51,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
+from ..cpus import MIN_SPAN, idle_cpus, read_ticks, usable
+from ..cpus import running as running_now
 from .inflate import INFLATE_ERRORS, crc32, crc32_combine, new_raw_decompressor
 
 WINDOW = 32 * 1024
@@ -104,7 +106,7 @@ def split_enabled() -> bool:
     """Splitting needs a second core; ``WHEELAUDIT_SERIAL_INFLATE=1`` turns it off."""
     if os.environ.get("WHEELAUDIT_SERIAL_INFLATE", "") not in ("", "0"):
         return False
-    return _cpus() >= 2
+    return usable() >= 2
 
 
 # -- whether a core is idle: measured, not counted -------------------------------------------
@@ -114,37 +116,7 @@ def split_enabled() -> bool:
 #: (polars-runtime-32 show at load 2.8 on 2 cores: 0.39 s with a helper, 0.31 s without); the split
 #: pays from about 3/4 of a core. ``WHEELAUDIT_SPLIT_INFLATE=always`` skips the measurement.
 MIN_IDLE_CPUS = 0.75
-#: Idle time is measured over at least this long (the kernel counts it in 10 ms ticks).
-MIN_SPAN = 0.05
 _samples: list[tuple[float, tuple[int, int]]] = []  # (monotonic time, (idle, total) ticks), newest last
-
-
-def cpu_ticks(stat: bytes) -> tuple[int, int] | None:
-    """``(idle, total)`` clock ticks of all CPUs from the text of /proc/stat (idle includes iowait)."""
-    fields = stat.split(b"\n", 1)[0].split()
-    if len(fields) < 6 or fields[0] != b"cpu":
-        return None
-    try:
-        ticks = [int(value) for value in fields[1:9]]  # user nice system idle iowait irq softirq steal
-    except ValueError:
-        return None
-    return ticks[3] + ticks[4], sum(ticks)
-
-
-def idle_cpus(before: tuple[int, int], after: tuple[int, int], cpus: int) -> float | None:
-    """How many of ``cpus`` were idle on average between two :func:`cpu_ticks` readings (None: no time passed)."""
-    total = after[1] - before[1]
-    if total <= 0:
-        return None
-    return cpus * (after[0] - before[0]) / total
-
-
-def _read_ticks() -> tuple[int, int] | None:
-    try:
-        with open("/proc/stat", "rb") as fh:
-            return cpu_ticks(fh.read(4096))
-    except OSError:  # not Linux: cores are only counted
-        return None
 
 
 def note_cpu() -> None:
@@ -153,7 +125,7 @@ def note_cpu() -> None:
     with _lock:
         if _samples and now - _samples[-1][0] < MIN_SPAN:
             return
-    ticks = _read_ticks()
+    ticks = read_ticks()
     if ticks is not None:
         with _lock:
             _samples.append((now, ticks))
@@ -168,33 +140,16 @@ def idle_enough() -> bool:
     """
     if os.environ.get("WHEELAUDIT_SPLIT_INFLATE", "") == "always":
         return True
-    now, ticks = time.monotonic(), _read_ticks()
+    now, ticks = time.monotonic(), read_ticks()
     with _lock:
         base = next((sample for sample in reversed(_samples) if now - sample[0] >= MIN_SPAN), None)
     note_cpu()
     cpus = os.cpu_count() or 1
     idle = None if ticks is None or base is None else idle_cpus(base[1], ticks, cpus)
     if idle is None:  # too soon to measure: count what runs right now (this thread included)
-        running = _running()
+        running = running_now()
         idle = None if running is None else cpus - running
     return idle is None or idle >= MIN_IDLE_CPUS
-
-
-def running_tasks(loadavg: bytes) -> int | None:
-    """Tasks running or ready to run on the whole machine now, from the text of /proc/loadavg."""
-    fields = loadavg.split()
-    if len(fields) < 4 or b"/" not in fields[3]:
-        return None
-    running = fields[3].split(b"/")[0]
-    return int(running) if running.isdigit() else None
-
-
-def _running() -> int | None:
-    try:
-        with open("/proc/loadavg", "rb") as fh:
-            return running_tasks(fh.read(256))
-    except OSError:
-        return None
 
 
 # -- aligning a decoder to a block that starts mid-byte ------------------------------------
@@ -861,13 +816,6 @@ _long_reads = 0  # front decoders now inflating a long way (in any thread)
 _helpers = 0
 
 
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
 @contextlib.contextmanager
 def long_read() -> Iterator[None]:
     """Mark a front decoder as busy, so helpers are only started for cores nobody else is using."""
@@ -886,7 +834,7 @@ def reserve_helper() -> bool:
     """Take a core for a helper if one is idle (several large members scanned at once use them all)."""
     global _helpers
     with _lock:
-        if _long_reads + _helpers >= _cpus():
+        if _long_reads + _helpers >= usable():
             return False
         _helpers += 1
         return True
