@@ -267,7 +267,10 @@ WINDOWS_CASES = [
     ("p-1-cp313-cp313t-win_amd64.whl", "p/m.cp313t-win_amd64.pyd", "python313.dll", {"python-dll-mismatch"}),
     ("p-1-cp315-abi3t-win_amd64.whl", "p/m.pyd", "python3t.dll", set()),
     ("p-1-cp315-abi3t-win_amd64.whl", "p/m.pyd", "python3.dll", {"python-dll-mismatch"}),
-    ("p-1-cp39-abi3-win_amd64.whl", "p/m.pyd", None, {"python-dll-missing"}),
+    # The C API from a DLL not known as an interpreter's: a warning. No C API at all: a plain DLL with a
+    # dummy PyInit_ (pycryptodome's _raw_*.pyd, opened with ctypes), nothing to say.
+    ("p-1-cp39-abi3-win_amd64.whl", "p/m.pyd", "pythonish.dll", {"python-dll-missing"}),
+    ("p-1-cp39-abi3-win_amd64.whl", "p/m.pyd", None, set()),
 ]
 
 
@@ -278,10 +281,13 @@ def test_windows_python_dll(wheel: str, path: str, dll: str | None, expected: se
         fmt=BinaryFormat.PE,
         arch="amd64",
         needed=("KERNEL32.dll",) + ((dll,) if dll else ()),
-        imports=("PyModule_Create2",) if dll else (),
+        imports=("PyModule_Create2",) if dll else ("memcpy",),
         library=dll,
     )
-    assert codes(run(wheel, binary)) == expected
+    problems = run(wheel, binary)
+    assert codes(problems) == expected
+    if "python-dll-missing" in expected:
+        assert "calls the Python C API from pythonish.dll" in problems[0].message
 
 
 # -- abi3 symbols --------------------------------------------------------------------------------------

@@ -211,3 +211,20 @@ def test_a_frozen_program_exporting_init_functions_is_a_program(tmp_path: Path) 
         binary = parse_pe(io.BytesIO(image), name, len(image))
         assert "PyInit_builtin_module" in binary.init_functions
         assert binary.kind is kind, name
+
+
+PYCRYPTODOME_WINDOWS = "pycryptodome-3.20.0-cp35-abi3-win_amd64.whl"
+
+
+@pytest.mark.real
+def test_pyd_files_that_call_nothing_of_the_interpreter_get_no_python_dll_warning(
+    all_real_wheels: dict[str, Path],
+) -> None:
+    """pycryptodome's 41 .pyd files export a dummy PyInit_ and import nothing of the interpreter
+    (ctypes opens them): no python-dll-missing warning for each, as there was."""
+    report = wheelaudit.audit(all_real_wheels[PYCRYPTODOME_WINDOWS])
+    assert report.ok and report.platform_tag == "win_amd64"
+    pyds = [b for b in report.binaries if b.path.endswith(".pyd")]
+    assert len(pyds) == 41 and all(b.init_functions for b in pyds)
+    assert not any(s.name.startswith("Py") for b in pyds for s in b.imported_symbols)
+    assert [p.code for p in report.problems if p.code.startswith("python-dll")] == []

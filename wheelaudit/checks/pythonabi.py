@@ -160,14 +160,18 @@ def _python_dll(binary: Binary, abi: WheelAbi, policy: WindowsPolicy) -> list[Pr
     imported = [lib for lib in binary.needed + binary.weak_needed if policy.is_python(lib)]
     is_extension = binary.kind is BinaryKind.EXTENSION
     if not imported:
-        if not is_extension:
+        # A .pyd that calls nothing of the interpreter is a plain DLL opened by path, whatever it exports
+        # (pycryptodome's carry dummy PyInit_ functions): the warning is for the C API from a DLL not known
+        # as the interpreter's.
+        api = sorted({s.library or "?" for s in binary.imported_symbols if s.name.startswith(("Py", "_Py"))})
+        if not is_extension or not api:
             return []
         return [
             Problem(
                 "python-dll-missing",
                 Severity.WARNING,
-                f"{binary.path} is an extension module but imports no Python DLL "
-                f"(expected {' or '.join(sorted(expected_dlls(abi))) or 'python3.dll'})",
+                f"{binary.path} is an extension module that calls the Python C API from {', '.join(api)}, "
+                f"which is no Python DLL (expected {' or '.join(sorted(expected_dlls(abi))) or 'python3.dll'})",
                 path=binary.path,
                 fix=FIX_WINDOWS_DLL,
             )
