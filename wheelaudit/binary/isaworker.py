@@ -24,13 +24,14 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:  # run as a script the child has no package: it imports nothing of wheelaudit
+    import subprocess
+
     from ..cpus import Reading
 
 #: ``0`` turns the helper process off; ``1`` starts it at the first scan whatever the cores.
@@ -89,6 +90,8 @@ class Helper:
         with self._lock:
             if self._process is not None or self._broken:
                 return
+            import subprocess  # here: 3 ms of imports (selectors, ...) that most runs never need
+
             try:
                 self._process = subprocess.Popen(
                     [sys.executable, "-S", "-E", "-s", __file__],
