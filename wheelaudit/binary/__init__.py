@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import BinaryIO, cast
 
@@ -9,7 +10,7 @@ from ..errors import MalformedBinary
 from ..wheel.archive import MemberStream, WheelArchive
 from ..wheel.zipdir import Member
 from ..wheel.zipformat import STORED
-from .elf import parse_elf
+from .elf import LEAD_BYTES, parse_elf, tables_continue, tables_segment
 from .elfsections import elf_debug_sizes, worth_reading_tail
 from .magic import sniff
 from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol, VersionNeed
@@ -28,6 +29,11 @@ __all__ = [
 #: Keep this much of the start of a deflated member: ELF symbol and version tables live there.
 RETAIN_PREFIX = 4 * 1024 * 1024
 SNIFF_BYTES = 4096
+#: ... and when the segment holding those tables is larger, keep up to this much more of it in a temporary
+#: file as inflation passes it: ``.dynamic``, which locates the tables, often lies hundreds of MB further
+#: on (tensorflow-cpu: an 82 MB .dynstr at 15 MB, .dynamic at 580 MB), and reading the tables behind it
+#: otherwise inflated the member again from its start. Beyond this, that is still what happens.
+SPILL_LIMIT = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ def analyze_member(
             if fmt is None:
                 binaries: list[Binary] = []
             elif fmt is BinaryFormat.ELF:
+                _keep_tables(stream, head)
                 binaries = [_with_debug_sizes(parse_elf(stream.read_at, member.name, member.size), stream)]
             elif fmt is BinaryFormat.MACHO:
                 from .macho import parse_macho
@@ -75,6 +82,17 @@ def analyze_member(
             raise
         stream.check_integrity()  # every member read is read whole: damage must not decide a verdict
         return MemberAnalysis(binaries, stream.inflated)
+
+
+def _keep_tables(stream: MemberStream, head: bytes) -> None:
+    """Have the stream keep the ELF tables' segment past the kept prefix on disk (see SPILL_LIMIT)."""
+    span = tables_segment(head)
+    if span is None or span[1] <= RETAIN_PREFIX or stream.member.compress_type == STORED:
+        return
+    start = max(span[0], RETAIN_PREFIX)
+    # Only if the tables seem to run on past the prefix: else writing the segment out is wasted (jaxlib: 52 MB).
+    worth = functools.partial(tables_continue, head)
+    stream.keep_on_disk(start, min(span[1], start + SPILL_LIMIT), worth=worth, lead=LEAD_BYTES)
 
 
 def _with_debug_sizes(binary: Binary, stream: MemberStream) -> Binary:

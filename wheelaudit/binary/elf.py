@@ -306,6 +306,79 @@ def _parse(r: _ElfReader) -> Binary:
     )
 
 
+def tables_segment(head: bytes) -> tuple[int, int] | None:
+    """File range of the first loaded segment, if ``.dynamic`` lies past it; ``head`` is the file's start.
+
+    That segment holds the symbol, string and version tables (every linker puts them
+    first), and they are found only through ``.dynamic``: a reader going forwards passes
+    them before it knows it needs them. None when the headers are not in ``head`` or say otherwise.
+    """
+    if head[:4] != ELF_MAGIC or len(head) < 64 or head[4] not in (1, 2) or head[5] not in (1, 2):
+        return None
+    e = "<" if head[5] == 1 else ">"
+    if head[4] == 2:  # (p_type, p_offset, p_filesz) at these places of a program header
+        (phoff,), layout, where = struct.unpack_from(e + "Q", head, 32), "IIQQQQ", (0, 2, 5)
+        phentsize, phnum = struct.unpack_from(e + "HH", head, 54)
+    else:
+        (phoff,), layout, where = struct.unpack_from(e + "I", head, 28), "IIIII", (0, 1, 4)
+        phentsize, phnum = struct.unpack_from(e + "HH", head, 42)
+    if phentsize < struct.calcsize(e + layout) or phoff + phnum * phentsize > len(head):
+        return None
+    loads: list[tuple[int, int]] = []
+    dynamic = None
+    for i in range(phnum):
+        fields = struct.unpack_from(e + layout, head, phoff + i * phentsize)
+        p_type, p_offset, p_filesz = (fields[k] for k in where)
+        if p_type == PT_LOAD:
+            loads.append((p_offset, p_offset + p_filesz))
+        elif p_type == PT_DYNAMIC and dynamic is None:
+            dynamic = p_offset
+    if not loads or dynamic is None:
+        return None
+    first = min(loads)
+    return first if dynamic >= first[1] else None
+
+
+#: Bytes before the kept prefix's end that :func:`tables_continue` looks at.
+LEAD_BYTES = 16 * 1024
+_TEXT = bytes(range(32, 127))
+_SYMBOL_BINDS = frozenset((0, 1, 2, 10))  # local, global, weak, GNU unique
+_SYMBOL_TYPES = frozenset((0, 1, 2, 3, 4, 5, 6, 10))  # notype .. TLS, GNU ifunc
+
+
+def tables_continue(head: bytes, lead: bytes) -> bool:
+    """Whether ``lead``, the bytes just before the end of the kept prefix, look like a symbol or string table.
+
+    A hint, never a fact relied on: if so, the tables probably run on past the prefix and are
+    worth keeping on disk as inflation passes them (tensorflow-cpu's .dynsym, a .dynstr); if
+    not (relocations, read-only data: jaxlib, polars), writing the segment out would be wasted.
+    A wrong answer costs time only: the tables are then read again behind ``.dynamic``.
+    """
+    if len(lead) < 4096 or len(head) < 6:
+        return True  # cannot tell: keep
+    nul = lead.count(0)
+    other = len(lead.translate(None, _TEXT)) - nul
+    if other <= 0.01 * len(lead) and 0.001 * len(lead) <= nul <= 0.5 * len(lead):
+        return True  # a string table: names separated by NULs
+    e = "<" if head[5] == 1 else ">"
+    if head[4] == 2:  # Elf64_Sym: name, info, other, shndx, value, size
+        layout, fields = struct.Struct(e + "IBBHQQ"), (1, 3, 4, 5)
+    else:  # Elf32_Sym: name, value, size, info, other, shndx
+        layout, fields = struct.Struct(e + "IIIBBH"), (3, 5, 1, 2)
+    for phase in range(0, layout.size, 4 if head[4] == 1 else 8):
+        entries = list(layout.iter_unpack(lead[phase : phase + (len(lead) - phase) // layout.size * layout.size]))
+        good = 0
+        for entry in entries:
+            info, shndx, value, size = (entry[k] for k in fields)
+            # Undefined symbols have no value in a library; relocations read as symbols do (jaxlib's).
+            kind_ok = info >> 4 in _SYMBOL_BINDS and info & 15 in _SYMBOL_TYPES
+            if kind_ok and (shndx != 0 or value == 0) and size < 1 << 32:
+                good += 1
+        if entries and good >= 0.9 * len(entries):
+            return True
+    return False
+
+
 def _split_paths(values: object) -> tuple[str, ...]:
     out: list[str] = []
     for value in values:  # type: ignore[attr-defined]

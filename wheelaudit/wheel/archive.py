@@ -11,12 +11,13 @@ any member is inflated; what the metadata says is read by :mod:`.metadata` and
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from ..errors import InvalidWheel, UnsafeWheel
 from ..platforms.tags import InvalidWheelFilename, parse_wheel_filename
@@ -207,6 +208,111 @@ class WheelArchive:
         return MemberStream(self.path, member, retain=retain, split=split, to_end=to_end, fh=fh)
 
 
+def _unnamed_file() -> tuple[int, Callable[[], None]]:
+    """A descriptor on an unnamed file in the temporary directory, and how to close it (it is gone then).
+
+    Linux makes one with O_TMPFILE, never visible in the directory; elsewhere tempfile does.
+    """
+    flag = getattr(os, "O_TMPFILE", 0)
+    if flag:
+        places = [os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")]
+        for place in [*filter(None, places), "/tmp", "/var/tmp"]:
+            with contextlib.suppress(OSError):
+                fd = os.open(place, flag | os.O_RDWR, 0o600)
+                return fd, functools.partial(os.close, fd)
+    import tempfile  # only here: it and its imports cost 6 ms and 0.7 MiB at start-up
+
+    kept = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the spill
+    return kept.fileno(), kept.close
+
+
+def _nothing() -> None:
+    pass
+
+
+class _Spill:
+    """Bytes ``[start, end)`` of a member, kept in an unnamed temporary file as the forward pass goes by.
+
+    A read behind the decoder that lands here is answered from the file instead of
+    inflating the member again from its start. Each piece written has its CRC-32 noted,
+    and a piece read back must match it, whole: anything else (a short read, an I/O
+    error, other bytes) ends the spill and the caller inflates again as before.
+    """
+
+    PIECE = 1 << 20  # CRC-32 granularity: a read back checks (and reads) whole pieces
+
+    def __init__(self, start: int, limit: int) -> None:
+        self.start = self.end = start
+        self.limit = limit  # never more than this (end of the region asked for)
+        self.fd: int | None = None
+        self._close: Callable[[], None] = _nothing
+        self.crcs: list[int] = []  # CRC-32 of each complete piece, in order
+        self.open_crc = 0  # of the piece being written, [start + PIECE * len(crcs), end)
+        self.cached: tuple[int, bytes] | None = None  # the last piece read back: (index, bytes)
+        self.worth: Callable[[bytes], bool] | None = None  # see MemberStream.keep_on_disk
+        self.lead = 0
+
+    def take(self, chunk: bytes, chunk_start: int) -> bool:
+        """Append what of ``chunk`` continues the kept bytes; False if the spill had to end (an error)."""
+        if not chunk_start <= self.end < chunk_start + len(chunk) or self.end >= self.limit:
+            return True
+        data = memoryview(chunk)[self.end - chunk_start : self.limit - chunk_start]
+        try:
+            if self.fd is None:
+                self.fd, self._close = _unnamed_file()
+            written = 0
+            while written < len(data):
+                written += os.pwrite(self.fd, data[written:], self.end - self.start + written)
+        except OSError:
+            return False
+        while data:  # the CRC-32 of each piece, as written
+            room = self.PIECE - (self.end - self.start) % self.PIECE
+            piece, data = data[:room], data[room:]
+            self.open_crc = crc32(cast("bytes", piece), self.open_crc)  # any buffer will do
+            self.end += len(piece)
+            if (self.end - self.start) % self.PIECE == 0:
+                self.crcs.append(self.open_crc)
+                self.open_crc = 0
+        return True
+
+    def read(self, offset: int, end: int) -> bytes | None:
+        """Bytes ``[offset, end)`` (within the kept range) as they were written; None if they cannot be had."""
+        parts: list[bytes] = []
+        first, last = (offset - self.start) // self.PIECE, (end - 1 - self.start) // self.PIECE
+        for index in range(first, last + 1):
+            piece = self._piece(index)
+            if piece is None:
+                return None
+            at = self.start + index * self.PIECE
+            parts.append(piece[max(offset - at, 0) : end - at])
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _piece(self, index: int) -> bytes | None:
+        if self.cached is not None and self.cached[0] == index:
+            return self.cached[1]
+        self.cached = None  # not held twice while the next piece is read
+        at = index * self.PIECE
+        length = min(self.PIECE, self.end - self.start - at)
+        expected = self.crcs[index] if index < len(self.crcs) else self.open_crc
+        if self.fd is None:
+            return None
+        try:
+            piece = os.pread(self.fd, length, at)
+        except OSError:
+            return None
+        if len(piece) != length or crc32(piece, 0) != expected:
+            return None
+        self.cached = (index, piece)
+        return piece
+
+    def close(self) -> None:
+        self.cached = None
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                self._close()
+            self.fd, self._close = None, _nothing
+
+
 class _Parked:
     """A decoder set aside by a restart: where it stood, the CRC-32 up to there, its last output."""
 
@@ -230,7 +336,9 @@ class MemberStream:
     furthest is parked, with its CRC-32, and takes over again once reads go past where
     the new one is: a member is inflated to its furthest read once, plus the depth of each
     read behind (not once more in full). Memory held: the kept prefix, HISTORY and the
-    requested window, and a parked decoder's state and last HISTORY bytes.
+    requested window, and a parked decoder's state and last HISTORY bytes. A region too
+    large for memory that will be read behind can be kept in a temporary file instead
+    (:meth:`keep_on_disk`): the member is then inflated once.
     """
 
     CHUNK = 1 << 20  # compressed bytes read at a time
@@ -266,6 +374,7 @@ class MemberStream:
         self._archive_path = archive_path
         self._retain = retain
         self._own_fh = fh is None
+        self._spill: _Spill | None = None
         self._fh = open(archive_path, "rb") if fh is None else fh  # noqa: SIM115 - closed in close()
         try:
             self._data_offset = self._locate_data()
@@ -283,8 +392,55 @@ class MemberStream:
         self.close()
 
     def close(self) -> None:
+        self._drop_spill()
         if self._own_fh:
             self._fh.close()
+
+    def keep_on_disk(
+        self, start: int, end: int, *, worth: Callable[[bytes], bool] | None = None, lead: int = 0
+    ) -> None:
+        """Keep bytes ``[start, end)`` in a temporary file as inflation passes them, for reads behind later.
+
+        For a region too large for memory that the caller expects to read after a far read
+        (ELF's symbol tables, located only by ``.dynamic`` much further on): the member is
+        then inflated once instead of again from its start. Only what the decoder produces
+        in one unbroken run from ``start`` is kept; a write error just ends the keeping.
+        ``worth``, if given, is asked once, with the ``lead`` kept bytes before ``start``
+        (which must lie in the kept prefix), whether to keep anything at all.
+        """
+        usable = hasattr(os, "pread")  # not on Windows: there, reads behind inflate again
+        if usable and self.member.compress_type == DEFLATED and self._pos <= start < end and self._spill is None:
+            self._spill = _Spill(start, end)
+            self._spill.worth, self._spill.lead = worth, lead
+
+    def _keep_spilling(self, chunk: bytes) -> None:
+        spill = self._spill
+        assert spill is not None
+        if spill.worth is not None and self._pos + len(chunk) > spill.start:  # about to write: still worth it?
+            lead = bytes(self._prefix[max(0, spill.start - spill.lead) : spill.start])
+            worth, spill.worth = spill.worth(lead) if len(self._prefix) >= spill.start else True, None
+            if not worth:
+                self._drop_spill()
+                return
+        if not spill.take(chunk, self._pos):
+            self._drop_spill()
+
+    def _drop_spill(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+
+    def _from_spill(self, offset: int, end: int) -> bytes | None:
+        """``[offset, end)`` from the kept prefix and the spill file, if they hold it all (and read back right)."""
+        spill = self._spill
+        kept = len(self._prefix)
+        if spill is None or end > spill.end or (offset < spill.start and kept < spill.start):
+            return None
+        rest = spill.read(max(offset, kept), end) if end > kept else b""
+        if rest is None:
+            self._drop_spill()  # the file failed us: inflate again, as without it
+            return None
+        return bytes(self._prefix[offset:kept]) + rest if offset < kept else rest
 
     def _locate_data(self) -> int:
         """Where the member's data starts, once its local header agrees with the central directory.
@@ -416,6 +572,8 @@ class MemberStream:
         kept = len(self._prefix)
         if kept < self._retain and self._pos <= kept < self._pos + len(chunk):
             self._prefix += chunk[kept - self._pos : self._retain - self._pos]
+        if self._spill is not None:
+            self._keep_spilling(chunk)
         chunk_start = self._pos
         self._pos += len(chunk)
         keep = offset - self.HISTORY
@@ -445,6 +603,10 @@ class MemberStream:
         if end <= len(self._prefix):
             with memoryview(self._prefix) as kept:  # one copy, not two (slice, then bytes)
                 return bytes(kept[offset:end])
+        if self._spill is not None and (offset < self._window_start or end > self._pos):
+            spilled = self._from_spill(offset, end)  # kept on disk as the decoder passed: no need to go back
+            if spilled is not None:
+                return spilled
         parked = self._parked
         if parked is not None and end > self._pos:
             if parked.pos <= self._pos:
@@ -535,6 +697,7 @@ class MemberStream:
         """
         if self._verified:
             return
+        self._drop_spill()  # reads are over: free its last piece (and the file) before inflating on
         if self.member.compress_type == STORED:
             crc = 0
             for piece in self._raw(self.size):
