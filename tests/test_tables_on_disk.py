@@ -19,20 +19,23 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from wheelaudit import binary as binary_module
 from wheelaudit.binary import RETAIN_PREFIX, analyze_member
 from wheelaudit.binary.elf import LEAD_BYTES, parse_elf, tables_continue, tables_segment
 from wheelaudit.binary.model import Binary
-from wheelaudit.wheel.archive import WheelArchive
+from wheelaudit.wheel.archive import MemberStream, WheelArchive
 
 from .builders import make_wheel
 from .pe_fixtures import have_zig
-from .test_show_memory import _build, _reference
+from .test_show_memory import _GLUE, _assembly, _build, _reference
 
 #: The issue's bound: every member inflated at most once (the rest is the few pieces read past the end).
 ONCE = 1.05
@@ -238,3 +241,66 @@ def test_big_tables_are_told_from_their_bytes(library: tuple[Path, Path]) -> Non
     data = built.read_bytes()
     assert tables_continue(data[:4096], data[RETAIN_PREFIX - LEAD_BYTES : RETAIN_PREFIX])
     assert not tables_continue(data[:4096], bytes(range(256)) * (LEAD_BYTES // 256))
+
+
+def _unstripped(where: Path, linker: str) -> Path:
+    """The big library of test_show_memory with its symbol table (a 20 MB .strtab after the loaded image)."""
+    (where / "big.s").write_text(_assembly())
+    (where / "glue.c").write_text(_GLUE)
+    built = where / "libbig.so"
+    zig = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-gnu.2.17"]
+    cc = ["gcc"] if linker == "gnu-ld" else zig
+    flags = ["-shared", "-fPIC", "-o", str(built), "big.s", "glue.c", "-lm"]
+    subprocess.run([*cc, *flags], cwd=where, check=True, capture_output=True)
+    return built
+
+
+def test_section_names_behind_a_big_strtab_are_read_from_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """lld writes .shstrtab before .strtab: the size hints read it 20 MB behind the section table.
+
+    That gap, between the loaded image and the table, is kept on disk as it is passed (the
+    member was inflated 1.67 times for tensorflow-cpu's stablehlo_extension.so).
+    """
+    if not have_zig():
+        pytest.skip("ziglang is not installed (pip install ziglang; it is in the test extra)")
+    built = _unstripped(tmp_path, "lld")
+    with built.open("rb") as fh:
+        elf = ELFFile(fh)
+        shoff = int(elf.header["e_shoff"])
+        shstrtab, strtab = elf.get_section_by_name(".shstrtab"), elf.get_section_by_name(".strtab")
+        assert shstrtab is not None and strtab is not None
+        assert shoff - int(shstrtab["sh_offset"]) > 8 * MemberStream.HISTORY  # far behind the table
+    wheel = make_wheel(tmp_path, "gap-1.0-cp312-cp312-linux_x86_64.whl", {"gap/libbig.so.1": built.read_bytes()})
+    size = built.stat().st_size
+    found, inflated = _analyse(wheel)
+    assert found.debug_sizes_exact
+    assert found.symbol_table_bytes >= int(strtab["sh_size"])
+    assert inflated <= ONCE * size, f"inflated {inflated / size:.2f} x the member"
+    old, old_inflated = _the_old_way(wheel, monkeypatch)
+    assert old_inflated > 1.3 * size  # the names read again behind the table
+    assert found == old
+
+
+def test_gnu_ld_section_names_lie_in_reach(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GNU ld writes .shstrtab last, just before the table: its gap (here 20 MB of names) is not written out."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    built = _unstripped(tmp_path, "gnu-ld")
+    with built.open("rb") as fh:
+        elf = ELFFile(fh)
+        shstrtab, strtab = elf.get_section_by_name(".shstrtab"), elf.get_section_by_name(".strtab")
+        assert shstrtab is not None and strtab is not None
+        assert int(shstrtab["sh_offset"]) > int(strtab["sh_offset"]) + (1 << 20)
+    wheel = make_wheel(tmp_path, "gap-1.0-cp312-cp312-linux_x86_64.whl", {"gap/libbig.so.1": built.read_bytes()})
+    kept: list[int] = []
+    real = MemberStream.keep_on_disk
+
+    def recorded(stream: MemberStream, start: int, end: int, **hints: Any) -> None:
+        kept.append(start)
+        real(stream, start, end, **hints)
+
+    monkeypatch.setattr(MemberStream, "keep_on_disk", recorded)
+    found, inflated = _analyse(wheel)
+    assert kept == [RETAIN_PREFIX]  # the tables' segment only
+    assert found.debug_sizes_exact
+    assert inflated <= ONCE * built.stat().st_size

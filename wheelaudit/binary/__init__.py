@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import struct
 from dataclasses import dataclass, replace
 from typing import BinaryIO, cast
 
@@ -98,11 +99,14 @@ def _keep_tables(stream: MemberStream, head: bytes) -> None:
 def _with_debug_sizes(binary: Binary, stream: MemberStream) -> Binary:
     """Add the size hints, reading on in the same stream (the section table lies past .dynamic)."""
     stored = stream.member.compress_type == STORED
-    sizes = elf_debug_sizes(
-        stream.read_at,
-        stream.size,
-        read_tail=lambda unloaded: worth_reading_tail(unloaded, stream.size, stored=stored),
-    )
+
+    def read_tail(unloaded: int) -> bool:
+        worth = worth_reading_tail(unloaded, stream.size, stored=stored)
+        if worth and not stored:
+            _keep_gap(stream, unloaded)
+        return worth
+
+    sizes = elf_debug_sizes(stream.read_at, stream.size, read_tail=read_tail)
     if sizes is None:
         return binary
     return replace(
@@ -112,6 +116,29 @@ def _with_debug_sizes(binary: Binary, stream: MemberStream) -> Binary:
         unloaded_bytes=sizes.unloaded,
         debug_sizes_exact=sizes.exact,
     )
+
+
+def _keep_gap(stream: MemberStream, unloaded: int) -> None:
+    """Keep on disk what lies between the loaded image and the section table, about to be passed.
+
+    The section names (``.shstrtab``) are read after the table, from there: lld writes them
+    before ``.strtab``, and behind the table by more than the stream keeps they were read by
+    inflating the member again (tensorflow-cpu's stablehlo_extension.so: 1.67 times its size).
+    Not when they are the last section (GNU ld's order: just before the table, in reach),
+    where writing the gap out (debug info, perhaps) would be wasted.
+    """
+    ident = stream.read_at(0, 64)  # in the kept prefix
+    if ident[4] not in (1, 2) or ident[5] not in (1, 2):
+        return
+    e = "<" if ident[5] == 1 else ">"
+    if ident[4] == 2:
+        (shoff,), (shnum, shstrndx) = struct.unpack_from(e + "Q", ident, 40), struct.unpack_from(e + "HH", ident, 60)
+    else:
+        (shoff,), (shnum, shstrndx) = struct.unpack_from(e + "I", ident, 32), struct.unpack_from(e + "HH", ident, 48)
+    if shstrndx == shnum - 1:
+        return
+    if stream.HISTORY < unloaded <= SPILL_LIMIT and unloaded <= shoff <= stream.size:
+        stream.keep_on_disk(shoff - unloaded, shoff)
 
 
 class _StreamFile:

@@ -250,7 +250,7 @@ class _Spill:
         self.open_crc = 0  # of the piece being written, [start + PIECE * len(crcs), end)
         self.cached: tuple[int, bytes] | None = None  # the last piece read back: (index, bytes)
         self.worth: Callable[[bytes], bool] | None = None  # see MemberStream.keep_on_disk
-        self.lead = 0
+        self.lead = self.ahead = 0
 
     def take(self, chunk: bytes, chunk_start: int) -> bool:
         """Append what of ``chunk`` continues the kept bytes; False if the spill had to end (an error)."""
@@ -397,7 +397,13 @@ class MemberStream:
             self._fh.close()
 
     def keep_on_disk(
-        self, start: int, end: int, *, worth: Callable[[bytes], bool] | None = None, lead: int = 0
+        self,
+        start: int,
+        end: int,
+        *,
+        worth: Callable[[bytes], bool] | None = None,
+        lead: int = 0,
+        ahead: int = 0,
     ) -> None:
         """Keep bytes ``[start, end)`` in a temporary file as inflation passes them, for reads behind later.
 
@@ -405,24 +411,38 @@ class MemberStream:
         (ELF's symbol tables, located only by ``.dynamic`` much further on): the member is
         then inflated once instead of again from its start. Only what the decoder produces
         in one unbroken run from ``start`` is kept; a write error just ends the keeping.
-        ``worth``, if given, is asked once, with the ``lead`` kept bytes before ``start``
-        (which must lie in the kept prefix), whether to keep anything at all.
+        A region the decoder has begun to pass is kept from the start of what it still
+        holds; a region asked for earlier is given up. ``worth``, if given, is asked once,
+        before anything is written, whether to keep anything at all: it is shown the ``lead``
+        bytes before ``start`` (from the kept prefix) and up to ``ahead`` bytes from ``start``.
         """
         usable = hasattr(os, "pread")  # not on Windows: there, reads behind inflate again
-        if usable and self.member.compress_type == DEFLATED and self._pos <= start < end and self._spill is None:
-            self._spill = _Spill(start, end)
-            self._spill.worth, self._spill.lead = worth, lead
+        first = max(start, min(self._window_start, self._pos))
+        if not usable or self.member.compress_type != DEFLATED or not first < end:
+            return
+        if worth is not None and first != start:
+            return  # what it would look at is gone
+        self._drop_spill()
+        spill = self._spill = _Spill(first, end)
+        spill.worth, spill.lead, spill.ahead = worth, lead, ahead
+        if first < self._pos:
+            self._keep_spilling(bytes(self._window[first - self._window_start :]), first)
 
-    def _keep_spilling(self, chunk: bytes) -> None:
+    def _keep_spilling(self, chunk: bytes, chunk_start: int) -> None:
         spill = self._spill
         assert spill is not None
-        if spill.worth is not None and self._pos + len(chunk) > spill.start:  # about to write: still worth it?
-            lead = bytes(self._prefix[max(0, spill.start - spill.lead) : spill.start])
-            worth, spill.worth = spill.worth(lead) if len(self._prefix) >= spill.start else True, None
-            if not worth:
+        if spill.worth is not None and chunk_start + len(chunk) > spill.start:  # about to write: worth it?
+            worth, spill.worth = spill.worth, None
+            if spill.lead and len(self._prefix) < spill.start:
+                keep = True  # cannot tell
+            else:
+                at = max(0, spill.start - chunk_start)
+                before = bytes(self._prefix[max(0, spill.start - spill.lead) : spill.start]) if spill.lead else b""
+                keep = worth(before + bytes(chunk[at : at + spill.ahead]))
+            if not keep:
                 self._drop_spill()
                 return
-        if not spill.take(chunk, self._pos):
+        if not spill.take(chunk, chunk_start):
             self._drop_spill()
 
     def _drop_spill(self) -> None:
@@ -573,7 +593,7 @@ class MemberStream:
         if kept < self._retain and self._pos <= kept < self._pos + len(chunk):
             self._prefix += chunk[kept - self._pos : self._retain - self._pos]
         if self._spill is not None:
-            self._keep_spilling(chunk)
+            self._keep_spilling(chunk, self._pos)
         chunk_start = self._pos
         self._pos += len(chunk)
         keep = offset - self.HISTORY
