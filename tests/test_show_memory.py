@@ -81,20 +81,22 @@ def _build(where: Path, linker: str) -> Path:
     return out
 
 
-@pytest.fixture(scope="module", params=["gnu-ld", "lld"])
-def big_library(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(library, wheel holding it deflated), for one linker."""
-    linker = str(request.param)
+def build_in_wheel(linker: str, factory: pytest.TempPathFactory, name: str) -> tuple[Path, Path]:
+    """(library with a big .dynstr built by ``linker``, wheel ``name`` holding it deflated)."""
     if linker == "gnu-ld" and shutil.which("gcc") is None:
         pytest.skip("gcc is not installed")
     if linker == "lld" and not have_zig():
         pytest.skip("ziglang is not installed (pip install ziglang; it is in the test extra)")
-    where = tmp_path_factory.mktemp(f"bigdynstr-{linker}")
+    where = factory.mktemp(f"{name}-{linker}")
     library = _build(where, linker)
-    wheel = make_wheel(
-        where, "bigdynstr-1.0-cp312-cp312-linux_x86_64.whl", {"bigdynstr/libbig.so.1": library.read_bytes()}
-    )
+    wheel = make_wheel(where, f"{name}-1.0-cp312-cp312-linux_x86_64.whl", {f"{name}/libbig.so.1": library.read_bytes()})
     return library, wheel
+
+
+@pytest.fixture(scope="module", params=["gnu-ld", "lld"])
+def big_library(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(library, wheel holding it deflated), for one linker."""
+    return build_in_wheel(str(request.param), tmp_path_factory, "bigdynstr")
 
 
 def _dynstr_size(library: Path) -> int:

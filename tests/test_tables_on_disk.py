@@ -35,7 +35,7 @@ from wheelaudit.wheel.archive import MemberStream, WheelArchive
 
 from .builders import make_wheel
 from .pe_fixtures import have_zig
-from .test_show_memory import _GLUE, _assembly, _build, _reference
+from .test_show_memory import _GLUE, _assembly, _reference, build_in_wheel
 
 #: The issue's bound: every member inflated at most once (the rest is the few pieces read past the end).
 ONCE = 1.05
@@ -44,15 +44,7 @@ ONCE = 1.05
 @pytest.fixture(scope="module", params=["gnu-ld", "lld"])
 def library(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(library, wheel holding it deflated), for one linker."""
-    linker = str(request.param)
-    if linker == "gnu-ld" and shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    if linker == "lld" and not have_zig():
-        pytest.skip("ziglang is not installed (pip install ziglang; it is in the test extra)")
-    where = tmp_path_factory.mktemp(f"ondisk-{linker}")
-    built = _build(where, linker)
-    wheel = make_wheel(where, "ondisk-1.0-cp312-cp312-linux_x86_64.whl", {"ondisk/libbig.so.1": built.read_bytes()})
-    return built, wheel
+    return build_in_wheel(str(request.param), tmp_path_factory, "ondisk")
 
 
 def _analyse(wheel: Path) -> tuple[Binary, int]:
