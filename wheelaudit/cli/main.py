@@ -248,7 +248,8 @@ def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         default=6,
         metavar="N",
         help="deflate level for changed and new members: 6 (default) and 4-9 are zlib's, as auditwheel's; "
-        "1-3 are ISA-L's, ~10x faster for 10-15%% larger output; 0 stores",
+        "1-3 are ISA-L's, ~10x faster for 10-15%% larger output (level 3's bytes vary with the CPU's "
+        "features); 0 stores",
     )
     repair.add_argument(
         "--verify-record",

@@ -74,8 +74,12 @@ def new_compressor(level: int, dictionary: bytes | None = None) -> _Compressor:
     1-3 are ISA-L's levels 1-3 when it is installed: about ten times faster than zlib 6
     (350-530 MB/s against 33 MB/s on polars' library here) for output 10-15% larger,
     worth it when large members change (``--strip`` on a big library). 0 stores.
-    Either way the bytes depend only on the input and the library version, so
-    repeated runs are byte-identical. ``dictionary`` primes a zlib compressor (a piece).
+    zlib's bytes depend only on the input and the zlib build (a distribution that ships
+    zlib-ng as its zlib gives other bytes), so repeated runs are byte-identical. ISA-L's
+    also depend on the CPU: its level 3 picks its matcher by CPU features (the 18 dylibs
+    of the pillow benchmark deflate to other bytes under ``qemu-x86_64 -cpu Westmere``
+    than on an AVX-512 host; levels 1 and 2 came out the same). ``dictionary`` primes a
+    zlib compressor (a piece).
     """
     if 1 <= level <= 3:
         try:
