@@ -43,12 +43,21 @@ from .macos_wheels import MACHO_MAGICS, developer_id_signed, fixture_wheel, ungr
 apple_platform = pytest.importorskip("apple_platform", reason="apple-platform-py (test extra) is not installed")
 
 ADHOC_NOTE = "CMS error: missing further values (at position 0)"  # see tests/test_codesign.py
+UNCHANGED_NOTES = (": no cryptographic signature present", ": Mach-O signature data not found")
 TAGS = {"arm64": "macosx_11_0_arm64", "x86_64": "macosx_10_12_x86_64", "universal2": "macosx_10_12_universal2"}
 REAL = {  # delocated wheels pinned in sample-wheels/real-wheels.json
     "pyzmq-27.3.0-cp312-abi3-macosx_10_15_universal2.whl": {"libzmq.5.dylib", "libsodium.26.dylib"},
     "pillow-13.0.0-cp312-cp312-macosx_11_0_arm64.whl": None,  # 18 libraries: whatever delocate had
     "shapely-2.2.0-cp312-cp312-macosx_11_0_arm64.whl": {"libgeos.3.14.1.dylib", "libgeos_c.1.20.5.dylib"},
+    # old delocate layout (@loader_path/../.dylibs/); libgcc_s is fat i386 + x86_64: a 32-bit slice
+    "numpy-1.19.5-cp38-cp38-macosx_10_9_x86_64.whl": {
+        "libgcc_s.1.dylib",
+        "libgfortran.3.dylib",
+        "libopenblas.0.dylib",
+        "libquadmath.0.dylib",
+    },
 }
+NUMPY_I386 = "numpy-1.19.5-cp38-cp38-macosx_10_9_x86_64.whl"
 _HASH = re.compile(r"-[0-9a-f]{8}(?=\.)")
 SYSTEM = ("/usr/lib/", "/System/Library/")
 
@@ -156,15 +165,16 @@ def check_result(result: RepairResult, tmp_path: Path, source: Path | None = Non
     """The oracles every repaired wheel must pass (repairwheel is compared by the caller).
 
     rcodesign says "no cryptographic signature present" of a linker-signed file (ld64's ad-hoc
-    signature has no CMS slot at all): allowed only for a member the repair left as it was in
-    ``source``; everything it wrote carries our signature.
+    signature has no CMS slot at all) and "Mach-O signature data not found" of an unsigned one
+    (x86_64 builds before ld64 signed by default, numpy 1.19.5's): allowed only for a member the
+    repair left as it was in ``source``; everything it wrote carries our signature.
     """
     unchanged: dict[str, bytes] = dict(machos(source)) if source is not None else {}
     findings = [
         f
         for name, data in machos(result.path)
         for f in signature_findings(name, data, tmp_path)
-        if not (unchanged.get(name) == data and f.endswith(": no cryptographic signature present"))
+        if not (unchanged.get(name) == data and f.endswith(UNCHANGED_NOTES))
     ]
     assert findings == []
     assert unresolved_loads(result.path, tmp_path) == []
@@ -593,3 +603,27 @@ def test_real_wheel_ungrafted_then_repaired(filename: str, all_real_wheels: dict
     theirs = repairwheel(undone.wheel, undone.lib_dir, tmp_path / "theirs")
     assert plat_tags(result.path) == plat_tags(theirs) == plat_tags(source)
     assert grafted_names(result.path) == grafted_names(theirs) == expected
+
+
+@pytest.mark.real
+def test_a_32_bit_slice_is_edited_and_signed(all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    """The i386 slice of numpy 1.19.5's fat libgcc_s: a 32-bit section is 68 bytes (nine 4-byte
+    fields after the two names), and reading it as 72 ran past the segment command's last section."""
+    from macholib import mach_o
+    from macholib.MachO import MachO
+
+    with zipfile.ZipFile(all_real_wheels[NUMPY_I386]) as zf:
+        data = zf.read("numpy/.dylibs/libgcc_s.1.dylib")
+    new_id = "/opt/homebrew/lib/libgcc_s.1.dylib"
+    edited = edit_macho(data, MachOEdit(install_id=new_id), path="libgcc_s.1.dylib")
+    signed = adhoc_sign(edited.data, path="libgcc_s.1.dylib").data
+    path = tmp_path / "libgcc_s.1.dylib"
+    path.write_bytes(signed)
+    ids = {
+        (mach_o.CPU_TYPE_NAMES[header.header.cputype], d.rstrip(b"\0").decode())
+        for header in MachO(str(path)).headers
+        for lc, _c, d in header.commands
+        if lc.cmd == mach_o.LC_ID_DYLIB
+    }
+    assert ids == {("i386", new_id), ("x86_64", new_id)}
+    assert signature_findings("libgcc_s.1.dylib", signed, tmp_path) == []

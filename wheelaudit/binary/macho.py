@@ -387,7 +387,7 @@ class _Slice:
         if is64:
             head, sec_size, fmt = 72, 80, "16s16sQQIIIIIIII"
         else:
-            head, sec_size, fmt = 56, 68, "16s16sIIIIIIIIII"
+            head, sec_size, fmt = 56, 68, "16s16sIIIIIIIII"
         (nsects,) = self._unpack("I", offset + head - 8)
         if head + nsects * sec_size > limit - offset:
             raise self._bad(f"{nsects} sections do not fit in their segment command")

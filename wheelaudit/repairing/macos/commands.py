@@ -151,7 +151,7 @@ def _segment_data_start(raw: bytes, endian: str, is64: bool, path: str) -> int:
     if is64:
         head, sec_size, seg_fmt, sec_fmt = 72, 80, "16sQQQQiiII", "16s16sQQIIIIIIII"
     else:
-        head, sec_size, seg_fmt, sec_fmt = 56, 68, "16sIIIIiiII", "16s16sIIIIIIIIII"
+        head, sec_size, seg_fmt, sec_fmt = 56, 68, "16sIIIIiiII", "16s16sIIIIIIIII"
     if len(raw) < head:
         raise MalformedBinary(f"{path}: segment command too short", path=path)
     _name, _vmaddr, _vmsize, fileoff, filesize, _maxprot, _initprot, nsects, _flags = struct.unpack_from(
