@@ -56,8 +56,11 @@ REAL = {  # delocated wheels pinned in sample-wheels/real-wheels.json
         "libopenblas.0.dylib",
         "libquadmath.0.dylib",
     },
+    # 10 libraries; _psycopg's three new names fit its header padding only as @rpath/ names
+    "psycopg2_binary-2.9.13-cp312-cp312-macosx_11_0_arm64.whl": None,
 }
 NUMPY_I386 = "numpy-1.19.5-cp38-cp38-macosx_10_9_x86_64.whl"
+PSYCOPG2 = "psycopg2_binary-2.9.13-cp312-cp312-macosx_11_0_arm64.whl"
 _HASH = re.compile(r"-[0-9a-f]{8}(?=\.)")
 SYSTEM = ("/usr/lib/", "/System/Library/")
 
@@ -627,3 +630,26 @@ def test_a_32_bit_slice_is_edited_and_signed(all_real_wheels: dict[str, Path], t
     }
     assert ids == {("i386", new_id), ("x86_64", new_id)}
     assert signature_findings("libgcc_s.1.dylib", signed, tmp_path) == []
+
+
+@pytest.mark.real
+def test_names_too_long_for_the_padding_become_rpath_names(all_real_wheels: dict[str, Path], tmp_path: Path) -> None:
+    """psycopg2-binary 2.9.13's _psycopg has 56 free header bytes; its three
+    @loader_path/../psycopg2_binary.dylibs/<hashed> names need 80. As @rpath/<hashed> names with
+    one LC_RPATH to the folder they fit, and dyld finds them through the loader's own run path."""
+    undone = ungraft(all_real_wheels[PSYCOPG2], tmp_path / "in")
+    result = repair(undone.wheel, tmp_path / "ours", lib_paths=(str(undone.lib_dir),))
+    check_result(result, tmp_path, undone.wheel)
+    member = "psycopg2/_psycopg.cpython-312-darwin.so"
+    (slice_,) = parse_macho_bytes(dict(machos(result.path))[member], member)
+    assert slice_.rpath == ("@loader_path/../psycopg2_binary.dylibs",)
+    grafted = sorted(n for n in slice_.needed if n.startswith("@"))
+    assert [re.sub(r"-[0-9a-f]{8}", "", n) for n in grafted] == [
+        "@rpath/libcrypto.3.dylib",
+        "@rpath/libpq.5.dylib",
+        "@rpath/libssl.3.dylib",
+    ]
+    # only where the padding asks for it: the grafted libraries keep @loader_path/ names and no run path
+    libpq = next(n for n, _ in machos(result.path) if "/libpq-" in n)
+    (graft,) = parse_macho_bytes(dict(machos(result.path))[libpq], libpq)
+    assert any(n.startswith("@loader_path/libssl-") for n in graft.needed) and graft.rpath == ()

@@ -10,7 +10,8 @@ What delocate does on a Mac, without Apple's tools (the facts it follows are in
 * **Graft** each library into a top-level ``<dist>.dylibs/`` under a hashed name
   (``libzmq.5.dylib`` -> ``libzmq-1a2b3c4d.5.dylib``, as on Linux, so two different libraries
   of one name never clash), with the install id ``/DLC/<dist>.dylibs/<name>``.
-* **Rewrite** every load command that led outside to ``@loader_path/<relative path>``, and drop
+* **Rewrite** every load command that led outside to ``@loader_path/<relative path>`` (or, where
+  a binary's header padding is too small for those, ``@rpath/<name>`` plus one run path), and drop
   the LC_RPATHs that point outside the wheel (absolute non-system paths; a graft's
   ``@loader_path`` paths that no longer lead into the wheel).
 * **Re-sign** every changed Mach-O ad hoc, slice by slice (:mod:`.codesign`).
@@ -508,9 +509,15 @@ class MacRepair:
             try:
                 edited = edit_macho(data, edit, path=name)
             except HeaderPaddingError as exc:
-                if not source:
+                if source:
+                    raise RepairError(f"cannot graft {source}: {exc}", path=name) from None
+                shorter = rpath_form(edit)
+                if shorter is None:
                     raise
-                raise RepairError(f"cannot graft {source}: {exc}", path=name) from None
+                try:
+                    edited = edit_macho(data, shorter, path=name)
+                except HeaderPaddingError:
+                    raise exc from None
             result = adhoc_sign(edited.data, path=name).data if edited.needs_signing else edited.data
             write_scratch(out, result)
 
@@ -524,4 +531,23 @@ class MacRepair:
         return Prepared(files, new_bytes)
 
 
-__all__ = ["DLC_PREFIX", "MacGraft", "MacPatch", "MacPlanner", "MacRepair", "MacRepairPlan"]
+def rpath_form(edit: MachOEdit) -> MachOEdit | None:
+    """``edit`` with its new names as ``@rpath/<name>`` and one LC_RPATH to their folder, or None.
+
+    The fallback for a wheel's own binary whose ``@loader_path/../<dist>.dylibs/...`` names do not
+    fit its header padding (psycopg2-binary 2.9.13's ``_psycopg``: three names, 56 free bytes,
+    80 needed): the folder is written once instead of once per name. dyld searches the loader's
+    own run paths for ``@rpath/`` names, and the hashed names exist nowhere else. None when the
+    names do not all lead into one ``@loader_path`` folder.
+    """
+    folders = {posixpath.dirname(new) for new in edit.change_names.values()}
+    if len(folders) != 1:
+        return None
+    (folder,) = folders
+    if not folder.startswith("@loader_path/"):
+        return None
+    names = {old: "@rpath/" + posixpath.basename(new) for old, new in edit.change_names.items()}
+    return dataclasses.replace(edit, change_names=names, add_rpaths=(*edit.add_rpaths, folder))
+
+
+__all__ = ["DLC_PREFIX", "MacGraft", "MacPatch", "MacPlanner", "MacRepair", "MacRepairPlan", "rpath_form"]
