@@ -626,3 +626,60 @@ def test_a_wheel_tagged_for_another_machine_is_retagged_only_when_asked(
     result = repair(mislabelled, tmp_path / "asked", lib_paths=(str(lib),), plat="win_amd64")
     assert result.path.name == wheel.name and any("from win32 to win_amd64" in n for n in result.notes)
     assert audit(result.path).errors == ()
+
+
+# -- programs (.exe) inside the package --------------------------------------------------------------
+
+_TOOL_C = (
+    "#include <stdio.h>\n__declspec(dllimport) int foo_value(void);\n"
+    'int main(void) { printf("foo_value=%d\\n", foo_value()); return 0; }\n'
+)
+
+
+def test_a_program_in_the_package_is_warned_about(
+    built: dict[str, PeFixtures], tmp_path: Path, wine_prefix: Path
+) -> None:
+    """pygraphviz 2.0.4 ships graphviz's programs in pygraphviz/bin/ importing DLLs of pygraphviz.libs/.
+    A program runs in a process of its own: the package's os.add_dll_directory never reaches it, so
+    it finds the grafted DLLs only beside it or on PATH. Repair says so, and creates no __init__.py
+    for a folder that holds only a program (nothing imports it). Under wine the installed program
+    fails to start, and runs once the DLLs are beside it (the fact the warning states)."""
+    fx = built["x86_64"]
+    work = tmp_path / "tool"
+    work.mkdir()
+    (work / "tool.c").write_text(_TOOL_C)
+    pe_fixtures._zig(
+        "cc", "-target", pe_fixtures.TARGETS["x86_64"], "-O2", "-s", "-o", "tool.exe", "tool.c",
+        str(fx.foo.parent / "foo.dll.lib"), cwd=work,
+    )  # fmt: skip
+    tool = (work / "tool.exe").read_bytes()
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("foo.dll", "bar.dll"):
+        (lib / name).write_bytes(getattr(fx, name[:3]).read_bytes())
+    members = {
+        "wa_prog/__init__.py": b"",
+        "wa_prog/ext.pyd": fx.ext.read_bytes(),
+        "wa_prog/bin/tool.exe": tool,
+        "wa_tools/tool.exe": tool,  # a folder with only a program: no package to patch
+    }
+    wheel = make_wheel(tmp_path, "wa_prog-1.0-cp312-cp312-win_amd64.whl", members)
+    result = repair(wheel, tmp_path / "out", lib_paths=(str(lib),))
+    warned = [w for w in result.warnings if "is a program" in w or "are programs" in w]
+    assert len(warned) == 1 and "wa_prog/bin/tool.exe, wa_tools/tool.exe" in warned[0], result.warnings
+    assert "PATH" in warned[0] and "wa_prog.libs/" in warned[0]
+    assert [i.member for i in plan_of(result).inits] == ["wa_prog/__init__.py"]
+    assert not any("has no __init__.py" in w for w in result.warnings)
+    wine = pe_fixtures.wine()
+    if wine is None:
+        return
+    site = tmp_path / "site"
+    with zipfile.ZipFile(result.path) as zf:
+        zf.extractall(site)
+    program = site / "wa_prog" / "bin" / "tool.exe"
+    alone = pe_fixtures.run_wine(wine, [str(program)], wine_prefix, tmp_path)
+    assert alone.returncode != 0 and "foo_value" not in alone.stdout
+    for dll in (site / "wa_prog.libs").iterdir():
+        shutil.copy(dll, program.parent / dll.name)
+    beside = pe_fixtures.run_wine(wine, [str(program)], wine_prefix, tmp_path)
+    assert beside.returncode == 0 and "foo_value=43" in beside.stdout, beside.stdout + beside.stderr

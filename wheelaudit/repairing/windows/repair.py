@@ -330,6 +330,9 @@ class WinPlanner:
             return (), {}
         inits: dict[str, InitPatch] = {}
         beside: dict[str, str] = {}
+        programs: list[str] = []
+        kinds = {b.path: b.kind for b in self.pes}
+        libs_folder = "" if self.libs_dir == SITE_PACKAGES else self.libs_dir
         for member in self._importers(closure):
             where = self.ctx.installed_paths[member]
             if where == member and member.startswith(self.archive.info.data_dir + "/"):
@@ -337,6 +340,12 @@ class WinPlanner:
                     f"{member} imports grafted DLLs but is installed outside site-packages, where it will not "
                     "find them; ship it inside the package"
                 )
+                continue
+            if kinds.get(member) is BinaryKind.EXECUTABLE:
+                # A program runs in a process of its own: no __init__.py runs there first, and the
+                # os.add_dll_directory of the Python process that starts it does not carry over.
+                if posixpath.dirname(where) != libs_folder:
+                    programs.append(member)
                 continue
             parts = where.split("/")[:-1]
             if not parts:
@@ -362,6 +371,15 @@ class WinPlanner:
                         "__init__.py to patch: the grafted DLLs are copied beside it too (move extension "
                         "modules into a regular package to avoid the copies)"
                     )
+        if programs:
+            listed = ", ".join(programs[:3]) + (f" and {len(programs) - 3} more" if len(programs) > 3 else "")
+            where = "site-packages" if not libs_folder else f"{libs_folder}/"
+            self.warnings.append(
+                f"{listed} {'is a program' if len(programs) == 1 else 'are programs'}: a program runs in a "
+                f"process of its own, which the package's os.add_dll_directory does not reach, so it finds the "
+                f"DLLs grafted into {where} only when that folder is on PATH (the code that starts it must put "
+                "it there) or the DLLs are beside it"
+            )
         if inits:
             minimum = self._min_python()
             if minimum is None or minimum < (3, 8):
