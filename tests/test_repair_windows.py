@@ -54,6 +54,11 @@ REAL = {  # delvewheel-repaired wheels pinned in sample-wheels/real-wheels.json 
     "shapely-2.2.0-cp312-cp312-win32.whl": {"geos.dll", "geos_c.dll", "msvcp140.dll"},
     "shapely-2.2.0-cp312-cp312-win_amd64.whl": {"geos.dll", "geos_c.dll", "msvcp140.dll"},
     "numpy-2.5.5-cp312-cp312-win_amd64.whl": {"libscipy_openblas64_.dll", "msvcp140.dll"},
+    "pyproj-3.8.0-cp312-cp312-win_arm64.whl": {  # arm64; chains three deep
+        *("jpeg62.dll", "libcurl.dll", "liblzma.dll", "msvcp140.dll"),
+        *("proj_9.dll", "sqlite3.dll", "tiff.dll", "zlib1.dll"),
+    },
+    "psycopg_binary-3.3.9-cp312-cp312-win_amd64.whl": {"libpq.dll", "libssl-3-x64.dll", "libcrypto-3-x64.dll"},
 }
 
 
