@@ -134,7 +134,8 @@ def _claim_blockers(
                 Problem(
                     "macos-arch-missing",
                     Severity.ERROR,
-                    f"the wheel is tagged {claim.tag}, but {', '.join(lacking)} has no {arch} slice",
+                    f"the wheel is tagged {claim.tag}, but {', '.join(lacking)} "
+                    f"{'has' if len(lacking) == 1 else 'have'} no {arch} slice",
                     path=lacking[0],
                     fix=f"build every binary for {arch} too (e.g. `maturin build --target universal2-apple-darwin`), "
                     f"or retag the wheel without {arch}" + (f" (the binaries allow {best})" if best else ""),
