@@ -5,11 +5,12 @@
   foo.dll and bar.dll go to a lib folder only. Layouts: a regular package, a top-level
   extension module, a PEP 420 namespace package, a package folder without ``__init__.py``.
 * :func:`unrepair`: a delvewheel-repaired wheel from PyPI with its repair undone: the DLLs of
-  ``<dist>.libs/`` go back to a lib folder under their own names (``geos-<hash>.dll`` ->
-  ``geos.dll``), every import of a mangled name is renamed back (in the wheel's files and in
-  the DLLs), the ``# start delvewheel patch`` block leaves every ``__init__.py``, and the
-  ``.load-order-*`` file and ``DELVEWHEEL`` go. Repairing that with ``--lib-path <lib folder>``
-  must graft them again.
+  ``<dist>.libs/`` (or, beside a top-level module, the mangled ones in site-packages) go back
+  to a lib folder under their own names (``geos-<hash>.dll`` -> ``geos.dll``), every import
+  of a mangled name is renamed back (in the wheel's files and in the DLLs), the
+  ``# start delvewheel patch`` block leaves every ``__init__.py``, and the ``.load-order-*``
+  file and ``DELVEWHEEL`` go. Repairing that with ``--lib-path <lib folder>`` must graft
+  them again.
 
 Un-repairing renames with our own renamer: it only prepares the input; what judges the repair
 are the oracles of ``tests/test_repair_windows.py`` (delvewheel, pefile, wine).
@@ -36,6 +37,7 @@ INIT = (
     b'"""The fixture package: its extension modules import foo.dll, which imports bar.dll."""\n\n'
     b"from __future__ import annotations\n\nVALUE = 86\n"
 )
+_TOP_LEVEL = re.compile(r"^(?:[^/]+\.data/(?:platlib|purelib)/)?[^/]+$")
 _DELVEWHEEL_PATCH = re.compile(rb'(?:"""""" )?# start delvewheel patch\r?\n.*?# end delvewheel patch\r?\n', re.DOTALL)
 
 
@@ -90,6 +92,12 @@ def _plain_names(data: bytes, path: str) -> dict[str, str]:
     return {n: m.group(1) + m.group(2) for n in binary.needed + binary.weak_needed if (m := MANGLED.match(n))}
 
 
+def _top_graft(member: str) -> bool:
+    """A mangled DLL delvewheel put into site-packages itself, beside a top-level extension module
+    (at the wheel's root, or in ``<name>.data/platlib/`` as pillow_heif's)."""
+    return bool(_TOP_LEVEL.match(member)) and bool(MANGLED.match(posixpath.basename(member)))
+
+
 def unrepair(source: Path, directory: Path) -> Unrepaired:
     """The delvewheel-repaired wheel ``source`` with its repair undone, the DLLs in ``directory/lib``."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -98,7 +106,7 @@ def unrepair(source: Path, directory: Path) -> Unrepaired:
     with zipfile.ZipFile(source) as zf:
         members = {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
     dist_info = next(n.split("/")[0] for n in members if n.split("/")[0].endswith(".dist-info"))
-    libs = {n for n in members if n.split("/")[0].endswith(".libs") and n.lower().endswith(".dll")}
+    libs = {n for n in members if n.lower().endswith(".dll") and (n.split("/")[0].endswith(".libs") or _top_graft(n))}
     names: list[str] = []
     kept: dict[str, bytes] = {}
     for member, data in members.items():
