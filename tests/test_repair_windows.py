@@ -680,6 +680,10 @@ def test_a_program_in_the_package_is_warned_about(
     assert "PATH" in warned[0] and "wa_prog.libs/" in warned[0]
     assert [i.member for i in plan_of(result).inits] == ["wa_prog/__init__.py"]
     assert not any("has no __init__.py" in w for w in result.warnings)
+    # show says the same of the result: the module reaches wa_prog.libs/, the programs do not
+    notes = {p.path: p.message for p in result.report.problems if p.code == "dll-outside-search-path"}
+    assert set(notes) == {"wa_prog/bin/tool.exe", "wa_tools/tool.exe"}, result.report.problems
+    assert all("which a program does not search" in m and "PATH" in m for m in notes.values())
     wine = pe_fixtures.wine()
     if wine is None:
         return

@@ -9,10 +9,11 @@ case-insensitive. Any DLL found in the wheel counts as internal; how the loader 
 it is recorded, so the report can say when that relies on the package's own code.
 
 Modelled: the importer's directory, a ``<dist>.libs`` directory (delvewheel's layout, added
-by the package), System32 (the policy's system DLLs per architecture), API sets, the DLLs
-the interpreter has loaded before any extension (pythonXY.dll, vcruntime140.dll per
-interpreter version). Not modelled: PATH, the current directory, KnownDLLs beyond the
-policy list, side-by-side manifests: none of them is something a wheel can count on.
+by the package; not for a program, which runs in a process of its own), System32 (the
+policy's system DLLs per architecture), API sets, the DLLs the interpreter has loaded before
+any extension (pythonXY.dll, vcruntime140.dll per interpreter version). Not modelled: PATH,
+the current directory, KnownDLLs beyond the policy list, side-by-side manifests: none of them
+is something a wheel can count on.
 
 For repair, :func:`resolve_graft_closure` walks the same classification transitively and looks
 for each external DLL by name in the library folders (:class:`DllFinder`); what it finds is
@@ -51,6 +52,10 @@ _INTERP = re.compile(r"^(cp|pp)(\d)(\d+)$")
 BESIDE = "beside the importer"
 LIBS_DIR = "in a {dir} directory, which the package adds with os.add_dll_directory (delvewheel layout)"
 ELSEWHERE = "elsewhere in the wheel ({dir}); found only if the package adds that directory itself"
+PROGRAM = (
+    "in {dir}, which a program does not search: it runs in a process of its own, where the package's "
+    "os.add_dll_directory does not apply; found only if that directory is on PATH"
+)
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,9 @@ def classify_imports(
         elif policy.is_python(lower):
             out.append(DllDependency(b, dll, PYTHON, delayed))
         elif (hit := find_in_wheel(lower, importer, index, policy.library_dir_suffix)) is not None:
+            if b.kind is BinaryKind.EXECUTABLE and not hit.beside:
+                where = posixpath.dirname(hit.installed)
+                hit = dataclasses.replace(hit, how=PROGRAM.format(dir=f"{where}/" if where else "site-packages"))
             out.append(DllDependency(b, dll, IN_WHEEL, delayed, hit))
         elif policy.is_system(arch, lower):
             out.append(DllDependency(b, dll, SYSTEM, delayed))
