@@ -683,7 +683,7 @@ def test_a_program_in_the_package_is_warned_about(
     # show says the same of the result: the module reaches wa_prog.libs/, the programs do not
     notes = {p.path: p.message for p in result.report.problems if p.code == "dll-outside-search-path"}
     assert set(notes) == {"wa_prog/bin/tool.exe", "wa_tools/tool.exe"}, result.report.problems
-    assert all("which a program does not search" in m and "PATH" in m for m in notes.values())
+    assert all("a folder a program does not search" in m and "PATH" in m for m in notes.values())
     wine = pe_fixtures.wine()
     if wine is None:
         return

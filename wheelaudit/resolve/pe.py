@@ -53,7 +53,7 @@ BESIDE = "beside the importer"
 LIBS_DIR = "in a {dir} directory, which the package adds with os.add_dll_directory (delvewheel layout)"
 ELSEWHERE = "elsewhere in the wheel ({dir}); found only if the package adds that directory itself"
 PROGRAM = (
-    "in {dir}, which a program does not search: it runs in a process of its own, where the package's "
+    "in {dir}, a folder a program does not search: it runs in a process of its own, where the package's "
     "os.add_dll_directory does not apply; found only if that directory is on PATH"
 )
 
