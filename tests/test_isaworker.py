@@ -107,3 +107,28 @@ def test_a_forked_child_gets_its_own_helper(helper: isaworker.Helper, monkeypatc
     os.waitpid(pid, 0)
     assert os.read(read, 1) == b"1"
     assert isaworker.shared() is helper
+
+
+def test_a_library_users_interpreter_ends_its_helper_cleanly(real_wheels: dict[str, Path]) -> None:
+    """wheelaudit.audit() in a user's process: at exit the helper is ended and waited for, its pipes closed
+    (no ResourceWarning under -X dev -W error, no process left behind)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, wheelaudit; from wheelaudit.binary import isaworker; wheelaudit.audit(sys.argv[1]); "
+        "print(isaworker.shared().windows_walked, isaworker.shared()._process.pid)"
+    )
+    env = {**os.environ, isaworker.ENV: "1"}
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error", "-c", code, str(real_wheels[WHEELS[0]])],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    walked, pid = map(int, proc.stdout.split())
+    assert walked > 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # gone, and reaped: not even a zombie is left to signal

@@ -21,6 +21,7 @@ here: a slower scan, never a different one.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import struct
@@ -133,12 +134,27 @@ class Helper:
         return [walk_here(w) for w in windows]
 
     def close(self) -> None:
-        with self._lock:
+        """End the helper process and wait for it (a few seconds at most, then it is killed)."""
+        if not self._lock.acquire(timeout=5):  # a thread still talking to it at interpreter exit
+            return
+        try:
             process, self._process = self._process, None
-        if process is not None and process.stdin is not None:
+        finally:
+            self._lock.release()
+        if process is None:
+            return
+        import subprocess
+
+        if process.stdin is not None:
             with contextlib.suppress(OSError):
                 process.stdin.close()  # the child ends at end of input
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def _send(out: IO[bytes], windows: Sequence[bytes]) -> None:
@@ -206,8 +222,15 @@ def _forked() -> None:
     _SHARED = Helper()
 
 
+def _at_exit() -> None:
+    """A library user's interpreter ends: the helper ends with it, waited for (the CLI leaves by os._exit, and
+    the helper then ends at end of input)."""
+    _SHARED.close()
+
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forked)
+atexit.register(_at_exit)
 
 
 if __name__ == "__main__":
