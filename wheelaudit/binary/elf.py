@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import struct
 from dataclasses import dataclass, replace
-from typing import Callable, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 from ..errors import MalformedBinary
 from .elfsymbols import CountMismatch, Layout, Symbols, read_symbols
@@ -130,7 +130,19 @@ def parse_elf(read_at: ReadAt, path: str, size: int) -> Binary:
         raise r.fail(str(exc)) from None
 
 
-def _parse(r: _ElfReader) -> Binary:
+class _Header(NamedTuple):
+    """The ELF header fields the parse needs."""
+
+    bits: int
+    e: str  # struct byte order
+    osabi: int
+    e_type: int
+    e_machine: int
+    e_flags: int
+
+
+def _read_header(r: _ElfReader) -> tuple[_Header, list[_Segment]]:
+    """The ELF header and the program headers: all that lies at the file's start."""
     ident = r.read(0, 16)
     if ident[:4] != ELF_MAGIC:
         raise r.fail("bad magic")
@@ -139,7 +151,6 @@ def _parse(r: _ElfReader) -> Binary:
         raise r.fail(f"unknown class {ei_class} or byte order {ei_data}")
     bits = 64 if ei_class == 2 else 32
     e = "<" if ei_data == 1 else ">"
-    word = "Q" if bits == 64 else "I"
     if bits == 64:
         hdr = r.read(16, 48)
         e_type, e_machine, _, _, e_phoff, _, e_flags, _, e_phentsize, e_phnum = struct.unpack(
@@ -150,9 +161,16 @@ def _parse(r: _ElfReader) -> Binary:
         e_type, e_machine, _, _, e_phoff, _, e_flags, _, e_phentsize, e_phnum = struct.unpack(
             e + "HHIIIIIHHH", hdr[:30]
         )
-    arch = machine_name(e_machine, bits, ei_data == 1, e_flags)
-
     segments = _read_segments(r, e, bits, e_phoff, e_phentsize, e_phnum)
+    return _Header(bits, e, ei_osabi, e_type, e_machine, e_flags), segments
+
+
+def _parse(r: _ElfReader) -> Binary:
+    header, segments = _read_header(r)
+    bits, e, ei_osabi, e_type, e_machine, e_flags = header
+    word = "Q" if bits == 64 else "I"
+    arch = machine_name(e_machine, bits, e == "<", e_flags)
+
     interp = None
     executable_stack = False
     has_gnu_stack = False
@@ -313,26 +331,13 @@ def tables_segment(head: bytes) -> tuple[int, int] | None:
     first), and they are found only through ``.dynamic``: a reader going forwards passes
     them before it knows it needs them. None when the headers are not in ``head`` or say otherwise.
     """
-    if head[:4] != ELF_MAGIC or len(head) < 64 or head[4] not in (1, 2) or head[5] not in (1, 2):
+    r = _ElfReader(lambda offset, size: head[offset : offset + size], "", len(head))
+    try:
+        _, segments = _read_header(r)
+    except (MalformedBinary, struct.error):
         return None
-    e = "<" if head[5] == 1 else ">"
-    if head[4] == 2:  # (p_type, p_offset, p_filesz) at these places of a program header
-        (phoff,), layout, where = struct.unpack_from(e + "Q", head, 32), "IIQQQQ", (0, 2, 5)
-        phentsize, phnum = struct.unpack_from(e + "HH", head, 54)
-    else:
-        (phoff,), layout, where = struct.unpack_from(e + "I", head, 28), "IIIII", (0, 1, 4)
-        phentsize, phnum = struct.unpack_from(e + "HH", head, 42)
-    if phentsize < struct.calcsize(e + layout) or phoff + phnum * phentsize > len(head):
-        return None
-    loads: list[tuple[int, int]] = []
-    dynamic = None
-    for i in range(phnum):
-        fields = struct.unpack_from(e + layout, head, phoff + i * phentsize)
-        p_type, p_offset, p_filesz = (fields[k] for k in where)
-        if p_type == PT_LOAD:
-            loads.append((p_offset, p_offset + p_filesz))
-        elif p_type == PT_DYNAMIC and dynamic is None:
-            dynamic = p_offset
+    loads = [(s.offset, s.offset + s.filesz) for s in segments if s.type == PT_LOAD]
+    dynamic = next((s.offset for s in segments if s.type == PT_DYNAMIC), None)
     if not loads or dynamic is None:
         return None
     first = min(loads)
