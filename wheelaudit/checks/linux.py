@@ -20,7 +20,7 @@ from ..platforms.linux import Policy
 from ..platforms.policyset import PolicySet
 from ..platforms.tags import PlatformTag
 from ..report.model import PolicyVerdict, Problem, Severity, unique_problems
-from ..resolve.elf import LIBPYTHON, Linkage, Loader, is_dynamic_loader, link_wheel, loader_of
+from ..resolve.elf import LIBPYTHON, Linkage, Loader, is_dynamic_loader, link_wheel, loader_of, origin_entry
 from . import consistency
 from .context import AuditContext
 
@@ -119,14 +119,12 @@ def unreached_members(
     the loader never searches the requester's directory by itself.
     """
     out: dict[str, tuple[str, str]] = {}
-    here = posixpath.dirname(installed_paths.get(binary.path, binary.path))
+    here = installed_paths.get(binary.path, binary.path)
     for name in outside:
         member = by_name.get(name)
         if member is None or member == binary.path:
             continue
-        there = posixpath.dirname(installed_paths.get(member, member))
-        relative = posixpath.relpath(there or ".", here or ".")
-        out[name] = (member, "$ORIGIN" if relative == "." else f"$ORIGIN/{relative}")
+        out[name] = (member, origin_entry(here, posixpath.dirname(installed_paths.get(member, member))))
     return out
 
 

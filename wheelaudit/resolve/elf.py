@@ -81,6 +81,13 @@ def expand_origin(entry: str, binary_path: str) -> str | None:
     return None
 
 
+def origin_entry(binary_path: str, folder: str) -> str:
+    """The rpath entry by which a binary installed at ``binary_path`` finds libraries in ``folder``
+    (both inside the wheel): the inverse of :func:`expand_origin`."""
+    relative = posixpath.relpath(folder or ".", posixpath.dirname(binary_path) or ".")
+    return "$ORIGIN" if relative == "." else f"$ORIGIN/{relative}"
+
+
 def _wheel_dirs(entries: Iterable[str], installed_path: str) -> list[str]:
     return list(dict.fromkeys(d for d, _ in _wheel_entries(entries, installed_path)))
 

@@ -28,7 +28,7 @@ from ...platforms.linux import Policy
 from ...platforms.policyset import PolicySet
 from ...platforms.tags import parse_platform_tag
 from ...report.model import Problem
-from ...resolve.elf import LIBPYTHON, expand_origin, is_dynamic_loader, loader_of
+from ...resolve.elf import LIBPYTHON, expand_origin, is_dynamic_loader, loader_of, origin_entry
 from ...resolve.host import ElfIdentity, HostLibrary, HostResolver
 from ...wheel.archive import WheelArchive
 from ..options import RepairOptions
@@ -462,14 +462,8 @@ class Planner:
         for entry in binary.runpath or binary.rpath:
             if expand_origin(entry, installed) is not None:
                 keep.append(entry)
-        keep += (self._entry(installed, folder) for folder in folders)
+        keep += (origin_entry(installed, folder) for folder in folders)
         return ":".join(dict.fromkeys(keep))
-
-    @staticmethod
-    def _entry(installed: str, folder: str) -> str:
-        """The rpath entry by which a binary installed at ``installed`` finds libraries in ``folder``."""
-        rel = posixpath.relpath(folder or ".", posixpath.dirname(installed) or ".")
-        return "$ORIGIN" if rel == "." else f"$ORIGIN/{rel}"
 
 
 def retag(plan: RepairPlan, old: Sequence[str]) -> list[str]:
