@@ -143,9 +143,15 @@ def wheel_abi(file_tags: tuple[str, ...]) -> WheelAbi:
     )
 
 
+def python_api_sources(binary: Binary) -> list[str]:
+    """Where the binary takes C-API names (``Py*``, ``_Py*``) from: the libraries its imports of them name
+    ("?" where the format does not say); empty if it calls nothing of the interpreter."""
+    return sorted({s.library or "?" for s in binary.imported_symbols if s.name.startswith(("Py", "_Py"))})
+
+
 def uses_python_api(binary: Binary) -> bool:
     """Whether the binary calls into the interpreter: it imports a C-API name (``Py*``, ``_Py*``)."""
-    return any(s.name.startswith(("Py", "_Py")) for s in binary.imported_symbols)
+    return bool(python_api_sources(binary))
 
 
 def is_cffi_only(binary: Binary) -> bool:

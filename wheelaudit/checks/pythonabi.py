@@ -16,7 +16,7 @@ from ..platforms.windows import WindowsPolicy
 from ..report.model import Problem, Severity, unique_problems
 from . import abi3, debuginfo, extensions
 from .context import AuditContext
-from .extensions import WheelAbi
+from .extensions import WheelAbi, python_api_sources
 from .stable_abi import load as load_stable_abi
 
 #: libpython as a Mach-O load command: the framework binary or a libpython dylib.
@@ -163,7 +163,7 @@ def _python_dll(binary: Binary, abi: WheelAbi, policy: WindowsPolicy) -> list[Pr
         # A .pyd that calls nothing of the interpreter is a plain DLL opened by path, whatever it exports
         # (pycryptodome's carry dummy PyInit_ functions): the warning is for the C API from a DLL not known
         # as the interpreter's.
-        api = sorted({s.library or "?" for s in binary.imported_symbols if s.name.startswith(("Py", "_Py"))})
+        api = python_api_sources(binary)
         if not is_extension or not api:
             return []
         return [
