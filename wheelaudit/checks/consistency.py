@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..binary.model import BinaryFormat
+from ..platforms.tags import expand_tag_set
 from ..report.model import Problem, Severity
 from .context import AuditContext
 
@@ -55,14 +56,10 @@ def check_record(ctx: AuditContext) -> list[Problem]:
 
 def _expanded(tags: Sequence[str]) -> set[str]:
     """Tags as the file name expands them: ``cp38-abi3-a.b`` is ``cp38-abi3-a`` and ``cp38-abi3-b``."""
-    out = set()
+    out: set[str] = set()
     for tag in tags:
         parts = tag.split("-")
-        if len(parts) != 3:
-            out.add(tag)
-            continue
-        pythons, abis, platforms = (p.split(".") for p in parts)
-        out.update(f"{py}-{abi}-{plat}" for py in pythons for abi in abis for plat in platforms)
+        out.update(expand_tag_set(*parts) if len(parts) == 3 else (tag,))
     return out
 
 

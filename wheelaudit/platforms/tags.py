@@ -53,13 +53,16 @@ def parse_wheel_filename(filename: str) -> WheelFilename:
         version = str(Version(m.group("version")))
     except InvalidVersion:
         raise InvalidWheelFilename(f"{filename!r} has an invalid version {m.group('version')!r}") from None
-    tags = tuple(
-        f"{py}-{abi}-{plat}"
-        for py in m.group("py").split(".")
-        for abi in m.group("abi").split(".")
-        for plat in m.group("plat").split(".")
+    tags = expand_tag_set(m.group("py"), m.group("abi"), m.group("plat"))
+    return WheelFilename(canonical_name(m.group("name")), version, m.group("build") or "", tags)
+
+
+def expand_tag_set(pythons: str, abis: str, platforms: str) -> tuple[str, ...]:
+    """A compressed tag set (``cp38-abi3-a.b``) as its tags (``cp38-abi3-a``, ``cp38-abi3-b``), in order."""
+    tags = (
+        f"{py}-{abi}-{plat}" for py in pythons.split(".") for abi in abis.split(".") for plat in platforms.split(".")
     )
-    return WheelFilename(canonical_name(m.group("name")), version, m.group("build") or "", tuple(dict.fromkeys(tags)))
+    return tuple(dict.fromkeys(tags))
 
 
 def canonical_name(name: str) -> str:
