@@ -70,10 +70,11 @@ SPLIT_FRACTION = 0.62
 SEARCH_BYTES = 256 * 1024
 #: Reads that inflate at least this much count as keeping a core busy (see reserve_helper).
 LONG_READ = 4 * 1024 * 1024
-#: The helper keeps this much of its latest output; the target must still be in it when located (its
-#: estimate, from the front decoder's ratio, is good to well within half of it: polars, jaxlib and
-#: tensorflow-cpu hand over at 4 MiB as at 8, and tensorflow's peak RSS falls from 89 to 76 MiB).
-KEEP_BYTES = 4 * 1024 * 1024
+#: The helper keeps this much of its latest output; the target must still be in it when located. 4 MiB
+#: cut tensorflow-cpu's peak RSS with the helper on from ~88 to ~76 MiB, but left a read 0.9 MB behind a
+#: far target to start inflation over in two full-suite runs on 2 cores (the estimate of where the target
+#: lies, from the front decoder's ratio, is worse when the front is starved): 8 MiB, as before.
+KEEP_BYTES = 8 * 1024 * 1024
 #: When running on to the member's end, the kept output extends this far past the target (for nearby reads).
 AFTER_TARGET = 1024 * 1024
 #: Give up if the stand-in window still shows through after this much output. Until then the helper decodes
