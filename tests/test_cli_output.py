@@ -15,7 +15,6 @@ import struct
 import subprocess
 import sys
 import termios
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ import wheelaudit
 from wheelaudit.cli import main as cli
 from wheelaudit.platforms.loader import default_policy_dir
 from wheelaudit.platforms.policyset import load_policies
+from wheelaudit.record import replace
 from wheelaudit.report.colour import CODES, RESET, Style, wants_colour
 from wheelaudit.report.model import Problem, Severity
 from wheelaudit.report.terminal import format_line

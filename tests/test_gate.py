@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 import wheelaudit
+from wheelaudit.record import replace
 from wheelaudit.report.gate import (
     GateOptionError,
     GateOptions,

@@ -453,7 +453,6 @@ def dependent_load_flags_at(data: bytes) -> int | None:
 # -- the loader --------------------------------------------------------------------------------
 
 
-
 def windows_path(path: Path) -> str:
     return "Z:" + str(path).replace("/", "\\")
 

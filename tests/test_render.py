@@ -1,7 +1,7 @@
 """The text a person reads: ``render_text``, ``render_verdict`` (-q) and ``render_summary``, with and without
 colour, wrapped to a width or not, and with whatever a wheel's names hold escaped.
 
-Reports are real (the samples, audited here) and changed with ``dataclasses.replace`` where a case needs
+Reports are real (the samples, audited here) and changed with ``wheelaudit.record.replace`` where a case needs
 a field the samples do not have; the expected text is written out in full where it is short.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import replace
 
 import pytest
 
 import wheelaudit
 from wheelaudit.binary.model import VersionNeed
+from wheelaudit.record import replace
 from wheelaudit.report.colour import PLAIN, RESET, Style, style_for
 from wheelaudit.report.model import PolicyVerdict, Problem, Severity, WheelReport
 from wheelaudit.report.text import render_summary, render_text, render_verdict

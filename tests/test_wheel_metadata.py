@@ -101,14 +101,7 @@ def test_central_directory_matches_zipfile(all_real_wheels: dict[str, object]) -
         ], wheel.name
 
 
-WHEEL_TEXT = (
-    "Wheel-Version: 1.0\n"
-    "Generator: maturin (1.16.0)\n"
-    "Root-Is-Purelib: {purelib}\n"
-    "{tags}"
-    "Build: 1\n"
-    "\n"
-)
+WHEEL_TEXT = "Wheel-Version: 1.0\nGenerator: maturin (1.16.0)\nRoot-Is-Purelib: {purelib}\n{tags}Build: 1\n\n"
 
 
 def retagged(filename: str, tags: list[str], plats: list[str], *, purelib: bool = False) -> str | None:

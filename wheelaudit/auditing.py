@@ -10,12 +10,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from .binary import MemberAnalysis, analyze_member
 from .binary.model import Binary
 from .errors import MalformedBinary
+from .record import record
 from .wheel.archive import WheelArchive
 from .wheel.zipdir import Member
 
@@ -31,7 +31,7 @@ def default_jobs() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BinaryScan:
     """Every binary of one wheel, and what finding them cost."""
 
@@ -48,7 +48,7 @@ def member_key(member: Member) -> MemberKey:
     return (member.name, member.crc, member.size)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CopiedMembers:
     """Which members of a wheel just written are raw copies of members already analysed.
 

@@ -25,10 +25,10 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from .record import field, record
 from .report.gate import GateOptionError, GateOptions, GateResult, evaluate, fail_on, parse_requirement
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class BuildFailed(SystemExit):
         self.message = message
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HookConfig:
     """Where the real backend is and what to do with its wheels, from all three sources merged."""
 

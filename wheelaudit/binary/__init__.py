@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import struct
-from dataclasses import dataclass, replace
 from typing import BinaryIO, cast
 
 from ..errors import MalformedBinary
+from ..record import record, replace
 from ..wheel.archive import MemberStream, WheelArchive
 from ..wheel.zipdir import Member
 from ..wheel.zipformat import STORED
@@ -37,7 +37,7 @@ SNIFF_BYTES = 4096
 SPILL_LIMIT = 128 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MemberAnalysis:
     """The binaries one member holds, and the bytes inflated to find them."""
 

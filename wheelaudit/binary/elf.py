@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import itertools
 import struct
-from dataclasses import dataclass, replace
 from typing import Callable, NamedTuple, Protocol
 
 from ..errors import MalformedBinary
+from ..record import record, replace
 from .elfsymbols import CountMismatch, Layout, Symbols, read_symbols
 from .magic import ELF_MAGIC as ELF_MAGIC
 from .model import Binary, BinaryFormat, BinaryKind, CodeIsa, ImportedSymbol, VersionNeed
@@ -84,7 +84,7 @@ def machine_name(e_machine: int, bits: int, little: bool, e_flags: int) -> str:
     return f"elf-machine-{e_machine}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Segment:
     """One program header: where a segment lies in the file and in memory."""
 

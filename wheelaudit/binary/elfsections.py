@@ -9,8 +9,9 @@ program headers (the first few KB) already give that gap.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Callable
+
+from ..record import record
 
 ReadAt = Callable[[int, int], bytes]
 
@@ -30,7 +31,7 @@ SHT_NOBITS = 8
 SHT_SYMTAB = 2
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DebugSizes:
     """What the end of an ELF file holds besides the loaded image."""
 

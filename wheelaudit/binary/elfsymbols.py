@@ -19,10 +19,10 @@ import struct
 import sys
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from ..errors import MalformedBinary
+from ..record import field, record
 
 STB_WEAK = 2
 VER_FLG_WEAK = 0x2
@@ -52,7 +52,7 @@ class TableReader(Protocol):
     def fail(self, why: str) -> MalformedBinary: ...
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Layout:
     """Where the tables lie in the file (None: absent), as the dynamic segment says."""
 
@@ -68,7 +68,7 @@ class Layout:
     verneednum: int
 
 
-@dataclass
+@record
 class Symbols:
     """What the tables hold that the audit uses; names by ``.dynstr`` offset."""
 

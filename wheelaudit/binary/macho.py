@@ -10,10 +10,10 @@ Layouts follow Apple's ``<mach-o/loader.h>``, ``<mach-o/nlist.h>`` and ``<mach-o
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from ..errors import MalformedBinary
+from ..record import field, record
 from .magic import FAT_MAGIC as _FAT_MAGIC
 from .magic import FAT_MAGIC_64 as _FAT_MAGIC_64
 from .magic import MACHO_MAGICS as MACHO_MAGICS
@@ -203,7 +203,7 @@ def _strip(name: str) -> str:
     return name[1:] if name.startswith("_") else name
 
 
-@dataclass
+@record
 class _Symbols:
     """What one slice's symbol table says about imports and Python exports."""
 

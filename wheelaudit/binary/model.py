@@ -7,8 +7,9 @@ records; the checks only ever look at these records, never at a format library.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import NamedTuple
+
+from ..record import field, record
 
 
 class BinaryFormat(str, enum.Enum):
@@ -31,7 +32,7 @@ class ImportedSymbol(NamedTuple):
 
     ``library`` is the library the symbol version (ELF) or two-level namespace
     ordinal (Mach-O) or import table (PE) ties it to, when the format says so.
-    A named tuple rather than a dataclass: large C++ libraries import tens of
+    A named tuple rather than a record: large C++ libraries import tens of
     thousands of symbols, and tuples are several times cheaper to create.
     """
 
@@ -41,7 +42,7 @@ class ImportedSymbol(NamedTuple):
     weak: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VersionNeed:
     """One version node a binary requires from one library (ELF ``.gnu.version_r``).
 
@@ -66,7 +67,7 @@ class IsaFamilyUse(NamedTuple):
     windows: int  # sampled windows it occurs in
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CodeIsa:
     """The x86-64 level a binary's code needs, judged from how widely it uses each level's instructions.
 
@@ -89,7 +90,7 @@ class CodeIsa:
         return use.windows / self.windows if self.windows else 0.0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Binary:
     """Everything the audit needs to know about one binary.
 

@@ -11,9 +11,9 @@ CPython's ``stable_abi.toml``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
+from ..record import record
 from ..report.model import Problem, Severity
 from .context import AuditContext, installed_path
 from .extensions import INIT_PREFIXES, WheelAbi
@@ -26,7 +26,7 @@ PYTHON_LIBRARY = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Violation:
     """A Python symbol an abi3 binary may not use, with the version it joined the stable ABI."""
 

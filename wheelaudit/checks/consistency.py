@@ -92,8 +92,7 @@ def check_tags(ctx: AuditContext) -> list[Problem]:
                     f"WHEEL writes a compressed tag set ({', '.join(compressed)}); the wheel format wants one "
                     "expanded tag per Tag: line (installers ignore these lines; tools that read them may not match)",
                     path=f"{info.dist_info}/WHEEL",
-                    fix="one Tag: line per tag: "
-                    + "; ".join(f"Tag: {t}" for t in sorted(_expanded(compressed))),
+                    fix="one Tag: line per tag: " + "; ".join(f"Tag: {t}" for t in sorted(_expanded(compressed))),
                 )
             )
             return problems

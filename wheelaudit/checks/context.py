@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..platforms.tags import PlatformTag, parse_platform_tag
+from ..record import field, record
 from ..report.model import PolicyVerdict, Problem
 from ..wheel.metadata import WheelInfo
 from ..wheel.records import RecordRow
@@ -34,7 +34,7 @@ class PlatformDecision(Protocol):
     def problems(self) -> tuple[Problem, ...]: ...
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Decision:
     """A :class:`PlatformDecision` with every field worked out (macOS, Windows, iOS, Android)."""
 
@@ -143,7 +143,7 @@ class InstalledPaths(Mapping[str, str]):
         return len(self._members)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AuditContext:
     """Everything the checks read about one wheel, built once before they run."""
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ..binary.model import Binary, BinaryKind
 from ..platforms.tags import PlatformTag
+from ..record import record
 from ..report.model import Problem, Severity
 from .context import AuditContext, installed_path
 
@@ -53,7 +53,7 @@ FIX_INIT = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Suffix:
     """What an extension's file name says about the interpreters that will load it."""
 
@@ -94,7 +94,7 @@ def parse_suffix(filename: str) -> Suffix | None:
     return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WheelAbi:
     """The interpreter/ABI half of a wheel's tags, sorted out once."""
 

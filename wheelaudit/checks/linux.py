@@ -13,12 +13,12 @@ import functools
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..platforms.linux import Policy
 from ..platforms.policyset import PolicySet
 from ..platforms.tags import PlatformTag
+from ..record import field, record
 from ..report.model import PolicyVerdict, Problem, Severity, unique_problems
 from ..resolve.elf import LIBPYTHON, Linkage, Loader, is_dynamic_loader, link_wheel, loader_of, origin_entry
 from . import consistency
@@ -39,7 +39,7 @@ FIX_LIBPYTHON = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LinuxDecision:
     """The verdict for one libc family and architecture, with each level's reasons."""
 
@@ -83,7 +83,7 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else -1 for p in re.split(r"[._]", _split_version(version)[1]))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _ElfFacts:
     """What the level checks need from one binary, worked out once rather than once per level."""
 

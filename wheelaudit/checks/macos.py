@@ -12,13 +12,12 @@ tag's architectures and needs no newer macOS than the tag promises.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..binary.model import Binary, BinaryFormat
 from ..platforms.loader import Version, format_version, parse_version
 from ..platforms.macos import MacPolicy
 from ..platforms.policyset import PolicySet, load_policies
 from ..platforms.tags import PlatformTag
+from ..record import record
 from ..report.model import PolicyVerdict, Problem, Severity
 from ..resolve.macho import EXTERNAL, DylibDependency, resolve_wheel
 from .context import AuditContext, Decision
@@ -29,7 +28,7 @@ FIX_EXTERNAL = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MacDecision(Decision):
     """The macOS verdict, with each slice's minimum macOS and where dyld finds each library."""
 

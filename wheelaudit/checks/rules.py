@@ -7,17 +7,17 @@ wheelaudit's start-up time) can happen while the first members inflate.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 
 from ..binary.model import BinaryFormat
 from ..platforms.policyset import PolicySet
 from ..platforms.tags import parse_platform_tag
+from ..record import record
 from ..report.model import PolicyVerdict, Problem
 from . import consistency, isa, pythonabi
 from .context import AuditContext, PlatformDecision
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Findings:
     """What all the rules found about one wheel, in report order."""
 

@@ -15,14 +15,15 @@ import importlib.util
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..record import record
 
 Version = tuple[int, int]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StableAbi:
     """Every function and data symbol of the stable ABI with the version that made it stable."""
 

@@ -14,11 +14,10 @@ machine type and no DLL is external.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..binary.model import BinaryFormat
 from ..platforms.policyset import PolicySet, load_policies
 from ..platforms.windows import WindowsPolicy
+from ..record import record
 from ..report.model import PolicyVerdict, Problem, Severity
 from ..resolve.pe import EXTERNAL, IN_WHEEL, NOT_GUARANTEED, DllDependency, resolve_dlls
 from .context import AuditContext, Decision
@@ -33,7 +32,7 @@ FIX_CRT = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WindowsDecision(Decision):
     """The Windows verdict, with the architecture and where the loader finds each DLL."""
 

@@ -9,9 +9,9 @@ is not an ``Exception`` and is never mapped here: it ends the whole run (exit 13
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from ..errors import OptionError, RepairError, WheelError
+from ..record import record
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -20,7 +20,7 @@ _FLAGS = {"plat": "--plat", "lib_paths": "--lib-path", "sysroot": "--sysroot", "
 _PLACEHOLDER = {"lib_paths": "DIR", "sysroot": "DIR", "exclude": "PATTERN", "plat": "TAG"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Failure:
     """Why one wheel produced no report or repaired wheel: the line to print and the exit status."""
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from ..record import record
 from .loader import fail, load_bundled, str_object
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AndroidPolicy:
     """policies/android.json: ABIs and the libraries each API level guarantees."""
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from ..record import record
 from .loader import check_document, fail, is_str_list
 
 _NAME = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)$")
 POLICY_FILES = ("manylinux.json", "musllinux.json")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ArchRules:
     """What one level allows on one architecture beyond the level-wide rules."""
 
@@ -27,7 +27,7 @@ class ArchRules:
     allowed_libraries: frozenset[str]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Policy:
     """One platform level, e.g. manylinux_2_17 (alias manylinux2014)."""
 

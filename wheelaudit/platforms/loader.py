@@ -5,7 +5,7 @@ Windows and Android files alike, so a broken file (bundled or ``--policy-file``)
 refused with the same one-line :class:`~wheelaudit.errors.PolicyError` whatever its
 platform. :func:`policy_kind` tells a file's platform from its content, which lets
 ``--policy-file`` take a file for any platform. The platform modules (``linux``,
-``macos``, ``windows``, ``android``) turn a checked document into their dataclasses.
+``macos``, ``windows``, ``android``) turn a checked document into their records.
 """
 
 from __future__ import annotations

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from ..record import record
 from .loader import Version, fail, load_bundled, parse_version, str_list, str_object
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MacPolicy:
     """policies/macos.json: platforms, architectures and the oldest version per arch."""
 
@@ -44,7 +44,7 @@ class MacPolicy:
         return install_name.startswith(self.system_prefixes)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IosPolicy:
     """The "ios" section of policies/macos.json: SDKs, their architectures, system library prefixes."""
 

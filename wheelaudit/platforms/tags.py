@@ -8,10 +8,10 @@ version, architecture, OS version), and names the tags a verdict allows.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
+from ..record import record
 from .windows import windows_tag_arch
 
 #: PEP 600's legacy names for the first three manylinux levels, to read a wheel's own tags. The tags a
@@ -33,7 +33,7 @@ class InvalidWheelFilename(ValueError):
     """A file name that is not ``name-version(-build)?-python-abi-platform.whl``."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WheelFilename:
     """What a wheel's file name says. Parsed here rather than with ``packaging.utils``,
     whose import (it pulls in ``packaging.tags``, ``platform``, ``subprocess``) costs
@@ -70,7 +70,7 @@ def canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PlatformTag:
     """What one platform tag says about where a wheel runs."""
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from ..record import record
 from .loader import Version, fail, is_str_list, load_bundled, parse_version, str_list, str_object
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InterpreterDll:
     """A DLL the interpreter ships and loads before any extension module."""
 
@@ -27,7 +27,7 @@ class InterpreterDll:
     debug: bool = False  # only in debug builds (ABI tag ending in "d")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WindowsPolicy:
     """policies/windows.json: tags, API sets, system and Python DLLs."""
 

@@ -14,7 +14,6 @@ import os
 import shutil
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +22,7 @@ from ..binary.model import Binary
 from ..errors import RepairError
 from ..platforms.policyset import PolicySet, load_policies
 from ..platforms.tags import parse_platform_tag
+from ..record import record
 from ..report.model import Problem, WheelReport
 from ..wheel import scratch
 from ..wheel.archive import WheelArchive
@@ -67,7 +67,7 @@ class Repairer(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RepairResult:
     """What a repair produced: the wheel written, the plan it followed, and the audit of the result.
 

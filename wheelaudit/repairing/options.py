@@ -7,10 +7,10 @@ wheel's platform is refused by that platform's planner with one line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RepairOptions:
     """What to repair to and where grafted libraries may come from."""
 

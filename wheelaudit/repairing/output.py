@@ -14,12 +14,12 @@ import hashlib
 import sys
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from ..auditing import CopiedMembers
 from ..errors import InvalidWheel
+from ..record import field, record
 from ..wheel.archive import WheelArchive
 from ..wheel.deflating import DeflateQueue, Source, usable_cores
 from ..wheel.metadata import rewrite_wheel_tags
@@ -28,7 +28,7 @@ from ..wheel.writer import OutputError, WheelWriter
 from ..wheel.zipdir import Member
 
 
-@dataclass
+@record
 class Prepared:
     """What a platform's repair changes, by output member name; every other member is copied raw."""
 

@@ -13,17 +13,17 @@ import json
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cache, lru_cache
 from urllib.parse import quote
 
 from .. import __version__
+from ..record import record
 from ..wheel.metadata import WheelInfo
 
 SBOM_NAME = "wheelaudit.cdx.json"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Provider:
     """The distribution package a file came from."""
 
@@ -39,7 +39,7 @@ class Provider:
         return f"pkg:{self.kind}/{self.namespace}/{quote(self.name)}@{quote(self.version)}{qualifiers}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GraftedFile:
     """One library copied into the wheel, recorded in the SBOM."""
 

@@ -2,7 +2,7 @@
 
 The command line and the build backend print the grafted names, the new tags, the
 warnings and what was left outside; they read a plan only through these two protocols,
-so the Linux, macOS and Windows plans (each a plain dataclass of its own) all fit.
+so the Linux, macOS and Windows plans (each a plain record of its own) all fit.
 """
 
 from __future__ import annotations

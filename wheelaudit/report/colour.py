@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TextIO
+
+from ..record import record
 
 #: SGR codes per role; plain ANSI, which every terminal of the last 30 years (and Windows 10+) knows.
 CODES = {
@@ -30,7 +31,7 @@ RESET = "\x1b[0m"
 MIN_WIDTH = 40  # below this, wrapping makes things worse than long lines
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Style:
     """What the text renderer may do: colour, and the width to wrap to (None: never wrap)."""
 

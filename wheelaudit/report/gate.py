@@ -10,9 +10,9 @@ is a pure function of a :class:`~wheelaudit.report.model.WheelReport`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ..platforms.tags import parse_platform_tag
+from ..record import record
 from .model import Severity, WheelReport
 
 #: Which operating system a tag family serves: a requirement only governs wheels for its own OS,
@@ -35,7 +35,7 @@ class GateOptionError(ValueError):
     """A gate option the gate cannot honour (an unknown ``--require`` level): a usage error."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Requirement:
     """A ``--require`` value: a tag family, its oldest level allowed, and optionally an arch."""
 
@@ -77,7 +77,7 @@ def parse_requirement(spec: str) -> Requirement:
     )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GateOptions:
     """What the gate asks of every wheel."""
 
@@ -86,7 +86,7 @@ class GateOptions:
     portable: bool = False  # a linux_* tag fails: package indexes refuse it
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GateResult:
     """The verdict on one wheel, and why it failed (one line each; empty when it passed)."""
 

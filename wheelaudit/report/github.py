@@ -14,10 +14,10 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ..record import record
 from .gate import GateResult
 from .model import Severity, WheelReport
 
@@ -77,7 +77,7 @@ def unusable(wheel: str, message: str) -> str:
     return workflow_command("error", message, file=wheel, title="unusable-wheel")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SummaryRow:
     """One wheel's line in the step summary: its report (None when unusable) and its gate verdict."""
 

@@ -1,4 +1,4 @@
-"""The audit result: plain dataclasses that the CLI, JSON output and library callers share.
+"""The audit result: plain records (wheelaudit.record) that the CLI, JSON output and library callers share.
 
 ``WheelReport.to_json()`` produces the documented, versioned shape described by
 ``wheelaudit/schemas/report.schema.json``; bump :data:`SCHEMA_VERSION` on any
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..binary.model import Binary
+from ..record import field, record
 
 SCHEMA_VERSION = 1
 
@@ -23,7 +23,7 @@ class Severity(str, enum.Enum):
     INFO = "info"  # worth knowing
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Problem:
     """One finding, with a stable ``code`` machines can match on."""
 
@@ -63,7 +63,7 @@ def unique_problems(problems: Iterable[Problem]) -> tuple[Problem, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PolicyVerdict:
     """Whether the wheel's binaries satisfy one platform level, and what stands in the way."""
 
@@ -81,7 +81,7 @@ class PolicyVerdict:
         }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WheelReport:
     """Everything ``wheelaudit show`` knows about one wheel."""
 

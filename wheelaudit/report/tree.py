@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..checks.context import AuditContext
 from ..platforms.linux import Policy
 from ..platforms.policyset import PolicySet
+from ..record import asdict, field, record
 from ..resolve.elf import loader_of
 from .colour import PLAIN, Style
 from .terminal import Segment, format_line
@@ -28,7 +28,7 @@ IN_WHEEL, LOADER, ALLOWED, EXTERNAL = "wheel", "loader", "allowed", "external"
 _ROLES = {EXTERNAL: "error", "not-guaranteed": "warning"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Dependency:
     """One needed library, where it is found and, for a library of the wheel, what it needs in turn."""
 
@@ -39,7 +39,7 @@ class Dependency:
     needs: tuple[Dependency, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BinaryTree:
     """One root binary (an extension, a program, a library nothing in the wheel needs) and its needs."""
 
@@ -49,14 +49,15 @@ class BinaryTree:
     needs: tuple[Dependency, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WheelTree:
     filename: str
     level: str | None  # the level that says which libraries outside the wheel are allowed (ELF)
     binaries: tuple[BinaryTree, ...] = field(default_factory=tuple)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data: dict[str, Any] = asdict(self)
+        return data
 
 
 def wheel_tree(path: str | os.PathLike[str], policies: PolicySet | None = None) -> WheelTree:

@@ -46,10 +46,10 @@ import posixpath
 import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 from ..binary.model import Binary, BinaryKind
+from ..record import field, record
 
 LOADER_PREFIXES = ("ld-linux", "ld64.so", "ld-musl-", "ld.so")
 
@@ -123,7 +123,7 @@ def find_in_wheel(binary: Binary, soname: str, installed: Mapping[str, str], ori
     return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Linkage:
     """Where the loader finds each binary's needed libraries inside the wheel."""
 
@@ -137,7 +137,7 @@ class Linkage:
         return self.outside.get(binary.path, ())
 
 
-@dataclass
+@record
 class _Process:
     """One simulated process: a root loaded by path and everything it pulls in."""
 
@@ -234,7 +234,7 @@ def link_wheel(
 SYSTEM, PYTHON, LOADER, IN_WHEEL, EXTERNAL = "system", "python", "loader", "wheel", "external"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SonameDependency:
     """One DT_NEEDED of one binary and where the loader finds it (``member`` when in the wheel)."""
 

@@ -20,11 +20,11 @@ import posixpath
 import struct
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from ..binary.elf import ELF_MAGIC, parse_elf
 from ..binary.model import Binary
 from ..errors import MalformedBinary
+from ..record import field, record
 
 #: Debian/Ubuntu multiarch triplets per wheel arch (glibc); the loader's default dirs include them.
 MULTIARCH = {
@@ -53,7 +53,7 @@ _COMPATIBLE_OSABI = {0, 3}  # SYSV, GNU/Linux
 MAX_SYMLINKS = 40
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ElfIdentity:
     """What must match between a binary and a library for the loader to accept it."""
 
@@ -74,7 +74,7 @@ class ElfIdentity:
         return (self.elf_class, self.data, self.machine) == (other.elf_class, other.data, other.machine) and osabi_ok
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HostLibrary:
     """A library file found on the host: where, what it is, and the parsed record."""
 
@@ -89,7 +89,7 @@ class HostLibrary:
         return posixpath.dirname(self.path)
 
 
-@dataclass
+@record
 class HostResolver:
     """The loader's search on this host (or under ``sysroot``) for binaries of one ELF identity."""
 

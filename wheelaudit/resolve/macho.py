@@ -29,12 +29,12 @@ import os
 import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Callable
 
 from ..binary.macho import is_macho, parse_macho
 from ..binary.model import Binary, BinaryKind
 from ..errors import MalformedBinary
+from ..record import field, record
 
 #: A Python framework or libpython dylib: linking it is a Python-ABI question, not a missing library.
 LIBPYTHON_MACHO = re.compile(r"(^|/)Python\.framework/|(^|/)libpython3[\d.]*[dmt]*\.dylib$")
@@ -43,7 +43,7 @@ IN_WHEEL, SYSTEM, PYTHON, EXTERNAL = "wheel", "system", "python", "external"
 HOST = "host"  # outside the wheel, found on this host (repair only: see resolve_closure)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RpathEntry:
     """One LC_RPATH and the installed path of the binary that declared it (its @loader_path)."""
 
@@ -51,7 +51,7 @@ class RpathEntry:
     declared_by: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HostDylib:
     """A library from outside the wheel and the file on this host that stands for it."""
 
@@ -63,7 +63,7 @@ class HostDylib:
         return next((b for b in self.slices if b.arch == arch), None)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DylibResolution:
     """Where dyld would find one install name, seen from one binary."""
 
@@ -141,7 +141,7 @@ def resolve(
     return DylibResolution(install_name, EXTERNAL, searched=(target,))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DylibDependency:
     """One dylib a slice loads (LC_LOAD_DYLIB, or LC_LOAD_WEAK_DYLIB when ``weak``) and where dyld finds it."""
 
@@ -301,7 +301,7 @@ def locate(
     return DylibResolution(install_name, HOST, None, res.searched, found)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Link:
     """One load command of one slice and where it leads."""
 
@@ -316,7 +316,7 @@ class Link:
         return not os.path.isabs(self.requester)
 
 
-@dataclass
+@record
 class DylibClosure:
     """Everything the wheel's Mach-O slices load from outside the wheel, transitively, per architecture."""
 

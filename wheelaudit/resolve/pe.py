@@ -22,12 +22,10 @@ grafted (:mod:`wheelaudit.repairing.windows.repair`).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from ..binary.magic import is_pe
 from ..binary.model import Binary, BinaryKind
@@ -35,6 +33,7 @@ from ..binary.pe import parse_pe
 from ..errors import MalformedBinary
 from ..platforms.loader import Version
 from ..platforms.windows import WindowsPolicy
+from ..record import field, record, replace
 
 IGNORED, API_SET, PYTHON, IN_WHEEL, SYSTEM, INTERPRETER, NOT_GUARANTEED, EXTERNAL = (
     "ignored",
@@ -58,7 +57,7 @@ PROGRAM = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DllHit:
     """A wheel member that provides an imported DLL, and how the loader would reach it."""
 
@@ -94,7 +93,7 @@ def find_in_wheel(dll: str, importer: str, index: Mapping[str, list[str]], libs_
     return DllHit(path, ELSEWHERE.format(dir=posixpath.dirname(path) + "/" if "/" in path else "top level"), False)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DllDependency:
     """One DLL a binary imports and where the Windows loader would find it."""
 
@@ -106,7 +105,7 @@ class DllDependency:
     why: str = ""  # for NOT_GUARANTEED: why the interpreter's copy cannot be relied on
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Interpreter:
     """The Python a Windows wheel's tags name, to match its pythonXY.dll imports."""
 
@@ -213,7 +212,7 @@ def classify_imports(
         elif (hit := find_in_wheel(lower, importer, index, policy.library_dir_suffix)) is not None:
             if b.kind is BinaryKind.EXECUTABLE and not hit.beside:
                 where = posixpath.dirname(hit.installed)
-                hit = dataclasses.replace(hit, how=PROGRAM.format(dir=f"{where}/" if where else "site-packages"))
+                hit = replace(hit, how=PROGRAM.format(dir=f"{where}/" if where else "site-packages"))
             out.append(DllDependency(b, dll, IN_WHEEL, delayed, hit))
         elif policy.is_system(arch, lower):
             out.append(DllDependency(b, dll, SYSTEM, delayed))
@@ -230,7 +229,7 @@ def classify_imports(
 GRAFT = "graft"  # repair only: not in the wheel nor the system, found in a library folder (copied in)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FoundDll:
     """A DLL from outside the wheel, found in a library folder, of the wheel's machine."""
 
@@ -307,7 +306,7 @@ def _read_host_pe(path: str, arch: str) -> Binary | str:
     return binary
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DllLink:
     """One DLL one PE imports (regular or delay-load) and where it leads."""
 
@@ -321,7 +320,7 @@ class DllLink:
         return self.dependency.binary.path == self.requester and not os.path.isabs(self.requester)
 
 
-@dataclass
+@record
 class DllClosure:
     """Everything the wheel's PE files import from outside the wheel, transitively."""
 
@@ -375,14 +374,14 @@ def resolve_graft_closure(
                 continue
             known = out.libraries.get(lower)
             if known is not None:
-                out.links.append(DllLink(requester, dataclasses.replace(dep, kind=GRAFT), known))
+                out.links.append(DllLink(requester, replace(dep, kind=GRAFT), known))
                 continue
             found, passed = finder.find(dep.dll)
             if found is None:
                 out.links.append(DllLink(requester, dep, None, passed))
                 continue
             out.libraries[lower] = found
-            out.links.append(DllLink(requester, dataclasses.replace(dep, kind=GRAFT), found, passed))
+            out.links.append(DllLink(requester, replace(dep, kind=GRAFT), found, passed))
             where = found.name if libs_dir in ("", ".") else f"{libs_dir}/{found.name}"
             queue.append((found.file, found.binary, where))
     return out

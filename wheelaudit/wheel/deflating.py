@@ -32,12 +32,12 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol, cast
 
 from ..cpus import usable
+from ..record import record
 from .crccombine import crc32_combine
 
 #: Size of the pieces a big member is split into; fixed, so the output never depends on the cores.
@@ -116,7 +116,7 @@ class Cancelled(Exception):
     """The writer gave up; a worker stops at its next read."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Source:
     """A new member's content: a file (edited or grafted, in the scratch directory) or bytes."""
 
@@ -295,7 +295,7 @@ def _pool_hash(source: Source, stop: threading.Event) -> bytes:
 # -- the queue the writer takes from ----------------------------------------------------------------------
 
 
-@dataclass
+@record
 class _Task:
     """One unit handed to a worker: a whole member, a piece of one, or a big member's sha256."""
 
@@ -304,7 +304,7 @@ class _Task:
     future: Future[object] | None = None
 
 
-@dataclass
+@record
 class _Planned:
     name: str
     source: Source

@@ -7,13 +7,13 @@ members and hands them here; repair asks for the WHEEL that goes with new tags.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 from ..errors import InvalidWheel
 from ..platforms.tags import WheelFilename, canonical_name
+from ..record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WheelInfo:
     """What WHEEL, METADATA and the file name say about the wheel."""
 

@@ -48,11 +48,11 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from ..cpus import MIN_SPAN, idle_cpus, read_ticks, usable
 from ..cpus import running as running_now
+from ..record import record
 from .inflate import INFLATE_ERRORS, crc32, crc32_combine, new_raw_decompressor
 
 WINDOW = 32 * 1024
@@ -366,7 +366,7 @@ def is_block_start(block: BlockStart, window: bytes, raw: bytes, truth: bytes) -
 # -- the helper thread ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BlockStart:
     """Where a deflate block starts, and what to feed a fresh decoder to start there."""
 
@@ -385,7 +385,7 @@ class BlockStart:
         return self.offset + 1 if self.bit else self.offset
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Checkpoint:
     """Where the helper stood after ``at`` bytes from the block start (see CHECK_EVERY)."""
 
@@ -677,7 +677,7 @@ class FrontDecoder(Protocol):
         """Go on with the helper's decoder: it stands at ``consumed`` / ``position``, having kept ``window``."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Deflated:
     """Where a deflated member's data lies in the archive, and its sizes."""
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import stat
 from array import array
 from collections.abc import ItemsView, Iterator, Mapping, ValuesView
-from dataclasses import dataclass
 from itertools import islice
 from typing import BinaryIO, NamedTuple, TypeVar, overload
 
+from ..record import record
 from .inflate import crc32
 from .zipformat import (
     CENTRAL_HEADER,
@@ -42,7 +42,7 @@ class BadZip(ValueError):
     """The file is not a zip archive, or its directory is damaged."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ZipEntry:
     """One central-directory record, as stored."""
 
@@ -59,7 +59,7 @@ class ZipEntry:
 class Member(NamedTuple):
     """One zip entry, as the wheel reader keeps it once the entry passed the checks of :mod:`.limits`.
 
-    A named tuple rather than a dataclass: a wheel may hold hundreds of thousands of
+    A named tuple rather than a record: a wheel may hold hundreds of thousands of
     members, and a tuple takes half the memory and a fraction of the time to create.
     """
 

@@ -25,19 +25,19 @@ import struct
 import subprocess
 import sys
 import sysconfig
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from ...binary.elf import parse_elf
 from ...errors import MalformedBinary, RepairError
+from ...record import field, record
 
 MIN_PATCHELF = (0, 14, 5)
 DEFAULT_TIMEOUT = 120.0
 _VERSION = re.compile(r"patchelf\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 
-@dataclass
+@record
 class ElfEdit:
     """Every change to one ELF file, applied in a single patchelf run."""
 
@@ -162,7 +162,7 @@ def _run_tool(tool: str, command: list[str], name: str) -> None:
         raise RepairError(f"{tool} failed on {name}: {message[-1] if message else proc.returncode}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DynamicFacts:
     """What patchelf may change in one ELF file, as wheelaudit's own parser reads it."""
 

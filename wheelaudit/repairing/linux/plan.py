@@ -11,13 +11,11 @@ named. Nothing here writes a file.
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import hashlib
 import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import NoReturn
 
 from ...binary.model import Binary, BinaryFormat, BinaryKind
@@ -27,6 +25,7 @@ from ...errors import OptionError, RepairError, UnsafeWheel
 from ...platforms.linux import Policy
 from ...platforms.policyset import PolicySet
 from ...platforms.tags import parse_platform_tag
+from ...record import field, record, replace
 from ...report.model import Problem
 from ...resolve.elf import LIBPYTHON, expand_origin, is_dynamic_loader, loader_of, origin_entry
 from ...resolve.host import ElfIdentity, HostLibrary, HostResolver
@@ -37,7 +36,7 @@ from .patchelf import ElfEdit
 _HASHED = re.compile(r"-[0-9a-f]{8}$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Graft:
     """One host library copied into ``<dist>.libs/``."""
 
@@ -50,7 +49,7 @@ class Graft:
     edit: ElfEdit = field(default_factory=ElfEdit)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Patch:
     """One wheel binary that changes: where it comes from, where it goes, what patchelf does."""
 
@@ -60,7 +59,7 @@ class Patch:
     arch: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RepairPlan:
     """Everything a repair will do, decided before any file is written."""
 
@@ -83,7 +82,7 @@ class RepairPlan:
         return bool(self.grafts or self.patches or self.strip_members)
 
 
-@dataclass
+@record
 class _Node:
     """A library on the host in the closure being grafted."""
 
@@ -92,7 +91,7 @@ class _Node:
     resolved: dict[str, str] = field(default_factory=dict)  # its DT_NEEDED -> realpath of the graft
 
 
-@dataclass
+@record
 class _Closure:
     """The grafts one level needs, and what could not be found or was excluded."""
 
@@ -394,14 +393,14 @@ class Planner:
         final_grafts = []
         for graft in grafts:
             node = closure.nodes[graft.source]
-            replace = {soname: names[real] for soname, real in node.resolved.items()}
-            edit = ElfEdit(soname=graft.new_name, replace_needed=replace)
-            if replace:
+            renames = {soname: names[real] for soname, real in node.resolved.items()}
+            edit = ElfEdit(soname=graft.new_name, replace_needed=renames)
+            if renames:
                 edit.rpath = "$ORIGIN"
             else:
                 edit.remove_rpath = True
-            renamed = dataclasses.replace(graft.binary, path=graft.member)
-            final_grafts.append(dataclasses.replace(graft, edit=edit, binary=renamed))
+            renamed = replace(graft.binary, path=graft.member)
+            final_grafts.append(replace(graft, edit=edit, binary=renamed))
 
         patches: list[Patch] = []
         shims: dict[str, str] = {}

@@ -27,9 +27,9 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from dataclasses import dataclass
 
 from ...errors import RepairError
+from ...record import record
 from . import commands as mc
 from . import fat as macho_fat
 from .edit import parse_macho_bytes
@@ -71,7 +71,7 @@ class SigningError(RepairError):
     """A slice cannot be signed in place (no ``__LINKEDIT``, data after the signature, ...)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SignedSlice:
     """What the signer did to one slice."""
 
@@ -88,7 +88,7 @@ class SignedSlice:
         return self.previous == "certificate"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SignResult:
     data: bytes
     slices: tuple[SignedSlice, ...]
@@ -98,7 +98,7 @@ class SignResult:
         return any(s.replaced_certificate for s in self.slices)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _OldSignature:
     identifier: str | None
     page_size: int | None

@@ -10,9 +10,9 @@ Layouts follow ``<mach-o/loader.h>``.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from ...errors import MalformedBinary, RepairError
+from ...record import record
 from .fat import Buffer
 
 LC_REQ_DYLD = 0x80000000
@@ -56,7 +56,7 @@ class HeaderPaddingError(RepairError):
         self.missing = missing
 
 
-@dataclass
+@record
 class Commands:
     """One slice's mach header fields and its load commands as raw bytes, in file order."""
 

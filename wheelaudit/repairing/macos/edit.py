@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from ...binary.macho import parse_macho
 from ...binary.model import Binary
 from ...errors import RepairError
+from ...record import field, record
 from . import commands as mc
 from . import fat as macho_fat
 
@@ -32,7 +32,7 @@ class MachOEditError(RepairError):
     """An edit cannot apply (no install id to set) or did not read back as asked (a bug)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MachOEdit:
     """What to change in every slice; names a slice does not have are left alone there.
 
@@ -48,7 +48,7 @@ class MachOEdit:
     add_rpaths: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SliceEdit:
     """What happened to one slice."""
 
@@ -63,7 +63,7 @@ class SliceEdit:
         return self.changed and self.signature is not None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EditResult:
     data: bytes
     slices: tuple[SliceEdit, ...]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ...errors import MalformedBinary
+from ...record import record
 
 FAT_MAGIC = 0xCAFEBABE
 FAT_MAGIC_64 = 0xCAFEBABF
@@ -22,7 +22,7 @@ Buffer = bytes | bytearray | memoryview
 _MAX_ALIGN = 15  # lipo never aligns beyond 32 KiB; a larger value is a corrupt header
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FatEntry:
     """One ``fat_arch`` record: where a slice lives in the fat file."""
 
@@ -34,7 +34,7 @@ class FatEntry:
     reserved: int = 0  # fat_arch_64 only
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Layout:
     """A file cut into slices: ``entries`` is empty for a thin file (one slice at offset 0)."""
 

@@ -24,14 +24,12 @@ scratch directory and hands the result to :func:`.output.write_wheel`.
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import os
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...binary.model import Binary, BinaryFormat
@@ -42,6 +40,7 @@ from ...platforms.loader import Version, format_version, parse_version
 from ...platforms.macos import MacPolicy
 from ...platforms.policyset import PolicySet
 from ...platforms.tags import parse_platform_tag
+from ...record import field, record, replace
 from ...resolve.macho import HOST, IN_WHEEL, DylibClosure, DylibFinder, HostDylib, Link, resolve_closure
 from ...wheel.archive import WheelArchive
 from ..linux.plan import file_sha256, hashed_name
@@ -55,7 +54,7 @@ DLC_PREFIX = "/DLC/"  # a path that exists on no Mac: a load command left unpatc
 _VERSION = re.compile(r"^\d+(\.\d+)?$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MacGraft:
     """One library from outside the wheel, copied into ``<dist>.dylibs/``."""
 
@@ -69,7 +68,7 @@ class MacGraft:
     min_os: Mapping[str, str] = field(default_factory=dict)  # arch -> minimum macOS of that slice
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MacPatch:
     """One Mach-O of the wheel whose load commands or rpaths change."""
 
@@ -77,7 +76,7 @@ class MacPatch:
     edit: MachOEdit
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MacRepairPlan:
     """Everything a macOS repair will do, decided before any file is written."""
 
@@ -366,7 +365,7 @@ class MacPlanner:
                 change_names=dict(renames.get(file, {})),
                 delete_rpaths=drop,
             )
-            final.append(dataclasses.replace(graft, edit=edit))
+            final.append(replace(graft, edit=edit))
         return tuple(patches), tuple(final)
 
     def _outside_rpath(self, rpath: str, graft_member: str | None) -> bool:
@@ -547,7 +546,7 @@ def rpath_form(edit: MachOEdit) -> MachOEdit | None:
     if not folder.startswith("@loader_path/"):
         return None
     names = {old: "@rpath/" + posixpath.basename(new) for old, new in edit.change_names.items()}
-    return dataclasses.replace(edit, change_names=names, add_rpaths=(*edit.add_rpaths, folder))
+    return replace(edit, change_names=names, add_rpaths=(*edit.add_rpaths, folder))
 
 
 __all__ = ["DLC_PREFIX", "MacGraft", "MacPatch", "MacPlanner", "MacRepair", "MacRepairPlan", "rpath_form"]

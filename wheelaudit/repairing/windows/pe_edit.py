@@ -49,11 +49,11 @@ import re
 import struct
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 
 from ...binary.pe import parse_pe
 from ...errors import MalformedBinary, RepairError
+from ...record import field, record
 
 NEW_SECTION_NAME = b".dllname"
 MANGLE_HASH_LENGTH = 32  # hex digits of sha256, as delvewheel's names carry
@@ -86,7 +86,7 @@ _DLA_RVA_BASED = 0x1
 _VALID_NAME = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PeEdit:
     """The edited image and what was done to it (for the caller's report and warnings)."""
 
@@ -104,7 +104,7 @@ class PeEdit:
         return bool(self.renamed or self.delay_renamed)
 
 
-@dataclass
+@record
 class _Section:
     header_at: int  # file offset of its 40-byte header
     name: bytes
@@ -115,7 +115,7 @@ class _Section:
     characteristics: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _NameRef:
     """One descriptor whose Name field is to point at a new string."""
 

@@ -23,14 +23,12 @@ The plan (:class:`WinPlanner`) is pure; :class:`WinRepair` carries it out in the
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import hashlib
 import os
 import posixpath
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...binary.model import Binary, BinaryFormat, BinaryKind
@@ -38,6 +36,7 @@ from ...checks.context import AuditContext
 from ...errors import OptionError, RepairError
 from ...platforms.policyset import PolicySet
 from ...platforms.tags import parse_platform_tag
+from ...record import field, record, replace
 from ...resolve.pe import GRAFT, DllClosure, DllFinder, DllLink, resolve_graft_closure
 from ...wheel.archive import WheelArchive
 from ..options import RepairOptions
@@ -55,7 +54,7 @@ _NAMESPACE_LINES = (  # pkgutil / pkg_resources namespace declarations (delvewhe
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WinGraft:
     """One DLL from outside the wheel, copied in."""
 
@@ -70,7 +69,7 @@ class WinGraft:
     present: bool = False  # an earlier repair grafted these very bytes under this name: only importers change
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WinPatch:
     """One PE file of the wheel whose imports are renamed."""
 
@@ -78,7 +77,7 @@ class WinPatch:
     renames: Mapping[str, str]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InitPatch:
     """One ``__init__.py`` that gets the DLL-path block (created when ``created``)."""
 
@@ -87,7 +86,7 @@ class InitPatch:
     created: bool
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WinRepairPlan:
     """Everything a Windows repair will do, decided before any file is written."""
 
@@ -209,9 +208,7 @@ class WinPlanner:
         grafts = self._grafts(closure)
         renames = {g.found_as.lower(): g.new_name for g in grafts.values() if g.mangled}
         patches = self._patches(closure, renames)
-        final = tuple(
-            dataclasses.replace(g, renames=self._renames_of(closure, g.source, renames)) for g in grafts.values()
-        )
+        final = tuple(replace(g, renames=self._renames_of(closure, g.source, renames)) for g in grafts.values())
         inits, beside = self._loader_patches(closure, final)
         final = tuple(_with_copies(g, beside) for g in final)
         self._signature_warnings(patches, final, closure)
@@ -473,7 +470,7 @@ def _with_copies(graft: WinGraft, beside: Mapping[str, str]) -> WinGraft:
     if not beside:
         return graft
     copies = tuple(f"{prefix}/{graft.new_name}" for prefix in sorted(set(beside.values())))
-    return dataclasses.replace(graft, copies=copies)
+    return replace(graft, copies=copies)
 
 
 class WinRepair:
