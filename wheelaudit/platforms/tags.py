@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-from packaging.version import InvalidVersion, Version
-
 from ..record import record
 from .windows import windows_tag_arch
 
@@ -27,6 +25,7 @@ _VERSIONED = re.compile(r"^(manylinux|musllinux|macosx)_(\d+)_(\d+)_(.+)$")
 _LEGACY = re.compile(r"^(manylinux1|manylinux2010|manylinux2014)_(.+)$")
 _IOS = re.compile(r"^ios_(\d+)_(\d+)_([a-z0-9_]+?)_(iphoneos|iphonesimulator)$")
 _ANDROID = re.compile(r"^android_(\d+)_(.+)$")
+_PLAIN_RELEASE = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")  # its own PEP 440 normal form
 
 
 class InvalidWheelFilename(ValueError):
@@ -49,12 +48,27 @@ def parse_wheel_filename(filename: str) -> WheelFilename:
     m = _WHEEL_FILENAME.match(filename)
     if not m:
         raise InvalidWheelFilename(f"{filename!r} is not name-version(-build)-python-abi-platform.whl")
-    try:
-        version = str(Version(m.group("version")))
-    except InvalidVersion:
-        raise InvalidWheelFilename(f"{filename!r} has an invalid version {m.group('version')!r}") from None
+    version = normalized_version(m.group("version"))
+    if version is None:
+        raise InvalidWheelFilename(f"{filename!r} has an invalid version {m.group('version')!r}")
     tags = expand_tag_set(m.group("py"), m.group("abi"), m.group("plat"))
     return WheelFilename(canonical_name(m.group("name")), version, m.group("build") or "", tags)
+
+
+def normalized_version(text: str) -> str | None:
+    """PEP 440's normal form of ``text``, None when it is no valid version.
+
+    A plain release (``1.2.3``, no leading zeros) is its own normal form, and most wheels have
+    one: ``packaging.version`` (2 ms to import) is only loaded for the others.
+    """
+    if _PLAIN_RELEASE.fullmatch(text):
+        return text
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return str(Version(text))
+    except InvalidVersion:
+        return None
 
 
 def expand_tag_set(pythons: str, abis: str, platforms: str) -> tuple[str, ...]:
