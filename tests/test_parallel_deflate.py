@@ -1,9 +1,14 @@
 """New members deflated on a thread pool: the same bytes as one thread, valid zips, nothing left behind on failure.
 
 Oracles: ``zipfile`` (reads back every member with its CRC-32 checked, ``testzip()`` as pip
-relies on), zlib itself (a member up to ``SPLIT_ABOVE`` must be exactly one zlib stream at
-the level; a split one must inflate as one stream and stay within 0.5% of it), and the
-writer run with one thread (no pool at all).
+relies on), zlib and libdeflate themselves (a member up to ``LIBDEFLATE_UP_TO`` must be exactly
+libdeflate's stream at the level; with libdeflate off, a member up to ``SPLIT_ABOVE`` must be
+exactly one zlib stream, and a split one must inflate as one stream and stay within 0.5% of
+it), and the writer run with one thread (no pool at all).
+
+The pool's mechanics (pieces, spills, failures in a worker) are tested with libdeflate off
+(``WHEELAUDIT_LIBDEFLATE=0``), where members of a few MiB are split; the tests named for
+libdeflate turn it on.
 """
 
 from __future__ import annotations
@@ -18,11 +23,21 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import deflate
 import pytest
 
 from wheelaudit.repairing import RepairOptions, repair_wheel
 from wheelaudit.wheel import deflating
-from wheelaudit.wheel.deflating import PIECE, SPLIT_ABOVE, DeflateQueue, Source, pieces_of
+from wheelaudit.wheel.deflating import (
+    LIBDEFLATE_ENV,
+    LIBDEFLATE_UP_TO,
+    PIECE,
+    SPLIT_ABOVE,
+    DeflateQueue,
+    Source,
+    pieces_of,
+    uses_libdeflate,
+)
 from wheelaudit.wheel.writer import OutputError, WheelWriter
 
 from .builders import needs_sqlite
@@ -31,6 +46,22 @@ from .conftest import sample_wheel
 RECORD = "pkg-1.0.dist-info/RECORD"
 #: Sizes around the thresholds: empty, inline (< SMALL), one stream, exactly SPLIT_ABOVE, split with a short last piece.
 SIZES = [0, 100, 70_000, SPLIT_ABOVE, SPLIT_ABOVE + 1, 5 * PIECE + 12_345]
+
+
+@pytest.fixture(autouse=True)
+def zlib_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """libdeflate off unless a test turns it on (``libdeflate_on``): zlib splits members of a few MiB."""
+    monkeypatch.setenv(LIBDEFLATE_ENV, "0")
+
+
+@pytest.fixture
+def libdeflate_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(LIBDEFLATE_ENV)
+
+
+def _zlib_stream(data: bytes, level: int) -> bytes:
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
 
 
 def _compressible(size: int, seed: int) -> bytes:
@@ -73,8 +104,13 @@ def _raw_data(wheel: bytes, info: zipfile.ZipInfo) -> bytes:
     return wheel[start : start + info.compress_size]
 
 
+@pytest.mark.parametrize("libdeflate", [False, True], ids=["zlib", "libdeflate"])
 @pytest.mark.parametrize("level", [6, 9, 3, 0])
-def test_pool_writes_the_bytes_one_thread_writes(tmp_path: Path, level: int) -> None:
+def test_pool_writes_the_bytes_one_thread_writes(
+    tmp_path: Path, level: int, libdeflate: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if libdeflate:
+        monkeypatch.delenv(LIBDEFLATE_ENV)
     members = _members(tmp_path / "src")
     (tmp_path / "one").mkdir()
     (tmp_path / "many").mkdir()
@@ -104,8 +140,7 @@ def test_members_up_to_the_split_size_are_one_zlib_stream(tmp_path: Path) -> Non
             info = z.getinfo(name)
             data = z.read(name)
             raw = _raw_data(wheel, info)
-            compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
-            single = compressor.compress(data) + compressor.flush()
+            single = _zlib_stream(data, 6)
             if info.file_size <= SPLIT_ABOVE:
                 assert raw == single, name
                 continue
@@ -119,6 +154,25 @@ def test_isal_levels_are_never_split() -> None:
     assert pieces_of(50 * PIECE, 3) == [(0, 50 * PIECE)]
     assert pieces_of(50 * PIECE, 0) == [(0, 50 * PIECE)]
     assert len(pieces_of(50 * PIECE, 6)) == 50
+
+
+@pytest.mark.usefixtures("libdeflate_on")
+def test_members_up_to_the_libdeflate_size_are_one_libdeflate_stream(tmp_path: Path) -> None:
+    """libdeflate's bytes at the level, whole, on the pool as inline; a larger member goes to zlib in pieces."""
+    assert pieces_of(LIBDEFLATE_UP_TO, 6) == [(0, LIBDEFLATE_UP_TO)]
+    assert len(pieces_of(LIBDEFLATE_UP_TO + 1, 6)) == LIBDEFLATE_UP_TO // PIECE + 1
+    assert not uses_libdeflate(LIBDEFLATE_UP_TO + 1, 6) and not uses_libdeflate(100, 3)
+    members = _members(tmp_path / "src")
+    for level in (6, 9):
+        wheel, _ = _write(tmp_path / f"x{level}.whl", members, level, workers=3)
+        with zipfile.ZipFile(io.BytesIO(wheel)) as z:
+            for name, _ in members:
+                info = z.getinfo(name)
+                data = z.read(name)
+                raw = _raw_data(wheel, info)
+                assert raw == bytes(deflate.deflate_compress(data, level)), (name, level)
+                inflater = zlib.decompressobj(-15)
+                assert inflater.decompress(raw) == data and inflater.eof and not inflater.unused_data
 
 
 def test_results_spilled_to_scratch_files_are_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -195,7 +249,8 @@ def _repair(wheel: Path, out: Path, threads: int, monkeypatch: pytest.MonkeyPatc
 
 
 def _check_new_members(repaired: Path, source: Path) -> int:
-    """pip's view (testzip) and zlib's: new members up to SPLIT_ABOVE are one level-6 stream. Returns how many split."""
+    """pip's view (testzip) and the compressors': each new member is libdeflate's or zlib's level-6 stream,
+    or zlib's pieces within 0.5% of one stream. Returns how many were split."""
     wheel = repaired.read_bytes()
     with zipfile.ZipFile(repaired) as z, zipfile.ZipFile(source) as before:
         assert z.testzip() is None
@@ -205,8 +260,10 @@ def _check_new_members(repaired: Path, source: Path) -> int:
             if old.get(info.filename) == info.CRC or info.is_dir():
                 continue  # copied raw
             data = z.read(info)
-            compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
-            single = compressor.compress(data) + compressor.flush()
+            if uses_libdeflate(info.file_size, 6):
+                assert _raw_data(wheel, info) == bytes(deflate.deflate_compress(data, 6)), info.filename
+                continue
+            single = _zlib_stream(data, 6)
             if info.file_size <= SPLIT_ABOVE:
                 assert _raw_data(wheel, info) == single, info.filename
             else:
@@ -216,7 +273,12 @@ def _check_new_members(repaired: Path, source: Path) -> int:
 
 
 @needs_sqlite
-def test_sample_repair_same_bytes_with_and_without_the_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("libdeflate", [False, True], ids=["zlib", "libdeflate"])
+def test_sample_repair_same_bytes_with_and_without_the_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, libdeflate: bool
+) -> None:
+    if libdeflate:
+        monkeypatch.delenv(LIBDEFLATE_ENV)
     wheel = sample_wheel("wa_sample_syslib-")
     serial = _repair(wheel, tmp_path / "one", 1, monkeypatch)
     pooled = _repair(wheel, tmp_path / "many", 4, monkeypatch)
@@ -226,18 +288,27 @@ def test_sample_repair_same_bytes_with_and_without_the_pool(tmp_path: Path, monk
 
 
 @pytest.mark.real
+@pytest.mark.parametrize("libdeflate", [False, True], ids=["zlib", "libdeflate"])
 def test_real_wheel_repair_same_bytes_with_and_without_the_pool(
-    all_real_wheels: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    all_real_wheels: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, libdeflate: bool
 ) -> None:
-    """numpy for Windows with its repair undone: OpenBLAS (20 MB) and the core extension (3.9 MB) are split."""
+    """numpy for Windows with its repair undone: OpenBLAS (20 MB) and the core extension (3.9 MB) are
+    split by zlib, or each one libdeflate stream; libdeflate's output is the smaller."""
     from .windows_wheels import unrepair
+
+    if libdeflate:
+        monkeypatch.delenv(LIBDEFLATE_ENV)
 
     undone = unrepair(all_real_wheels["numpy-2.5.5-cp312-cp312-win_amd64.whl"], tmp_path / "in")
     lib = (str(undone.lib_dir),)
     serial = _repair(undone.wheel, tmp_path / "one", 1, monkeypatch, lib_paths=lib)
     pooled = _repair(undone.wheel, tmp_path / "many", 2, monkeypatch, lib_paths=lib)
     assert pooled.read_bytes() == serial.read_bytes()
-    assert _check_new_members(pooled, undone.wheel) >= 2
+    assert _check_new_members(pooled, undone.wheel) == (0 if libdeflate else 2)
+    if libdeflate:
+        monkeypatch.setenv(LIBDEFLATE_ENV, "0")
+        by_zlib = _repair(undone.wheel, tmp_path / "zlib", 2, monkeypatch, lib_paths=lib)
+        assert pooled.stat().st_size < by_zlib.stat().st_size * 0.995, (pooled.stat().st_size, by_zlib.stat().st_size)
 
 
 @needs_sqlite

@@ -27,7 +27,7 @@ from typing import BinaryIO
 from ..errors import InvalidWheel, WheelError
 from . import scratch
 from . import zipformat as zf
-from .deflating import Deflating, Source, SpillFailed, inline, new_compressor
+from .deflating import Deflating, Source, SpillFailed, deflate_whole, inline, new_compressor, uses_libdeflate
 from .records import record_hash, record_line
 from .zipdir import Member
 
@@ -303,6 +303,20 @@ class WheelWriter:
         method = zf.DEFLATED if self.compresslevel > 0 else zf.STORED
         offset = self._write_local(encoded, flags, method, 0, 0, 0, zip64)
         data_start = self._fh.tell()
+        if method == zf.DEFLATED and uses_libdeflate(size, self.compresslevel):
+            data = b"".join(chunks)  # whole, as libdeflate takes it (at most LIBDEFLATE_UP_TO bytes)
+            if len(data) != size:
+                raise OSError(f"{name}: wrote {len(data)} bytes, expected {size}")
+            crc, digest = deflate_whole(Source.of_bytes(data), self.compresslevel, self._fh.write, self._progress)
+        else:
+            crc, digest = self._stream_chunks(name, chunks, size, method)
+        self._fill_sizes(name, encoded, offset, data_start, crc, size, zip64)
+        csize = self._fh.tell() - data_start
+        self._add_central(encoded, flags, method, crc, csize, size, offset, normalized_mode(mode), False)
+        self.copied.append(0)
+        return record_hash(digest)
+
+    def _stream_chunks(self, name: str, chunks: Iterable[bytes], size: int, method: int) -> tuple[int, bytes]:
         sha = hashlib.sha256()
         crc = 0
         total = 0
@@ -318,11 +332,7 @@ class WheelWriter:
             self._fh.write(compressor.flush())
         if total != size:
             raise OSError(f"{name}: wrote {total} bytes, expected {size}")
-        self._fill_sizes(name, encoded, offset, data_start, crc, total, zip64)
-        csize = self._fh.tell() - data_start
-        self._add_central(encoded, flags, method, crc, csize, total, offset, normalized_mode(mode), False)
-        self.copied.append(0)
-        return record_hash(sha.digest())
+        return crc, sha.digest()
 
     def add_bytes(self, name: str, data: bytes, *, mode: int = 0o644) -> str:
         return self.add_deflating(name, inline(Source.of_bytes(data), self.compresslevel), mode=mode)
@@ -336,8 +346,8 @@ class WheelWriter:
     def add_deflating(self, name: str, made: Deflating, *, mode: int = 0o644) -> str:
         """Write a new member deflated here or ahead on the pool (:class:`.deflating.DeflateQueue`); returns its hash.
 
-        A member above :data:`.deflating.SPLIT_ABOVE` at a zlib level is written as
-        pieces (see :mod:`.deflating`), the same bytes however many threads made them.
+        A member is one libdeflate stream, one zlib or ISA-L stream, or zlib's pieces (see
+        :mod:`.deflating`): the same bytes however many threads made them.
         """
         if made.level != self.compresslevel:
             raise ValueError(f"{name}: deflated at level {made.level}, the writer writes {self.compresslevel}")
