@@ -70,11 +70,14 @@ SPLIT_FRACTION = 0.62
 SEARCH_BYTES = 256 * 1024
 #: Reads that inflate at least this much count as keeping a core busy (see reserve_helper).
 LONG_READ = 4 * 1024 * 1024
-#: The helper keeps this much of its latest output; the target must still be in it when located. 4 MiB
-#: cut tensorflow-cpu's peak RSS with the helper on from ~88 to ~76 MiB, but left a read 0.9 MB behind a
-#: far target to start inflation over in two full-suite runs on 2 cores (the estimate of where the target
-#: lies, from the front decoder's ratio, is worse when the front is starved): 8 MiB, as before.
-KEEP_BYTES = 8 * 1024 * 1024
+#: The helper keeps this much of its latest output; the target must still be in it when located. Until
+#: then it pauses just past the target's estimated end (PAUSE_PAST), so an estimate too high by up to
+#: KEEP_BYTES - PAUSE_PAST still leaves the target in reach (one too low only makes it wait). Pausing
+#: half the span past the estimate, 4 MiB lost a read 0.9 MB behind a far target in two full-suite runs
+#: on 2 cores (the estimate, from the front decoder's ratio, is worse when the front is starved), and
+#: 8 MiB cost tensorflow-cpu ~12 MiB of peak RSS with the helper on.
+KEEP_BYTES = 4 * 1024 * 1024
+PAUSE_PAST = 512 * 1024
 #: When running on to the member's end, the kept output extends this far past the target (for nearby reads).
 AFTER_TARGET = 1024 * 1024
 #: Give up if the stand-in window still shows through after this much output. Until then the helper decodes
@@ -608,7 +611,7 @@ class AheadDecoder(threading.Thread):
         return self.run_on_to
 
     def _pause_at(self) -> int:
-        """How far to decode before the target is known: its estimated end plus half the kept span.
+        """How far to decode before the target is known: a little past its estimated end (see KEEP_BYTES).
 
         The block start's uncompressed offset is extrapolated from the front decoder's
         own ratio so far; the estimate only has to be good to a few MB.
@@ -617,7 +620,7 @@ class AheadDecoder(threading.Thread):
         front_out, front_in = self.front
         ratio = front_out / front_in if front_in else 3.0
         block_start = front_out + (self.block.feed_from - front_in) * ratio
-        return int(self._goal - block_start) + KEEP_BYTES // 2
+        return int(self._goal - block_start) + PAUSE_PAST
 
     def _keep(self, out: bytes) -> None:
         if self._kept_end is not None:
@@ -632,11 +635,16 @@ class AheadDecoder(threading.Thread):
         end = self.produced if self._kept_end is None else self._kept_end
         return end - self._kept_size, end
 
-    def kept(self, start: int) -> bytearray:
-        """The latest output from ``start`` on (relative to the block start; within :meth:`kept_range`)."""
+    def take_kept(self, start: int) -> bytearray:
+        """The latest output from ``start`` on (relative to the block start; within :meth:`kept_range`),
+        handed over: each piece is let go once copied, so the output is held once, not twice."""
         at, _ = self.kept_range()
         data = bytearray()
-        for piece in self._kept:  # one copy (a join first made two: 8 MB of peak RSS)
+        pieces, self._kept, self._kept_size = self._kept, [], 0
+        self._kept_end = at  # nothing kept any more
+        pieces.reverse()
+        while pieces:  # one copy (a join first made two: 8 MB of peak RSS)
+            piece = pieces.pop()
             if at + len(piece) > start:
                 data += piece[start - at :] if start > at else piece
             at += len(piece)
@@ -773,7 +781,7 @@ def _meet_helper(
         consumed=helper.consumed,
         position=block_start + helper.produced,
         crc=crc32_combine(crc_at_point ^ point.crc, helper.crc, helper.produced - point.at),
-        window=helper.kept(window_from),
+        window=helper.take_kept(window_from),
         window_start=block_start + window_from,
     )
 
