@@ -104,7 +104,7 @@ def start_scan(
     def work(name: str) -> MemberAnalysis | None:
         fh = getattr(handles, "fh", None)
         if fh is None:
-            fh = handles.fh = open(archive.path, "rb")  # noqa: SIM115 - closed in collect()
+            fh = handles.fh = open(archive.file, "rb")  # noqa: SIM115 - closed in collect()
             with lock:
                 opened.append(fh)
         try:

@@ -9,15 +9,18 @@ it), so nothing here reports libpython for ELF on Linux.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..platforms.policyset import PolicySet, load_policies
-from ..platforms.windows import WindowsPolicy
 from ..report.model import Problem, Severity, unique_problems
 from . import abi3, debuginfo, extensions
 from .context import AuditContext
 from .extensions import WheelAbi, python_api_sources
 from .stable_abi import load as load_stable_abi
+
+if TYPE_CHECKING:
+    from ..platforms.windows import WindowsPolicy
 
 #: libpython as a Mach-O load command: the framework binary or a libpython dylib.
 MACHO_LIBPYTHON = re.compile(r"(^|/)(Python\.framework/(Versions/[^/]+/)?Python|libpython3(\.\d+)?[dmt]*\.dylib)$")

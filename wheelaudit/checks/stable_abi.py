@@ -15,10 +15,12 @@ import importlib.util
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..record import record
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 Version = tuple[int, int]
 
@@ -69,6 +71,8 @@ def load() -> StableAbi | None:
     spec = importlib.util.find_spec("abi3info")
     if spec is None or not spec.origin:
         return None
+    from pathlib import Path  # here: pathlib is ~3 ms of start-up, and only abi3 wheels get here
+
     cache = _cache_file(Path(spec.origin))
     if cache is not None:
         try:
@@ -93,6 +97,8 @@ def load() -> StableAbi | None:
 
 def cache_dir() -> Path:
     """The cache folder: ``$WHEELAUDIT_CACHE_DIR``, ``$XDG_CACHE_HOME/wheelaudit`` or ``~/.cache/wheelaudit``."""
+    from pathlib import Path
+
     root = os.environ.get("WHEELAUDIT_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "wheelaudit"
     )

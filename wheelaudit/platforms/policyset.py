@@ -12,16 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from functools import cached_property, lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .linux import Policy, parse_policy_document
 from .loader import default_policy_dir, load_document, policy_kind
-from .windows import WindowsPolicy, parse_windows, windows_policy
 
-if TYPE_CHECKING:  # imported where used: a Linux wheel never needs the Apple or Android modules (~3 ms)
+if TYPE_CHECKING:  # imported where used: a Linux wheel never needs the Windows, Apple or Android modules
     from .android import AndroidPolicy
     from .macos import IosPolicy, MacPolicy
+    from .windows import WindowsPolicy
 
 LINUX_POLICY_FILES = ("manylinux.json", "musllinux.json")
 
@@ -51,7 +50,7 @@ class PolicySet:
         if self._bundled:
             directory = default_policy_dir()
             for filename in LINUX_POLICY_FILES:
-                document, source = load_document(directory / filename)
+                document, source = load_document(os.path.join(directory, filename))
                 for policy in parse_policy_document(document, source):
                     by_name[policy.name] = policy
         for policy in self._extra:
@@ -74,6 +73,8 @@ class PolicySet:
 
     @property
     def windows(self) -> WindowsPolicy:
+        from .windows import windows_policy
+
         return self._windows or windows_policy()
 
     @property
@@ -101,7 +102,7 @@ def load_policies(extra_files: Iterable[str | os.PathLike[str]] = ()) -> PolicyS
     Extra files are read and checked now, so a broken one is reported before any work.
     Of two files for the same non-Linux platform, the later one wins.
     """
-    files = [Path(path) for path in extra_files]
+    files = [os.fspath(path) for path in extra_files]
     if not files:
         return _bundled()
     levels: list[Policy] = []
@@ -114,6 +115,8 @@ def load_policies(extra_files: Iterable[str | os.PathLike[str]] = ()) -> PolicyS
         if kind == "linux":
             levels += parse_policy_document(document, source)
         elif kind == "windows":
+            from .windows import parse_windows
+
             windows = parse_windows(document, source)
         elif kind == "apple":
             from .macos import parse_macos

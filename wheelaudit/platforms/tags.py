@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 from ..record import record
-from .windows import windows_tag_arch
 
 #: PEP 600's legacy names for the first three manylinux levels, to read a wheel's own tags. The tags a
 #: level allows take their aliases from its policy file (:meth:`.linux.Policy.tags`), not from here.
@@ -118,6 +117,8 @@ def parse_platform_tag(tag: str) -> PlatformTag:
     if tag.startswith("linux_"):
         return PlatformTag(tag, "linux", tag[len("linux_") :])
     if tag == "win32" or tag.startswith("win_"):
+        from .windows import windows_tag_arch  # here: only Windows tags need windows.json
+
         windows_arch = windows_tag_arch(tag)  # the tags and their machines are policies/windows.json's
         if windows_arch is not None:
             return PlatformTag(tag, "win", windows_arch)

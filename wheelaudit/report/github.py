@@ -14,12 +14,14 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ..record import record
 from .gate import GateResult
 from .model import Severity, WheelReport
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: Severity -> workflow command. ``info`` findings become notices, shown but never failing.
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
@@ -105,7 +107,7 @@ def summary_markdown(rows: Sequence[SummaryRow]) -> str:
     ]
     details: list[str] = []
     for row in rows:
-        name = _cell(Path(row.wheel).name)
+        name = _cell(os.path.basename(row.wheel))
         if row.report is None:
             out.append(f"| {name} | unusable | | | | :x: fail |")
             details.append(f"- **{name}**: {_cell(row.error or 'could not be audited')}")
@@ -128,6 +130,8 @@ def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None)
     target = (os.environ if environ is None else environ).get("GITHUB_STEP_SUMMARY")
     if not target:
         return None
+    from pathlib import Path
+
     path = Path(target)
     with path.open("a", encoding="utf-8") as out:
         out.write(markdown)

@@ -16,8 +16,7 @@ import os
 import stat
 import struct
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from ..errors import InvalidWheel, UnsafeWheel
 from ..platforms.tags import InvalidWheelFilename, parse_wheel_filename
@@ -41,6 +40,9 @@ from .zipformat import (
     iter_extra,
     zip64_values,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
@@ -86,23 +88,31 @@ class WheelArchive:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.file: str = os.fspath(path)  # plain strings: pathlib is ~3 ms of start-up (urllib.parse, ipaddress)
+        self.name = os.path.basename(self.file)
         self.file_size = self._check_file()
         self.members: MemberTable = self._read_directory()
         self.info = self._read_info()
         self.record: RecordTable = self._read_record()
 
+    @property
+    def path(self) -> Path:
+        """The archive's path, as given."""
+        from pathlib import Path
+
+        return Path(self.file)
+
     # -- structure -----------------------------------------------------------------
 
     def _check_file(self) -> int:
         try:
-            st = self.path.stat()
+            st = os.stat(self.file)
         except OSError as exc:
-            raise InvalidWheel(f"cannot read {self.path}: {exc.strerror or exc}") from None
+            raise InvalidWheel(f"cannot read {self.file}: {exc.strerror or exc}") from None
         if not stat.S_ISREG(st.st_mode):
-            raise InvalidWheel(f"{self.path} is not a regular file")
-        if not self.path.name.endswith(".whl"):
-            raise InvalidWheel(f"{self.path.name} is not a wheel: the name does not end in .whl")
+            raise InvalidWheel(f"{self.file} is not a regular file")
+        if not self.name.endswith(".whl"):
+            raise InvalidWheel(f"{self.name} is not a wheel: the name does not end in .whl")
         self._identity = _identity(st)
         return st.st_size
 
@@ -113,16 +123,16 @@ class WheelArchive:
         would otherwise give a wheel made of two different inputs.
         """
         try:
-            now = _identity(self.path.stat())
+            now = _identity(os.stat(self.file))
         except OSError as exc:
-            raise InvalidWheel(f"cannot read {self.path}: {exc.strerror or exc}") from None
+            raise InvalidWheel(f"cannot read {self.file}: {exc.strerror or exc}") from None
         if now != self._identity:
-            raise InvalidWheel(f"{self.path} changed while it was being read; run again once it is written")
+            raise InvalidWheel(f"{self.file} changed while it was being read; run again once it is written")
 
     def _read_directory(self) -> MemberTable:
-        wheel = self.path.name
+        wheel = self.name
         try:
-            with open(self.path, "rb") as fh:
+            with open(self.file, "rb") as fh:
                 members = read_members(fh, self.file_size, wheel)
         except BadZip as exc:
             raise InvalidWheel(f"{wheel} is not a valid zip archive ({exc})") from None
@@ -134,32 +144,32 @@ class WheelArchive:
 
     def _read_info(self) -> WheelInfo:
         try:
-            parsed = parse_wheel_filename(self.path.name)
+            parsed = parse_wheel_filename(self.name)
         except InvalidWheelFilename as exc:
-            raise InvalidWheel(f"{self.path.name}: invalid wheel file name ({exc})") from None
-        dist_info = find_dist_info(self.members, parsed.name, self.path.name)
-        headers = parse_wheel(self._read_text(f"{dist_info}/WHEEL", required=True), self.path.name, dist_info)
+            raise InvalidWheel(f"{self.name}: invalid wheel file name ({exc})") from None
+        dist_info = find_dist_info(self.members, parsed.name, self.name)
+        headers = parse_wheel(self._read_text(f"{dist_info}/WHEEL", required=True), self.name, dist_info)
         metadata = parse_headers(self._read_text(f"{dist_info}/METADATA", required=False))
-        return wheel_info(parsed, self.path.name, dist_info, headers, metadata)
+        return wheel_info(parsed, self.name, dist_info, headers, metadata)
 
     def _read_text(self, name: str, *, required: bool) -> str:
         member = self.members.get(name)
         if member is None:
             if required:
-                raise InvalidWheel(f"{self.path.name} has no {name}")
+                raise InvalidWheel(f"{self.name} has no {name}")
             return ""
         data = self.read_member(member, limit=METADATA_SIZE_LIMIT)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidWheel(f"{self.path.name}: {name} is not UTF-8") from None
+            raise InvalidWheel(f"{self.name}: {name} is not UTF-8") from None
 
     def _read_record(self) -> RecordTable:
         member = self.members.get(self.record_name)
         if member is None:
-            raise InvalidWheel(f"{self.path.name} has no {self.record_name}")
+            raise InvalidWheel(f"{self.name} has no {self.record_name}")
         if member.size > METADATA_SIZE_LIMIT:
-            raise UnsafeWheel(f"{self.path.name}: {member.name} is {member.size} bytes (limit {METADATA_SIZE_LIMIT})")
+            raise UnsafeWheel(f"{self.name}: {member.name} is {member.size} bytes (limit {METADATA_SIZE_LIMIT})")
         # Read into one buffer a megabyte at a time: read_member would hold the text three times over
         # (the inflated window, its slice, the bytes), 135 MB for the RECORD of 500,000 members.
         data = bytearray(member.size)
@@ -168,7 +178,7 @@ class WheelArchive:
             for at in range(0, member.size, piece):
                 data[at : at + piece] = stream.read_at(at, min(piece, member.size - at))
             stream.check_integrity()
-        return RecordTable(data, f"{self.path.name}: {self.record_name}", self.members)
+        return RecordTable(data, f"{self.name}: {self.record_name}", self.members)
 
     # -- member access -------------------------------------------------------------
 
@@ -183,7 +193,7 @@ class WheelArchive:
     def read_member(self, member: Member, *, limit: int) -> bytes:
         """Read a whole (small) member; refuse members larger than ``limit``."""
         if member.size > limit:
-            raise UnsafeWheel(f"{self.path.name}: {member.name} is {member.size} bytes (limit {limit})")
+            raise UnsafeWheel(f"{self.name}: {member.name} is {member.size} bytes (limit {limit})")
         with self.open(member) as stream:
             data = stream.read_at(0, member.size)
             stream.check_integrity()
@@ -205,7 +215,7 @@ class WheelArchive:
         ``fh``: an open handle on the archive to use (and leave open) instead of a new one,
         for one thread copying many members in a row.
         """
-        return MemberStream(self.path, member, retain=retain, split=split, to_end=to_end, fh=fh)
+        return MemberStream(self.file, member, retain=retain, split=split, to_end=to_end, fh=fh)
 
 
 def _unnamed_file() -> tuple[int, Callable[[], None]]:
@@ -354,7 +364,7 @@ class MemberStream:
 
     def __init__(
         self,
-        archive_path: Path,
+        archive_path: str,
         member: Member,
         *,
         retain: int = 0,
@@ -364,7 +374,7 @@ class MemberStream:
     ) -> None:
         self.member = member
         self.size = member.size
-        self._where = f"{archive_path.name}: member {shown_name(member.name)}"
+        self._where = f"{os.path.basename(archive_path)}: member {shown_name(member.name)}"
         self.restarts = 0
         self.inflated = 0  # uncompressed bytes produced, over all passes
         self.split_reads = 0  # far reads served with a second decoder (see splitinflate)
@@ -661,7 +671,7 @@ class MemberStream:
     # -- the front decoder, as the two-decoder hand-over sees it (splitinflate.FrontDecoder) --
 
     def _deflated(self) -> Deflated:
-        return Deflated(str(self._archive_path), self._data_offset, self.member.compressed_size, self.size)
+        return Deflated(self._archive_path, self._data_offset, self.member.compressed_size, self.size)
 
     @property
     def position(self) -> int:
@@ -752,7 +762,8 @@ class MemberStream:
 
     def _damaged(self) -> InvalidWheel:
         return InvalidWheel(
-            f"{self._archive_path.name}: damaged data in {self.member.name} (CRC-32 mismatch)", path=self.member.name
+            f"{os.path.basename(self._archive_path)}: damaged data in {self.member.name} (CRC-32 mismatch)",
+            path=self.member.name,
         )
 
     def _raw(self, length: int) -> Iterator[bytes]:
