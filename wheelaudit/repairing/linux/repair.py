@@ -20,7 +20,7 @@ from ...platforms.tags import parse_platform_tag
 from ...wheel.archive import WheelArchive
 from ..options import RepairOptions
 from ..output import OUTPUT_ERRNOS, Prepared, extract_member, scratch_failed
-from ..sbom import GraftedFile, find_provider, sbom_member
+from ..sbom import GraftedFile, find_providers, sbom_member
 from .patchelf import ElfEdit, apply_edit, strip
 from .plan import Planner, RepairPlan, retag
 
@@ -56,9 +56,8 @@ class LinuxRepair:
         """Extract, strip and patch the members that change, copy the grafts, and make shims and the SBOM."""
         archive, plan = self.archive, self.plan
         lookups = ThreadPoolExecutor(max_workers=1)
-        if self._use_host:  # ask the package manager about the grafted files while patchelf runs
-            for graft in plan.grafts:
-                lookups.submit(find_provider, graft.source)
+        if self._use_host and plan.grafts:  # ask the package manager about the grafted files while patchelf runs
+            lookups.submit(find_providers, [graft.source for graft in plan.grafts])
         try:
             files = _prepare_files(archive, plan, work)
         finally:

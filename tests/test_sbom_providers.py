@@ -1,0 +1,66 @@
+"""The SBOM names each grafted library's distribution package: dpkg asked once for all of them.
+
+Oracle: ``dpkg-query -S`` and ``dpkg-query -W`` run here one path at a time, as the lookup
+ran before it was batched. Real host libraries, a path no package owns, and a path reached
+through the other side of the merged-/usr symlinks.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from wheelaudit.repairing import sbom
+
+pytestmark = pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="needs dpkg (Debian and derivatives)")
+
+
+def _one_by_one(path: str) -> tuple[str, str, str] | None:
+    for candidate in (path, path[4:] if path.startswith("/usr/") else "/usr" + path):
+        proc = subprocess.run(["dpkg-query", "-S", candidate], capture_output=True, text=True)
+        owner = proc.stdout.split(": ", 1)[0] if proc.returncode == 0 else ""
+        if owner and "," not in owner and not owner.startswith("diversion"):
+            fields = subprocess.run(
+                ["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${Architecture}", owner],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split("\t")
+            return fields[0], fields[1], fields[2]
+    return None
+
+
+def _host_libraries() -> list[str]:
+    found = []
+    for pattern in ("libz.so.1", "libsqlite3.so.0", "libstdc++.so.6", "libgcc_s.so.1", "libffi.so.*"):
+        found += sorted(
+            glob.glob(f"/usr/lib/x86_64-linux-gnu/{pattern}") + glob.glob(f"/lib/x86_64-linux-gnu/{pattern}")
+        )
+    return [path for path in found if os.path.exists(path)][:5]
+
+
+def test_one_question_for_all_paths_gives_what_one_question_each_gave(tmp_path: object) -> None:
+    libraries = _host_libraries()
+    if len(libraries) < 2:
+        pytest.skip("too few host libraries")
+    unowned = os.path.join(str(tmp_path), "libnobody.so.1")
+    with open(unowned, "wb") as fh:
+        fh.write(b"\x7fELF")
+    other_side = ["/lib" + path[len("/usr/lib") :] for path in libraries if path.startswith("/usr/lib/")][:1]
+    paths = list(dict.fromkeys([*libraries, unowned, *other_side]))
+    sbom._providers.clear()
+    found = sbom.find_providers(paths)
+    assert list(found) == paths
+    owned = 0
+    for path in paths:
+        expected = _one_by_one(path)
+        got = found[path]
+        assert (None if got is None else (got.name, got.version, got.arch)) == expected, path
+        owned += expected is not None
+    assert found[unowned] is None
+    assert owned >= 2, "the host's libraries have owners"
+    assert sbom.find_provider(libraries[0]) is found[libraries[0]]  # answered from what was found
