@@ -247,8 +247,9 @@ def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         choices=range(10),
         default=6,
         metavar="N",
-        help="deflate level for changed and new members: 6 (default) and 4-9 are zlib's, as auditwheel's; "
-        "1-3 are ISA-L's, ~10x faster for 10-15%% larger output (level 3's bytes vary with the CPU's "
+        help="deflate level for changed and new members: 6 (default) and 4-9 are libdeflate's levels for "
+        "members up to 32 MiB (smaller than zlib's and 3x faster; WHEELAUDIT_LIBDEFLATE=0 for zlib's), zlib's "
+        "above; 1-3 are ISA-L's, faster still for 10-15%% larger output (level 3's bytes vary with the CPU's "
         "features); 0 stores",
     )
     repair.add_argument(

@@ -75,11 +75,11 @@ class _Compressor(Protocol):
 
 
 def new_compressor(level: int, dictionary: bytes | None = None) -> _Compressor:
-    """A raw-deflate compressor for ``-z level``.
+    """A streaming raw-deflate compressor for ``-z level`` (members libdeflate does not take whole).
 
     4-9 (and the default, 6) are zlib's levels: the same compressor and level as
-    auditwheel and ``zipfile``, so a repaired wheel is no larger than theirs (ISA-L's
-    best level came out 8.7% larger on the grafted libsqlite3 of the syslib sample).
+    auditwheel and ``zipfile`` (ISA-L's best level came out 8.7% larger on the grafted
+    libsqlite3 of the syslib sample).
     1-3 are ISA-L's levels 1-3 when it is installed: about ten times faster than zlib 6
     (350-530 MB/s against 33 MB/s on polars' library here) for output 10-15% larger,
     worth it when large members change (``--strip`` on a big library). 0 stores.
