@@ -94,7 +94,7 @@ def test_real_patchelf_passes_the_check(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("sh") is None, reason="needs /bin/sh")
 @pytest.mark.parametrize("fake", ["hangs", "truncates"])
 def test_misbehaving_strip_is_caught(tmp_path: Path, fake: str) -> None:
-    """Fake strips under every name find_strip looks for, first on PATH."""
+    """Fake strips under every name strip_tools looks for, first on PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     body = (

@@ -319,9 +319,33 @@ def _parse(r: _ElfReader) -> Binary:
         isa_level=isa_level,
         code_isa=code_isa,
         executable_stack=executable_stack,
+        misaligned_segments=misaligned_loads(segments),
         file_size=r.size,
         extra=extra,
     )
+
+
+#: The smallest page of any Linux target: a loadable segment's file offset and address must agree modulo it.
+MIN_PAGE = 4096
+
+
+def misaligned_loads(segments: list[_Segment]) -> tuple[str, ...]:
+    """The PT_LOAD segments whose file offset and address disagree modulo their alignment, described.
+
+    The loader maps each segment from a page-aligned file offset to a page-aligned address,
+    so ``p_vaddr - p_offset`` must be a multiple of the page size; glibc before 2.35 asked
+    for a multiple of ``p_align`` too ("ELF load command address/offset not properly
+    aligned", later "... not page-aligned"). A linker never writes such a file; a strip
+    or patch tool that moved a segment may (llvm-strip 14 on files patchelf edited before).
+    """
+    out = []
+    for index, seg in enumerate(segments):
+        if seg.type != PT_LOAD:
+            continue
+        align = seg.align if seg.align > 1 and not seg.align & (seg.align - 1) else 1
+        if (seg.vaddr - seg.offset) % max(align, MIN_PAGE):
+            out.append(f"segment {index}: offset {seg.offset:#x}, address {seg.vaddr:#x}, alignment {seg.align:#x}")
+    return tuple(out)
 
 
 def tables_segment(head: bytes) -> tuple[int, int] | None:

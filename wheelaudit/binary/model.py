@@ -122,6 +122,7 @@ class Binary:
     isa_notes: tuple[str, ...] = ()  # other ISA facts worth a line in the report
     code_isa: CodeIsa | None = None  # x86-64 level judged from a sample of the machine code (see isascan)
     executable_stack: bool = False  # PT_GNU_STACK with PF_X, or no PT_GNU_STACK on a loadable ELF
+    misaligned_segments: tuple[str, ...] = ()  # ELF PT_LOADs the loader refuses to map (see elf.misaligned_loads)
     signed: bool | None = None  # Mach-O LC_CODE_SIGNATURE / PE Authenticode present
     debug_info_bytes: int = 0  # bytes of .debug_* / DWARF sections, when known
     symbol_table_bytes: int = 0  # ELF .symtab + .strtab: what a full strip removes beyond debug info

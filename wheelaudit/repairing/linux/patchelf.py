@@ -171,6 +171,7 @@ class DynamicFacts:
     soname: str | None
     rpath: tuple[str, ...]
     runpath: tuple[str, ...]
+    misaligned: tuple[str, ...] = ()  # loadable segments the loader refuses (see binary.elf.misaligned_loads)
 
     def expected_after(self, edit: ElfEdit) -> DynamicFacts:
         """The facts once ``edit`` is applied: removals, then replacements in place, order kept."""
@@ -181,7 +182,7 @@ class DynamicFacts:
             rpath, runpath = (), ()
         elif edit.rpath is not None:  # --force-rpath: DT_RPATH only, a DT_RUNPATH becomes DT_RPATH
             rpath, runpath = tuple(edit.rpath.split(":")) if edit.rpath else (), ()
-        return DynamicFacts(needed, edit.soname or self.soname, rpath, runpath)
+        return DynamicFacts(needed, edit.soname or self.soname, rpath, runpath, self.misaligned)
 
     def differences(self, actual: DynamicFacts) -> list[str]:
         """What ``actual`` gets wrong, one short phrase per field; empty when it matches."""
@@ -192,6 +193,8 @@ class DynamicFacts:
                 continue  # an empty entry and no entry search the same (no) directories
             if want != got:
                 out.append(f"{label} is {_show(got)}, expected {_show(want)}")
+        if actual.misaligned and not self.misaligned:
+            out.append(f"loadable segments the loader refuses to map ({'; '.join(actual.misaligned)})")
         return out
 
 
@@ -221,7 +224,7 @@ def read_facts(path: str | os.PathLike[str], name: str) -> DynamicFacts:
         raise RepairError(f"{name}: the edited file cannot be read ({exc})") from None
     if end > size:
         raise RepairError(f"{name}: the edited file is cut short ({size} bytes, its section table ends at {end})")
-    return DynamicFacts(binary.needed, binary.own_name, binary.rpath, binary.runpath)
+    return DynamicFacts(binary.needed, binary.own_name, binary.rpath, binary.runpath, binary.misaligned_segments)
 
 
 def _section_table_end(header: bytes) -> int:
@@ -253,11 +256,16 @@ def apply_edit(path: str | os.PathLike[str], edit: ElfEdit, name: str | None = N
 STRIP_FLAGS = {"debug": ["--strip-debug"], "all": ["--strip-all"]}
 
 
-def find_strip(arch: str) -> str:
-    """A strip that understands ``arch``: llvm-strip handles every target, binutils strip the host's."""
+def strip_tools(arch: str) -> list[str]:
+    """The strip programs on PATH that understand ``arch``, in the order they are tried.
+
+    binutils' first (``strip`` for the host's arch, ``<triplet>-strip``), then llvm-strip, which
+    handles every target: llvm-strip 14 misplaces loadable segments in files that patchelf edited
+    before (every library an auditwheel-repaired wheel grafted), which the loader then refuses.
+    Each result is checked (:func:`strip`), so a tool that breaks a file only passes the turn.
+    """
     import platform
 
-    names = ["llvm-strip"]
     triplet = {
         "x86_64": "x86_64-linux-gnu",
         "aarch64": "aarch64-linux-gnu",
@@ -266,27 +274,47 @@ def find_strip(arch: str) -> str:
         "ppc64le": "powerpc64le-linux-gnu",
         "s390x": "s390x-linux-gnu",
     }.get(arch)
-    if triplet:
-        names.append(f"{triplet}-strip")
+    names = []
     if platform.machine() == arch or (arch == "i686" and platform.machine() == "x86_64"):
         names.append("strip")
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
-    raise RepairError(f"stripping needs a strip program for {arch}: install llvm or binutils ({', '.join(names)})")
+    if triplet:
+        names.append(f"{triplet}-strip")
+    names.append("llvm-strip")
+    found = [tool for tool in map(shutil.which, names) if tool]
+    if not found:
+        raise RepairError(f"stripping needs a strip program for {arch}: install binutils or llvm ({', '.join(names)})")
+    return list(dict.fromkeys(found))
 
 
 def strip(path: str | os.PathLike[str], mode: str, arch: str, name: str | None = None) -> None:
     """Strip debug info or all symbols; done before patchelf (stripping after it breaks the layout).
 
-    The dynamic entries must come out untouched and the file whole, as after patchelf.
+    The dynamic entries must come out untouched, the file whole and every loadable segment
+    mappable. A tool whose result fails that gives the turn to the next (:func:`strip_tools`),
+    from the file as it was; if none succeeds, the repair fails naming what each did.
     """
     if mode == "none":
         return
     name = name or Path(path).name
     before = read_facts(path, name)
-    _run_tool("strip", [find_strip(arch), *STRIP_FLAGS[mode], os.fspath(path)], name)
-    wrong = before.differences(read_facts(path, name))
-    if wrong:
-        raise RepairError(f"strip changed the dynamic entries of {name}: {'; '.join(wrong)}")
+    tools = strip_tools(arch)
+    pristine = f"{os.fspath(path)}.unstripped"
+    shutil.copyfile(path, pristine)
+    failures: list[str] = []
+    try:
+        for tool in tools:
+            try:
+                _run_tool("strip", [tool, *STRIP_FLAGS[mode], os.fspath(path)], name)
+                wrong = before.differences(read_facts(path, name))
+                if wrong:
+                    raise RepairError(f"{os.path.basename(tool)} broke {name}: {'; '.join(wrong)}")
+                return
+            except RepairError as exc:
+                failures.append(str(exc))
+                shutil.copyfile(pristine, path)
+        if len(failures) == 1:
+            raise RepairError(failures[0])
+        raise RepairError(f"no strip program gave a usable {name}: {' | '.join(failures)}")
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(pristine)
