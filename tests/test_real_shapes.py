@@ -228,3 +228,33 @@ def test_pyd_files_that_call_nothing_of_the_interpreter_get_no_python_dll_warnin
     assert len(pyds) == 41 and all(b.init_functions for b in pyds)
     assert not any(s.name.startswith("Py") for b in pyds for s in b.imported_symbols)
     assert [p.code for p in report.problems if p.code.startswith("python-dll")] == []
+
+
+NINJA = "ninja-1.11.1.1-py2.py3-none-manylinux1_x86_64.manylinux_2_5_x86_64.whl"
+
+
+@pytest.mark.real
+def test_tag_lines_below_the_blank_line_are_replaced_in_the_header(
+    real_wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    """ninja 1.11.1.1 (scikit-build 0.17.6) writes its Tag lines after WHEEL's blank line, where
+    installers never read them. A repair's new tags go into the header block, and the stale lines
+    below go; the oracle is the stdlib's email parser, which is how installers read WHEEL."""
+    import email.parser
+
+    from wheelaudit.repairing import RepairOptions, repair_wheel
+
+    with zipfile.ZipFile(real_wheels[NINJA]) as zf:
+        before = zf.read("ninja-1.11.1.1.dist-info/WHEEL").decode()
+    assert email.parser.Parser().parsestr(before).get_all("Tag") is None and "\nTag: py3-none-" in before
+    assert "wheel-tags-missing" in {p.code for p in wheelaudit.audit(real_wheels[NINJA]).problems}
+    result = repair_wheel(real_wheels[NINJA], RepairOptions(plat="manylinux_2_17_x86_64", only_plat=True), tmp_path)
+    with zipfile.ZipFile(result.path) as zf:
+        after = zf.read("ninja-1.11.1.1.dist-info/WHEEL").decode()
+    expected = {
+        f"{py}-none-{plat}" for py in ("py2", "py3") for plat in ("manylinux_2_17_x86_64", "manylinux2014_x86_64")
+    }
+    assert sorted(email.parser.Parser().parsestr(after).get_all("Tag") or []) == sorted(expected)
+    assert after.count("Tag:") == 4, after
+    report = wheelaudit.audit(result.path)
+    assert report.ok and "wheel-tags-missing" not in {p.code for p in report.problems}

@@ -138,9 +138,11 @@ def rewrite_wheel_tags(info: WheelInfo, plats: Sequence[str], read_wheel: Callab
     purelib_fix = "any" in info.platform_tags and info.root_is_purelib
     if set(new_tags) == set(info.wheel_tags) and not purelib_fix:
         return None
+    text = read_wheel().splitlines()
+    blank = next((i for i, line in enumerate(text) if not line.strip()), len(text))
     lines: list[str] = []
     placed = False
-    for line in read_wheel().splitlines():
+    for line in text[:blank]:  # the header block: all that installers read (see parse_headers)
         key = line.split(":", 1)[0].strip().lower()
         if key == "tag":
             if not placed:
@@ -150,8 +152,12 @@ def rewrite_wheel_tags(info: WheelInfo, plats: Sequence[str], read_wheel: Callab
         if key == "root-is-purelib" and purelib_fix:
             line = "Root-Is-Purelib: false"
         lines.append(line)
-    while lines and not lines[-1].strip():
-        lines.pop()
     if not placed:
         lines += [f"Tag: {t}" for t in new_tags]
-    return "\n".join(lines) + "\n\n"
+    # Tag lines below the blank line were never read (ninja 1.11.1.1, skbuild 0.17.6): the new ones replace them.
+    body = [line for line in text[blank + 1 :] if line.split(":", 1)[0].strip().lower() != "tag"]
+    while body and not body[-1].strip():
+        body.pop()
+    while body and not body[0].strip():
+        body.pop(0)
+    return "\n".join(lines) + "\n\n" + ("\n".join(body) + "\n" if body else "")
