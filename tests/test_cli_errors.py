@@ -326,6 +326,7 @@ def test_wheel_error_messages_stay_one_line() -> None:
 # -- Ctrl-C at any moment ---------------------------------------------------------------------
 
 INTERRUPTED = "wheelaudit: interrupted"
+TERMINATED = "wheelaudit: terminated"
 
 
 @dataclass(frozen=True)
@@ -338,17 +339,21 @@ class Interrupted:
     pid: int
 
 
-def _interrupt(args: list[str], delay: float, *, after_import: bool = True, group: bool = False) -> Interrupted:
+def _interrupt(
+    args: list[str], delay: float, *, after_import: bool = True, group: bool = False, sig: int | None = None
+) -> Interrupted:
     """Start ``python -m wheelaudit ARGS``, send SIGINT ``delay`` seconds after ``wheelaudit.cli.main``
     has loaded (or at once, before the interpreter runs anything), and say how the run ended.
 
     ``-X importtime`` tells when ``__main__`` holds the line: before that, CPython itself
     (site, runpy locating the package and its ``__main__``) runs, which no code of ours can
-    guard. ``group`` sends SIGINT to the whole process group, as a terminal does.
+    guard. ``group`` sends SIGINT to the whole process group, as a terminal does. ``sig``: another
+    signal than SIGINT.
     """
     import signal
     import time
 
+    sig = signal.SIGINT if sig is None else sig
     command = [sys.executable, *(["-X", "importtime"] if after_import else []), "-m", "wheelaudit", *args]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     early: list[str] = []
@@ -361,9 +366,9 @@ def _interrupt(args: list[str], delay: float, *, after_import: bool = True, grou
     time.sleep(delay)
     sent = time.monotonic()
     if group:
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, sig)
     else:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     took = time.monotonic() - sent
     lines = [ln for ln in "".join(early).splitlines() + err.splitlines() if not ln.startswith("import time:")]
@@ -513,3 +518,28 @@ def test_sigint_during_a_repair_leaves_nothing_behind(
         return
     assert (end.status, end.lines) == (130, [INTERRUPTED])
     assert left == [], "an interrupted repair left files in the wheelhouse"
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.3, 0.45])
+def test_sigterm_during_a_repair_leaves_nothing_behind(
+    real_wheels: dict[str, Path], tmp_path: Path, delay: float
+) -> None:
+    """A CI job's timeout or ``kill`` sends SIGTERM: it unwinds as Ctrl-C does (the temporary files in
+    the wheelhouse removed, where Python's default action left a 20 MB .part file), then one line, 143."""
+    import signal
+
+    house = tmp_path / "wheelhouse"
+    end = _interrupt(["repair", "-w", str(house), str(_long_audit(real_wheels))], delay, sig=signal.SIGTERM)
+    left = sorted(p.name for p in house.iterdir()) if house.exists() else []
+    if end.status == 0:  # a fast machine finished first: then the wheel is complete and alone
+        assert delay > 0.1 and len(left) == 1 and left[0].endswith(".whl"), left
+        return
+    assert (end.status, end.lines) == (143, [TERMINATED]), end
+    assert left == [], "a terminated repair left files in the wheelhouse"
+
+
+def test_sigterm_during_show_is_143_and_one_line(real_wheels: dict[str, Path]) -> None:
+    import signal
+
+    end = _interrupt(["show", str(_long_audit(real_wheels))], 0.05, sig=signal.SIGTERM)
+    assert (end.status, end.lines) == (143, [TERMINATED]), end

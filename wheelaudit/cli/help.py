@@ -27,7 +27,8 @@ EXIT_CODES = """Exit status:
        or errors remain that grafting cannot fix
   2    an input could not be used (not a wheel, damaged, unsafe), or the command line is wrong
   3    internal error (a bug; WHEELAUDIT_DEBUG=1 shows the traceback)
-  130  interrupted (Ctrl-C)"""
+  130  interrupted (Ctrl-C)
+  143  terminated (SIGTERM); temporary files are removed first"""
 
 OUTPUT = """Output:
   At a terminal, severities and verdicts are coloured and lines wrapped to its width.

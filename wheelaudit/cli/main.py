@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .exitstatus import Failure
 
 INTERRUPTED = "wheelaudit: interrupted"
+TERMINATED = "wheelaudit: terminated"
 
 
 def _say(line: str) -> None:
@@ -438,6 +439,7 @@ def _worker_start() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a worker only reads: it may die at once
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
@@ -548,15 +550,30 @@ def _repair(args: argparse.Namespace) -> int:
     return status
 
 
+class Terminated(BaseException):
+    """SIGTERM (a CI job's timeout, ``kill``): unwinds like Ctrl-C, so temporary files go, then status 143.
+
+    A BaseException, so that no ``except Exception`` guard (one per wheel) takes it for a failure.
+    """
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def run() -> None:
-    """Console-script entry point: the exit status; Ctrl-C at any moment is exit 130 and one line."""
+    """Console-script entry point: the exit status; Ctrl-C at any moment is exit 130 and one line,
+    SIGTERM once the command line has loaded exit 143 and one line, with nothing left behind."""
     try:
         import os
         import signal
 
+        signal.signal(signal.SIGTERM, _terminated)
         code = main()
     except KeyboardInterrupt:
         leave_interrupted()
+    except Terminated:
+        leave_interrupted(TERMINATED, 128 + 15)
     except BrokenPipeError:  # `wheelaudit show ... | head`: the reader has seen enough
         code = 0
     except Exception as exc:  # escaped every per-wheel guard (a worker process killed): one line, 3
@@ -568,12 +585,13 @@ def run() -> None:
     # From here on Ctrl-C still means 130 and one line, so no interpreter shutdown follows
     # (Python stops running signal handlers there, and SIGINT would kill it silently).
     signal.signal(signal.SIGINT, _interrupted_at_exit)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # nothing left to clean up
     _flush_all()
     os._exit(code)
 
 
-def leave_interrupted() -> NoReturn:
-    """Say so in one line and leave with status 130 at once.
+def leave_interrupted(line: str = INTERRUPTED, status: int = 130) -> NoReturn:
+    """Say so in one line and leave with status 130 (or ``status``) at once.
 
     Unwinding has already run every ``finally`` (temporary files are gone). ``os._exit``
     rather than ``sys.exit``: CPython turns the status into a death by SIGINT when the
@@ -582,9 +600,9 @@ def leave_interrupted() -> NoReturn:
     """
     import os
 
-    sys.stderr.write(INTERRUPTED + "\n")
+    sys.stderr.write(line + "\n")
     _flush_all()
-    os._exit(130)
+    os._exit(status)
 
 
 def _flush_all() -> None:
