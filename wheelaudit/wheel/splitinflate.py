@@ -72,11 +72,12 @@ SEARCH_BYTES = 256 * 1024
 LONG_READ = 4 * 1024 * 1024
 #: The helper keeps this much of its latest output; the target must still be in it when located. Until
 #: then it pauses just past the target's estimated end (PAUSE_PAST), so an estimate too high by up to
-#: KEEP_BYTES - PAUSE_PAST still leaves the target in reach (one too low only makes it wait). Pausing
-#: half the span past the estimate, 4 MiB lost a read 0.9 MB behind a far target in two full-suite runs
-#: on 2 cores (the estimate, from the front decoder's ratio, is worse when the front is starved), and
-#: 8 MiB cost tensorflow-cpu ~12 MiB of peak RSS with the helper on.
-KEEP_BYTES = 4 * 1024 * 1024
+#: KEEP_BYTES - PAUSE_PAST still leaves the target in reach (one too low only makes it wait). The estimate
+#: (from the front decoder's ratio) is worse when the front is starved: in full-suite runs on 2 cores a
+#: read 0.9 MB behind a far target started inflation over with 4 MiB kept (so an error over 2.6 MB), not
+#: with 8 MiB kept and a pause half the span past the estimate (3.1 MB). 6 MiB tolerates 4.6 MB, and
+#: costs tensorflow-cpu ~5 MiB of peak RSS with the helper on against 4 MiB (8 MiB: ~12).
+KEEP_BYTES = 6 * 1024 * 1024
 PAUSE_PAST = 512 * 1024
 #: When running on to the member's end, the kept output extends this far past the target (for nearby reads).
 AFTER_TARGET = 1024 * 1024
