@@ -429,6 +429,17 @@ def test_api_returns_path(tmp_path: Path) -> None:
     assert_record_verifies(wide)
 
 
+def test_api_output_folder_passed_as_the_tag_is_one_clear_error(tmp_path: Path) -> None:
+    """``repair(wheel, folder)`` puts the folder in ``plat`` (the second parameter): one line saying
+    so, not a TypeError from deep in the tag parser."""
+    from wheelaudit.errors import OptionError
+
+    with pytest.raises(OptionError, match=r"not PosixPath\(.*\); the output folder is wheel_dir=") as caught:
+        wheelaudit.repair(sample_wheel("wa_sample_abi3-"), tmp_path / "out")  # type: ignore[arg-type]
+    assert caught.value.option == "plat" and "\n" not in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
 # -- other samples and options -----------------------------------------------------------------
 
 

@@ -349,6 +349,21 @@ def test_require_archs(files: dict[str, Fixtures], tmp_path: Path) -> None:
         repair(wheel, tmp_path / "c", lib_paths=(str(lib),), require_archs="sparc")
 
 
+def test_require_archs_names_a_few_files_and_counts_the_rest(
+    files: dict[str, Fixtures], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One readable line: scipy's x86_64 wheel under ``--require-archs universal2`` named ~125 files
+    in 10,803 characters. Here the extension and its two libraries, with room for one name."""
+    from wheelaudit.repairing.macos import repair as macos_repair
+
+    monkeypatch.setattr(macos_repair, "SHOWN_FILES", 1)
+    wheel, lib = fixture_wheel(tmp_path / "in", files["arm64"], TAGS["arm64"])
+    with pytest.raises(RepairError) as caught:
+        repair(wheel, tmp_path / "b", lib_paths=(str(lib),), require_archs="universal2")
+    message = str(caught.value)
+    assert message.count("has no slice for x86_64 (required)") == 1 and "; and 2 more files;" in message
+
+
 def test_a_thin_library_under_a_universal2_extension_is_refused(files: dict[str, Fixtures], tmp_path: Path) -> None:
     wheel, lib = fixture_wheel(tmp_path / "in", files["universal2"], TAGS["universal2"])
     shutil.copyfile(files["arm64"].bar, lib / "libbar.1.dylib")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..auditing import MemberKey, analyze_binaries, audit, member_key
 from ..binary.model import Binary
-from ..errors import RepairError
+from ..errors import OptionError, RepairError
 from ..platforms.policyset import PolicySet, load_policies
 from ..platforms.tags import parse_platform_tag
 from ..record import record
@@ -117,6 +117,12 @@ def repair(
     ``plat`` (the message names the libraries and symbols in the way), and other
     :class:`wheelaudit.errors.WheelError` subclasses when the input is unusable.
     """
+    if not isinstance(plat, str):  # repair(wheel, "wheelhouse/") reads the folder as the tag
+        raise OptionError(
+            f"plat must be a tag or level such as 'manylinux_2_17_x86_64', or 'auto', not {plat!r}; "
+            "the output folder is wheel_dir=",
+            option="plat",
+        )
     options = RepairOptions(plat, tuple(lib_paths), sysroot, tuple(exclude), strip, only_plat)
     return repair_wheel(
         wheel,

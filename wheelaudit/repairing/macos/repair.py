@@ -53,6 +53,9 @@ from .edit import HeaderPaddingError, MachOEdit, edit_macho
 DLC_PREFIX = "/DLC/"  # a path that exists on no Mac: a load command left unpatched fails loudly
 _VERSION = re.compile(r"^\d+(\.\d+)?$")
 
+#: Files named in an error line before the rest are counted.
+SHOWN_FILES = 5
+
 
 @record(frozen=True)
 class MacGraft:
@@ -300,7 +303,10 @@ class MacPlanner:
                 for arch in sorted(self.required_archs - have):
                     lacking.setdefault(file, set()).add(f"{arch} (required)")
         if lacking:
-            text = "; ".join(f"{where} has no slice for {', '.join(sorted(what))}" for where, what in lacking.items())
+            shown = list(lacking.items())[:SHOWN_FILES]  # one line, even for scipy's ~125 files
+            text = "; ".join(f"{where} has no slice for {', '.join(sorted(what))}" for where, what in shown)
+            if len(lacking) > SHOWN_FILES:
+                text += f"; and {len(lacking) - SHOWN_FILES} more files"
             raise RepairError(f"cannot repair {self.name}: {text}; use libraries built for every architecture")
 
     def _edits(
