@@ -543,3 +543,27 @@ def test_sigterm_during_show_is_143_and_one_line(real_wheels: dict[str, Path]) -
 
     end = _interrupt(["show", str(_long_audit(real_wheels))], 0.05, sig=signal.SIGTERM)
     assert (end.status, end.lines) == (143, [TERMINATED]), end
+
+
+FORKED_CHILD_GETS_SIGTERM = """
+import os, signal, time
+import wheelaudit.cli.main as m
+m._handler_pid.append(os.getpid())
+signal.signal(signal.SIGTERM, m._terminated)
+pid = os.fork()
+if pid == 0:  # a -j worker whose initializer has not run yet, as when the pool breaks and stops the others
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+print(os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_worker_forked_with_the_parents_sigterm_handler_dies_quietly() -> None:
+    """Only the process that installed the handler unwinds on SIGTERM: a forked -j worker still
+    carrying it (before its initializer resets it) dies as by default, with no traceback of its own
+    (seen when a broken pool terminated the other workers in a full-suite run)."""
+    proc = subprocess.run([sys.executable, "-c", FORKED_CHILD_GETS_SIGTERM], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, "True", "")

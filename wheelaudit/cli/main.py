@@ -557,7 +557,17 @@ class Terminated(BaseException):
     """
 
 
+_handler_pid: list[int] = []  # the process that installed the SIGTERM handler
+
+
 def _terminated(signum: int, frame: FrameType | None) -> None:
+    import os
+    import signal
+
+    if _handler_pid and os.getpid() != _handler_pid[0]:  # a -j worker, forked before its initializer ran
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)  # dies silently, as workers do (they only read)
+        return
     raise Terminated
 
 
@@ -568,6 +578,7 @@ def run() -> None:
         import os
         import signal
 
+        _handler_pid.append(os.getpid())
         signal.signal(signal.SIGTERM, _terminated)
         code = main()
     except KeyboardInterrupt:
