@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wheelaudit.repairing.linux.plan import hashed_name
+from wheelaudit.repairing.naming import hashed_name
 from wheelaudit.wheel import writer as writer_module
 from wheelaudit.wheel.archive import WheelArchive
 from wheelaudit.wheel.writer import WheelWriter, build_epoch

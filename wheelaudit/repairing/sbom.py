@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Sequence
 from functools import lru_cache
 from urllib.parse import quote
@@ -63,6 +62,8 @@ def _os_id() -> str:
 
 def _run(args: list[str], *, any_status: bool = False) -> str | None:
     """The command's stdout; None if it could not run or (unless ``any_status``) failed."""
+    import subprocess  # here: only a Linux repair on the host asks its package manager (~1.5 ms of imports)
+
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):

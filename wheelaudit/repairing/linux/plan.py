@@ -12,9 +12,7 @@ named. Nothing here writes a file.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import posixpath
-import re
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -30,10 +28,9 @@ from ...report.model import Problem
 from ...resolve.elf import LIBPYTHON, expand_origin, is_dynamic_loader, loader_of, origin_entry
 from ...resolve.host import ElfIdentity, HostLibrary, HostResolver
 from ...wheel.archive import WheelArchive
+from ..naming import file_sha256, hashed_name
 from ..options import RepairOptions
 from .patchelf import ElfEdit
-
-_HASHED = re.compile(r"-[0-9a-f]{8}$")
 
 
 @record(frozen=True)
@@ -102,22 +99,6 @@ class _Closure:
     # member -> DT_NEEDED -> the wheel's member that answers it, out of the loader's way until an rpath entry
     reached: dict[str, dict[str, str]] = field(default_factory=dict)
     excluded: list[tuple[str, str]] = field(default_factory=list)
-
-
-def hashed_name(filename: str, sha256: str) -> str:
-    """``libfoo.so.1.2`` -> ``libfoo-<sha256[:8]>.so.1.2``; a name already carrying a hash is kept."""
-    base, dot, rest = filename.partition(".")
-    if _HASHED.search(base):
-        return filename
-    return f"{base}-{sha256[:8]}{dot}{rest}"
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Planner:

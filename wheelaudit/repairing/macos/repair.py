@@ -43,7 +43,7 @@ from ...platforms.tags import parse_platform_tag
 from ...record import field, record, replace
 from ...resolve.macho import HOST, IN_WHEEL, DylibClosure, DylibFinder, HostDylib, Link, resolve_closure
 from ...wheel.archive import WheelArchive
-from ..linux.plan import file_sha256, hashed_name
+from ..naming import file_sha256, hashed_name
 from ..options import RepairOptions
 from ..output import Prepared, source_bytes, write_scratch
 from ..sbom import GraftedFile, sbom_member
