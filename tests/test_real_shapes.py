@@ -258,3 +258,27 @@ def test_tag_lines_below_the_blank_line_are_replaced_in_the_header(
     assert after.count("Tag:") == 4, after
     report = wheelaudit.audit(result.path)
     assert report.ok and "wheel-tags-missing" not in {p.code for p in report.problems}
+
+
+NH3_MUSL = "nh3-0.3.8-cp39-abi3-musllinux_1_2_aarch64.whl"
+NH3_LIBGCC = "nh3.libs/libgcc_s-0bf60adc.so.1"
+
+
+@pytest.mark.real
+def test_debug_info_of_a_library_patchelf_edited_is_found(real_wheels: dict[str, Path]) -> None:
+    """patchelf (auditwheel's grafting) appends a PT_LOAD at or past the section table; counted as the end
+    of the loaded image, it hid the DWARF of every grafted library. Oracle: pyelftools' own sum of
+    the .debug_* sections of nh3's grafted libgcc_s."""
+    from elftools.elf.elffile import ELFFile
+
+    with zipfile.ZipFile(real_wheels[NH3_MUSL]) as zf:
+        data = zf.read(NH3_LIBGCC)
+    elf = ELFFile(io.BytesIO(data))
+    shoff = elf.header["e_shoff"]
+    assert any(s["p_type"] == "PT_LOAD" and s["p_offset"] >= shoff for s in elf.iter_segments()), "patchelf's shape"
+    debug = sum(s["sh_size"] for s in elf.iter_sections() if s.name.startswith((".debug", ".zdebug")))
+    assert debug > 300_000
+    report = wheelaudit.audit(real_wheels[NH3_MUSL])
+    [binary] = [b for b in report.binaries if b.path == NH3_LIBGCC]
+    assert binary.debug_info_bytes == debug and binary.debug_sizes_exact
+    assert NH3_LIBGCC in {p.path for p in report.problems if p.code == "debug-info-present"}

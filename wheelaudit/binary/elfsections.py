@@ -61,7 +61,7 @@ def elf_debug_sizes(read_at: ReadAt, size: int, *, read_tail: Callable[[int], bo
             (phoff, shoff, _flags, _ehsize, phentsize, phnum, shentsize, shnum, shstrndx) = struct.unpack(
                 e + "IIIHHHHHH", read_at(28, 24)
             )
-        loaded_end = _loaded_end(read_at, e, is64, phoff, phentsize, phnum, size)
+        loaded_end = _loaded_end(read_at, e, is64, phoff, phentsize, phnum, size, shoff)
         if not shoff or shoff > size or loaded_end is None:
             return None
         unloaded = max(0, shoff - loaded_end)
@@ -72,7 +72,15 @@ def elf_debug_sizes(read_at: ReadAt, size: int, *, read_tail: Callable[[int], bo
         return None
 
 
-def _loaded_end(read_at: ReadAt, e: str, is64: bool, phoff: int, phentsize: int, phnum: int, size: int) -> int | None:
+def _loaded_end(
+    read_at: ReadAt, e: str, is64: bool, phoff: int, phentsize: int, phnum: int, size: int, shoff: int
+) -> int | None:
+    """Where the loaded image before the section table ends.
+
+    Segments at or past the table do not count: patchelf appends its new PT_LOAD at the end of
+    the file, where the table was, and counting it made every patchelf-edited file (every library
+    an auditwheel-repaired wheel grafts) look stripped, its debug info unreported.
+    """
     entry = 56 if is64 else 32
     if not phnum or phentsize < entry or phnum > 4096 or phoff + phnum * phentsize > size:
         return None
@@ -83,7 +91,7 @@ def _loaded_end(read_at: ReadAt, e: str, is64: bool, phoff: int, phentsize: int,
             p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(e + "IIQQQQ", table, i * phentsize)
         else:
             p_type, p_offset, _, _, p_filesz = struct.unpack_from(e + "IIIII", table, i * phentsize)
-        if p_type == PT_LOAD:
+        if p_type == PT_LOAD and (not shoff or p_offset < shoff):
             end = max(end, p_offset + p_filesz)
     return end
 
