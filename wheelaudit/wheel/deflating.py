@@ -35,7 +35,7 @@ import os
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -117,9 +117,14 @@ def _import_libdeflate() -> Callable[[bytes, int], bytearray] | None:
     return deflate_compress
 
 
+def _whole_compressor(size: int, level: int) -> Callable[[bytes, int], bytearray] | None:
+    """libdeflate's compress function when a member of ``size`` bytes at ``-z level`` is deflated whole by it."""
+    return _libdeflate() if 4 <= level <= 9 and size <= LIBDEFLATE_UP_TO else None
+
+
 def uses_libdeflate(size: int, level: int) -> bool:
     """Whether a member of ``size`` bytes at ``-z level`` is deflated whole by libdeflate."""
-    return 4 <= level <= 9 and size <= LIBDEFLATE_UP_TO and _libdeflate() is not None
+    return _whole_compressor(size, level) is not None
 
 
 def usable_cores() -> int:
@@ -209,10 +214,23 @@ def deflate_whole(
     source: Source, level: int, emit: Emit, progress: Progress | None, stop: threading.Event | None = None
 ) -> tuple[int, bytes]:
     """Deflate (or store, at level 0) a member as one stream into ``emit``; returns (CRC-32, sha256)."""
-    compress = _libdeflate()
-    if compress is not None and uses_libdeflate(source.size, level):
-        data = source.whole(stop)
-        _check_size(len(data), source.size)
+    if uses_libdeflate(source.size, level):
+        return deflate_chunks([source.whole(stop)], source.size, level, emit, progress)
+    return deflate_chunks(source.stream(stop), source.size, level, emit, progress)
+
+
+def deflate_chunks(
+    chunks: Iterable[bytes], size: int, level: int, emit: Emit, progress: Progress | None
+) -> tuple[int, bytes]:
+    """Deflate (or store) content given in pieces totalling ``size`` bytes as one stream; (CRC-32, sha256).
+
+    libdeflate takes the content whole (one piece is not copied again), zlib and ISA-L as it comes.
+    """
+    compress = _whole_compressor(size, level)
+    if compress is not None:
+        pieces = list(chunks)
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        _check_size(len(data), size)
         emit(bytes(compress(data, level)))
         if progress:
             progress(len(data))
@@ -220,7 +238,7 @@ def deflate_whole(
     sha = hashlib.sha256()
     crc = total = 0
     compressor = new_compressor(level) if level > 0 else None
-    for chunk in source.stream(stop):
+    for chunk in chunks:
         sha.update(chunk)
         crc = zlib.crc32(chunk, crc)
         total += len(chunk)
@@ -229,7 +247,7 @@ def deflate_whole(
             progress(len(chunk))
     if compressor:
         emit(compressor.flush())
-    _check_size(total, source.size)
+    _check_size(total, size)
     return crc, sha.digest()
 
 

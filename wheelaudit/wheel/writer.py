@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import calendar
 import contextlib
-import hashlib
 import os
 import stat
 import tempfile
@@ -27,7 +26,7 @@ from typing import BinaryIO
 from ..errors import InvalidWheel, WheelError
 from . import scratch
 from . import zipformat as zf
-from .deflating import Deflating, Source, SpillFailed, deflate_whole, inline, new_compressor, uses_libdeflate
+from .deflating import Deflating, Source, SpillFailed, deflate_chunks, inline
 from .records import record_hash, record_line
 from .zipdir import Member
 
@@ -303,36 +302,12 @@ class WheelWriter:
         method = zf.DEFLATED if self.compresslevel > 0 else zf.STORED
         offset = self._write_local(encoded, flags, method, 0, 0, 0, zip64)
         data_start = self._fh.tell()
-        if method == zf.DEFLATED and uses_libdeflate(size, self.compresslevel):
-            data = b"".join(chunks)  # whole, as libdeflate takes it (at most LIBDEFLATE_UP_TO bytes)
-            if len(data) != size:
-                raise OSError(f"{name}: wrote {len(data)} bytes, expected {size}")
-            crc, digest = deflate_whole(Source.of_bytes(data), self.compresslevel, self._fh.write, self._progress)
-        else:
-            crc, digest = self._stream_chunks(name, chunks, size, method)
+        crc, digest = deflate_chunks(chunks, size, self.compresslevel, self._fh.write, self._progress)
         self._fill_sizes(name, encoded, offset, data_start, crc, size, zip64)
         csize = self._fh.tell() - data_start
         self._add_central(encoded, flags, method, crc, csize, size, offset, normalized_mode(mode), False)
         self.copied.append(0)
         return record_hash(digest)
-
-    def _stream_chunks(self, name: str, chunks: Iterable[bytes], size: int, method: int) -> tuple[int, bytes]:
-        sha = hashlib.sha256()
-        crc = 0
-        total = 0
-        compressor = new_compressor(self.compresslevel) if method == zf.DEFLATED else None
-        for chunk in chunks:
-            sha.update(chunk)
-            crc = zlib.crc32(chunk, crc)
-            total += len(chunk)
-            self._fh.write(compressor.compress(chunk) if compressor else chunk)
-            if self._progress:
-                self._progress(len(chunk))
-        if compressor:
-            self._fh.write(compressor.flush())
-        if total != size:
-            raise OSError(f"{name}: wrote {total} bytes, expected {size}")
-        return crc, sha.digest()
 
     def add_bytes(self, name: str, data: bytes, *, mode: int = 0o644) -> str:
         return self.add_deflating(name, inline(Source.of_bytes(data), self.compresslevel), mode=mode)
