@@ -81,6 +81,12 @@ KEEP_BYTES = 6 * 1024 * 1024
 PAUSE_PAST = 512 * 1024
 #: When running on to the member's end, the kept output extends this far past the target (for nearby reads).
 AFTER_TARGET = 1024 * 1024
+#: A helper started early (:func:`start_early`) passes the target before the front decoder can say where
+#: it is: it keeps KEEP_BYTES up to this far past the estimated end, and decodes on, checksumming only.
+EARLY_PAST = 2 * 1024 * 1024
+#: ... and starts this share of the compressed bytes on from the front decoder: the two start together,
+#: but the helper first searches for a block and decodes some MB twice.
+EARLY_FRACTION = 0.5
 #: Give up if the stand-in window still shows through after this much output. Until then the helper decodes
 #: every byte twice (two stand-ins), and the front decoder decodes them a third time up to where it takes
 #: over; the helpers that pay get clean within a few MB (polars 4.7 MB, tensorflow-cpu 2.9 MB), jaxlib's in
@@ -401,8 +407,11 @@ class Checkpoint:
 class AheadDecoder(threading.Thread):
     """Decode a deflated member from a block start found near ``search_from`` (see the module docstring)."""
 
-    def __init__(self, path: str, data_offset: int, compressed_size: int, search_from: int, goal: int) -> None:
+    def __init__(
+        self, path: str, data_offset: int, compressed_size: int, search_from: int, goal: int, *, early: bool = False
+    ) -> None:
         super().__init__(name="wheelaudit-inflate-ahead", daemon=True)
+        self.early = early  # started before the far read (see start_early): never waits for the front decoder
         self._path = path
         self._data_offset = data_offset
         self._compressed_size = compressed_size
@@ -442,8 +451,8 @@ class AheadDecoder(threading.Thread):
         the target. The output kept stays the part around the target.
         """
         with self._changed:
+            self.run_on_to = run_on_to  # first: _stop reads target_end, then run_on_to, without the lock
             self.target_end = target_end
-            self.run_on_to = run_on_to
             self._changed.notify_all()
 
     def arrive(self) -> None:
@@ -574,11 +583,22 @@ class AheadDecoder(threading.Thread):
         """Go on with the clean decoder until the target's end (or the member's), pausing if it is not yet known."""
         while not self.cancelled.is_set():
             with self._changed:
-                while self.target_end is None and not self.cancelled.is_set() and self.produced >= self._pause_at():
+                while (
+                    self.target_end is None
+                    and not self.early
+                    and not self.cancelled.is_set()
+                    and self.produced >= self._pause_at()
+                ):
                     self._changed.wait(0.01)
             if self.cancelled.is_set():
                 return False
             stop = self._stop()
+            if stop is None and self.early and self._kept_end is None:
+                # Not told yet where the target is: keep what lies around where it should be, run on past it.
+                stop = max(self._pause_at() - PAUSE_PAST + EARLY_PAST, self.produced)
+                if self.produced >= stop:
+                    self._kept_end = self.produced
+                    continue
             if stop is not None and self.produced >= stop:
                 if self.run_on_to is None or self.produced >= self.run_on_to:
                     return True
@@ -696,18 +716,87 @@ class Deflated:
     size: int
 
 
-def reach(front: FrontDecoder, member: Deflated, offset: int, end: int, *, to_end: bool) -> None:
+class Early:
+    """A helper started before the far read it serves (:func:`start_early`), and the front's counts then."""
+
+    def __init__(self, helper: AheadDecoder, offset: int, end: int, inflated: int, position: int) -> None:
+        self.helper = helper
+        self.offset = offset  # the read announced
+        self.end = end
+        self._inflated = inflated
+        self._position = position
+
+    def note(self, position: int, consumed: int) -> None:
+        """The front decoder's progress, from which the helper estimates where the target is."""
+        self.helper.front = (position, consumed)
+
+    def finish(self, front: FrontDecoder) -> None:
+        """Stop the helper (if still running), count what it inflated, give its core back."""
+        try:
+            self.helper.cancel()
+            self.helper.join()
+            front.inflated += self.helper.inflated
+        finally:
+            release_helper()
+            front.split_waste += (front.inflated - self._inflated) - (front.position - self._position)
+
+
+def _may_split(front: FrontDecoder, member: Deflated, offset: int) -> bool:
+    """Whether a read at ``offset`` is far enough, a core idle, and the member's waste allows: takes the core."""
+    if offset - front.position < MIN_DISTANCE or not split_enabled():
+        return False
+    if front.split_waste and front.split_waste + 2 * MAX_DIRTY_OUTPUT > WASTE_SHARE * member.size:
+        return False
+    return idle_enough() and reserve_helper()
+
+
+def start_early(front: FrontDecoder, member: Deflated, offset: int, end: int) -> Early | None:
+    """Start a helper now for a far read ``[offset, end)`` the caller will make after nearer ones, then read
+    the member to its end; None when :func:`reach` would not split either. Hand it to :func:`reach`.
+
+    The far read (polars' ``.dynamic`` at 137 MB of 177) is known once the headers are read, but
+    made only after reads in the first tens of MB (the code sampled for its ISA level): a helper
+    started then instead of at the far read works alongside the front decoder from the start, and
+    halves the member's inflation rather than what is left after those reads.
+    """
+    if not _may_split(front, member, offset):
+        return None
+    try:
+        done = front.consumed
+        estimate = int(member.compressed_size * offset / member.size)  # compressed offset of the target
+        if estimate - done < MIN_COMPRESSED_DISTANCE:
+            release_helper()
+            return None
+        start = done + int(min((member.compressed_size - done) * EARLY_FRACTION, (estimate - done) * 0.8))
+        helper = AheadDecoder(
+            member.path, member.data_offset, member.compressed_size, search_from=start, goal=end, early=True
+        )
+        early = Early(helper, offset, end, front.inflated, front.position)
+        helper.front = (front.position, done)
+        helper.start()
+    except BaseException:
+        release_helper()
+        raise
+    return early
+
+
+def reach(
+    front: FrontDecoder, member: Deflated, offset: int, end: int, *, to_end: bool, early: Early | None = None
+) -> None:
     """Inflate towards ``offset`` with a second decoder, when it is far enough and a core is idle.
 
     Leaves the front decoder in a consistent state either way: on success its window
     holds ``[offset, end)``; otherwise the caller simply goes on inflating. With
     ``to_end`` the caller will read the member to its end, so the helper runs on there.
+    ``early``: a helper already started for this read (:func:`start_early`); it is finished here.
     """
-    if offset - front.position < MIN_DISTANCE or not split_enabled():
+    if early is not None:
+        try:
+            _meet_helper(front, early.helper, member, offset, end, to_end)
+        finally:
+            early.finish(front)
         return
-    if front.split_waste and front.split_waste + 2 * MAX_DIRTY_OUTPUT > WASTE_SHARE * member.size:
-        return
-    if not idle_enough() or not reserve_helper():
+    if not _may_split(front, member, offset):
         return
     inflated, position = front.inflated, front.position
     try:
@@ -770,8 +859,8 @@ def _meet_helper(
     helper.join()
     kept_from, kept_to = helper.kept_range()
     window_from = max(kept_from, point.at)  # the helper's bytes before the take-over point may be stand-ins'
-    if helper.gave_up or offset - block_start < window_from or end - block_start > kept_to:
-        return
+    if helper.gave_up or (end > offset and (offset - block_start < window_from or end - block_start > kept_to)):
+        return  # (an empty read, the CRC check's, needs none of the kept bytes)
     # Adopt the helper's decoder: it is exactly where a sequential one would be (at the member's
     # end if it ran on; the window then ends before the position, and reads past it start over).
     # crc(front's bytes to the point + helper's after it) from crc(helper's, stand-ins' included):
