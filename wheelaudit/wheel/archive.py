@@ -766,15 +766,24 @@ class MemberStream:
         return raw, out
 
     def adopt(
-        self, decoder: Any, tail: bytes, *, consumed: int, position: int, crc: int, window: bytearray, window_start: int
+        self,
+        decoder: Any,
+        tail: bytes,
+        *,
+        consumed: int,
+        position: int,
+        crc: int,
+        window: bytearray | None,
+        window_start: int,
     ) -> None:
         self._inflater, self._tail = decoder, tail
         self._fh.seek(self._data_offset + consumed)
         self._compressed_left = self.member.compressed_size - consumed
         self._pos = position
         self._crc = crc
-        self._window = window
-        self._window_start = window_start
+        if window is not None:  # else this decoder's own stays: it read the target itself
+            self._window = window
+            self._window_start = window_start
         self.split_reads += 1
 
     def check_integrity(self) -> None:

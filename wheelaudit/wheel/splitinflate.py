@@ -83,7 +83,10 @@ PAUSE_PAST = 512 * 1024
 AFTER_TARGET = 1024 * 1024
 #: A helper started early (:func:`start_early`) passes the target before the front decoder can say where
 #: it is: it keeps KEEP_BYTES up to this far past the estimated end, and decodes on, checksumming only.
-EARLY_PAST = 2 * 1024 * 1024
+EARLY_PAST = KEEP_BYTES // 2
+#: ... once the front decoder has read this share of the compressed bytes before the block start (until then
+#: it pauses as a late helper does): its ratio so far is what places the target.
+EARLY_SEEN = 0.5
 #: ... and starts this share of the compressed bytes on from the front decoder: the two start together,
 #: but the helper first searches for a block and decodes some MB twice.
 EARLY_FRACTION = 0.5
@@ -585,7 +588,7 @@ class AheadDecoder(threading.Thread):
             with self._changed:
                 while (
                     self.target_end is None
-                    and not self.early
+                    and not (self.early and self._estimate_trusted())
                     and not self.cancelled.is_set()
                     and self.produced >= self._pause_at()
                 ):
@@ -630,6 +633,15 @@ class AheadDecoder(threading.Thread):
         if self._kept_end is None:
             return min(self.target_end + AFTER_TARGET, self.run_on_to)
         return self.run_on_to
+
+    def _estimate_trusted(self) -> bool:
+        """Whether the front decoder has seen enough (EARLY_SEEN) to extrapolate where the block start is.
+
+        A member's first bytes (headers, padding) deflate far better than what follows: from them
+        alone cuBLAS's helper put the target before its block start and kept nothing of use.
+        """
+        assert self.block is not None
+        return self.front[1] >= EARLY_SEEN * self.block.feed_from
 
     def _pause_at(self) -> int:
         """How far to decode before the target is known: a little past its estimated end (see KEEP_BYTES).
@@ -701,9 +713,18 @@ class FrontDecoder(Protocol):
         """Inflate and keep up to ``size`` more compressed bytes; returns them and what they gave."""
 
     def adopt(
-        self, decoder: Any, tail: bytes, *, consumed: int, position: int, crc: int, window: bytearray, window_start: int
+        self,
+        decoder: Any,
+        tail: bytes,
+        *,
+        consumed: int,
+        position: int,
+        crc: int,
+        window: bytearray | None,
+        window_start: int,
     ) -> None:
-        """Go on with the helper's decoder: it stands at ``consumed`` / ``position``, having kept ``window``."""
+        """Go on with the helper's decoder: it stands at ``consumed`` / ``position``, having kept ``window``
+        (None: the front decoder keeps its own, and ``window_start`` means nothing)."""
 
 
 @record(frozen=True)
@@ -737,17 +758,17 @@ class Early:
             self.helper.join()
             front.inflated += self.helper.inflated
         finally:
-            release_helper()
+            release_helper(early=True)
             front.split_waste += (front.inflated - self._inflated) - (front.position - self._position)
 
 
-def _may_split(front: FrontDecoder, member: Deflated, offset: int) -> bool:
+def _may_split(front: FrontDecoder, member: Deflated, offset: int, *, early: bool = False) -> bool:
     """Whether a read at ``offset`` is far enough, a core idle, and the member's waste allows: takes the core."""
     if offset - front.position < MIN_DISTANCE or not split_enabled():
         return False
     if front.split_waste and front.split_waste + 2 * MAX_DIRTY_OUTPUT > WASTE_SHARE * member.size:
         return False
-    return idle_enough() and reserve_helper()
+    return idle_enough() and reserve_helper(early=early)
 
 
 def start_early(front: FrontDecoder, member: Deflated, offset: int, end: int) -> Early | None:
@@ -759,13 +780,13 @@ def start_early(front: FrontDecoder, member: Deflated, offset: int, end: int) ->
     started then instead of at the far read works alongside the front decoder from the start, and
     halves the member's inflation rather than what is left after those reads.
     """
-    if not _may_split(front, member, offset):
+    if not _may_split(front, member, offset, early=True):
         return None
     try:
         done = front.consumed
         estimate = int(member.compressed_size * offset / member.size)  # compressed offset of the target
         if estimate - done < MIN_COMPRESSED_DISTANCE:
-            release_helper()
+            release_helper(early=True)
             return None
         start = done + int(min((member.compressed_size - done) * EARLY_FRACTION, (estimate - done) * 0.8))
         helper = AheadDecoder(
@@ -775,7 +796,7 @@ def start_early(front: FrontDecoder, member: Deflated, offset: int, end: int) ->
         helper.front = (front.position, done)
         helper.start()
     except BaseException:
-        release_helper()
+        release_helper(early=True)
         raise
     return early
 
@@ -856,11 +877,25 @@ def _meet_helper(
         return
     point, crc_at_point = taken
     helper.take_over(point.at)
+    missed = helper.early and _kept_misses(helper, point.at, offset - block_start, end - block_start)
+    if missed:  # an early helper kept the wrong bytes: decode to the target here while it runs on
+        while front.position < end:
+            front.step(offset)
     helper.join()
     kept_from, kept_to = helper.kept_range()
-    window_from = max(kept_from, point.at)  # the helper's bytes before the take-over point may be stand-ins'
-    if helper.gave_up or (end > offset and (offset - block_start < window_from or end - block_start > kept_to)):
-        return  # (an empty read, the CRC check's, needs none of the kept bytes)
+    # the helper's bytes before the take-over point may be stand-ins'
+    window_from: int | None = max(kept_from, point.at)
+    if helper.gave_up:
+        return
+    assert window_from is not None
+    if end > offset and (offset - block_start < window_from or end - block_start > kept_to):  # (an empty read,
+        # the CRC check's, needs none of the kept bytes). Not kept: the front decoder reads the target itself,
+        # then takes only the helper's place at the member's end (and its CRC-32), if it got there.
+        if not helper.early or helper.produced != member.size - block_start:
+            return
+        while front.position < end:
+            front.step(offset)
+        window_from = None
     # Adopt the helper's decoder: it is exactly where a sequential one would be (at the member's
     # end if it ran on; the window then ends before the position, and reads past it start over).
     # crc(front's bytes to the point + helper's after it) from crc(helper's, stand-ins' included):
@@ -871,9 +906,17 @@ def _meet_helper(
         consumed=helper.consumed,
         position=block_start + helper.produced,
         crc=crc32_combine(crc_at_point ^ point.crc, helper.crc, helper.produced - point.at),
-        window=helper.take_kept(window_from),
-        window_start=block_start + window_from,
+        window=None if window_from is None else helper.take_kept(window_from),
+        window_start=block_start + (window_from or 0),
     )
+
+
+def _kept_misses(helper: AheadDecoder, point: int, offset: int, end: int) -> bool:
+    """Whether ``[offset, end)`` (from the block start) will not be among the bytes the helper keeps after
+    ``point``: what it keeps only moves on, and stops where it stopped keeping (past its estimate)."""
+    with helper._changed:
+        kept_from, kept_to = helper.kept_range()
+        return offset < max(kept_from, point) or (helper._kept_end is not None and end > kept_to)
 
 
 def _take_over_point(
@@ -929,20 +972,26 @@ def long_read() -> Iterator[None]:
             _long_reads -= 1
 
 
-def reserve_helper() -> bool:
-    """Take a core for a helper if one is idle (several large members scanned at once use them all)."""
-    global _helpers
+def reserve_helper(*, early: bool = False) -> bool:
+    """Take a core for a helper if one is idle (several large members scanned at once use them all).
+
+    ``early``: the front decoder is not inflating far yet, but will: it takes a core too, from now
+    until :func:`release_helper` with ``early``.
+    """
+    global _helpers, _long_reads
     with _lock:
-        if _long_reads + _helpers >= usable():
+        if _long_reads + early + _helpers >= usable():
             return False
         _helpers += 1
+        _long_reads += early
         return True
 
 
-def release_helper() -> None:
-    global _helpers
+def release_helper(*, early: bool = False) -> None:
+    global _helpers, _long_reads
     with _lock:
         _helpers -= 1
+        _long_reads -= early
 
 
 note_cpu()  # the first reading: a far read early in the process measures from here
