@@ -130,8 +130,8 @@ def test_identical_windows_are_decoded_once(gcc_libraries: dict[int, Path], monk
     monkeypatch.setattr(isaworker, "_SHARED", isaworker.Helper())  # every window walked here, and counted
     monkeypatch.setenv(isaworker.ENV, "0")
     decoded: list[int] = []
-    real_count = isascan.count_window
-    monkeypatch.setattr(isascan, "count_window", lambda c: decoded.append(1) or real_count(c))
+    real_count = isascan.walk_window
+    monkeypatch.setattr(isascan, "walk_window", lambda c: decoded.append(1) or real_count(c))
     first = scan_code(lambda o, s: code[o : o + s], [(0, len(code))], len(code))
     windows = len(decoded)
     assert first is not None and windows > 0

@@ -1,8 +1,9 @@
 """A second process that length-decodes sampled x86-64 code, so that two walks run at once.
 
-The ISA scan's decoder (:mod:`.x86decode`) is pure Python: the threads of one process take
-turns on the GIL, so a wheel of many libraries walks them one after the other (scipy's 111
-libraries: ~0.75 s of its ~1 s ``show``). One helper process, started only for such wheels,
+Only where the C walk (``_x86walk``) was not built: the ISA scan's decoder (:mod:`.x86decode`) is
+then pure Python, the threads of one process take turns on the GIL, and a wheel of many libraries
+walks them one after the other (scipy's 111 libraries: ~0.75 s of its ~1 s ``show``; the C walk
+takes ~25 ms for them). One helper process, started only for such wheels,
 walks the windows of one library while the threads of this process walk another's and
 inflate. Its counts come from the same function over the same bytes, so the verdicts do not
 depend on where a window was walked.

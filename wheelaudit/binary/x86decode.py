@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import enum
 
+TYPE_CHECKING = False  # not typing's: the isaworker child imports nothing but enum
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 class Family(enum.IntEnum):
     """An instruction-set extension, ordered by the level that brings it."""
@@ -785,3 +789,54 @@ def count_window(code: bytes) -> list[int] | None:
     (``isaworker``) runs it too."""
     counts = [0] * (len(Family) + 1)
     return counts if walk(code, sync_point(code), counts) else None
+
+
+# -- the same walk in C ----------------------------------------------------------------------------
+
+
+def _load_native() -> Callable[[bytes], list[int] | None] | None:
+    """``_x86walk.count_window``, configured with this module's tables; None where it was not built.
+
+    The C walk (``_x86walk.c``, compiled by the build hook when a C compiler is there) takes
+    ~10 ns per instruction against this module's ~100, and releases the GIL; its results are
+    this module's :func:`count_window`'s (``tests/test_isa_native.py`` compares them on every
+    sampled window of the pinned real wheels).
+    """
+    try:
+        from . import _x86walk  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # not built, or this file run as the isaworker script (no package)
+        return None
+    _x86walk.configure(
+        {
+            "one": bytes(e & 0xFF for e in _ONE),
+            "two": bytes(e & 0xFF for e in _TWO),
+            "simd": _SIMD,
+            "m38": bytes(_M38),
+            "m3a": bytes(_M3A),
+            "v2": bytes(_V2),
+            "prefix": _PREFIX,
+            "modrm_len": _MODRM_LEN,
+            "fast_modrm": _FAST_MODRM,
+            "fast_imm": _FAST_IMM,
+            "vex_map1_imm": bytes(b in _VEX_MAP1_IMM for b in range(256)),
+            "mask_ops": bytes(b in _MASK_OPS for b in range(256)),
+            **{family.name: int(family) for family in Family},
+            "families": len(Family),
+            "I8": _I8,
+            "I16": _I16,
+            "I24": _I24,
+            "IZ": _IZ,
+            "IV": _IV,
+            "GRP3": _GRP3,
+            "margin": _MARGIN,
+            "sync_starts": SYNC_STARTS,
+            "sync_steps": SYNC_STEPS,
+            "special": _SPECIAL,
+        }
+    )
+    walk_window: Callable[[bytes], list[int] | None] = _x86walk.count_window
+    return walk_window
+
+
+#: :func:`count_window` in C, or None where the extension was not built (see :func:`_load_native`).
+native_count_window = _load_native()
