@@ -162,8 +162,35 @@ def idle_enough() -> bool:
     idle = None if ticks is None or base is None else idle_cpus(base[1], ticks, cpus)
     if idle is None:  # too soon to measure: count what runs right now (this thread included)
         running = running_now()
-        idle = None if running is None else cpus - running
+        idle = None if running is None else cpus - running + _own_others_running()
     return idle is None or idle >= MIN_IDLE_CPUS
+
+
+def _own_others_running() -> int:
+    """This process's threads other than the calling one that are running right now (Linux; else 0).
+
+    Not counted as busy in the instant count: right after start-up another worker is usually
+    sniffing a small member, for a millisecond (it kept polars' early helper from starting in 4
+    runs of 5); this process's own long reads are counted by :func:`reserve_helper` instead.
+    """
+    me = threading.get_native_id()
+    count = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0
+    for task in tasks:
+        if task == str(me):
+            continue
+        try:
+            with open(f"/proc/self/task/{task}/stat", "rb") as fh:
+                stat = fh.read(512)
+        except OSError:
+            continue
+        # pid (comm) state ...: comm may hold spaces and parentheses, the state follows the last ')'
+        if stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"R":
+            count += 1
+    return count
 
 
 # -- aligning a decoder to a block that starts mid-byte ------------------------------------
