@@ -95,6 +95,9 @@ EARLY_FRACTION = 0.5
 #: over; the helpers that pay get clean within a few MB (polars 4.7 MB, tensorflow-cpu 2.9 MB), jaxlib's in
 #: 6 to 37 MB: each of its helpers that gave up cost 2x this much (3.7% of the wheel at 6 MB).
 MAX_DIRTY_OUTPUT = 6 * 1024 * 1024
+#: ... for a helper started early (the front decoder is far behind: it has time). In polars' library half of
+#: the block starts between 20 and 40 MB (compressed) need more than 6 MB to get clean, all but one less than 10.
+MAX_EARLY_DIRTY_OUTPUT = 12 * 1024 * 1024
 #: While its output may depend on the stand-in window, the helper notes its last 32 KiB every this many
 #: bytes; the front decoder takes over at the first such point where its own bytes are the same. The
 #: zero-window decode usually agrees with the truth long before the two stand-ins agree with each other
@@ -568,7 +571,8 @@ class AheadDecoder(threading.Thread):
             while not self.cancelled.is_set():
                 if self.taken_at is not None:
                     break
-                if self.produced >= MAX_DIRTY_OUTPUT or (not pending and self.consumed >= self._compressed_size):
+                limit = MAX_EARLY_DIRTY_OUTPUT if self.early else MAX_DIRTY_OUTPUT
+                if self.produced >= limit or (not pending and self.consumed >= self._compressed_size):
                     return False
                 if second is not None and self.arrived:
                     second = None
