@@ -98,6 +98,10 @@ MAX_DIRTY_OUTPUT = 6 * 1024 * 1024
 #: ... for a helper started early (the front decoder is far behind: it has time). In polars' library half of
 #: the block starts between 20 and 40 MB (compressed) need more than 6 MB to get clean, all but one less than 10.
 MAX_EARLY_DIRTY_OUTPUT = 12 * 1024 * 1024
+#: ... if by MAX_DIRTY_OUTPUT its stand-ins differ in at most this many of their last 32 KiB: those of polars
+#: that got clean by 12 MB differed in 0 to 1,800 there, the never-clean ones of tensorflow-cpu and jaxlib in
+#: 3,200 and more (a wrong guess costs time only: 12 MB decoded twice for nothing, or a helper less).
+NEARLY_CLEAN = 2048
 #: While its output may depend on the stand-in window, the helper notes its last 32 KiB every this many
 #: bytes; the front decoder takes over at the first such point where its own bytes are the same. The
 #: zero-window decode usually agrees with the truth long before the two stand-ins agree with each other
@@ -473,6 +477,7 @@ class AheadDecoder(threading.Thread):
         self.inflated = 0  # all bytes produced, both stand-ins
         self.crc = 0  # CRC-32 of outputs [0, produced), the zero stand-in's where they differ
         self.finished = False
+        self._dirty_verdict: bool | None = None  # see _nearly_clean
 
     # called by the front decoder -------------------------------------------------------
 
@@ -571,8 +576,9 @@ class AheadDecoder(threading.Thread):
             while not self.cancelled.is_set():
                 if self.taken_at is not None:
                     break
-                limit = MAX_EARLY_DIRTY_OUTPUT if self.early else MAX_DIRTY_OUTPUT
-                if self.produced >= limit or (not pending and self.consumed >= self._compressed_size):
+                if self.produced >= MAX_DIRTY_OUTPUT and not self._nearly_clean(last_first, last_second):
+                    return False
+                if self.produced >= MAX_EARLY_DIRTY_OUTPUT or (not pending and self.consumed >= self._compressed_size):
                     return False
                 if second is not None and self.arrived:
                     second = None
@@ -664,6 +670,14 @@ class AheadDecoder(threading.Thread):
         if self._kept_end is None:
             return min(self.target_end + AFTER_TARGET, self.run_on_to)
         return self.run_on_to
+
+    def _nearly_clean(self, first: bytes, second: bytes) -> bool:
+        """Whether an early helper may go on past MAX_DIRTY_OUTPUT (see NEARLY_CLEAN); decided once."""
+        if self._dirty_verdict is None:
+            xor = int.from_bytes(first, "big") ^ int.from_bytes(second, "big")
+            differing = len(first) - xor.to_bytes(len(first), "big").count(0)
+            self._dirty_verdict = self.early and len(first) == len(second) == WINDOW and differing <= NEARLY_CLEAN
+        return self._dirty_verdict
 
     def _estimate_trusted(self) -> bool:
         """Whether the front decoder has seen enough (EARLY_SEEN) to extrapolate where the block start is.
@@ -843,11 +857,13 @@ def reach(
     ``early``: a helper already started for this read (:func:`start_early`); it is finished here.
     """
     if early is not None:
-        try:
-            _meet_helper(front, early.helper, member, offset, end, to_end)
-        finally:
-            early.finish(front)
-        return
+        if not early.helper.gave_up:
+            try:
+                _meet_helper(front, early.helper, member, offset, end, to_end)
+            finally:
+                early.finish(front)
+            return
+        early.finish(front)  # it never got clean: a new helper from here may (as without it)
     if not _may_split(front, member, offset):
         return
     inflated, position = front.inflated, front.position
