@@ -715,6 +715,8 @@ class MemberStream:
             return bytes(window[offset - self._window_start : end - self._window_start])
 
     def _inflate_to(self, offset: int, end: int) -> None:
+        if self._early is not None and self._early.helper.gave_up:
+            self._drop_early()  # it never got clean: far reads may have helpers again, as without it
         early, announced = self._early, self._announced
         far = end - self._pos >= MIN_DISTANCE
         if early is not None:
