@@ -396,6 +396,30 @@ def test_an_early_helper_that_kept_the_wrong_bytes_leaves_only_the_target_to_the
     pytest.fail(f"no far read was split in {TRIES} tries")
 
 
+@needs_two_cores
+def test_a_far_read_before_the_announced_one_leaves_the_early_helper_at_work(
+    big_wheel: tuple[Path, bytes], helpers: list[splitinflate.AheadDecoder]
+) -> None:
+    """jaxlib's case: its first code sample lies 50 MB in, far too; it must not take (and end) the helper
+    started for ``.dynamic``, which then serves the announced read."""
+    path, data = big_wheel
+    archive = WheelArchive(path)
+    member = archive.members[BIG_MEMBER]
+    early_read, target = splitinflate.MIN_DISTANCE + 1_000_000, (70_000_000, 2000)
+    for _ in range(TRIES):
+        helpers.clear()
+        with archive.open(member, retain=1 << 20, to_end=True) as stream:
+            stream.prefetch(target[0], target[0] + target[1])
+            assert stream.read_at(early_read, 2048) == data[early_read : early_read + 2048]
+            assert stream.read_at(*target) == data[target[0] : target[0] + target[1]]
+            stream.check_integrity()
+            assert len(helpers) == 1 and helpers[0].early  # no second helper: the early one served it
+            if stream.split_reads == 1:
+                return
+        time.sleep(PAUSE)
+    pytest.fail(f"no far read was split in {TRIES} tries")
+
+
 def test_an_announcement_too_near_or_outside_the_member_starts_nothing(
     big_wheel: tuple[Path, bytes], helpers: list[splitinflate.AheadDecoder]
 ) -> None:
