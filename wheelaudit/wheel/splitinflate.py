@@ -82,11 +82,20 @@ PAUSE_PAST = 512 * 1024
 #: When running on to the member's end, the kept output extends this far past the target (for nearby reads).
 AFTER_TARGET = 1024 * 1024
 #: A helper started early (:func:`start_early`) passes the target before the front decoder can say where
-#: it is: it keeps KEEP_BYTES up to this far past the estimated end, and decodes on, checksumming only.
-EARLY_PAST = KEEP_BYTES // 2
+#: it is: it keeps EARLY_KEEP_BYTES up to this far past the estimated end, and decodes on, checksumming only.
+#: The estimate was off by up to 3.6 MB (cuBLAS's libcublasLt, 150 MB past the block start); a miss costs
+#: the front decoder the way to the target (cuBLAS: 0.96 s against 0.69). 4 MiB more than KEEP_BYTES.
+EARLY_KEEP_BYTES = 10 * 1024 * 1024
+EARLY_PAST = EARLY_KEEP_BYTES // 2
 #: ... once the front decoder has read this share of the compressed bytes before the block start (until then
 #: it pauses as a late helper does): its ratio so far is what places the target.
 EARLY_SEEN = 0.5
+#: ... and is estimated to be at most this far (uncompressed) from the block start: the error grows with the
+#: stretch extrapolated (cuBLAS's libcublasLt, half-way there: 14 MB; polars' library, 15 MB away: 1 MB).
+EARLY_TRUST_AHEAD = 32 * 1024 * 1024
+#: An early helper extrapolates with the front decoder's ratio over about this many compressed bytes
+#: before where it stands (the whole way from the member's start put cuBLAS's target 7 MB off).
+RECENT_BYTES = 8 * 1024 * 1024
 #: ... and starts this share of the compressed bytes on from the front decoder: the two start together,
 #: but the helper first searches for a block and decodes some MB twice.
 EARLY_FRACTION = 0.5
@@ -478,6 +487,7 @@ class AheadDecoder(threading.Thread):
         self.crc = 0  # CRC-32 of outputs [0, produced), the zero stand-in's where they differ
         self.finished = False
         self._dirty_verdict: bool | None = None  # see _nearly_clean
+        self._front_history: list[tuple[int, int]] = []  # (out, in) of the front decoder, oldest first
 
     # called by the front decoder -------------------------------------------------------
 
@@ -680,13 +690,17 @@ class AheadDecoder(threading.Thread):
         return self._dirty_verdict
 
     def _estimate_trusted(self) -> bool:
-        """Whether the front decoder has seen enough (EARLY_SEEN) to extrapolate where the block start is.
+        """Whether the front decoder has seen enough (EARLY_SEEN) and is near enough (EARLY_TRUST_AHEAD) to
+        extrapolate where the block start is.
 
         A member's first bytes (headers, padding) deflate far better than what follows: from them
         alone cuBLAS's helper put the target before its block start and kept nothing of use.
         """
         assert self.block is not None
-        return self.front[1] >= EARLY_SEEN * self.block.feed_from
+        front_out, front_in = self.front
+        if front_in < EARLY_SEEN * self.block.feed_from:
+            return False
+        return self._goal - self._pause_at() + PAUSE_PAST - front_out <= EARLY_TRUST_AHEAD
 
     def _pause_at(self) -> int:
         """How far to decode before the target is known: a little past its estimated end (see KEEP_BYTES).
@@ -697,6 +711,15 @@ class AheadDecoder(threading.Thread):
         assert self.block is not None
         front_out, front_in = self.front
         ratio = front_out / front_in if front_in else 3.0
+        if self.early:  # the front decoder's ratio over its last RECENT_BYTES: the stretch ahead is more alike
+            history = self._front_history
+            if not history or history[-1] != (front_out, front_in):
+                history.append((front_out, front_in))
+                while len(history) > 2 and front_in - history[1][1] >= RECENT_BYTES:
+                    history.pop(0)
+            old_out, old_in = history[0]
+            if front_in - old_in >= RECENT_BYTES // 2:
+                ratio = (front_out - old_out) / (front_in - old_in)
         block_start = front_out + (self.block.feed_from - front_in) * ratio
         return int(self._goal - block_start) + PAUSE_PAST
 
@@ -705,7 +728,8 @@ class AheadDecoder(threading.Thread):
             return
         self._kept.append(out)
         self._kept_size += len(out)
-        while self._kept_size - len(self._kept[0]) >= KEEP_BYTES:
+        keep = EARLY_KEEP_BYTES if self.early else KEEP_BYTES
+        while self._kept_size - len(self._kept[0]) >= keep:
             self._kept_size -= len(self._kept.pop(0))
 
     def kept_range(self) -> tuple[int, int]:
