@@ -81,6 +81,7 @@ def test_verdicts_do_not_depend_on_the_helper(
 ) -> None:
     reports = {}
     walked = {}
+    monkeypatch.setattr(isascan, "_walk_in_c", None)  # the helper serves the walk in Python
     for setting in ("0", "1"):
         monkeypatch.setenv(isaworker.ENV, setting)
         fresh = isaworker.Helper()
@@ -94,6 +95,22 @@ def test_verdicts_do_not_depend_on_the_helper(
     assert walked["0"] == 0 and walked["1"] > 0
     assert reports["0"] == reports["1"]
     assert '"code_isa"' in reports["0"]  # the scan ran and is in the report
+
+
+def test_the_c_walk_needs_no_helper(real_wheels: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the C walk built, a window takes microseconds: none is sent to another process."""
+    if isascan._walk_in_c is None:
+        pytest.skip("the C walk was not built")
+    monkeypatch.setenv(isaworker.ENV, "1")
+    fresh = isaworker.Helper()
+    monkeypatch.setattr(isaworker, "_SHARED", fresh)
+    isascan._MEMO.clear()
+    try:
+        report = wheelaudit.audit(real_wheels[WHEELS[0]]).to_json()
+    finally:
+        fresh.close()
+    assert fresh.windows_walked == 0 and fresh._process is None
+    assert '"code_isa"' in json.dumps(report)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -119,7 +136,7 @@ def test_a_library_users_interpreter_ends_its_helper_cleanly(real_wheels: dict[s
         "import sys, wheelaudit; from wheelaudit.binary import isaworker; wheelaudit.audit(sys.argv[1]); "
         "print(isaworker.shared().windows_walked, isaworker.shared()._process.pid)"
     )
-    env = {**os.environ, isaworker.ENV: "1"}
+    env = {**os.environ, isaworker.ENV: "1", isascan.NATIVE_ENV: "0"}  # the helper serves the walk in Python
     proc = subprocess.run(
         [sys.executable, "-X", "dev", "-W", "error", "-c", code, str(real_wheels[WHEELS[0]])],
         capture_output=True,

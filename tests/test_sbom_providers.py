@@ -64,3 +64,20 @@ def test_one_question_for_all_paths_gives_what_one_question_each_gave(tmp_path: 
     assert found[unowned] is None
     assert owned >= 2, "the host's libraries have owners"
     assert sbom.find_provider(libraries[0]) is found[libraries[0]]  # answered from what was found
+
+
+def test_the_lists_of_packages_named_like_a_library_give_dpkgs_owner() -> None:
+    """The quick path (the few dpkg file lists of packages named like the library, ~1 ms instead of
+    ``dpkg-query -S``'s ~50) finds the owner dpkg-query names, and leaves alone what it cannot find."""
+    libraries = _host_libraries()
+    if not libraries:
+        pytest.skip("no host libraries")
+    found = sbom._owners_from_lists([*libraries, "/usr/lib/x86_64-linux-gnu/libnobody-at-all.so.1"])
+    assert found, "libz, libsqlite3, libstdc++ live in packages named after them"
+    for path, owner in found.items():
+        proc = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True)
+        if proc.returncode != 0:  # recorded under the other merged-/usr spelling
+            twin = path[4:] if path.startswith("/usr/") else "/usr" + path
+            proc = subprocess.run(["dpkg-query", "-S", twin], capture_output=True, text=True, check=True)
+        assert proc.stdout.split(": ", 1)[0] == owner, path
+    assert "/usr/lib/x86_64-linux-gnu/libnobody-at-all.so.1" not in found

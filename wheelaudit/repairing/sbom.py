@@ -10,6 +10,7 @@ document holds no timestamp or random serial, so the same repair gives the same 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from functools import lru_cache
@@ -102,19 +103,16 @@ def find_provider(path: str) -> Provider | None:
     return find_providers([path])[path]
 
 
+#: dpkg's database: one ``<package>[:<arch>].list`` of installed paths per package, and the diversions.
+DPKG_INFO = "/var/lib/dpkg/info"
+DPKG_DIVERSIONS = "/var/lib/dpkg/diversions"
+
+
 def _ask_dpkg(paths: Sequence[str]) -> dict[str, Provider | None]:
-    asked: dict[str, list[str]] = {}  # each path and its merged-/usr twin -> the paths it stands for
-    for path in paths:
-        for variant in _usr_variants(path):
-            asked.setdefault(variant, []).append(path)
-    out = _run(["dpkg-query", "-S", *asked], any_status=True)  # status 1 when some path has no owner
-    owner_of: dict[str, str] = {}
-    for line in (out or "").splitlines():
-        owner, sep, listed = line.partition(": ")
-        if not sep or "," in owner or owner.startswith("diversion") or not owner:
-            continue  # a path shared by several packages, or diverted: no single provider
-        for path in asked.get(listed, ()):
-            owner_of.setdefault(path, owner)
+    owner_of = _owners_from_lists(paths)
+    rest = [path for path in paths if path not in owner_of]
+    if rest:
+        owner_of.update(_owners_from_dpkg_query(rest))
     if not owner_of:
         return {}
     owners = sorted(set(owner_of.values()))
@@ -129,6 +127,76 @@ def _ask_dpkg(paths: Sequence[str]) -> dict[str, Provider | None]:
             key, name, version, arch = fields
             packages[key] = packages[name] = Provider("deb", _os_id(), name, version, arch)
     return {path: packages.get(owner) for path, owner in owner_of.items()}
+
+
+def _owners_from_lists(paths: Sequence[str]) -> dict[str, str]:
+    """Owners found in the file lists of the packages named like each library, as ``dpkg-query -S`` names them.
+
+    ``dpkg-query -S`` reads every package's list (~50 ms, on the critical path of a small repair);
+    a library's package is nearly always named after it (``libsqlite3.so.0`` in ``libsqlite3-0``),
+    so those few lists are read first. dpkg lets one path belong to one package only (unless the
+    same package of several architectures ships it, which the same name finds too), so a path found
+    there has that owner; a path listed by two is shared and, like a diverted one or one not found,
+    is left to ``dpkg-query -S``.
+    """
+    try:
+        lists = [name for name in os.listdir(DPKG_INFO) if name.endswith(".list")]
+    except OSError:
+        return {}
+    diverted = _diversions()
+    found: dict[str, str] = {}
+    for path in paths:
+        stem = _package_stem(path)
+        if not stem or any(variant in diverted for variant in _usr_variants(path)):
+            continue
+        variants = set(_usr_variants(path))
+        owners = []
+        for name in lists:
+            if name.startswith(stem) and _listed(os.path.join(DPKG_INFO, name), variants):
+                owners.append(name[: -len(".list")])
+        if len(owners) == 1:
+            found[path] = owners[0]
+    return found
+
+
+def _package_stem(path: str) -> str:
+    """``libsqlite3`` for ``.../libsqlite3.so.0.8.6``: how Debian names a library's package (lower case)."""
+    base = os.path.basename(path)
+    stem = base.split(".so", 1)[0] if ".so" in base else ""
+    return stem.lower().replace("_", "-")
+
+
+def _listed(list_file: str, variants: set[str]) -> bool:
+    try:
+        with open(list_file, encoding="utf-8", errors="surrogateescape") as fh:
+            return any(line.rstrip("\n") in variants for line in fh)
+    except OSError:
+        return False
+
+
+def _diversions() -> set[str]:
+    """Every path dpkg's diversions file names (diverted paths and where they went)."""
+    try:
+        with open(DPKG_DIVERSIONS, encoding="utf-8", errors="surrogateescape") as fh:
+            return {line.rstrip("\n") for line in fh}
+    except OSError:
+        return set()
+
+
+def _owners_from_dpkg_query(paths: Sequence[str]) -> dict[str, str]:
+    asked: dict[str, list[str]] = {}  # each path and its merged-/usr twin -> the paths it stands for
+    for path in paths:
+        for variant in _usr_variants(path):
+            asked.setdefault(variant, []).append(path)
+    out = _run(["dpkg-query", "-S", *asked], any_status=True)  # status 1 when some path has no owner
+    owner_of: dict[str, str] = {}
+    for line in (out or "").splitlines():
+        owner, sep, listed = line.partition(": ")
+        if not sep or "," in owner or owner.startswith("diversion") or not owner:
+            continue  # a path shared by several packages, or diverted: no single provider
+        for path in asked.get(listed, ()):
+            owner_of.setdefault(path, owner)
+    return owner_of
 
 
 def _ask_rpm(path: str) -> Provider | None:
