@@ -322,6 +322,120 @@ def test_polars_far_read_decodes_at_most_five_percent_twice(real_wheels: dict[st
     pytest.fail(f"no far read was split in {TRIES} tries")
 
 
+# -- a helper started early, for a far read announced before nearer ones --------------------------
+
+
+#: Reads in the first MB of code before the far one (as the ISA scan makes), then the far read itself.
+NEAR = [(1_000_000, 2048), (5_000_000, 2048), (9_000_000, 2048)]
+FAR = (61_000_000, 3000)
+
+
+def _announced_reads(
+    path: Path, helpers: list[splitinflate.AheadDecoder], *, after: bool = True
+) -> tuple[list[bytes], int, int, int, splitinflate.AheadDecoder | None]:
+    """Announce FAR, read NEAR then FAR, check the CRC: (bytes read, split reads, helpers running when the
+    first near read began, bytes inflated by both decoders, the helper)."""
+    archive = WheelArchive(path)
+    helpers.clear()
+    with archive.open(archive.members[BIG_MEMBER], retain=1 << 20, to_end=True) as stream:
+        stream.read_at(0, 64)
+        stream.prefetch(FAR[0], FAR[0] + FAR[1])
+        started_before = len(helpers)
+        got = [stream.read_at(offset, size) for offset, size in [*NEAR, FAR]]
+        if after:
+            got.append(stream.read_at(FAR[0] + 500_000, 100))  # near the far read: within the kept bytes
+        stream.check_integrity()
+        assert stream.restarts == 0
+        return got, stream.split_reads, started_before, stream.inflated, helpers[0] if helpers else None
+
+
+@needs_two_cores
+def test_an_announced_far_read_gets_its_helper_before_the_nearer_reads(
+    big_wheel: tuple[Path, bytes], helpers: list[splitinflate.AheadDecoder]
+) -> None:
+    """The helper starts at the announcement and runs on to the end without waiting for the front decoder;
+    the front decoder adopts it at the far read: the bytes and the CRC are those of one decoder."""
+    path, data = big_wheel
+    want = [data[o : o + n] for o, n in [*NEAR, FAR, (FAR[0] + 500_000, 100)]]
+    for _ in range(TRIES):
+        got, split_reads, started_before, inflated, helper = _announced_reads(path, helpers)
+        assert got == want
+        assert started_before == 1 and helper is not None and helper.early
+        if split_reads != 1:
+            time.sleep(PAUSE)
+            continue
+        # it ran on to the member's end (never waiting for the front decoder); the front decoder took over
+        # near the block start, so little was inflated twice
+        assert helper.decoder.eof and helper.taken_at is not None
+        assert len(data) - helper.produced < FAR[0]
+        assert inflated <= len(data) + 2 * splitinflate.MAX_DIRTY_OUTPUT
+        return
+    pytest.fail(f"no far read was split in {TRIES} tries")
+
+
+@needs_two_cores
+def test_an_early_helper_that_kept_the_wrong_bytes_leaves_only_the_target_to_the_front_decoder(
+    big_wheel: tuple[Path, bytes], helpers: list[splitinflate.AheadDecoder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The target estimate off by far more than the kept margin: the front decoder reads the target itself,
+    and takes only the helper's place at the member's end and its CRC-32 (the check still passes)."""
+    path, data = big_wheel
+    monkeypatch.setattr(splitinflate, "EARLY_PAST", -30 * 1024 * 1024)  # keeps what lies 30 MB before it
+    for _ in range(TRIES):
+        got, split_reads, started_before, inflated, helper = _announced_reads(path, helpers, after=False)
+        assert got == [data[o : o + n] for o, n in [*NEAR, FAR]]
+        assert started_before == 1 and helper is not None
+        if split_reads != 1:
+            time.sleep(PAUSE)
+            continue
+        assert helper.decoder.eof  # it ran to the end
+        # the front decoder went a little past the far read (one output chunk), not to the end
+        front = inflated - helper.inflated
+        assert FAR[0] <= front <= FAR[0] + FAR[1] + splitinflate.VERIFY_BYTES * 4 + (2 << 20)
+        return
+    pytest.fail(f"no far read was split in {TRIES} tries")
+
+
+@needs_two_cores
+def test_a_far_read_before_the_announced_one_leaves_the_early_helper_at_work(
+    big_wheel: tuple[Path, bytes], helpers: list[splitinflate.AheadDecoder]
+) -> None:
+    """jaxlib's case: its first code sample lies 50 MB in, far too; it must not take (and end) the helper
+    started for ``.dynamic``, which then serves the announced read."""
+    path, data = big_wheel
+    archive = WheelArchive(path)
+    member = archive.members[BIG_MEMBER]
+    early_read, target = splitinflate.MIN_DISTANCE + 1_000_000, (70_000_000, 2000)
+    for _ in range(TRIES):
+        helpers.clear()
+        with archive.open(member, retain=1 << 20, to_end=True) as stream:
+            stream.prefetch(target[0], target[0] + target[1])
+            assert stream.read_at(early_read, 2048) == data[early_read : early_read + 2048]
+            assert stream.read_at(*target) == data[target[0] : target[0] + target[1]]
+            stream.check_integrity()
+            assert len(helpers) == 1 and helpers[0].early  # no second helper: the early one served it
+            if stream.split_reads == 1:
+                return
+        time.sleep(PAUSE)
+    pytest.fail(f"no far read was split in {TRIES} tries")
+
+
+def test_an_announcement_too_near_or_outside_the_member_starts_nothing(
+    big_wheel: tuple[Path, bytes], helpers: list[splitinflate.AheadDecoder]
+) -> None:
+    path, data = big_wheel
+    archive = WheelArchive(path)
+    member = archive.members[BIG_MEMBER]
+    helpers.clear()
+    with archive.open(member, to_end=True) as stream:
+        stream.prefetch(splitinflate.MIN_DISTANCE // 2, splitinflate.MIN_DISTANCE // 2 + 10)  # too near
+        stream.prefetch(member.size - 10, member.size + 10)  # past the end
+        assert stream.read_at(1000, 10) == data[1000:1010]
+    with archive.open(member, to_end=False) as stream:  # will not read to the end: the helper would not run on
+        stream.prefetch(*FAR)
+    assert helpers == []
+
+
 # -- a helper only on measured idle CPU --------------------------------------------------------------
 
 

@@ -64,7 +64,8 @@ def analyze_member(
                 binaries: list[Binary] = []
             elif fmt is BinaryFormat.ELF:
                 _keep_tables(stream, head)
-                binaries = [_with_debug_sizes(parse_elf(stream.read_at, member.name, member.size), stream)]
+                binary = parse_elf(stream.read_at, member.name, member.size, will_read=stream.prefetch)
+                binaries = [_with_debug_sizes(binary, stream)]
             elif fmt is BinaryFormat.MACHO:
                 from .macho import parse_macho
 

@@ -121,11 +121,16 @@ class _ElfReader:
             raise self.fail(str(exc)) from None
 
 
-def parse_elf(read_at: ReadAt, path: str, size: int) -> Binary:
-    """Analyse one ELF file. Raises :class:`MalformedBinary` for broken structure."""
+def parse_elf(read_at: ReadAt, path: str, size: int, *, will_read: Callable[[int, int], None] | None = None) -> Binary:
+    """Analyse one ELF file. Raises :class:`MalformedBinary` for broken structure.
+
+    ``will_read(offset, end)``, if given, is told of the dynamic segment's read as soon as the
+    program headers are parsed, before the code is sampled: a deflated member can start a
+    second decoder towards it then (:meth:`wheelaudit.wheel.archive.MemberStream.prefetch`).
+    """
     r = _ElfReader(read_at, path, size)
     try:
-        return _parse(r)
+        return _parse(r, will_read)
     except struct.error as exc:  # a table shorter than its header promised
         raise r.fail(str(exc)) from None
 
@@ -165,10 +170,13 @@ def _read_header(r: _ElfReader) -> tuple[_Header, list[_Segment]]:
     return _Header(bits, e, ei_osabi, e_type, e_machine, e_flags), segments
 
 
-def _parse(r: _ElfReader) -> Binary:
+def _parse(r: _ElfReader, will_read: Callable[[int, int], None] | None) -> Binary:
     header, segments = _read_header(r)
     bits, e, ei_osabi, e_type, e_machine, e_flags = header
     word = "Q" if bits == 64 else "I"
+    span = _dynamic_span(e, word, segments)
+    if will_read is not None and span is not None and span[1] > span[0]:
+        will_read(*span)
     arch = machine_name(e_machine, bits, e == "<", e_flags)
 
     interp = None
@@ -461,13 +469,21 @@ def _read_segments(r: _ElfReader, e: str, bits: int, phoff: int, phentsize: int,
     return segments
 
 
-def _read_dynamic(r: _ElfReader, e: str, word: str, segments: list[_Segment]) -> dict[int, list[int]]:
+def _dynamic_span(e: str, word: str, segments: list[_Segment]) -> tuple[int, int] | None:
+    """``[offset, end)`` of the file that :func:`_read_dynamic` reads; None without a dynamic segment."""
     dynamic = next((s for s in segments if s.type == PT_DYNAMIC), None)
     if dynamic is None:
-        return {}
+        return None
     entry = struct.calcsize(e + word * 2)
     count = min(dynamic.filesz // entry, MAX_DYN_ENTRIES)
-    data = r.read(dynamic.offset, count * entry)
+    return dynamic.offset, dynamic.offset + count * entry
+
+
+def _read_dynamic(r: _ElfReader, e: str, word: str, segments: list[_Segment]) -> dict[int, list[int]]:
+    span = _dynamic_span(e, word, segments)
+    if span is None:
+        return {}
+    data = r.read(span[0], span[1] - span[0])
     out: dict[int, list[int]] = {}
     for tag, value in struct.iter_unpack(e + word * 2, data):
         if tag == DT_NULL:

@@ -15,6 +15,7 @@ import functools
 import os
 import stat
 import struct
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -24,7 +25,7 @@ from .inflate import INFLATE_ERRORS, crc32, new_raw_decompressor
 from .limits import METADATA_SIZE_LIMIT, check_file_directory_clashes, check_overlaps, read_members, shown_name
 from .metadata import WheelInfo, find_dist_info, parse_headers, parse_wheel, wheel_info
 from .records import RecordTable
-from .splitinflate import LONG_READ, Deflated, long_read, reach
+from .splitinflate import LONG_READ, MIN_DISTANCE, Deflated, Early, long_read, reach, start_early
 from .zipdir import BadZip, Member, MemberTable
 from .zipformat import (
     CRC_AND_SIZES,
@@ -361,6 +362,8 @@ class MemberStream:
     #: ``.dynamic``, which may lie at the end) costs nothing: tensorflow-cpu's 788 MB library started
     #: over three times for reads below 12 MB.
     RESTART_RETAIN = 16 << 20
+    #: A far read announced (:meth:`prefetch`) when no core was idle: how often to look again.
+    RETRY_EARLY = 0.005
 
     def __init__(
         self,
@@ -385,6 +388,9 @@ class MemberStream:
         self._retain = retain
         self._own_fh = fh is None
         self._spill: _Spill | None = None
+        self._early: Early | None = None  # a second decoder started for an announced far read (prefetch)
+        self._announced: tuple[int, int] | None = None  # that read, while no helper could be started for it
+        self._next_try = 0.0  # time.monotonic() from which to try again
         self._fh = open(archive_path, "rb") if fh is None else fh  # noqa: SIM115 - closed in close()
         try:
             self._data_offset = self._locate_data()
@@ -402,6 +408,7 @@ class MemberStream:
         self.close()
 
     def close(self) -> None:
+        self._drop_early()
         self._drop_spill()
         if self._own_fh:
             self._fh.close()
@@ -454,6 +461,48 @@ class MemberStream:
                 return
         if not spill.take(chunk, chunk_start):
             self._drop_spill()
+
+    def prefetch(self, offset: int, end: int) -> None:
+        """A hint: bytes ``[offset, end)`` will be read after nearer ones, then the member to its end.
+
+        When that read is far enough for a second decoder (see :mod:`.splitinflate`), it starts
+        now and works through the member's second half while the reads before are served: the
+        far read then waits for neither. Only for a stream that will read to the end (``to_end``);
+        results never depend on it.
+        """
+        if (
+            self._early is not None
+            or not (self._split and self._to_end)
+            or self.member.compress_type != DEFLATED
+            or not 0 <= offset < end <= self.size
+        ):
+            return
+        self._announced = (offset, end)
+        self._try_early()
+
+    def _try_early(self) -> None:
+        """Start the helper for the announced read, if a core is idle now; else try again at a later read.
+
+        Right after start-up the idle time cannot be measured yet, only the tasks running at that
+        instant counted: a busy instant would otherwise cost the member its early helper.
+        """
+        now = time.monotonic()
+        if self._announced is None or now < self._next_try:
+            return
+        offset, end = self._announced
+        if offset - self._pos < MIN_DISTANCE:
+            self._announced = None  # too near now: the read itself may still split
+            return
+        self._next_try = now + self.RETRY_EARLY
+        self._early = start_early(self, self._deflated(), offset, end)
+        if self._early is not None:
+            self._announced = None
+
+    def _drop_early(self) -> None:
+        self._announced = None
+        early, self._early = self._early, None
+        if early is not None:
+            early.finish(self)
 
     def _drop_spill(self) -> None:
         if self._spill is not None:
@@ -528,6 +577,7 @@ class MemberStream:
         self._compare_local("data descriptor", *readings[0])
 
     def _start_inflation(self) -> None:
+        self._drop_early()  # a helper started early measures its place by the decoder being replaced
         self._parked: _Parked | None = None
         self._pos = 0  # uncompressed offset of the end of what was produced
         self._crc = 0  # CRC-32 of the bytes [0, _pos), accumulated as they stream past
@@ -606,6 +656,8 @@ class MemberStream:
             self._keep_spilling(chunk, self._pos)
         chunk_start = self._pos
         self._pos += len(chunk)
+        if self._early is not None:
+            self._early.note(self._pos, self.consumed)
         keep = offset - self.HISTORY
         if self._pos <= keep:
             self._window.clear()
@@ -663,7 +715,21 @@ class MemberStream:
             return bytes(window[offset - self._window_start : end - self._window_start])
 
     def _inflate_to(self, offset: int, end: int) -> None:
-        if self._split:
+        if self._early is not None and self._early.helper.gave_up:
+            self._drop_early()  # it never got clean: far reads may have helpers again, as without it
+        early, announced = self._early, self._announced
+        far = end - self._pos >= MIN_DISTANCE
+        if early is not None:
+            # Only the announced read (or one past it) meets the helper: one nearer, however far (jaxlib's
+            # first code sample lies 50 MB in), leaves it at work; the announced read then finds the front
+            # decoder past the helper's start if that read passed it, and goes on alone.
+            if end > early.offset:
+                self._early = None
+                reach(self, self._deflated(), offset, end, to_end=self._to_end, early=early)
+        elif announced is not None and end <= announced[0] and not far:
+            self._try_early()  # a near read before the announced one
+        elif self._split:
+            self._announced = None
             reach(self, self._deflated(), offset, end, to_end=self._to_end)
         while self._pos < end:
             self.step(offset)
@@ -705,15 +771,24 @@ class MemberStream:
         return raw, out
 
     def adopt(
-        self, decoder: Any, tail: bytes, *, consumed: int, position: int, crc: int, window: bytearray, window_start: int
+        self,
+        decoder: Any,
+        tail: bytes,
+        *,
+        consumed: int,
+        position: int,
+        crc: int,
+        window: bytearray | None,
+        window_start: int,
     ) -> None:
         self._inflater, self._tail = decoder, tail
         self._fh.seek(self._data_offset + consumed)
         self._compressed_left = self.member.compressed_size - consumed
         self._pos = position
         self._crc = crc
-        self._window = window
-        self._window_start = window_start
+        if window is not None:  # else this decoder's own stays: it read the target itself
+            self._window = window
+            self._window_start = window_start
         self.split_reads += 1
 
     def check_integrity(self) -> None:

@@ -81,11 +81,36 @@ KEEP_BYTES = 6 * 1024 * 1024
 PAUSE_PAST = 512 * 1024
 #: When running on to the member's end, the kept output extends this far past the target (for nearby reads).
 AFTER_TARGET = 1024 * 1024
+#: A helper started early (:func:`start_early`) passes the target before the front decoder can say where
+#: it is: it keeps EARLY_KEEP_BYTES up to this far past the estimated end, and decodes on, checksumming only.
+#: The estimate was off by up to 3.6 MB (cuBLAS's libcublasLt, 150 MB past the block start); a miss costs
+#: the front decoder the way to the target (cuBLAS: 0.96 s against 0.69). 4 MiB more than KEEP_BYTES.
+EARLY_KEEP_BYTES = 10 * 1024 * 1024
+EARLY_PAST = EARLY_KEEP_BYTES // 2
+#: ... once the front decoder has read this share of the compressed bytes before the block start (until then
+#: it pauses as a late helper does): its ratio so far is what places the target.
+EARLY_SEEN = 0.5
+#: ... and is estimated to be at most this far (uncompressed) from the block start: the error grows with the
+#: stretch extrapolated (cuBLAS's libcublasLt, half-way there: 14 MB; polars' library, 15 MB away: 1 MB).
+EARLY_TRUST_AHEAD = 32 * 1024 * 1024
+#: An early helper extrapolates with the front decoder's ratio over about this many compressed bytes
+#: before where it stands (the whole way from the member's start put cuBLAS's target 7 MB off).
+RECENT_BYTES = 8 * 1024 * 1024
+#: ... and starts this share of the compressed bytes on from the front decoder: the two start together,
+#: but the helper first searches for a block and decodes some MB twice.
+EARLY_FRACTION = 0.5
 #: Give up if the stand-in window still shows through after this much output. Until then the helper decodes
 #: every byte twice (two stand-ins), and the front decoder decodes them a third time up to where it takes
 #: over; the helpers that pay get clean within a few MB (polars 4.7 MB, tensorflow-cpu 2.9 MB), jaxlib's in
 #: 6 to 37 MB: each of its helpers that gave up cost 2x this much (3.7% of the wheel at 6 MB).
 MAX_DIRTY_OUTPUT = 6 * 1024 * 1024
+#: ... for a helper started early (the front decoder is far behind: it has time). In polars' library half of
+#: the block starts between 20 and 40 MB (compressed) need more than 6 MB to get clean, all but one less than 10.
+MAX_EARLY_DIRTY_OUTPUT = 12 * 1024 * 1024
+#: ... if by MAX_DIRTY_OUTPUT its stand-ins differ in at most this many of their last 32 KiB: those of polars
+#: that got clean by 12 MB differed in 0 to 1,800 there, the never-clean ones of tensorflow-cpu and jaxlib in
+#: 3,200 and more (a wrong guess costs time only: 12 MB decoded twice for nothing, or a helper less).
+NEARLY_CLEAN = 2048
 #: While its output may depend on the stand-in window, the helper notes its last 32 KiB every this many
 #: bytes; the front decoder takes over at the first such point where its own bytes are the same. The
 #: zero-window decode usually agrees with the truth long before the two stand-ins agree with each other
@@ -153,8 +178,35 @@ def idle_enough() -> bool:
     idle = None if ticks is None or base is None else idle_cpus(base[1], ticks, cpus)
     if idle is None:  # too soon to measure: count what runs right now (this thread included)
         running = running_now()
-        idle = None if running is None else cpus - running
+        idle = None if running is None else cpus - running + _own_others_running()
     return idle is None or idle >= MIN_IDLE_CPUS
+
+
+def _own_others_running() -> int:
+    """This process's threads other than the calling one that are running right now (Linux; else 0).
+
+    Not counted as busy in the instant count: right after start-up another worker is usually
+    sniffing a small member, for a millisecond (it kept polars' early helper from starting in 4
+    runs of 5); this process's own long reads are counted by :func:`reserve_helper` instead.
+    """
+    me = threading.get_native_id()
+    count = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0
+    for task in tasks:
+        if task == str(me):
+            continue
+        try:
+            with open(f"/proc/self/task/{task}/stat", "rb") as fh:
+                stat = fh.read(512)
+        except OSError:
+            continue
+        # pid (comm) state ...: comm may hold spaces and parentheses, the state follows the last ')'
+        if stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] == b"R":
+            count += 1
+    return count
 
 
 # -- aligning a decoder to a block that starts mid-byte ------------------------------------
@@ -401,8 +453,11 @@ class Checkpoint:
 class AheadDecoder(threading.Thread):
     """Decode a deflated member from a block start found near ``search_from`` (see the module docstring)."""
 
-    def __init__(self, path: str, data_offset: int, compressed_size: int, search_from: int, goal: int) -> None:
+    def __init__(
+        self, path: str, data_offset: int, compressed_size: int, search_from: int, goal: int, *, early: bool = False
+    ) -> None:
         super().__init__(name="wheelaudit-inflate-ahead", daemon=True)
+        self.early = early  # started before the far read (see start_early): never waits for the front decoder
         self._path = path
         self._data_offset = data_offset
         self._compressed_size = compressed_size
@@ -431,6 +486,8 @@ class AheadDecoder(threading.Thread):
         self.inflated = 0  # all bytes produced, both stand-ins
         self.crc = 0  # CRC-32 of outputs [0, produced), the zero stand-in's where they differ
         self.finished = False
+        self._dirty_verdict: bool | None = None  # see _nearly_clean
+        self._front_history: list[tuple[int, int]] = []  # (out, in) of the front decoder, oldest first
 
     # called by the front decoder -------------------------------------------------------
 
@@ -442,8 +499,8 @@ class AheadDecoder(threading.Thread):
         the target. The output kept stays the part around the target.
         """
         with self._changed:
+            self.run_on_to = run_on_to  # first: _stop reads target_end, then run_on_to, without the lock
             self.target_end = target_end
-            self.run_on_to = run_on_to
             self._changed.notify_all()
 
     def arrive(self) -> None:
@@ -529,7 +586,9 @@ class AheadDecoder(threading.Thread):
             while not self.cancelled.is_set():
                 if self.taken_at is not None:
                     break
-                if self.produced >= MAX_DIRTY_OUTPUT or (not pending and self.consumed >= self._compressed_size):
+                if self.produced >= MAX_DIRTY_OUTPUT and not self._nearly_clean(last_first, last_second):
+                    return False
+                if self.produced >= MAX_EARLY_DIRTY_OUTPUT or (not pending and self.consumed >= self._compressed_size):
                     return False
                 if second is not None and self.arrived:
                     second = None
@@ -574,11 +633,22 @@ class AheadDecoder(threading.Thread):
         """Go on with the clean decoder until the target's end (or the member's), pausing if it is not yet known."""
         while not self.cancelled.is_set():
             with self._changed:
-                while self.target_end is None and not self.cancelled.is_set() and self.produced >= self._pause_at():
+                while (
+                    self.target_end is None
+                    and not (self.early and self._estimate_trusted())
+                    and not self.cancelled.is_set()
+                    and self.produced >= self._pause_at()
+                ):
                     self._changed.wait(0.01)
             if self.cancelled.is_set():
                 return False
             stop = self._stop()
+            if stop is None and self.early and self._kept_end is None:
+                # Not told yet where the target is: keep what lies around where it should be, run on past it.
+                stop = max(self._pause_at() - PAUSE_PAST + EARLY_PAST, self.produced)
+                if self.produced >= stop:
+                    self._kept_end = self.produced
+                    continue
             if stop is not None and self.produced >= stop:
                 if self.run_on_to is None or self.produced >= self.run_on_to:
                     return True
@@ -611,6 +681,27 @@ class AheadDecoder(threading.Thread):
             return min(self.target_end + AFTER_TARGET, self.run_on_to)
         return self.run_on_to
 
+    def _nearly_clean(self, first: bytes, second: bytes) -> bool:
+        """Whether an early helper may go on past MAX_DIRTY_OUTPUT (see NEARLY_CLEAN); decided once."""
+        if self._dirty_verdict is None:
+            xor = int.from_bytes(first, "big") ^ int.from_bytes(second, "big")
+            differing = len(first) - xor.to_bytes(len(first), "big").count(0)
+            self._dirty_verdict = self.early and len(first) == len(second) == WINDOW and differing <= NEARLY_CLEAN
+        return self._dirty_verdict
+
+    def _estimate_trusted(self) -> bool:
+        """Whether the front decoder has seen enough (EARLY_SEEN) and is near enough (EARLY_TRUST_AHEAD) to
+        extrapolate where the block start is.
+
+        A member's first bytes (headers, padding) deflate far better than what follows: from them
+        alone cuBLAS's helper put the target before its block start and kept nothing of use.
+        """
+        assert self.block is not None
+        front_out, front_in = self.front
+        if front_in < EARLY_SEEN * self.block.feed_from:
+            return False
+        return self._goal - self._pause_at() + PAUSE_PAST - front_out <= EARLY_TRUST_AHEAD
+
     def _pause_at(self) -> int:
         """How far to decode before the target is known: a little past its estimated end (see KEEP_BYTES).
 
@@ -620,6 +711,15 @@ class AheadDecoder(threading.Thread):
         assert self.block is not None
         front_out, front_in = self.front
         ratio = front_out / front_in if front_in else 3.0
+        if self.early:  # the front decoder's ratio over its last RECENT_BYTES: the stretch ahead is more alike
+            history = self._front_history
+            if not history or history[-1] != (front_out, front_in):
+                history.append((front_out, front_in))
+                while len(history) > 2 and front_in - history[1][1] >= RECENT_BYTES:
+                    history.pop(0)
+            old_out, old_in = history[0]
+            if front_in - old_in >= RECENT_BYTES // 2:
+                ratio = (front_out - old_out) / (front_in - old_in)
         block_start = front_out + (self.block.feed_from - front_in) * ratio
         return int(self._goal - block_start) + PAUSE_PAST
 
@@ -628,7 +728,8 @@ class AheadDecoder(threading.Thread):
             return
         self._kept.append(out)
         self._kept_size += len(out)
-        while self._kept_size - len(self._kept[0]) >= KEEP_BYTES:
+        keep = EARLY_KEEP_BYTES if self.early else KEEP_BYTES
+        while self._kept_size - len(self._kept[0]) >= keep:
             self._kept_size -= len(self._kept.pop(0))
 
     def kept_range(self) -> tuple[int, int]:
@@ -681,9 +782,18 @@ class FrontDecoder(Protocol):
         """Inflate and keep up to ``size`` more compressed bytes; returns them and what they gave."""
 
     def adopt(
-        self, decoder: Any, tail: bytes, *, consumed: int, position: int, crc: int, window: bytearray, window_start: int
+        self,
+        decoder: Any,
+        tail: bytes,
+        *,
+        consumed: int,
+        position: int,
+        crc: int,
+        window: bytearray | None,
+        window_start: int,
     ) -> None:
-        """Go on with the helper's decoder: it stands at ``consumed`` / ``position``, having kept ``window``."""
+        """Go on with the helper's decoder: it stands at ``consumed`` / ``position``, having kept ``window``
+        (None: the front decoder keeps its own, and ``window_start`` means nothing)."""
 
 
 @record(frozen=True)
@@ -696,18 +806,89 @@ class Deflated:
     size: int
 
 
-def reach(front: FrontDecoder, member: Deflated, offset: int, end: int, *, to_end: bool) -> None:
+class Early:
+    """A helper started before the far read it serves (:func:`start_early`), and the front's counts then."""
+
+    def __init__(self, helper: AheadDecoder, offset: int, end: int, inflated: int, position: int) -> None:
+        self.helper = helper
+        self.offset = offset  # the read announced
+        self.end = end
+        self._inflated = inflated
+        self._position = position
+
+    def note(self, position: int, consumed: int) -> None:
+        """The front decoder's progress, from which the helper estimates where the target is."""
+        self.helper.front = (position, consumed)
+
+    def finish(self, front: FrontDecoder) -> None:
+        """Stop the helper (if still running), count what it inflated, give its core back."""
+        try:
+            self.helper.cancel()
+            self.helper.join()
+            front.inflated += self.helper.inflated
+        finally:
+            release_helper(early=True)
+            front.split_waste += (front.inflated - self._inflated) - (front.position - self._position)
+
+
+def _may_split(front: FrontDecoder, member: Deflated, offset: int, *, early: bool = False) -> bool:
+    """Whether a read at ``offset`` is far enough, a core idle, and the member's waste allows: takes the core."""
+    if offset - front.position < MIN_DISTANCE or not split_enabled():
+        return False
+    if front.split_waste and front.split_waste + 2 * MAX_DIRTY_OUTPUT > WASTE_SHARE * member.size:
+        return False
+    return idle_enough() and reserve_helper(early=early)
+
+
+def start_early(front: FrontDecoder, member: Deflated, offset: int, end: int) -> Early | None:
+    """Start a helper now for a far read ``[offset, end)`` the caller will make after nearer ones, then read
+    the member to its end; None when :func:`reach` would not split either. Hand it to :func:`reach`.
+
+    The far read (polars' ``.dynamic`` at 137 MB of 177) is known once the headers are read, but
+    made only after reads in the first tens of MB (the code sampled for its ISA level): a helper
+    started then instead of at the far read works alongside the front decoder from the start, and
+    halves the member's inflation rather than what is left after those reads.
+    """
+    if not _may_split(front, member, offset, early=True):
+        return None
+    try:
+        done = front.consumed
+        estimate = int(member.compressed_size * offset / member.size)  # compressed offset of the target
+        if estimate - done < MIN_COMPRESSED_DISTANCE:
+            release_helper(early=True)
+            return None
+        start = done + int(min((member.compressed_size - done) * EARLY_FRACTION, (estimate - done) * 0.8))
+        helper = AheadDecoder(
+            member.path, member.data_offset, member.compressed_size, search_from=start, goal=end, early=True
+        )
+        early = Early(helper, offset, end, front.inflated, front.position)
+        helper.front = (front.position, done)
+        helper.start()
+    except BaseException:
+        release_helper(early=True)
+        raise
+    return early
+
+
+def reach(
+    front: FrontDecoder, member: Deflated, offset: int, end: int, *, to_end: bool, early: Early | None = None
+) -> None:
     """Inflate towards ``offset`` with a second decoder, when it is far enough and a core is idle.
 
     Leaves the front decoder in a consistent state either way: on success its window
     holds ``[offset, end)``; otherwise the caller simply goes on inflating. With
     ``to_end`` the caller will read the member to its end, so the helper runs on there.
+    ``early``: a helper already started for this read (:func:`start_early`); it is finished here.
     """
-    if offset - front.position < MIN_DISTANCE or not split_enabled():
-        return
-    if front.split_waste and front.split_waste + 2 * MAX_DIRTY_OUTPUT > WASTE_SHARE * member.size:
-        return
-    if not idle_enough() or not reserve_helper():
+    if early is not None:
+        if not early.helper.gave_up:
+            try:
+                _meet_helper(front, early.helper, member, offset, end, to_end)
+            finally:
+                early.finish(front)
+            return
+        early.finish(front)  # it never got clean: a new helper from here may (as without it)
+    if not _may_split(front, member, offset):
         return
     inflated, position = front.inflated, front.position
     try:
@@ -767,11 +948,25 @@ def _meet_helper(
         return
     point, crc_at_point = taken
     helper.take_over(point.at)
+    missed = helper.early and _kept_misses(helper, point.at, offset - block_start, end - block_start)
+    if missed:  # an early helper kept the wrong bytes: decode to the target here while it runs on
+        while front.position < end:
+            front.step(offset)
     helper.join()
     kept_from, kept_to = helper.kept_range()
-    window_from = max(kept_from, point.at)  # the helper's bytes before the take-over point may be stand-ins'
-    if helper.gave_up or offset - block_start < window_from or end - block_start > kept_to:
+    # the helper's bytes before the take-over point may be stand-ins'
+    window_from: int | None = max(kept_from, point.at)
+    if helper.gave_up:
         return
+    assert window_from is not None
+    if end > offset and (offset - block_start < window_from or end - block_start > kept_to):  # (an empty read,
+        # the CRC check's, needs none of the kept bytes). Not kept: the front decoder reads the target itself,
+        # then takes only the helper's place at the member's end (and its CRC-32), if it got there.
+        if not helper.early or helper.produced != member.size - block_start:
+            return
+        while front.position < end:
+            front.step(offset)
+        window_from = None
     # Adopt the helper's decoder: it is exactly where a sequential one would be (at the member's
     # end if it ran on; the window then ends before the position, and reads past it start over).
     # crc(front's bytes to the point + helper's after it) from crc(helper's, stand-ins' included):
@@ -782,9 +977,17 @@ def _meet_helper(
         consumed=helper.consumed,
         position=block_start + helper.produced,
         crc=crc32_combine(crc_at_point ^ point.crc, helper.crc, helper.produced - point.at),
-        window=helper.take_kept(window_from),
-        window_start=block_start + window_from,
+        window=None if window_from is None else helper.take_kept(window_from),
+        window_start=block_start + (window_from or 0),
     )
+
+
+def _kept_misses(helper: AheadDecoder, point: int, offset: int, end: int) -> bool:
+    """Whether ``[offset, end)`` (from the block start) will not be among the bytes the helper keeps after
+    ``point``: what it keeps only moves on, and stops where it stopped keeping (past its estimate)."""
+    with helper._changed:
+        kept_from, kept_to = helper.kept_range()
+        return offset < max(kept_from, point) or (helper._kept_end is not None and end > kept_to)
 
 
 def _take_over_point(
@@ -840,20 +1043,26 @@ def long_read() -> Iterator[None]:
             _long_reads -= 1
 
 
-def reserve_helper() -> bool:
-    """Take a core for a helper if one is idle (several large members scanned at once use them all)."""
-    global _helpers
+def reserve_helper(*, early: bool = False) -> bool:
+    """Take a core for a helper if one is idle (several large members scanned at once use them all).
+
+    ``early``: the front decoder is not inflating far yet, but will: it takes a core too, from now
+    until :func:`release_helper` with ``early``.
+    """
+    global _helpers, _long_reads
     with _lock:
-        if _long_reads + _helpers >= usable():
+        if _long_reads + early + _helpers >= usable():
             return False
         _helpers += 1
+        _long_reads += early
         return True
 
 
-def release_helper() -> None:
-    global _helpers
+def release_helper(*, early: bool = False) -> None:
+    global _helpers, _long_reads
     with _lock:
         _helpers -= 1
+        _long_reads -= early
 
 
 note_cpu()  # the first reading: a far read early in the process measures from here
