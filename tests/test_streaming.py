@@ -120,3 +120,38 @@ def test_binaries_found_by_magic_not_suffix(tmp_path: Path) -> None:
     wheel = rewrite(src, tmp_path / src.name, add={"wa_sample_abi3/data/helper.bin": so})
     report = wheelaudit.audit(wheel)
     assert "wa_sample_abi3/data/helper.bin" in {b.path for b in report.binaries}
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("seed", [1, 2])
+def test_many_reads_at_once_give_what_one_read_each_gives(real_wheels: dict[str, Path], seed: int) -> None:
+    """``MemberStream.read_spans`` (the ISA scan's code windows, cut from the output as it streams past)
+    against zipfile's bytes: spans of every size, straddling output pieces, overlapping, repeated,
+    behind the decoder, far ahead of it; reads behind and ahead afterwards, and the CRC-32 check."""
+    import random
+
+    wheel = next(path for name, path in real_wheels.items() if name.startswith("pyarrow-26.0.1-"))
+    rng = random.Random(seed)
+    archive = WheelArchive(wheel)
+    libraries = sorted((m for m in archive.members.values() if ".so" in m.name and m.size > 4 << 20), key=str)
+    assert len(libraries) >= 3
+    with zipfile.ZipFile(wheel) as reference:
+        for member in libraries[:3]:
+            data = reference.read(member.name)
+            n = len(data)
+            for trial in range(4):
+                sizes = (0, 1, 100, 2048, 4096, 3 << 20)
+                spans = sorted((rng.randrange(0, n - 4096), rng.choice(sizes)) for _ in range(rng.choice((1, 64, 300))))
+                if trial == 3:
+                    spans = sorted([*spans, *((o + 10, s) for o, s in spans[:3]), *spans[:2], (n - 100, 100)])
+                spans = [(o, min(s, n - o)) for o, s in spans]
+                with archive.open(member, retain=4096, to_end=True) as stream:
+                    if trial == 2:
+                        stream.read_at(n // 3, 10)  # spans behind the decoder too
+                    assert stream.read_spans(spans) == [data[o : o + s] for o, s in spans], (member.name, trial)
+                    for offset in (spans[-1][0], max(0, spans[-1][0] - 500_000), n // 2, 0):
+                        assert stream.read_at(offset, 100) == data[offset : offset + 100]
+                    stream.check_integrity()
+                    assert stream.read_spans([]) == []
+                    with pytest.raises(EOFError):
+                        stream.read_spans([(0, 10), (n - 5, 10)])

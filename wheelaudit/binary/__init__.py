@@ -64,7 +64,9 @@ def analyze_member(
                 binaries: list[Binary] = []
             elif fmt is BinaryFormat.ELF:
                 _keep_tables(stream, head)
-                binary = parse_elf(stream.read_at, member.name, member.size, will_read=stream.prefetch)
+                binary = parse_elf(
+                    stream.read_at, member.name, member.size, will_read=stream.prefetch, read_spans=stream.read_spans
+                )
                 binaries = [_with_debug_sizes(binary, stream)]
             elif fmt is BinaryFormat.MACHO:
                 from .macho import parse_macho

@@ -49,6 +49,7 @@ MAX_SYMBOLS = 1 << 24
 MAX_TABLE_BYTES = 512 * 1024 * 1024
 
 ReadAt = Callable[[int, int], bytes]
+ReadSpans = Callable[[list[tuple[int, int]]], list[bytes]]
 
 
 class _Unpacker(Protocol):
@@ -98,10 +99,11 @@ class _Segment:
 
 
 class _ElfReader:
-    def __init__(self, read_at: ReadAt, path: str, size: int) -> None:
+    def __init__(self, read_at: ReadAt, path: str, size: int, read_spans: ReadSpans | None = None) -> None:
         self.path = path
         self.size = size
         self._read_at = read_at
+        self._read_spans = read_spans
 
     def fail(self, why: str) -> MalformedBinary:
         return MalformedBinary(f"{self.path}: malformed ELF: {why}", path=self.path)
@@ -120,15 +122,34 @@ class _ElfReader:
         except EOFError as exc:
             raise self.fail(str(exc)) from None
 
+    def read_spans(self, spans: list[tuple[int, int]]) -> list[bytes]:
+        """:meth:`read` of each span, through the caller's ``read_spans`` when it gave one."""
+        if self._read_spans is None:
+            return [self.read(offset, size) for offset, size in spans]
+        for offset, size in spans:
+            self.check(offset, size)
+        try:
+            return self._read_spans(spans)
+        except EOFError as exc:
+            raise self.fail(str(exc)) from None
 
-def parse_elf(read_at: ReadAt, path: str, size: int, *, will_read: Callable[[int, int], None] | None = None) -> Binary:
+
+def parse_elf(
+    read_at: ReadAt,
+    path: str,
+    size: int,
+    *,
+    will_read: Callable[[int, int], None] | None = None,
+    read_spans: ReadSpans | None = None,
+) -> Binary:
     """Analyse one ELF file. Raises :class:`MalformedBinary` for broken structure.
 
     ``will_read(offset, end)``, if given, is told of the dynamic segment's read as soon as the
     program headers are parsed, before the code is sampled: a deflated member can start a
     second decoder towards it then (:meth:`wheelaudit.wheel.archive.MemberStream.prefetch`).
+    ``read_spans``, if given, reads the code samples all at once (``MemberStream.read_spans``).
     """
-    r = _ElfReader(read_at, path, size)
+    r = _ElfReader(read_at, path, size, read_spans)
     try:
         return _parse(r, will_read)
     except struct.error as exc:  # a table shorter than its header promised
@@ -614,7 +635,7 @@ def _code_isa(r: _ElfReader, segments: list[_Segment]) -> CodeIsa | None:
 
     spans = [(s.offset, s.filesz) for s in segments if s.type == PT_LOAD and s.flags & PF_X]
     dynamic = next((s.offset for s in segments if s.type == PT_DYNAMIC), None)
-    return scan_code(r.read, spans, r.size, dynamic)
+    return scan_code(r.read, spans, r.size, dynamic, r.read_spans)
 
 
 def _round_up(value: int, align: int) -> int:

@@ -29,6 +29,7 @@ from .model import CodeIsa, IsaFamilyUse
 from .x86decode import LEVEL, Family, count_window, native_count_window
 
 ReadAt = Callable[[int, int], bytes]
+ReadSpans = Callable[[list[tuple[int, int]]], list[bytes]]
 
 #: Windows per binary and bytes per window: 64 x 2 KB is ~35,000 instructions, ~4 ms of CPython 3.11
 #: (a wheel of many libraries pays it for each: ~0.15 s for pyarrow's 38, 0.3 s for scipy's 111), ~0.4 ms in C.
@@ -218,16 +219,22 @@ def _sampled_spans(spans: list[tuple[int, int]], next_read: int) -> list[tuple[i
 
 
 def scan_code(
-    read_at: ReadAt, segments: Iterable[tuple[int, int]], file_size: int, next_read: int | None = None
+    read_at: ReadAt,
+    segments: Iterable[tuple[int, int]],
+    file_size: int,
+    next_read: int | None = None,
+    read_spans: ReadSpans | None = None,
 ) -> CodeIsa | None:
     """Sample the executable segments; None when too little code was found to judge.
 
     ``next_read`` is where the caller reads next (ELF: the dynamic segment); see
-    :func:`_sampled_spans`. Windows are read in file order, then counted (see :func:`_counts`).
+    :func:`_sampled_spans`. Windows are read in file order (all at once with ``read_spans``,
+    e.g. :meth:`wheelaudit.wheel.archive.MemberStream.read_spans`), then counted (see :func:`_counts`).
     """
     tally = _Tally()
     spans = _sampled_spans(_spans(segments, file_size), file_size if next_read is None else next_read)
-    windows = [read_at(offset, min(WINDOW_BYTES, file_size - offset)) for offset in window_offsets(spans, file_size)]
+    wanted = [(offset, min(WINDOW_BYTES, file_size - offset)) for offset in window_offsets(spans, file_size)]
+    windows = read_spans(wanted) if read_spans is not None else [read_at(offset, size) for offset, size in wanted]
     for counts in _counts(windows):
         tally.add_window(counts)
     return judge(tally)

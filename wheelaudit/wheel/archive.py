@@ -714,6 +714,70 @@ class MemberStream:
         with memoryview(self._window) as window:  # one copy: an 82 MB .dynstr was held three times
             return bytes(window[offset - self._window_start : end - self._window_start])
 
+    def read_spans(self, spans: list[tuple[int, int]]) -> list[bytes]:
+        """The bytes of each ``(offset, size)`` in ``spans`` (ascending), as :meth:`read_at` gives them.
+
+        For many small reads spread forwards (the ISA scan's code windows): each is cut from the
+        inflated output as it streams past, which is kept only for the last of them. Read one by
+        one, every piece of output that reached a window was first copied into the kept window with
+        the HISTORY before it (pyarrow: ~25 ms of its show for 150 MB of libraries).
+        """
+        out: list[bytes] = []
+        batch: list[tuple[int, int]] = []
+        for offset, size in spans:
+            end = offset + size
+            if offset < 0 or size < 0 or end > self.size:
+                raise EOFError(f"{self.member.name}: bytes {offset}..{end} lie outside the member ({self.size} bytes)")
+            if batch and offset >= batch[-1][0] and offset - self._pos < MIN_DISTANCE:
+                batch.append((offset, end))
+                continue
+            out += self._read_batch(batch)
+            batch = []
+            if (
+                self.member.compress_type == DEFLATED
+                and self._parked is None  # (read_at may resume it)
+                and self._spill is None
+                and 0 <= offset - self._pos < MIN_DISTANCE
+            ):
+                batch.append((offset, end))  # near and not yet inflated: cut from the stream
+            else:
+                out.append(self.read_at(offset, size))  # kept already, behind, far (a second decoder), stored
+        return out + self._read_batch(batch)
+
+    def _read_batch(self, batch: list[tuple[int, int]]) -> list[bytes]:
+        """:meth:`read_spans` for ascending ``[offset, end)`` spans, the first at or past what was inflated."""
+        if not batch:
+            return []
+        last = batch[-1][0]
+        found: list[bytes] = []
+        parts: list[bytes] = []  # of the span being cut, when it straddles pieces of output
+        waiting = iter(batch)
+        offset, end = next(waiting)
+        if self._announced is not None:
+            self._try_early()  # a near read before the announced one, as in _inflate_to
+        with long_read() if batch[-1][1] - self._pos >= LONG_READ else contextlib.nullcontext():
+            while True:
+                while end <= self._pos:  # already inflated: the span before, or one the last piece held
+                    found.append(b"".join(parts) if parts else self.read_at(offset, end - offset))
+                    parts = []
+                    following = next(waiting, None)
+                    if following is None:
+                        return found
+                    offset, end = following
+                start = self._pos
+                piece = self.step(last)  # keeps output only from the last span's HISTORY on
+                while True:  # cut every span the piece reaches
+                    if offset < self._pos and end > start and (parts or offset >= start):
+                        parts.append(piece[max(offset - start, 0) : min(end, self._pos) - start])
+                    if end > self._pos:
+                        break
+                    found.append(b"".join(parts) if parts else self.read_at(offset, end - offset))
+                    parts = []
+                    following = next(waiting, None)
+                    if following is None:
+                        return found
+                    offset, end = following
+
     def _inflate_to(self, offset: int, end: int) -> None:
         if self._early is not None and self._early.helper.gave_up:
             self._drop_early()  # it never got clean: far reads may have helpers again, as without it
