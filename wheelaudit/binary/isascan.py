@@ -24,7 +24,6 @@ from collections.abc import Iterable
 from typing import Callable
 
 from ..wheel.splitinflate import MIN_DISTANCE
-from .isaworker import shared as shared_helper
 from .model import CodeIsa, IsaFamilyUse
 from .x86decode import LEVEL, Family, count_window, native_count_window
 
@@ -165,7 +164,9 @@ def _counts(windows: list[bytes]) -> list[list[int] | None]:
             missing.append(code)
     if not missing:
         return found
-    walked = iter(shared_helper().counts_for_scan(missing, _window_counts))
+    from .isaworker import shared  # here: only the walk in Python has a helper process (~1 ms of imports)
+
+    walked = iter(shared().counts_for_scan(missing, _window_counts))
     for i, (code, counts) in enumerate(zip(windows, found)):
         if counts is _UNKNOWN:
             found[i] = _remember(code, next(walked))

@@ -7,7 +7,6 @@ are for RECORD itself); what a field means is decided by the functions below.
 
 from __future__ import annotations
 
-import base64
 import codecs
 import csv
 import io
@@ -201,6 +200,8 @@ def serialise_record(rows: Iterable[RecordRow], record_name: str) -> bytes:
 
 
 def _b64(digest: bytes) -> str:
+    import base64  # here: only writing a RECORD needs it
+
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
