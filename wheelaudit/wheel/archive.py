@@ -751,32 +751,25 @@ class MemberStream:
         last = batch[-1][0]
         found: list[bytes] = []
         parts: list[bytes] = []  # of the span being cut, when it straddles pieces of output
-        waiting = iter(batch)
-        offset, end = next(waiting)
+        piece, start = b"", self._pos  # the latest piece of output, and where it starts
+        spans = iter(batch)
+        span = next(spans, None)
         if self._announced is not None:
             self._try_early()  # a near read before the announced one, as in _inflate_to
         with long_read() if batch[-1][1] - self._pos >= LONG_READ else contextlib.nullcontext():
-            while True:
-                while end <= self._pos:  # already inflated: the span before, or one the last piece held
-                    found.append(b"".join(parts) if parts else self.read_at(offset, end - offset))
-                    parts = []
-                    following = next(waiting, None)
-                    if following is None:
-                        return found
-                    offset, end = following
-                start = self._pos
-                piece = self.step(last)  # keeps output only from the last span's HISTORY on
-                while True:  # cut every span the piece reaches
-                    if offset < self._pos and end > start and (parts or offset >= start):
-                        parts.append(piece[max(offset - start, 0) : min(end, self._pos) - start])
-                    if end > self._pos:
-                        break
-                    found.append(b"".join(parts) if parts else self.read_at(offset, end - offset))
-                    parts = []
-                    following = next(waiting, None)
-                    if following is None:
-                        return found
-                    offset, end = following
+            while span is not None:
+                offset, end = span
+                if offset < self._pos and end > start and (parts or offset >= start):
+                    parts.append(piece[max(offset - start, 0) : min(end, self._pos) - start])
+                if end > self._pos:
+                    start = self._pos
+                    piece = self.step(last)  # keeps output only from the last span's HISTORY on
+                    continue
+                # one not cut whole (it began before the piece: overlapping spans) is read as before
+                found.append(b"".join(parts) if parts else self.read_at(offset, end - offset))
+                parts = []
+                span = next(spans, None)
+        return found
 
     def _inflate_to(self, offset: int, end: int) -> None:
         if self._early is not None and self._early.helper.gave_up:
