@@ -46,24 +46,23 @@ def compile_extension(root: Path, work: Path) -> Path | None:
 class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     """Adds the compiled walk to the wheel (an editable install gets it next to its source)."""
 
+    _work: Path | None = None  # the compiler's output, removed once the wheel is written (finalize)
+
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel" or os.environ.get("WHEELAUDIT_NO_EXTENSION", "") not in ("", "0"):
             return
         root = Path(self.root)
-        work = Path(tempfile.mkdtemp(prefix="wheelaudit-build-"))
-        try:
-            built = compile_extension(root, work)
-            if built is None:
-                return
-            target = root / "wheelaudit" / "binary" / built.name
-            if version == "editable":
-                shutil.copyfile(built, target)  # the editable wheel points at the source tree
-            else:
-                kept = root / "build" / "native" / built.name  # outlives this hook until the wheel is written
-                kept.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(built, kept)
-                build_data["force_include"][str(kept)] = f"wheelaudit/binary/{built.name}"
-            build_data["pure_python"] = False
-            build_data["infer_tag"] = True
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        self._work = Path(tempfile.mkdtemp(prefix="wheelaudit-build-"))
+        built = compile_extension(root, self._work)
+        if built is None:
+            return
+        if version == "editable":  # the editable wheel points at the source tree
+            shutil.copyfile(built, root / "wheelaudit" / "binary" / built.name)
+        else:
+            build_data["force_include"][str(built)] = f"wheelaudit/binary/{built.name}"
+        build_data["pure_python"] = False
+        build_data["infer_tag"] = True
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        if self._work is not None:
+            shutil.rmtree(self._work, ignore_errors=True)

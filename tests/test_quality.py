@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import shutil
 import subprocess
 import sys
@@ -34,16 +33,29 @@ def test_ruff() -> None:
     assert proc.returncode == 0, proc.stdout[-4000:]
 
 
-def test_installed_distribution_ships_policies_and_schema() -> None:
-    dist = importlib.metadata.distribution("wheelaudit")
-    direct_url = dist.read_text("direct_url.json") or ""
-    if '"editable": true' in direct_url.replace(" ", "").replace('"editable":true', '"editable": true'):
-        pytest.skip("editable install: policies are read from the checkout")
-    files = {str(f) for f in dist.files or ()}
+def test_the_wheel_ships_policies_schema_and_the_c_walk(tmp_path: Path) -> None:
+    """The wheel `pip install .` builds: the policies, the report schema, py.typed, and the ISA scan's
+    C walk wherever a C compiler is (the test install is editable, so the wheel is built here)."""
+    import zipfile
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (wheel,) = tmp_path.glob("wheelaudit-*.whl")
+    files = set(zipfile.ZipFile(wheel).namelist())
     for name in ("manylinux.json", "musllinux.json", "schema.json", "windows.json", "macos.json", "android.json"):
         assert f"wheelaudit/_policies/{name}" in files, name
     assert "wheelaudit/schemas/report.schema.json" in files
     assert "wheelaudit/py.typed" in files
+    walks = [f for f in files if f.startswith("wheelaudit/binary/_x86walk.") and not f.endswith(".c")]
+    if shutil.which("cc") or shutil.which("gcc"):
+        assert len(walks) == 1 and "-none-any" not in wheel.name, (walks, wheel.name)
+    else:
+        assert not walks and wheel.name.endswith("-py3-none-any.whl")
 
 
 def test_every_problem_code_is_documented_in_the_readme() -> None:
