@@ -467,3 +467,31 @@ def test_no_helper_while_other_processes_keep_every_core_busy(monkeypatch: pytes
         for hog in hogs:
             hog.kill()
             hog.wait()
+
+
+@needs_two_cores
+def test_a_read_past_what_a_helper_handed_over_at_the_end_is_read_right(
+    big_wheel: tuple[Path, bytes], helpers: list[splitinflate.AheadDecoder]
+) -> None:
+    """pylance's library: a far read (its first code sample, 44 MB in) got a helper that ran on to the end;
+    the front decoder, adopted there, keeps only the bytes around that read. A later read past them starts
+    over and parks that decoder: its window must keep its own place (it was put at the member's end, and
+    the read got the bytes from 40 MB before as .dynamic: a wrong verdict, with every CRC-32 right)."""
+    path, data = big_wheel
+    archive = WheelArchive(path)
+    first, past = splitinflate.MIN_DISTANCE + 1_000_000, splitinflate.MIN_DISTANCE + 8_000_000
+    later = len(data) - 300_000  # within the last MiB, where the parked window was said to lie
+    assert data[later : later + 512] != data[first : first + 512]
+    for _ in range(TRIES):
+        helpers.clear()
+        with archive.open(archive.members[BIG_MEMBER], retain=1 << 20, to_end=True) as stream:
+            stream.read_at(0, 64)
+            assert stream.read_at(first, 2048) == data[first : first + 2048]  # split: adopted at the end
+            split = stream.split_reads
+            assert stream.read_at(past, 2048) == data[past : past + 2048]  # past the kept bytes: parked, anew
+            assert stream.read_at(later, 512) == data[later : later + 512]  # the parked decoder's place
+            stream.check_integrity()
+            if split == 1:
+                return
+        time.sleep(PAUSE)
+    pytest.fail(f"no far read was split in {TRIES} tries")
