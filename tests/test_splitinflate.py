@@ -231,6 +231,8 @@ class _Recorded(splitinflate.AheadDecoder):
 def helpers(monkeypatch: pytest.MonkeyPatch) -> list[splitinflate.AheadDecoder]:
     _STARTED.clear()
     monkeypatch.setattr(splitinflate, "AheadDecoder", _Recorded)
+    # the 72 MB test member (~24 MB deflated) is smaller than the real ones where an early helper pays
+    monkeypatch.setattr(splitinflate, "MIN_EARLY_COMPRESSED_DISTANCE", splitinflate.MIN_COMPRESSED_DISTANCE)
     return _STARTED
 
 
@@ -495,3 +497,18 @@ def test_a_read_past_what_a_helper_handed_over_at_the_end_is_read_right(
                 return
         time.sleep(PAUSE)
     pytest.fail(f"no far read was split in {TRIES} tries")
+
+
+def test_no_early_helper_for_a_target_nearer_than_where_one_pays(big_wheel: tuple[Path, bytes]) -> None:
+    """duckdb's case: .dynamic 16 MB (deflated) into its library; decoding the first MB twice costs more
+    there than a second decoder saves, so the announcement starts nothing (the far read may still split)."""
+    path, data = big_wheel
+    archive = WheelArchive(path)
+    member = archive.members[BIG_MEMBER]
+    offset = member.size * 3 // 4  # ~18 MB deflated in
+    assert member.compressed_size * 3 // 4 < splitinflate.MIN_EARLY_COMPRESSED_DISTANCE
+    with archive.open(member, retain=1 << 20, to_end=True) as stream:
+        stream.prefetch(offset, offset + 100)
+        assert stream._early is None
+        assert stream.read_at(offset, 100) == data[offset : offset + 100]
+        stream.check_integrity()
