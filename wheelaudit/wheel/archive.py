@@ -25,7 +25,7 @@ from .inflate import INFLATE_ERRORS, crc32, new_raw_decompressor
 from .limits import METADATA_SIZE_LIMIT, check_file_directory_clashes, check_overlaps, read_members, shown_name
 from .metadata import WheelInfo, find_dist_info, parse_headers, parse_wheel, wheel_info
 from .records import RecordTable
-from .splitinflate import LONG_READ, MIN_DISTANCE, Deflated, Early, long_read, reach, start_early
+from .splitinflate import LONG_READ, MIN_DISTANCE, Deflated, Started, long_read, reach, start_early
 from .zipdir import BadZip, Member, MemberTable
 from .zipformat import (
     CRC_AND_SIZES,
@@ -396,7 +396,7 @@ class MemberStream:
         self._retain = retain
         self._own_fh = fh is None
         self._spill: _Spill | None = None
-        self._early: Early | None = None  # a second decoder started for an announced far read (prefetch)
+        self._early: Started | None = None  # a second decoder started for an announced far read (prefetch)
         self._announced: tuple[int, int] | None = None  # that read, while no helper could be started for it
         self._next_try = 0.0  # time.monotonic() from which to try again
         self._fh = open(archive_path, "rb") if fh is None else fh  # noqa: SIM115 - closed in close()
@@ -679,11 +679,16 @@ class MemberStream:
             self._window_start = chunk_start
         self._window += chunk
 
-    def read_at(self, offset: int, size: int) -> bytes:
-        """Bytes ``[offset, offset + size)`` of the member; errors if they lie past its end."""
+    def _span_end(self, offset: int, size: int) -> int:
+        """``offset + size``; EOFError if the span lies outside the member."""
         end = offset + size
         if offset < 0 or size < 0 or end > self.size:
             raise EOFError(f"{self.member.name}: bytes {offset}..{end} lie outside the member ({self.size} bytes)")
+        return end
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """Bytes ``[offset, offset + size)`` of the member; errors if they lie past its end."""
+        end = self._span_end(offset, size)
         if self.member.compress_type == STORED:
             self._fh.seek(self._data_offset + offset)
             data = self._fh.read(size)
@@ -733,9 +738,7 @@ class MemberStream:
         out: list[bytes] = []
         batch: list[tuple[int, int]] = []
         for offset, size in spans:
-            end = offset + size
-            if offset < 0 or size < 0 or end > self.size:
-                raise EOFError(f"{self.member.name}: bytes {offset}..{end} lie outside the member ({self.size} bytes)")
+            end = self._span_end(offset, size)
             if batch and offset >= batch[-1][0] and offset - self._pos < MIN_DISTANCE:
                 batch.append((offset, end))
                 continue

@@ -96,12 +96,10 @@ EARLY_TRUST_AHEAD = 32 * 1024 * 1024
 #: An early helper extrapolates with the front decoder's ratio over about this many compressed bytes
 #: before where it stands (the whole way from the member's start put cuBLAS's target 7 MB off).
 RECENT_BYTES = 8 * 1024 * 1024
-#: ... and starts this share of the compressed bytes on from the front decoder: the two start together,
-#: but the helper first searches for a block and decodes some MB twice.
-EARLY_FRACTION = 0.5
-#: ... and only for a target at least this many compressed bytes on: nearer, the MB decoded twice cost more
-#: than the split saves (duckdb 1.2.2's library, .dynamic 16 MB compressed in: 0.22 s with an early helper,
-#: 0.18 s without; datafusion's at 39 MB, polars' at 40 MB gain 15-20%).
+#: ... starts END_FRACTION of the compressed rest on, as a late helper running on to the end does (0.45, 0.55
+#: and 0.6 were tried: polars 5-10 ms slower), and only for a target at least this many compressed bytes on:
+#: nearer, the MB decoded twice cost more than the split saves (duckdb 1.2.2's library, .dynamic 16 MB
+#: compressed in: 0.22 s with an early helper, 0.18 s without; datafusion's at 39 MB, polars' at 40 MB gain 15-20%).
 MIN_EARLY_COMPRESSED_DISTANCE = 20 * 1024 * 1024
 #: Give up if the stand-in window still shows through after this much output. Until then the helper decodes
 #: every byte twice (two stand-ins), and the front decoder decodes them a third time up to where it takes
@@ -741,6 +739,13 @@ class AheadDecoder(threading.Thread):
         end = self.produced if self._kept_end is None else self._kept_end
         return end - self._kept_size, end
 
+    def will_miss(self, point: int, offset: int, end: int) -> bool:
+        """Whether ``[offset, end)`` (from the block start) will not be among the bytes kept after ``point``:
+        what is kept only moves on, and stops where it stopped keeping (past the estimated target)."""
+        with self._changed:
+            kept_from, kept_to = self.kept_range()
+            return offset < max(kept_from, point) or (self._kept_end is not None and end > kept_to)
+
     def take_kept(self, start: int, stop: int | None = None) -> bytearray:
         """The output kept from ``start`` on, up to ``stop`` (relative to the block start; within
         :meth:`kept_range`), handed over: each piece is let go once copied, so the output is held once."""
@@ -810,8 +815,8 @@ class Deflated:
     size: int
 
 
-class Early:
-    """A helper started before the far read it serves (:func:`start_early`), and the front's counts then."""
+class Started:
+    """A running helper, the far read it serves, and the front decoder's counts when it started (for its waste)."""
 
     def __init__(self, helper: AheadDecoder, offset: int, end: int, inflated: int, position: int) -> None:
         self.helper = helper
@@ -831,7 +836,7 @@ class Early:
             self.helper.join()
             front.inflated += self.helper.inflated
         finally:
-            release_helper(early=True)
+            release_helper(early=self.helper.early)
             front.split_waste += (front.inflated - self._inflated) - (front.position - self._position)
 
 
@@ -844,7 +849,7 @@ def _may_split(front: FrontDecoder, member: Deflated, offset: int, *, early: boo
     return idle_enough() and reserve_helper(early=early)
 
 
-def start_early(front: FrontDecoder, member: Deflated, offset: int, end: int) -> Early | None:
+def start_early(front: FrontDecoder, member: Deflated, offset: int, end: int) -> Started | None:
     """Start a helper now for a far read ``[offset, end)`` the caller will make after nearer ones, then read
     the member to its end; None when :func:`reach` would not split either. Hand it to :func:`reach`.
 
@@ -855,27 +860,38 @@ def start_early(front: FrontDecoder, member: Deflated, offset: int, end: int) ->
     """
     if not _may_split(front, member, offset, early=True):
         return None
+    return _start_helper(front, member, offset, end, to_end=True, early=True)
+
+
+def _start_helper(
+    front: FrontDecoder, member: Deflated, offset: int, end: int, *, to_end: bool, early: bool
+) -> Started | None:
+    """Start a helper towards ``[offset, end)`` on the core :func:`_may_split` took; None (the core given
+    back) when the target is too near for one to pay."""
     try:
         done = front.consumed
         estimate = int(member.compressed_size * offset / member.size)  # compressed offset of the target
-        if estimate - done < MIN_EARLY_COMPRESSED_DISTANCE:
-            release_helper(early=True)
+        if estimate - done < (MIN_EARLY_COMPRESSED_DISTANCE if early else MIN_COMPRESSED_DISTANCE):
+            release_helper(early=early)
             return None
-        start = done + int(min((member.compressed_size - done) * EARLY_FRACTION, (estimate - done) * 0.8))
+        start = done + int((estimate - done) * SPLIT_FRACTION)
+        if to_end:  # the helper also decodes on to the end: half the compressed rest each, but before the target
+            start = done + int(min((member.compressed_size - done) * END_FRACTION, (estimate - done) * 0.8))
         helper = AheadDecoder(
-            member.path, member.data_offset, member.compressed_size, search_from=start, goal=end, early=True
+            member.path, member.data_offset, member.compressed_size, search_from=start, goal=end, early=early
         )
-        early = Early(helper, offset, end, front.inflated, front.position)
-        helper.front = (front.position, done)
+        started = Started(helper, offset, end, front.inflated, front.position)
+        if early:
+            helper.front = (front.position, done)
         helper.start()
     except BaseException:
-        release_helper(early=True)
+        release_helper(early=early)
         raise
-    return early
+    return started
 
 
 def reach(
-    front: FrontDecoder, member: Deflated, offset: int, end: int, *, to_end: bool, early: Early | None = None
+    front: FrontDecoder, member: Deflated, offset: int, end: int, *, to_end: bool, early: Started | None = None
 ) -> None:
     """Inflate towards ``offset`` with a second decoder, when it is far enough and a core is idle.
 
@@ -894,30 +910,13 @@ def reach(
         early.finish(front)  # it never got clean: a new helper from here may (as without it)
     if not _may_split(front, member, offset):
         return
-    inflated, position = front.inflated, front.position
-    try:
-        _reach_with_helper(front, member, offset, end, to_end)
-    finally:
-        release_helper()
-        front.split_waste += (front.inflated - inflated) - (front.position - position)
-
-
-def _reach_with_helper(front: FrontDecoder, member: Deflated, offset: int, end: int, to_end: bool) -> None:
-    done = front.consumed
-    estimate = int(member.compressed_size * offset / member.size)  # compressed offset of the target
-    if estimate - done < MIN_COMPRESSED_DISTANCE:
+    started = _start_helper(front, member, offset, end, to_end=to_end, early=False)
+    if started is None:
         return
-    start = done + int((estimate - done) * SPLIT_FRACTION)
-    if to_end:  # the helper also decodes on to the end: half the compressed rest each, but before the target
-        start = done + int(min((member.compressed_size - done) * END_FRACTION, (estimate - done) * 0.8))
-    helper = AheadDecoder(member.path, member.data_offset, member.compressed_size, search_from=start, goal=end)
-    helper.start()
     try:
-        _meet_helper(front, helper, member, offset, end, to_end)
+        _meet_helper(front, started.helper, member, offset, end, to_end)
     finally:
-        helper.cancel()
-        helper.join()
-        front.inflated += helper.inflated
+        started.finish(front)
 
 
 def _meet_helper(
@@ -952,7 +951,7 @@ def _meet_helper(
         return
     point, crc_at_point = taken
     helper.take_over(point.at)
-    missed = helper.early and _kept_misses(helper, point.at, offset - block_start, end - block_start)
+    missed = helper.early and helper.will_miss(point.at, offset - block_start, end - block_start)
     if missed:  # an early helper kept the wrong bytes: decode to the target here while it runs on
         while front.position < end:
             front.step(offset)
@@ -990,14 +989,6 @@ def _meet_helper(
         window=None if window_from is None else helper.take_kept(window_from, stop),
         window_start=block_start + (window_from or 0),
     )
-
-
-def _kept_misses(helper: AheadDecoder, point: int, offset: int, end: int) -> bool:
-    """Whether ``[offset, end)`` (from the block start) will not be among the bytes the helper keeps after
-    ``point``: what it keeps only moves on, and stops where it stopped keeping (past its estimate)."""
-    with helper._changed:
-        kept_from, kept_to = helper.kept_range()
-        return offset < max(kept_from, point) or (helper._kept_end is not None and end > kept_to)
 
 
 def _take_over_point(
