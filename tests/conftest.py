@@ -77,8 +77,17 @@ def all_real_wheels() -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def wine_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One wine prefix for the whole run: creating one takes seconds."""
-    return tmp_path_factory.mktemp("wineprefix")
+    """One wine prefix for the whole run: creating one takes seconds. It is created here, before any test
+    runs a program in it: left to a test's first program, the creation once raced it and left a prefix
+    without kernel32.dll (every later load failed, in one fresh-clone run of several)."""
+    from . import pe_fixtures
+
+    prefix = tmp_path_factory.mktemp("wineprefix")
+    wine = pe_fixtures.wine()
+    if wine is not None:
+        home = tmp_path_factory.mktemp("winehome")
+        pe_fixtures.run_wine(wine, ["wineboot", "--init"], prefix, home)
+    return prefix
 
 
 @pytest.fixture(scope="session")
