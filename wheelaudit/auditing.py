@@ -10,8 +10,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
+from ._typing import TYPE_CHECKING, TypeVar
 from .binary import MemberAnalysis, analyze_member
 from .binary.model import Binary
 from .errors import MalformedBinary
@@ -20,6 +20,8 @@ from .wheel.archive import WheelArchive
 from .wheel.zipdir import Member
 
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from .platforms.policyset import PolicySet
     from .report.model import WheelReport
 

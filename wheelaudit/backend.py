@@ -26,12 +26,14 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
 
+from ._typing import TYPE_CHECKING, cast
 from .record import field, record
 from .report.gate import GateOptionError, GateOptions, GateResult, evaluate, fail_on, parse_requirement
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .platforms.policyset import PolicySet
     from .repairing import RepairOptions, RepairResult
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import NamedTuple
+
+from ._typing import NamedTuple
 
 #: Idle time is measured over at least this long (the kernel counts it in 10 ms ticks).
 MIN_SPAN = 0.05

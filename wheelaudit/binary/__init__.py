@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import struct
-from typing import BinaryIO, cast
 
+from .._typing import TYPE_CHECKING, cast
 from ..errors import MalformedBinary
 from ..record import record, replace
 from ..wheel.archive import MemberStream, WheelArchive
@@ -15,6 +15,9 @@ from .elf import LEAD_BYTES, parse_elf, tables_continue, tables_segment
 from .elfsections import elf_debug_sizes, worth_reading_tail
 from .magic import sniff
 from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol, VersionNeed
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 __all__ = [
     "Binary",
@@ -71,11 +74,11 @@ def analyze_member(
             elif fmt is BinaryFormat.MACHO:
                 from .macho import parse_macho
 
-                binaries = parse_macho(cast(BinaryIO, _StreamFile(stream)), member.name, member.size)
+                binaries = parse_macho(cast("BinaryIO", _StreamFile(stream)), member.name, member.size)
             else:
                 from .pe import parse_pe
 
-                binaries = [parse_pe(cast(BinaryIO, _StreamFile(stream)), member.name, member.size)]
+                binaries = [parse_pe(cast("BinaryIO", _StreamFile(stream)), member.name, member.size)]
         except EOFError as exc:
             stream.check_integrity()  # damaged data explains a broken binary better than the parser can
             raise MalformedBinary(

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import itertools
 import struct
-from typing import Callable, NamedTuple, Protocol
+from collections.abc import Callable
 
+from .._typing import NamedTuple, Protocol
 from ..errors import MalformedBinary
 from ..record import record, replace
 from .elfsymbols import CountMismatch, Layout, Symbols, read_symbols

@@ -9,7 +9,7 @@ program headers (the first few KB) already give that gap.
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from collections.abc import Callable
 
 from ..record import record
 

@@ -19,10 +19,13 @@ import struct
 import sys
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from typing import Callable, Protocol
 
+from .._typing import TYPE_CHECKING, Protocol
 from ..errors import MalformedBinary
 from ..record import field, record
+
+if TYPE_CHECKING:
+    from typing import Callable
 
 STB_WEAK = 2
 VER_FLG_WEAK = 0x2

@@ -20,8 +20,7 @@ where a C compiler is) ~0.011 us (scipy's 4,600 windows: 24 ms against 250 ms, s
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from typing import Callable
+from collections.abc import Callable, Iterable
 
 from ..wheel.splitinflate import MIN_DISTANCE
 from .model import CodeIsa, IsaFamilyUse

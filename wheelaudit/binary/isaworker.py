@@ -29,10 +29,11 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import IO, TYPE_CHECKING
 
-if TYPE_CHECKING:  # run as a script the child has no package: it imports nothing of wheelaudit
+TYPE_CHECKING = False  # run as a script the child has no package: it imports nothing of wheelaudit
+if TYPE_CHECKING:
     import subprocess
+    from typing import IO
 
     from ..cpus import Reading
 

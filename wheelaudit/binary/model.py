@@ -7,8 +7,8 @@ records; the checks only ever look at these records, never at a format library.
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
 
+from .._typing import NamedTuple
 from ..record import field, record
 
 

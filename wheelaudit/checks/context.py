@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from functools import cached_property
-from typing import Protocol
 
+from .._typing import Protocol
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..platforms.tags import PlatformTag, parse_platform_tag
 from ..record import field, record

@@ -14,15 +14,19 @@ import posixpath
 import re
 from collections.abc import Mapping
 
+from .._typing import TYPE_CHECKING
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..platforms.linux import Policy
 from ..platforms.policyset import PolicySet
 from ..platforms.tags import PlatformTag
 from ..record import field, record
 from ..report.model import PolicyVerdict, Problem, Severity, unique_problems
-from ..resolve.elf import LIBPYTHON, Linkage, Loader, is_dynamic_loader, link_wheel, loader_of, origin_entry
+from ..resolve.elf import LIBPYTHON, Linkage, is_dynamic_loader, link_wheel, loader_of, origin_entry
 from . import consistency
 from .context import AuditContext
+
+if TYPE_CHECKING:
+    from ..resolve.elf import Loader
 
 FIX_OLD_GLIBC = (
     "build against an older glibc: `maturin build --compatibility {level}` inside the {level} container, "

@@ -9,15 +9,14 @@ it), so nothing here reports libpython for ELF on Linux.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from .._typing import TYPE_CHECKING
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..platforms.policyset import PolicySet, load_policies
 from ..report.model import Problem, Severity, unique_problems
-from . import abi3, debuginfo, extensions
+from . import debuginfo, extensions
 from .context import AuditContext
 from .extensions import WheelAbi, python_api_sources
-from .stable_abi import load as load_stable_abi
 
 if TYPE_CHECKING:
     from ..platforms.windows import WindowsPolicy
@@ -49,7 +48,11 @@ def check(ctx: AuditContext, policies: PolicySet | None = None) -> list[Problem]
             continue
         problems += extensions.check_init(binary, suffix)
         problems += extensions.check_suffix(binary, suffix, abi, ctx.platform_tag_facts)
-    problems += abi3.check(ctx, abi, load_stable_abi() if (abi.is_abi3 or abi.is_abi3t) else None)
+    if abi.is_abi3 or abi.is_abi3t:  # the stable-ABI audit and its data only where they apply
+        from . import abi3
+        from .stable_abi import load as load_stable_abi
+
+        problems += abi3.check(ctx, abi, load_stable_abi())
     problems += debuginfo.check(ctx.binaries)
     return list(unique_problems(problems))
 

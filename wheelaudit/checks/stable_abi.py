@@ -13,12 +13,13 @@ import functools
 import json
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
+from .._typing import TYPE_CHECKING
 from ..record import record
 
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
 Version = tuple[int, int]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
 
+from .._typing import TYPE_CHECKING
 from ..report.colour import style_for
 from .exitstatus import EXIT_OK, EXIT_UNUSABLE, Failure, failure_of
 

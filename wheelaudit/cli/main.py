@@ -79,7 +79,12 @@ def _formatter() -> type[argparse.RawDescriptionHelpFormatter]:
     return _FORMATTER
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("show", "repair", "policies", "tree")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, one command's parser (a run needs no other: each
+    command's arguments cost start-up time, ~0.5 ms for the ones ``show`` does not use)."""
     import argparse
 
     from .. import __version__
@@ -93,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-V", "--version", action="version", version=f"wheelaudit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    if only in (None, "show"):
+        _add_show_parser(sub)
+    if only in (None, "repair"):
+        _add_repair_parser(sub)
+    if only in (None, "policies", "tree"):
+        _add_listing_parsers(sub)
+    return parser
+
+
+def _add_show_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from . import help as helptext
 
     show = sub.add_parser(
         "show",
@@ -132,9 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--fail-on", choices=("error", "warning"), default="error", help="lowest severity that fails (default error)"
     )
-    _add_repair_parser(sub)
-    _add_listing_parsers(sub)
-    return parser
 
 
 def _add_listing_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -270,7 +284,9 @@ def _add_repair_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 def main(argv: Sequence[str] | None = None) -> int:
     from .exitstatus import EXIT_UNUSABLE
 
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    command = arguments[0] if arguments and arguments[0] in COMMANDS else None
+    args = build_parser(only=command).parse_args(arguments)
     if args.command == "show":
         return _show(args)
     if args.command == "repair":
@@ -321,7 +337,6 @@ def _show(args: argparse.Namespace) -> int:
             return max(loaded.status, EXIT_UNUSABLE)
         policies = loaded
     from ..report.gate import GateOptionError, cli_options, evaluate
-    from ..report.github import SummaryRow
 
     try:
         gate = cli_options(args.require, args.fail_on)
@@ -331,11 +346,16 @@ def _show(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     jobs = args.jobs if args.jobs and args.jobs > 0 else None
     outcomes = _audit_all(wheels, policies, jobs)
-    from ..report.colour import style_for
     from ..report.model import WheelReport, error_to_json
-    from ..report.text import render_summary, render_text, render_verdict
 
-    style = style_for(sys.stdout)
+    # Each format's modules only where it is asked for: they are start-up time of every run.
+    if fmt == "text":
+        from ..report.colour import style_for
+        from ..report.text import render_summary, render_text, render_verdict
+
+        style = style_for(sys.stdout)
+    elif fmt in ("github", "sarif"):
+        from ..report.github import SummaryRow
 
     status = EXIT_OK
     documents = []
@@ -343,7 +363,8 @@ def _show(args: argparse.Namespace) -> int:
     for wheel, outcome in zip(wheels, outcomes):
         if isinstance(outcome, WheelReport):
             verdict = evaluate(outcome, gate)
-            rows.append(SummaryRow(wheel, outcome, verdict))
+            if fmt in ("github", "sarif"):
+                rows.append(SummaryRow(wheel, outcome, verdict))
             if not verdict.passed:
                 status = max(status, EXIT_PROBLEMS)
             if fmt == "json":
@@ -356,7 +377,8 @@ def _show(args: argparse.Namespace) -> int:
                 for reason in verdict.beyond_errors:
                     _say(f"  gate: FAIL: {reason}")
         else:
-            rows.append(SummaryRow(wheel, None, error=outcome.message))
+            if fmt in ("github", "sarif"):
+                rows.append(SummaryRow(wheel, None, error=outcome.message))
             status = max(status, outcome.status)
             if fmt == "json":
                 documents.append(error_to_json(wheel, outcome.message))
@@ -371,7 +393,7 @@ def _show(args: argparse.Namespace) -> int:
 
         json.dump(documents[0] if len(documents) == 1 else documents, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    elif len(outcomes) > 1 and not args.quiet:
+    elif fmt == "text" and len(outcomes) > 1 and not args.quiet:
         reports = [o for o in outcomes if isinstance(o, WheelReport)]
         good = sum(r.ok for r in reports)
         print("\n" + render_summary(len(outcomes), good, len(reports) - good, style))

@@ -9,10 +9,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from typing import Any
 
+from .._typing import TYPE_CHECKING
 from ..record import record
 from .loader import fail, load_bundled, str_object
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record(frozen=True)

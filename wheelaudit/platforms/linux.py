@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
 
+from .._typing import TYPE_CHECKING
 from ..record import record
 from .loader import check_document, fail, is_str_list
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _NAME = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)$")
 POLICY_FILES = ("manylinux.json", "musllinux.json")

@@ -13,15 +13,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, Literal
 
+from .._typing import TYPE_CHECKING
 from ..errors import PolicyError
 
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    #: The platforms a policy file can describe; see :func:`policy_kind`.
+    PolicyKind = Literal["linux", "windows", "apple", "android"]
+
 Version = tuple[int, int]
-
-#: The platforms a policy file can describe; see :func:`policy_kind`.
-PolicyKind = Literal["linux", "windows", "apple", "android"]
-
 
 def parse_version(text: str) -> Version:
     """``"10.13"`` -> (10, 13); ``"11"`` -> (11, 0); a patch component is ignored."""

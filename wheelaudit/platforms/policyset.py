@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING
 
+from .._typing import TYPE_CHECKING
 from .linux import Policy, parse_policy_document
 from .loader import default_policy_dir, load_document, policy_kind
 

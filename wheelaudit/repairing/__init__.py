@@ -15,8 +15,8 @@ import shutil
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
 
+from .._typing import TYPE_CHECKING, Protocol
 from ..auditing import MemberKey, analyze_binaries, audit, member_key
 from ..binary.model import Binary
 from ..errors import OptionError, RepairError
@@ -32,6 +32,8 @@ from .output import Prepared, rewrite_wheel_file, write_wheel
 from .summary import PlanSummary
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .linux.plan import RepairPlan
 
 

@@ -15,8 +15,8 @@ import sys
 import time
 from collections.abc import Collection
 from pathlib import Path
-from typing import BinaryIO
 
+from .._typing import TYPE_CHECKING
 from ..auditing import CopiedMembers
 from ..errors import InvalidWheel
 from ..record import field, record
@@ -26,6 +26,9 @@ from ..wheel.metadata import rewrite_wheel_tags
 from ..wheel.records import HASH_ALGORITHMS, hash_algorithm, hash_matches, record_hash
 from ..wheel.writer import OutputError, WheelWriter
 from ..wheel.zipdir import Member
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 @record

@@ -8,7 +8,8 @@ so the Linux, macOS and Windows plans (each a plain record of its own) all fit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+
+from .._typing import Protocol
 
 
 class GraftSummary(Protocol):

@@ -14,9 +14,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from typing import TextIO
 
+from .._typing import TYPE_CHECKING
 from ..record import record
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 #: SGR codes per role; plain ANSI, which every terminal of the last 30 years (and Windows 10+) knows.
 CODES = {

@@ -14,14 +14,15 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, TextIO
 
+from .._typing import TYPE_CHECKING
 from ..record import record
 from .gate import GateResult
 from .model import Severity, WheelReport
 
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import TextIO
 
 #: Severity -> workflow command. ``info`` findings become notices, shown but never failing.
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from typing import Any
 
+from .._typing import TYPE_CHECKING
 from ..binary.model import Binary
 from ..record import field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_VERSION = 1
 

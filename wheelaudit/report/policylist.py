@@ -7,12 +7,14 @@ JSON) instead of making people read the files. Nothing here is a fact of its own
 
 from __future__ import annotations
 
-from typing import Any
-
+from .._typing import TYPE_CHECKING
 from ..platforms.loader import format_version
 from ..platforms.policyset import PolicySet
 from .colour import PLAIN, Style
 from .terminal import format_line
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _LIBC = {"manylinux": "glibc", "musllinux": "musl"}
 

@@ -8,10 +8,13 @@ logical location. Only the fields those readers need are written.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
+from .._typing import TYPE_CHECKING
 from .github import SummaryRow
 from .model import Severity
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

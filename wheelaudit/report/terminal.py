@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Optional
 
 from .colour import PLAIN, Style
 
@@ -37,7 +36,7 @@ def printable(text: str) -> str:
 
 
 #: A piece of a line: its text (ours or a wheel's) and the colour role it is shown in (None: plain).
-Segment = tuple[str, Optional[str]]
+Segment = tuple[str, "str | None"]
 
 
 def format_line(segments: Sequence[Segment], style: Style = PLAIN, hang: int = 0) -> str:

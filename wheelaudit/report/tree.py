@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
 
+from .._typing import TYPE_CHECKING
 from ..binary.model import Binary, BinaryFormat, BinaryKind
 from ..checks.context import AuditContext
 from ..platforms.linux import Policy
@@ -22,6 +22,9 @@ from ..record import asdict, field, record
 from ..resolve.elf import loader_of
 from .colour import PLAIN, Style
 from .terminal import Segment, format_line
+
+if TYPE_CHECKING:
+    from typing import Any
 
 IN_WHEEL, LOADER, ALLOWED, EXTERNAL = "wheel", "loader", "allowed", "external"
 #: The colour each kind of dependency is shown in: what blocks a tag stands out.

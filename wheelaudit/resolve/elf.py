@@ -46,20 +46,22 @@ import posixpath
 import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
 
+from .._typing import TYPE_CHECKING
 from ..binary.model import Binary, BinaryKind
 from ..record import field, record
+
+if TYPE_CHECKING:
+    from typing import Literal
+
+    #: Which loader's rules to apply.
+    Loader = Literal["glibc", "musl"]
 
 LOADER_PREFIXES = ("ld-linux", "ld64.so", "ld-musl-", "ld.so")
 
 #: libpython in any spelling: versioned, debug/pymalloc/free-threaded flags, the stable-ABI libpython3.so.
 #: A need for it comes from the interpreter (or not at all): the Python-ABI rules judge it, not a policy.
 LIBPYTHON = re.compile(r"^libpython3(\.\d+)?[dmut]*\.so(\.\d+)*$")
-
-#: Which loader's rules to apply.
-Loader = Literal["glibc", "musl"]
-
 
 def loader_of(family: str | None) -> Loader:
     """The loader whose search rules apply: musl's for musllinux binaries, glibc's otherwise."""

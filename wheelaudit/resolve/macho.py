@@ -29,12 +29,15 @@ import os
 import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Callable
 
+from .._typing import TYPE_CHECKING
 from ..binary.macho import is_macho, parse_macho
 from ..binary.model import Binary, BinaryKind
 from ..errors import MalformedBinary
 from ..record import field, record
+
+if TYPE_CHECKING:
+    from typing import Callable
 
 #: A Python framework or libpython dylib: linking it is a Python-ABI question, not a missing library.
 LIBPYTHON_MACHO = re.compile(r"(^|/)Python\.framework/|(^|/)libpython3[\d.]*[dmt]*\.dylib$")

@@ -17,8 +17,8 @@ import stat
 import struct
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from .._typing import TYPE_CHECKING, cast
 from ..errors import InvalidWheel, UnsafeWheel
 from ..platforms.tags import InvalidWheelFilename, parse_wheel_filename
 from .inflate import INFLATE_ERRORS, crc32, new_raw_decompressor
@@ -44,6 +44,7 @@ from .zipformat import (
 
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any, BinaryIO
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:

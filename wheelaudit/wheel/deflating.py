@@ -39,11 +39,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Protocol, cast
 
+from .._typing import TYPE_CHECKING, Protocol, cast
 from ..cpus import usable
 from ..record import record
 from .crccombine import crc32_combine
+
+if TYPE_CHECKING:
+    from typing import IO
 
 #: Size of the pieces a big member is split into; fixed, so the output never depends on the cores.
 PIECE = 1 << 20

@@ -8,9 +8,14 @@ window), which :mod:`wheelaudit.wheel.splitinflate` needs to decode from a block
 from __future__ import annotations
 
 import zlib
-from typing import Any, Callable, cast
+from collections.abc import Callable
 
-DecompressorFactory = Callable[..., Any]
+from .._typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from typing import Any
+
+DecompressorFactory = Callable[..., "Any"]
 
 
 Crc32 = Callable[[bytes, int], int]

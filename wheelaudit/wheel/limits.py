@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container, Mapping
-from typing import BinaryIO
 
+from .._typing import TYPE_CHECKING
 from ..errors import InvalidWheel, UnsafeWheel
 from .zipdir import Member, MemberTable, iter_raw_entries
 from .zipformat import DEFLATED, FLAG_ENCRYPTED, LOCAL_HEADER, STORED
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 #: Metadata files (WHEEL, METADATA, RECORD) larger than this are refused.
 METADATA_SIZE_LIMIT = 64 * 1024 * 1024

@@ -13,8 +13,8 @@ import io
 import re
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
-from typing import NamedTuple
 
+from .._typing import NamedTuple
 from ..errors import InvalidWheel
 from .zipdir import MemberTable
 

@@ -48,12 +48,15 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
-from typing import Any, BinaryIO, Protocol
 
+from .._typing import TYPE_CHECKING, Protocol
 from ..cpus import MIN_SPAN, idle_cpus, read_ticks, usable
 from ..cpus import running as running_now
 from ..record import record
 from .inflate import INFLATE_ERRORS, crc32, crc32_combine, new_raw_decompressor
+
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 WINDOW = 32 * 1024
 #: Only reads at least this far past the front decoder are split.

@@ -21,14 +21,17 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
 
+from .._typing import TYPE_CHECKING
 from ..errors import InvalidWheel, WheelError
 from . import scratch
 from . import zipformat as zf
 from .deflating import Deflating, Source, SpillFailed, deflate_chunks, inline
 from .records import record_hash, record_line
 from .zipdir import Member
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 #: Deflate can grow incompressible data by a few bytes per 16 KiB block; below this a member never needs ZIP64 sizes.
 ZIP64_SAFE_SIZE = 0xF0000000

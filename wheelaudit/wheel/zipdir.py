@@ -13,8 +13,8 @@ import stat
 from array import array
 from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from itertools import islice
-from typing import BinaryIO, NamedTuple, TypeVar, overload
 
+from .._typing import TYPE_CHECKING, NamedTuple, TypeVar, overload
 from ..record import record
 from .inflate import crc32
 from .zipformat import (
@@ -34,6 +34,9 @@ from .zipformat import (
     iter_extra,
     zip64_values,
 )
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 _T = TypeVar("_T")
 

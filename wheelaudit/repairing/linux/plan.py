@@ -14,8 +14,8 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 from collections.abc import Sequence
-from typing import NoReturn
 
+from ..._typing import TYPE_CHECKING
 from ...binary.model import Binary, BinaryFormat, BinaryKind
 from ...checks import linux
 from ...checks.context import AuditContext, installed_path
@@ -31,6 +31,9 @@ from ...wheel.archive import WheelArchive
 from ..naming import file_sha256, hashed_name
 from ..options import RepairOptions
 from .patchelf import ElfEdit
+
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 
 @record(frozen=True)

@@ -1,0 +1,224 @@
+"""What start-up costs are kept out of every run: typing, dataclasses, compiled ``__init__``\\ s.
+
+``wheelaudit show`` on a small wheel is start-up bound (issue 16): importing typing was ~2.5 ms
+and compiling every record class's ``__init__`` ~2.7 ms of ~45. These tests pin what replaced
+them: :mod:`wheelaudit._typing` (typing's run-time names without typing) and records whose
+``__init__`` is compiled on first use; and that the commands never import typing again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+
+from wheelaudit import _typing
+from wheelaudit.record import FrozenRecordError, asdict, field, record, replace
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample-wheels"
+
+#: Runs one command in a fresh interpreter and prints the modules it imported, as JSON.
+PROBE = """
+import json, sys
+from wheelaudit.cli.main import main
+status = main(sys.argv[1:])
+sys.stdout.flush()
+sys.stderr.write(json.dumps({"status": status, "modules": sorted(sys.modules)}) + "\\n")
+"""
+
+
+def _modules_of(*argv: str, cwd: Path) -> tuple[int, set[str]]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, cwd=cwd, env=env, check=False
+    )
+    last = result.stderr.strip().splitlines()[-1]
+    probe = json.loads(last)
+    return probe["status"], set(probe["modules"])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("show", "--json", "wa_sample_abi3-0.1.0-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"),
+        ("show", "wa_sample_newglibc-0.1.0-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"),
+        ("show", "-q", "wa_sample_libpython-0.1.0-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"),
+        ("repair", "-w", "{out}", "wa_sample_syslib-0.1.0-cp38-abi3-linux_x86_64.whl"),
+    ],
+    ids=["show-json-abi3", "show-text-problems", "show-quiet", "repair"],
+)
+def test_commands_never_import_typing_or_dataclasses(argv: tuple[str, ...], tmp_path: Path) -> None:
+    args = [
+        a.replace("{out}", str(tmp_path)) if a == "{out}" else str(SAMPLES / a) if a.endswith(".whl") else a
+        for a in argv
+    ]
+    status, modules = _modules_of(*args, cwd=tmp_path)
+    assert status in (0, 1)  # ran to its verdict
+    assert "wheelaudit.auditing" in modules  # the probe saw the real run
+    assert "typing" not in modules
+    assert "dataclasses" not in modules and "inspect" not in modules
+
+
+def test_show_json_leaves_the_other_formats_unloaded(tmp_path: Path) -> None:
+    wheel = SAMPLES / "wa_sample_abi3-0.1.0-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    _, modules = _modules_of("show", "--json", str(wheel), cwd=tmp_path)
+    assert not {"wheelaudit.report.text", "wheelaudit.report.github", "wheelaudit.report.colour"} & modules
+    _, modules = _modules_of("show", str(wheel), cwd=tmp_path)
+    assert "wheelaudit.report.text" in modules
+
+
+def test_stable_abi_audit_loads_only_for_stable_abi_wheels(tmp_path: Path) -> None:
+    abi3 = SAMPLES / "wa_sample_abi3-0.1.0-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    cp311 = SAMPLES / "wa_sample_versioned-0.1.0-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    _, modules = _modules_of("show", "--json", str(abi3), cwd=tmp_path)
+    assert "wheelaudit.checks.abi3" in modules
+    _, modules = _modules_of("show", "--json", str(cp311), cwd=tmp_path)
+    assert "wheelaudit.checks.abi3" not in modules and "wheelaudit.checks.stable_abi" not in modules
+
+
+# -- wheelaudit._typing: run-time stand-ins that behave as typing's ---------------------------------
+
+
+class _Ours(_typing.NamedTuple):
+    """A named tuple made by the stand-in."""
+
+    name: str
+    size: int = 0
+    tags: tuple[str, ...] = ()
+
+    @property
+    def big(self) -> bool:
+        return self.size > 10
+
+    def label(self) -> str:
+        return f"{self.name}:{self.size}"
+
+
+class _Theirs(typing.NamedTuple):
+    """A named tuple made by the stand-in."""
+
+    name: str
+    size: int = 0
+    tags: tuple[str, ...] = ()
+
+    @property
+    def big(self) -> bool:
+        return self.size > 10
+
+    def label(self) -> str:
+        return f"{self.name}:{self.size}"
+
+
+def test_named_tuple_stand_in_matches_typing() -> None:
+    for cls in (_Ours, _Theirs):
+        made = cls("a", 12)
+        assert made == ("a", 12, ()) and isinstance(made, tuple)
+        assert cls._fields == ("name", "size", "tags")
+        assert cls._field_defaults == {"size": 0, "tags": ()}
+        assert made.big and made.label() == "a:12"
+        assert made._replace(size=1).big is False
+        assert cls.__doc__ == "A named tuple made by the stand-in."
+        assert cls.__module__ == __name__
+        assert cls.__qualname__ in ("_Ours", "_Theirs")
+        assert repr(made) == f"{cls.__name__}(name='a', size=12, tags=())"
+        with pytest.raises(TypeError):
+            cls()  # name has no default
+        with pytest.raises(AttributeError):
+            made.name = "b"  # type: ignore[misc]
+    assert _Ours.__mro__[1] is tuple  # a plain namedtuple: nothing of the stand-in left in it
+
+
+def test_named_tuple_stand_in_refuses_super() -> None:
+    with pytest.raises(TypeError, match="super"):
+
+        class _Bad(_typing.NamedTuple):
+            x: int
+
+            def twice(self) -> tuple[int, ...]:
+                return super().__add__(self)
+
+
+def test_other_stand_ins_do_nothing_at_run_time() -> None:
+    value = object()
+    assert _typing.cast("int", value) is value
+
+    def function() -> int:
+        return 1
+
+    assert _typing.overload(function) is function
+
+    class Shape(_typing.Protocol):
+        def area(self) -> float: ...
+
+    class Square(Shape):
+        def area(self) -> float:
+            return 4.0
+
+    assert Square().area() == 4.0
+
+
+# -- records: ``__init__`` compiled on first use, and everything else as before ----------------------
+
+
+def test_record_init_is_compiled_on_first_use_only() -> None:
+    @record(frozen=True)
+    class Point:
+        x: int
+        y: int = 0
+        tags: list[str] = field(default_factory=list, compare=False)
+
+    lazy = Point.__init__
+    first = Point(1)
+    compiled = Point.__init__
+    assert compiled is not lazy  # replaced by the compiled one
+    second = Point(2, 3, ["a"])
+    assert Point.__init__ is compiled  # and kept
+    assert (first.x, first.y, first.tags) == (1, 0, [])
+    assert (second.x, second.y, second.tags) == (2, 3, ["a"])
+    assert first.tags is not Point(1).tags  # a fresh default per instance
+    assert first == Point(1) and hash(first) == hash(Point(1)) and first != second
+    assert repr(second) == "test_record_init_is_compiled_on_first_use_only.<locals>.Point(x=2, y=3, tags=['a'])"
+    with pytest.raises(FrozenRecordError):
+        first.x = 5  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Point()  # type: ignore[call-arg]
+    assert replace(second, y=9) == Point(2, 9, ["a"])
+    assert asdict(second) == {"x": 2, "y": 3, "tags": ["a"]}
+
+
+def test_record_subclass_of_an_uncompiled_record() -> None:
+    @record
+    class Base:
+        a: int
+        b: str = "b"
+
+    class Plain(Base):
+        def both(self) -> str:
+            return f"{self.a}{self.b}"
+
+    @record
+    class Derived(Base):
+        c: float = 1.0
+
+    assert Plain(1).both() == "1b"  # the inherited lazy __init__ compiles Base's
+    made = Derived(2, "x", 3.0)
+    assert (made.a, made.b, made.c) == (2, "x", 3.0)
+    assert Base(1) != Plain(1)  # classes differ: as dataclasses
+    mutable = Base(1)
+    mutable.a = 2
+    assert mutable.a == 2
+
+
+def test_record_field_order_is_checked_when_the_class_is_defined() -> None:
+    with pytest.raises(TypeError, match="non-default field 'y' follows a field with a default"):
+
+        @record
+        class _Bad:
+            x: int = 0
+            y: int
