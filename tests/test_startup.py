@@ -3,7 +3,7 @@
 ``wheelaudit show`` on a small wheel is start-up bound (issue 16): importing typing was ~2.5 ms
 and compiling every record class's ``__init__`` ~2.7 ms of ~45. These tests pin what replaced
 them: :mod:`wheelaudit._typing` (typing's run-time names without typing) and records whose
-``__init__`` is compiled on first use; and that the commands never import typing again.
+``__init__`` is compiled only for classes that make many instances; and that the commands never import typing again.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import subprocess
 import sys
 import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from wheelaudit import _typing
+from wheelaudit import record as record_module
 from wheelaudit.record import FrozenRecordError, asdict, field, record, replace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,30 +168,64 @@ def test_other_stand_ins_do_nothing_at_run_time() -> None:
 # -- records: ``__init__`` compiled on first use, and everything else as before ----------------------
 
 
-def test_record_init_is_compiled_on_first_use_only() -> None:
+def _point_class() -> type[Any]:
     @record(frozen=True)
     class Point:
         x: int
         y: int = 0
         tags: list[str] = field(default_factory=list, compare=False)
 
-    lazy = Point.__init__
-    first = Point(1)
-    compiled = Point.__init__
-    assert compiled is not lazy  # replaced by the compiled one
-    second = Point(2, 3, ["a"])
-    assert Point.__init__ is compiled  # and kept
-    assert (first.x, first.y, first.tags) == (1, 0, [])
-    assert (second.x, second.y, second.tags) == (2, 3, ["a"])
-    assert first.tags is not Point(1).tags  # a fresh default per instance
-    assert first == Point(1) and hash(first) == hash(Point(1)) and first != second
-    assert repr(second) == "test_record_init_is_compiled_on_first_use_only.<locals>.Point(x=2, y=3, tags=['a'])"
-    with pytest.raises(FrozenRecordError):
-        first.x = 5  # type: ignore[misc]
-    with pytest.raises(TypeError):
-        Point()  # type: ignore[call-arg]
-    assert replace(second, y=9) == Point(2, 9, ["a"])
-    assert asdict(second) == {"x": 2, "y": 3, "tags": ["a"]}
+    return Point
+
+
+CALLS: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+    ((1,), {}),
+    ((2, 3, ["a"]), {}),
+    ((), {"x": 4, "tags": ["b"]}),
+    ((5,), {"tags": ["c"], "y": 6}),
+    ((), {}),  # missing x
+    ((1, 2, [], 4), {}),  # too many
+    ((1,), {"x": 2}),  # x twice
+    ((1,), {"z": 2}),  # no such field
+    ((), {"y": 1}),  # missing x, with a keyword
+]
+
+
+def _outcome(cls: type[Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
+    try:
+        made = cls(*args, **dict(kwargs))
+    except TypeError:
+        return TypeError
+    return (made.x, made.y, made.tags)
+
+
+def test_record_init_binds_as_the_compiled_one_then_compiles() -> None:
+    generic, compiled = _point_class(), _point_class()
+    for _ in range(record_module.COMPILE_AFTER):
+        compiled(0)
+    assert compiled.__init__.__code__.co_varnames[:4] == ("self", "x", "y", "tags")  # its own, compiled
+    assert generic.__init__.__code__.co_varnames[:3] == ("self", "args", "kwargs")  # not yet
+    for args, kwargs in CALLS:
+        assert _outcome(generic, args, kwargs) == _outcome(compiled, args, kwargs), (args, kwargs)
+    assert generic.__init__.__code__.co_varnames[:3] == ("self", "args", "kwargs")
+    assert [_outcome(compiled, a, k) for a, k in CALLS].count(TypeError) == 5  # every bad call fails
+
+
+def test_record_behaves_alike_before_and_after_compiling() -> None:
+    point = _point_class()
+    for round_ in range(2):
+        first, second = point(1), point(2, 3, ["a"])
+        assert (first.x, first.y, first.tags) == (1, 0, [])
+        assert first.tags is not point(1).tags  # a fresh default per instance
+        assert first == point(1) and hash(first) == hash(point(1)) and first != second
+        assert repr(second).endswith("Point(x=2, y=3, tags=['a'])")
+        with pytest.raises(FrozenRecordError):
+            first.x = 5
+        assert replace(second, y=9) == point(2, 9, ["a"])
+        assert asdict(second) == {"x": 2, "y": 3, "tags": ["a"]}
+        if round_ == 0:
+            for _ in range(record_module.COMPILE_AFTER):
+                point(0)
 
 
 def test_record_subclass_of_an_uncompiled_record() -> None:
@@ -206,7 +242,7 @@ def test_record_subclass_of_an_uncompiled_record() -> None:
     class Derived(Base):
         c: float = 1.0
 
-    assert Plain(1).both() == "1b"  # the inherited lazy __init__ compiles Base's
+    assert Plain(1).both() == "1b"  # the inherited generic __init__ binds Base's fields
     made = Derived(2, "x", 3.0)
     assert (made.a, made.b, made.c) == (2, "x", 3.0)
     assert Base(1) != Plain(1)  # classes differ: as dataclasses

@@ -121,20 +121,64 @@ def _check_order(cls: type, fields: list[Field]) -> None:
             raise TypeError(f"{cls.__name__}: non-default field {f.name!r} follows a field with a default")
 
 
-def _init_on_first_use(cls: type, fields: list[Field], frozen: bool) -> Callable[..., None]:
-    """An ``__init__`` that compiles the class's own on the first call and hands over to it.
+#: Instances a record class makes through the generic ``__init__`` before it compiles its own.
+COMPILE_AFTER = 32
 
-    Compiling one is ~75 us (an ``exec``), and most record classes a run defines it never
-    instantiates: ``show`` on a small wheel defines 36 and compiled them in 2.7 ms of its ~45.
+
+def _generic_init(cls: type, fields: list[Field], frozen: bool) -> Callable[..., None]:
+    """An ``__init__`` that binds arguments as the compiled one does, and compiles that one when the
+    class turns out to be used a lot (:data:`COMPILE_AFTER` instances) and hands over to it.
+
+    Compiling is ~40-75 us a class (an ``exec``), and most record classes a run defines make
+    a handful of instances or none: ``show`` on a small wheel defines 36 and compiled them in
+    2.7 ms of its ~45. Binding here costs ~1 us more an instance than the compiled ``__init__``.
     """
+    names = tuple(f.name for f in fields)
+    calls = 0
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        init = _make_init(cls, fields, frozen)
-        type.__setattr__(cls, "__init__", init)
-        init(self, *args, **kwargs)
+        nonlocal calls
+        calls += 1
+        if calls >= COMPILE_AFTER:  # two threads may both compile: the same function, once too often
+            init = _make_init(cls, fields, frozen)
+            type.__setattr__(cls, "__init__", init)
+            init(self, *args, **kwargs)
+            return
+        values = _bind(cls, fields, args, kwargs)
+        if frozen:
+            self.__dict__.update(zip(names, values))
+        else:
+            for name, value in zip(names, values):
+                setattr(self, name, value)
 
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     return __init__
+
+
+def _bind(cls: type, fields: list[Field], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """The field values of one call, with the TypeErrors Python gives for a compiled ``__init__``."""
+    where = f"{cls.__qualname__}.__init__()"
+    if len(args) > len(fields):
+        raise TypeError(f"{where} takes {len(fields) + 1} positional arguments but {len(args) + 1} were given")
+    values = list(args)
+    for f in fields[: len(args)]:
+        if f.name in kwargs:
+            raise TypeError(f"{where} got multiple values for argument {f.name!r}")
+    missing = []
+    for f in fields[len(args) :]:
+        if f.name in kwargs:
+            values.append(kwargs.pop(f.name))
+        elif f.default is not _MISSING:
+            values.append(f.default)
+        elif f.default_factory is not _MISSING:
+            values.append(f.default_factory())
+        else:
+            missing.append(f.name)
+    if missing:
+        raise TypeError(f"{where} missing {len(missing)} required argument(s): {', '.join(map(repr, missing))}")
+    if kwargs:  # what is left matches no field
+        raise TypeError(f"{where} got an unexpected keyword argument {next(iter(kwargs))!r}")
+    return values
 
 
 def _make_init(cls: type, fields: list[Field], frozen: bool) -> Callable[..., None]:
@@ -198,7 +242,7 @@ def _process(cls: C, frozen: bool) -> C:
         return hash(key(self))
 
     _check_order(cls, fields)
-    methods: dict[str, Any] = {"__init__": _init_on_first_use(cls, fields, frozen)}
+    methods: dict[str, Any] = {"__init__": _generic_init(cls, fields, frozen)}
     if "__repr__" not in own:
         methods["__repr__"] = __repr__
     if "__eq__" not in own:
