@@ -8,8 +8,10 @@ them: :mod:`wheelaudit._typing` (typing's run-time names without typing) and rec
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import typing
@@ -258,3 +260,46 @@ def test_record_field_order_is_checked_when_the_class_is_defined() -> None:
         class _Bad:
             x: int = 0
             y: int
+
+
+# -- the oldest Pythons: annotations evaluated at run time must be valid there -----------------------
+
+IMPORT_ALL = """
+import importlib, pkgutil, sys, wheelaudit
+bad = []
+for module in pkgutil.walk_packages(wheelaudit.__path__, "wheelaudit."):
+    try:
+        importlib.import_module(module.name)
+    except Exception as exc:
+        bad.append(f"{module.name}: {exc!r}")
+print("\\n".join(bad))
+"""
+
+
+def _older_interpreters() -> list[str]:
+    """CPython 3.9 and 3.10 where this machine has them (pyenv or PATH), as requires-python admits them."""
+    found = []
+    for minor in (9, 10):
+        candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/3.{minor}.*/bin/python3")))
+        candidates += [p for p in [shutil.which(f"python3.{minor}")] if p]
+        for candidate in candidates:  # a pyenv shim may name a version it cannot run
+            if subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False).returncode == 0:
+                found.append(candidate)
+                break
+    return found
+
+
+@pytest.mark.parametrize("python", _older_interpreters() or [pytest.param(None, marks=pytest.mark.skip("no 3.9/3.10"))])
+def test_every_module_imports_on_the_oldest_supported_pythons(python: str, tmp_path: Path) -> None:
+    """``X | Y`` or ``list[int]`` outside an annotation runs on 3.11 and fails on 3.9: a macOS repair
+    module did (``Buffer = bytes | bytearray | memoryview``), and no test ran there."""
+    result = subprocess.run(
+        [python, "-c", IMPORT_ALL],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", result.stdout

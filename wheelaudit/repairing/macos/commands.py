@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import struct
 
+from ..._typing import TYPE_CHECKING
 from ...errors import MalformedBinary, RepairError
 from ...record import record
-from .fat import Buffer
+
+if TYPE_CHECKING:
+    from .fat import Buffer
 
 LC_REQ_DYLD = 0x80000000
 LC_SEGMENT = 0x1

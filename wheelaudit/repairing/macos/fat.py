@@ -11,14 +11,17 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
+from ..._typing import TYPE_CHECKING
 from ...errors import MalformedBinary
 from ...record import record
+
+if TYPE_CHECKING:  # `bytes | bytearray` is no run-time expression before Python 3.10
+    # a slice in memory: the input's slices are views into it (no copy); edited ones are new buffers
+    Buffer = bytes | bytearray | memoryview
 
 FAT_MAGIC = 0xCAFEBABE
 FAT_MAGIC_64 = 0xCAFEBABF
 _THIN_MAGICS = (b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf")
-# a slice in memory: the input's slices are views into it (no copy); edited ones are new buffers
-Buffer = bytes | bytearray | memoryview
 _MAX_ALIGN = 15  # lipo never aligns beyond 32 KiB; a larger value is a corrupt header
 
 
