@@ -13,6 +13,8 @@ machine noise hits both alike. For each wheel it prints medians of N runs:
   infl/mem        bytes wheelaudit inflated / the uncompressed size of all members (1.00: each
                   member inflated once; CRC-32 needs every member read whole)
   wa MiB / aw MiB peak RSS (GNU time, per process)
+  fl-all / wa/fa  the floor with every member inflated, not only the binaries (wheelaudit checks the
+                  CRC-32 of every member), and wheelaudit's wall time over it
 
 and the load average before each wheel (a shared machine: compare ratios and CPU, not seconds).
 
@@ -65,11 +67,13 @@ def python_floor(runs: int) -> Run:
     )
 
 
-def inflation_floor(path: Path, runs: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of inflating every binary member once (in-process, FLOOR_JOBS threads)."""
+def inflation_floor(path: Path, runs: int, every_member: bool = False) -> tuple[float, float]:
+    """Median wall and CPU seconds of inflating every binary member (or every member) once
+    (in-process, FLOOR_JOBS threads)."""
     walls, cpus = [], []
     for _ in range(runs):
         cmd = [sys.executable, str(FLOOR), "--jobs", str(FLOOR_JOBS), str(path)]
+        cmd += ["--every-member"] if every_member else []
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         figures = json.loads(out.stdout)
         walls.append(figures["seconds"])
@@ -98,7 +102,7 @@ def compare(wheels: dict[str, Path], runs: int, serial: bool) -> None:
     print(f"python -c pass: {interpreter.wall:.3f} s wall, {interpreter.cpu:.3f} s CPU ({load()})")
     header = (
         f"{'wheel':44} {'MB':>5} {'wa s':>7} {'aw s':>7} {'ratio':>6} {'floor s':>7} {'wa/fl':>6} "
-        f"{'wa cpu':>7} {'cpu/fl':>6} {'infl/mem':>8} {'wa MiB':>6} {'aw MiB':>6}"
+        f"{'wa cpu':>7} {'cpu/fl':>6} {'infl/mem':>8} {'wa MiB':>6} {'aw MiB':>6} {'fl-all':>6} {'wa/fa':>6}"
     )
     header += f" {'1-dec s':>7} {'ratio':>6}" if serial else ""
     header += "  load (1 5 15 min)"
@@ -116,13 +120,15 @@ def compare(wheels: dict[str, Path], runs: int, serial: bool) -> None:
         ours_cpu = statistics.median(r.cpu for r in samples["wheelaudit"])
         inflate_wall, inflate_cpu = inflation_floor(path, runs)
         floor_wall, floor_cpu = interpreter.wall + inflate_wall, interpreter.cpu + inflate_cpu
+        every_wall = interpreter.wall + inflation_floor(path, runs, every_member=True)[0]
         ours, theirs = wall["wheelaudit"], wall["auditwheel"]
         ratios.append(theirs / ours)
         floors.append(ours / floor_wall)
         line = (
             f"{name[:44]:44} {path.stat().st_size / 1e6:5.0f} {ours:7.3f} {theirs:7.3f} {theirs / ours:5.1f}x "
             f"{floor_wall:7.3f} {ours / floor_wall:5.2f}x {ours_cpu:7.3f} {ours_cpu / floor_cpu:5.2f}x "
-            f"{inflated_share(path):8.2f} {peak['wheelaudit']:6.0f} {peak['auditwheel']:6.0f}"
+            f"{inflated_share(path):8.2f} {peak['wheelaudit']:6.0f} {peak['auditwheel']:6.0f} "
+            f"{every_wall:6.3f} {ours / every_wall:5.2f}x"
         )
         if serial:
             line += f" {wall['serial']:7.3f} {theirs / wall['serial']:5.1f}x"
