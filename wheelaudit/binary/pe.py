@@ -18,6 +18,7 @@ from typing import BinaryIO, NamedTuple
 from ..errors import MalformedBinary
 from .magic import is_pe as is_pe
 from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
+from .pages import Pages, ReadAt, as_reader, in_file_order
 
 _MACHINES = {
     0x14C: "x86",
@@ -81,11 +82,13 @@ _VC_RUNTIME = re.compile(r"^(vcruntime|msvcp|msvcr\d)", re.IGNORECASE)
 _ERRORS = (struct.error, IndexError, ValueError, OverflowError)
 
 
-def parse_pe(fp: BinaryIO, path: str, size: int) -> Binary:
-    """Read the PE image at the current position of ``fp`` (``size`` bytes)."""
-    data = fp.read(size)
-    if len(data) < size:
-        raise MalformedBinary(f"{path}: truncated PE ({len(data)} of {size} bytes)", path=path)
+def parse_pe(source: ReadAt | BinaryIO, path: str, size: int) -> Binary:
+    """Read the PE image of ``size`` bytes through ``read_at(offset, size)``, or at the position of a file.
+
+    Through ``read_at`` only the headers, the section table and the directories used are read,
+    never the whole file (a deflated member is a stream: a big image would be held whole).
+    """
+    data = Pages(as_reader(source, path, size, "PE"), size)
     try:
         return _Image(data, path).binary()
     except _ERRORS as exc:
@@ -120,7 +123,7 @@ class _Image:
     checksum: int
     subsystem: int
 
-    def __init__(self, data: bytes, path: str) -> None:
+    def __init__(self, data: Pages, path: str) -> None:
         self.data = data
         self.path = path
         self._last_section: _Section | None = None
@@ -139,7 +142,7 @@ class _Image:
         data, size = self.data, len(self.data)
         if size < 64 or data[:2] != b"MZ":
             raise self._bad("no MZ header")
-        (lfanew,) = struct.unpack_from("<I", data, 0x3C)
+        (lfanew,) = data.unpack_from("<I", 0x3C)
         if lfanew > size or data[lfanew : lfanew + 4] != b"PE\0\0":
             raise self._bad("no PE signature at e_lfanew")
         header = data[lfanew + 4 : lfanew + 24]
@@ -314,7 +317,7 @@ class _Image:
     def unpack(self, fmt: str, offset: int) -> tuple[int, ...]:
         if offset + struct.calcsize(fmt) > len(self.data):
             raise self._bad(f"table at file offset {offset:#x} runs past end of file")
-        return struct.unpack_from(fmt, self.data, offset)
+        return self.data.unpack_from(fmt, offset)
 
     # -- tables ------------------------------------------------------------------------------
     def imports(self, delayed: bool) -> tuple[list[str], list[ImportedSymbol]]:
@@ -382,7 +385,7 @@ class _Image:
         if table + 4 * nnames > len(self.data):
             raise self._bad("export name table runs past end of file")
         found = []
-        for (rva,) in struct.iter_unpack("<I", self.data[table : table + 4 * nnames]):
+        for (rva,) in struct.iter_unpack("<I", self.data.get(table, table + 4 * nnames)):
             start = self.offset(rva)
             if self.data.startswith(_PY_PREFIXES, start):
                 end = self.data.find(b"\0", start)
@@ -396,10 +399,10 @@ class _Image:
         for kind, size, pointer in self.debug_entries:
             if kind != _IMAGE_DEBUG_TYPE_CODEVIEW:
                 continue
-            blob = self.data[pointer : pointer + size]
-            header = _CODEVIEW_HEADERS.get(blob[:4])
-            if header is None or size <= header or len(blob) < size:
+            header = _CODEVIEW_HEADERS.get(self.data[pointer : pointer + min(size, 4)])
+            if header is None or size <= header or pointer + size > len(self.data):
                 continue  # another CodeView flavour, no file name, or cut off
+            blob = self.data[pointer : pointer + size]
             return _text(blob[header:].rstrip(b"\0")) or None
         return None
 
@@ -419,11 +422,63 @@ class _Image:
         return total
 
     # -- the record --------------------------------------------------------------------------
+    def _directory_offset(self, index: int) -> int:
+        """Where a data directory lies in the file, for ordering reads; no lookup cache touched, never raises."""
+        where = self.directory(index)
+        if where is None:
+            return 0
+        for section in self.sections:
+            if section.start <= where[0] < section.end:
+                return where[0] - section.start + section.file_start
+        return where[0]
+
+    def _sections_overlap(self) -> bool:
+        """Whether some RVA lies in two sections: then the order of lookups decides which maps it."""
+        reach = 0
+        for section in sorted(self.sections, key=lambda s: s.start):
+            if section.start < reach:
+                return True
+            reach = max(reach, section.end)
+        return False
+
     def binary(self) -> Binary:
         machine = self.machine
-        needed, imported = self.imports(delayed=False)
-        delayed, delay_imported = self.imports(delayed=True)
-        own_name, exported = self.exports()
+        needed: list[str] = []
+        imported: list[ImportedSymbol] = []
+        delayed: list[str] = []
+        delay_imported: list[ImportedSymbol] = []
+        own_name: str | None = None
+        exported: list[str] = []
+        pdb: str | None = None
+
+        def read_imports() -> None:
+            nonlocal needed, imported
+            needed, imported = self.imports(delayed=False)
+
+        def read_delayed() -> None:
+            nonlocal delayed, delay_imported
+            delayed, delay_imported = self.imports(delayed=True)
+
+        def read_exports() -> None:
+            nonlocal own_name, exported
+            own_name, exported = self.exports()
+
+        def read_pdb() -> None:
+            nonlocal pdb
+            pdb = self.pdb_path()
+
+        # Read in file order (a deflated member is a stream), unless sections overlap: then in the
+        # order below, as always (the section lookup cache's state follows the order of lookups).
+        in_order = self._sections_overlap()
+        codeview = next((p for kind, _, p in self.debug_entries if kind == _IMAGE_DEBUG_TYPE_CODEVIEW), 0)
+        in_file_order(
+            [
+                (0 if in_order else self._directory_offset(_IMPORT), read_imports),
+                (0 if in_order else self._directory_offset(_DELAY_IMPORT), read_delayed),
+                (0 if in_order else self._directory_offset(_EXPORT), read_exports),
+                (0 if in_order else codeview, read_pdb),
+            ]
+        )
         init_functions = tuple(n for n in exported if n.startswith(_INIT_PREFIXES))
         defined_py = tuple(n for n in exported if not n.startswith(_INIT_PREFIXES))
 
@@ -442,7 +497,6 @@ class _Image:
             "os_version": self.os_version,
             "subsystem_version": self.subsystem_version,
         }
-        pdb = self.pdb_path()
         if pdb:
             extra["pdb"] = pdb
 
