@@ -533,6 +533,7 @@ class _Slice:
         self._check(offset, size, "export trie")
         begin = self.start + offset
         end = begin + size
+        self.data.load(begin, end)  # the walk jumps about: one read, not one per page in walk order
         found: list[str] = []
         stack: list[tuple[int, bytes]] = [(0, b"")]
         visited: set[int] = set()

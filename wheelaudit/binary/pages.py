@@ -136,18 +136,29 @@ class Pages:
         packer = layout if isinstance(layout, struct.Struct) else struct.Struct(layout)
         need = packer.size
         at = offset
-        if offset < 0:
+        if offset < 0:  # counted from the end, with CPython's checks in CPython's order
+            if offset + need > 0:
+                raise struct.error(f"not enough data to unpack {need} bytes at offset {offset}")
             if offset + self._size < 0:
                 raise struct.error(f"offset {offset} out of range for {self._size}-byte buffer")
             at = offset + self._size
-            if at + need > self._size:
-                raise struct.error(f"not enough data to unpack {need} bytes at offset {offset}")
-        elif offset + need > self._size:
+        if at + need > self._size:
             raise struct.error(
-                f"unpack_from requires a buffer of at least {offset + need} bytes for unpacking {need} bytes "
-                f"at offset {offset} (actual buffer size is {self._size})"
+                f"unpack_from requires a buffer of at least {at + need} bytes for unpacking {need} bytes "
+                f"at offset {at} (actual buffer size is {self._size})"
             )
         return packer.unpack(self.get(at, at + need))
+
+    def load(self, start: int, stop: int) -> None:
+        """Read ``[start, stop)`` now, in one call, if it fits in half the pages kept.
+
+        For a table walked by pointers (an export trie): its reads would otherwise jump back and forth.
+        """
+        stop = min(stop, self._size)
+        if 0 <= start < stop:
+            first, last = start // self.PAGE, (stop - 1) // self.PAGE
+            if last - first < self.KEEP // 2:
+                self._fetch(first, last)
 
     # -- the pages ---------------------------------------------------------------------------
     def _page(self, index: int) -> bytes:
