@@ -71,10 +71,12 @@ def analyze_member(
             elif fmt is BinaryFormat.MACHO:
                 from .macho import parse_macho
 
+                stream.stop_retaining()  # read forwards: the start is not read again
                 binaries = parse_macho(stream.read_at, member.name, member.size)
             else:
                 from .pe import parse_pe
 
+                stream.stop_retaining()
                 binaries = [parse_pe(stream.read_at, member.name, member.size)]
         except EOFError as exc:
             stream.check_integrity()  # damaged data explains a broken binary better than the parser can

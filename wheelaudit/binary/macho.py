@@ -133,9 +133,8 @@ _CS_LINKER_SIGNED = 0x20000
 _INIT_PREFIXES = ("PyInit_", "PyInitU_", "PyModExport_", "PyModExportU_")
 _PY_RAW_PREFIXES = (b"_Py", b"__Py")  # Mach-O C names carry one extra leading underscore
 _MAX_TRIE_NODES = 1_000_000
-#: Symbols and string table bytes read at a time: memory stays bounded whatever the table's size.
+#: Symbol table entries read at a time: memory stays bounded whatever the table's size.
 _SYMBOLS_PIECE = 1 << 16
-_STRINGS_PIECE = 1 << 18
 
 
 def parse_macho(source: ReadAt | BinaryIO, path: str, size: int) -> list[Binary]:
@@ -461,39 +460,19 @@ class _Slice:
                             imports.append((strx, desc))
                     elif sym_type in (_N_SECT, _N_ABS, _N_INDR) and not ntype & _N_PEXT:
                         exports.append(strx)
-        full = {strx for strx, _ in imports}
-        names = self._names(stroff, strsize, sorted(full.union(exports)), full)
+        begin = self.start + stroff
+        whole = {begin + strx for strx, _ in imports}
+        offsets = sorted(whole.union(begin + strx for strx in exports))
+        names = self.data.cstrings(offsets, begin + strsize, whole=whole, prefixes=_PY_RAW_PREFIXES)
         for strx, desc in imports:
-            name = _strip(names[strx].decode("utf-8", "replace"))
+            name = _strip(names[begin + strx].decode("utf-8", "replace"))
             library = self._library(desc, ordinals, two_level, out)
             out.imported.append(ImportedSymbol(name, library=library, weak=bool(desc & _N_WEAK_REF)))
         for strx in exports:
-            raw = names.get(strx)
+            raw = names.get(begin + strx)
             if raw is not None and raw.startswith(_PY_RAW_PREFIXES):
                 out.exported_py.append(raw[1:].decode("utf-8", "replace"))
         return out
-
-    def _names(self, stroff: int, strsize: int, offsets: list[int], full: set[int]) -> dict[int, bytes]:
-        """The NUL-terminated names at ``offsets`` (ascending) in the string table: those in ``full``,
-        and the others only when they are Python's (``_Py*``). The table is read forward in pieces.
-        """
-        begin = self.start + stroff
-        end = begin + strsize
-        found: dict[int, bytes] = {}
-        piece, piece_at = b"", begin  # the part of the table read last, and where it starts
-        for strx in offsets:
-            at = begin + strx
-            if not piece_at <= at < piece_at + len(piece):
-                piece, piece_at = self.data[at : min(at + _STRINGS_PIECE, end)], at
-            stop = piece.find(b"\0", at - piece_at)
-            while stop < 0 and piece_at + len(piece) < end:  # a name longer than what is left of the piece
-                more = self.data[piece_at + len(piece) : min(piece_at + len(piece) + _STRINGS_PIECE, end)]
-                piece, piece_at = piece[at - piece_at :] + more, at
-                stop = piece.find(b"\0")
-            raw = piece[at - piece_at : stop if stop >= 0 else len(piece)]
-            if strx in full or raw.startswith(_PY_RAW_PREFIXES):
-                found[strx] = raw
-        return found
 
     @staticmethod
     def _library(desc: int, ordinals: list[str], two_level: bool, out: _Symbols) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any, BinaryIO, Callable, overload
 
 from ..errors import MalformedBinary
@@ -70,6 +70,8 @@ class Pages:
     PAGE = 64 * 1024
     KEEP = 32  # pages: 2 MiB
     DIRECT = 4 * PAGE
+    STRINGS = 256 * 1024  # most bytes of a name table read at a time by cstrings()
+    NAME = 1024  # what cstrings() reads past the last offset asked for: a name's usual length at most
 
     def __init__(self, read_at: ReadAt, size: int) -> None:
         self._read_at = read_at
@@ -148,6 +150,39 @@ class Pages:
                 f"at offset {at} (actual buffer size is {self._size})"
             )
         return packer.unpack(self.get(at, at + need))
+
+    def cstrings(
+        self, offsets: Sequence[int], end: int, *, whole: Container[int] = (), prefixes: tuple[bytes, ...] = ()
+    ) -> dict[int, bytes]:
+        """The NUL-terminated strings at ``offsets`` (ascending, each ``< end``), cut at ``end`` if no NUL comes first.
+
+        Those at offsets in ``whole``, and the others only when they start with one of ``prefixes``
+        (the export names a reader wants among thousands). The table is read forwards in pieces,
+        not a page lookup per name: names are what big binaries have most of.
+        """
+        found: dict[int, bytes] = {}
+        if not offsets:
+            return found
+        longest = max(map(len, prefixes), default=0)
+        reach = min(offsets[-1] + self.NAME, end)
+        piece, piece_at = b"", 0  # the part of the table read last, and where it starts
+        checked_end = 0  # names starting before this can be checked against the prefixes in the piece
+        for at in offsets:
+            if not piece_at <= at < checked_end:
+                piece, piece_at = self.get(at, min(max(min(at + self.STRINGS, reach), at + longest), end)), at
+                piece_end = piece_at + len(piece)
+                checked_end = piece_end if piece_end == end else piece_end - longest
+            start = at - piece_at
+            if at not in whole and not piece.startswith(prefixes, start):
+                continue
+            stop = piece.find(b"\0", start)
+            while stop < 0 and piece_at + len(piece) < end:  # a name running past the piece
+                piece_end = piece_at + len(piece)
+                piece, piece_at = piece[start:] + self.get(piece_end, min(piece_end + self.STRINGS, end)), at
+                start = 0
+                stop = piece.find(b"\0")
+            found[at] = piece[start : stop if stop >= 0 else len(piece)]
+        return found
 
     def load(self, start: int, stop: int) -> None:
         """Read ``[start, stop)`` now, in one call, if it fits in half the pages kept.

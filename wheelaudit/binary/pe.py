@@ -56,6 +56,7 @@ _MAX_SECTIONS = 0x800
 _SUSPICIOUS = 0x10000000  # a section this large or this high is damage, not data
 _MAX_DLLS = 4096  # a bound against looping over garbage; real images import a few dozen
 _DLA_RVA_BASED = 0x1  # delay-load attributes: 0 means the old VC6 layout with VAs
+_THUNKS_PIECE = 4096  # bytes of an import lookup table read at a time
 
 # COFF file header: Machine, NumberOfSections, TimeDateStamp, PointerToSymbolTable,
 # NumberOfSymbols, SizeOfOptionalHeader, Characteristics.
@@ -125,6 +126,7 @@ class _Image:
 
     def __init__(self, data: Pages, path: str) -> None:
         self.data = data
+        self.size = len(data)
         self.path = path
         self._last_section: _Section | None = None
         self._read_headers()
@@ -290,11 +292,11 @@ class _Image:
         """File offset of ``rva``; outside every section it is taken as an offset into the file."""
         section = self.section_of(rva)
         if section is None:
-            if 0 <= rva < len(self.data):
+            if 0 <= rva < self.size:
                 return rva  # inside the headers (or in data no section claims)
             raise self._bad(f"RVA {rva:#x} is in no section")  # negative: a VC6 VA below ImageBase
         found = rva - section.start + section.file_start
-        if found >= len(self.data):
+        if found >= self.size:
             raise self._bad(f"RVA {rva:#x} maps past the end of the file")
         return found
 
@@ -315,7 +317,7 @@ class _Image:
         return address, size
 
     def unpack(self, fmt: str, offset: int) -> tuple[int, ...]:
-        if offset + struct.calcsize(fmt) > len(self.data):
+        if offset + struct.calcsize(fmt) > self.size:
             raise self._bad(f"table at file offset {offset:#x} runs past end of file")
         return self.data.unpack_from(fmt, offset)
 
@@ -356,19 +358,53 @@ class _Image:
         return dlls, symbols
 
     def _thunk_names(self, rva: int, va_based: bool) -> list[str]:
+        """The names a lookup table gives, in order: the table read in pieces, then the names in file order.
+
+        Errors are those met reading entry after entry, name after name: a later entry's are raised
+        once the names before it are read.
+        """
         fmt, step, ordinal_flag = ("<Q", 8, 1 << 63) if self.is64 else ("<I", 4, 1 << 31)
+        size = len(self.data)
         pos = self.offset(rva)
-        names: list[str] = []
-        while True:
-            (thunk,) = self.unpack(fmt, pos)
-            if not thunk:
-                return names
+        thunks: list[int] = []
+        late: MalformedBinary | None = None
+        while late is None:
+            piece = self.data[pos : pos + _THUNKS_PIECE]
+            entries = [thunk for (thunk,) in struct.iter_unpack(fmt, piece[: len(piece) - len(piece) % step])]
+            if 0 in entries:
+                thunks += entries[: entries.index(0)]
+                break
+            thunks += entries
+            pos += len(entries) * step
+            if len(piece) < _THUNKS_PIECE:
+                late = self._bad(f"table at file offset {pos:#x} runs past end of file")
+        offsets: list[int | None] = []  # of each name (past its 2-byte hint); None for an ordinal
+        for thunk in thunks:
             if thunk & ordinal_flag:
+                offsets.append(None)
+                continue
+            try:
+                offsets.append(self.offset(self._hint_rva(thunk, va_based) + 2))
+            except MalformedBinary as exc:
+                late = exc
+                break
+        named = {at for at in offsets if at is not None}
+        found = self.data.cstrings(sorted(named), size, whole=named)
+        names: list[str] = []
+        for thunk, at in zip(thunks, offsets):
+            if at is None:
                 names.append(f"#{thunk & 0xFFFF}")
-            else:
-                hint_rva = (thunk - self.image_base if va_based else thunk) & 0x7FFFFFFF
-                names.append(_text(self.cstring(hint_rva + 2)))  # skip the 2-byte hint
-            pos += step
+                continue
+            raw = found[at]
+            if at + len(raw) == size:
+                raise self._bad(f"unterminated string at RVA {self._hint_rva(thunk, va_based) + 2:#x}")
+            names.append(_text(raw))
+        if late is not None:
+            raise late
+        return names
+
+    def _hint_rva(self, thunk: int, va_based: bool) -> int:
+        return (thunk - self.image_base if va_based else thunk) & 0x7FFFFFFF
 
     def exports(self) -> tuple[str | None, list[str]]:
         """(export-directory DLL name, exported names starting with ``Py``/``_Py``)."""
@@ -384,14 +420,25 @@ class _Image:
         table = self.offset(names_rva)
         if table + 4 * nnames > len(self.data):
             raise self._bad("export name table runs past end of file")
+        rvas = [rva for (rva,) in struct.iter_unpack("<I", self.data.get(table, table + 4 * nnames))]
+        offsets: list[int] = []
+        late: MalformedBinary | None = None  # an RVA that maps nowhere: raised after the names before it
+        for rva in rvas:
+            try:
+                offsets.append(self.offset(rva))
+            except MalformedBinary as exc:
+                late = exc
+                break
+        wanted = self.data.cstrings(sorted(set(offsets)), self.size, prefixes=_PY_PREFIXES)
         found = []
-        for (rva,) in struct.iter_unpack("<I", self.data.get(table, table + 4 * nnames)):
-            start = self.offset(rva)
-            if self.data.startswith(_PY_PREFIXES, start):
-                end = self.data.find(b"\0", start)
-                if end < 0:
+        for rva, at in zip(rvas, offsets):
+            if at in wanted:
+                raw = wanted[at]
+                if at + len(raw) == self.size:
                     raise self._bad(f"unterminated export name at RVA {rva:#x}")
-                found.append(_text(self.data[start:end]))
+                found.append(_text(raw))
+        if late is not None:
+            raise late
         return own_name, found
 
     def pdb_path(self) -> str | None:
