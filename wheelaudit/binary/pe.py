@@ -57,6 +57,7 @@ _SUSPICIOUS = 0x10000000  # a section this large or this high is damage, not dat
 _MAX_DLLS = 4096  # a bound against looping over garbage; real images import a few dozen
 _DLA_RVA_BASED = 0x1  # delay-load attributes: 0 means the old VC6 layout with VAs
 _THUNKS_PIECE = 4096  # bytes of an import lookup table read at a time
+_NAMES_PIECE = 16384  # export name pointers read at a time
 
 # COFF file header: Machine, NumberOfSections, TimeDateStamp, PointerToSymbolTable,
 # NumberOfSymbols, SizeOfOptionalHeader, Characteristics.
@@ -358,53 +359,51 @@ class _Image:
         return dlls, symbols
 
     def _thunk_names(self, rva: int, va_based: bool) -> list[str]:
-        """The names a lookup table gives, in order: the table read in pieces, then the names in file order.
-
-        Errors are those met reading entry after entry, name after name: a later entry's are raised
-        once the names before it are read.
-        """
+        """The names a lookup table gives, in order; the table read in pieces, each piece's names in file order."""
         fmt, step, ordinal_flag = ("<Q", 8, 1 << 63) if self.is64 else ("<I", 4, 1 << 31)
-        size = len(self.data)
         pos = self.offset(rva)
-        thunks: list[int] = []
-        late: MalformedBinary | None = None
-        while late is None:
+        names: list[str] = []
+        while True:
             piece = self.data[pos : pos + _THUNKS_PIECE]
-            entries = [thunk for (thunk,) in struct.iter_unpack(fmt, piece[: len(piece) - len(piece) % step])]
-            if 0 in entries:
-                thunks += entries[: entries.index(0)]
-                break
-            thunks += entries
-            pos += len(entries) * step
+            thunks = [thunk for (thunk,) in struct.iter_unpack(fmt, piece[: len(piece) - len(piece) % step])]
+            ended = 0 in thunks
+            if ended:
+                thunks = thunks[: thunks.index(0)]
+            hints = [(thunk - self.image_base if va_based else thunk) & 0x7FFFFFFF for thunk in thunks]
+            found = iter(self._strings([hint + 2 for hint, t in zip(hints, thunks) if not t & ordinal_flag]))
+            for thunk in thunks:  # (skipping each name's 2-byte hint)
+                names.append(f"#{thunk & 0xFFFF}" if thunk & ordinal_flag else _text(next(found) or b""))
+            if ended:
+                return names
+            pos += len(thunks) * step
             if len(piece) < _THUNKS_PIECE:
-                late = self._bad(f"table at file offset {pos:#x} runs past end of file")
-        offsets: list[int | None] = []  # of each name (past its 2-byte hint); None for an ordinal
-        for thunk in thunks:
-            if thunk & ordinal_flag:
-                offsets.append(None)
-                continue
+                raise self._bad(f"table at file offset {pos:#x} runs past end of file")
+
+    def _strings(self, rvas: list[int], prefixes: tuple[bytes, ...] = ()) -> list[bytes | None]:
+        """The NUL-terminated strings at ``rvas``: all, or (None for the others) those starting with ``prefixes``.
+
+        Read forwards (:meth:`Pages.cstrings`), not one by one; the error is still the one reading
+        them one by one meets first: a string running to the end of the file, or an RVA mapping nowhere.
+        """
+        offsets: list[int] = []
+        late: MalformedBinary | None = None
+        for rva in rvas:
             try:
-                offsets.append(self.offset(self._hint_rva(thunk, va_based) + 2))
+                offsets.append(self.offset(rva))
             except MalformedBinary as exc:
                 late = exc
                 break
-        named = {at for at in offsets if at is not None}
-        found = self.data.cstrings(sorted(named), size, whole=named)
-        names: list[str] = []
-        for thunk, at in zip(thunks, offsets):
-            if at is None:
-                names.append(f"#{thunk & 0xFFFF}")
-                continue
-            raw = found[at]
-            if at + len(raw) == size:
-                raise self._bad(f"unterminated string at RVA {self._hint_rva(thunk, va_based) + 2:#x}")
-            names.append(_text(raw))
+        whole = () if prefixes else set(offsets)
+        found = self.data.cstrings(sorted(set(offsets)), self.size, whole=whole, prefixes=prefixes)
+        strings: list[bytes | None] = []
+        for rva, at in zip(rvas, offsets):
+            raw = found.get(at)
+            if raw is not None and at + len(raw) == self.size:
+                raise self._bad(f"unterminated {'export name' if prefixes else 'string'} at RVA {rva:#x}")
+            strings.append(raw)
         if late is not None:
             raise late
-        return names
-
-    def _hint_rva(self, thunk: int, va_based: bool) -> int:
-        return (thunk - self.image_base if va_based else thunk) & 0x7FFFFFFF
+        return strings
 
     def exports(self) -> tuple[str | None, list[str]]:
         """(export-directory DLL name, exported names starting with ``Py``/``_Py``)."""
@@ -420,25 +419,11 @@ class _Image:
         table = self.offset(names_rva)
         if table + 4 * nnames > len(self.data):
             raise self._bad("export name table runs past end of file")
-        rvas = [rva for (rva,) in struct.iter_unpack("<I", self.data.get(table, table + 4 * nnames))]
-        offsets: list[int] = []
-        late: MalformedBinary | None = None  # an RVA that maps nowhere: raised after the names before it
-        for rva in rvas:
-            try:
-                offsets.append(self.offset(rva))
-            except MalformedBinary as exc:
-                late = exc
-                break
-        wanted = self.data.cstrings(sorted(set(offsets)), self.size, prefixes=_PY_PREFIXES)
         found = []
-        for rva, at in zip(rvas, offsets):
-            if at in wanted:
-                raw = wanted[at]
-                if at + len(raw) == self.size:
-                    raise self._bad(f"unterminated export name at RVA {rva:#x}")
-                found.append(_text(raw))
-        if late is not None:
-            raise late
+        for first in range(0, nnames, _NAMES_PIECE):  # the name pointer table, a piece at a time
+            piece = self.data.get(table + 4 * first, table + 4 * min(first + _NAMES_PIECE, nnames))
+            rvas = [rva for (rva,) in struct.iter_unpack("<I", piece)]
+            found += [_text(raw) for raw in self._strings(rvas, _PY_PREFIXES) if raw is not None]
         return own_name, found
 
     def pdb_path(self) -> str | None:
