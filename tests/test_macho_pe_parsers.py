@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import random
 import struct
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 from collections.abc import Callable
@@ -36,7 +38,9 @@ from .builders import (
     PLATFORM_MACOS,
     build_fat,
     build_macho,
+    make_wheel,
 )
+from .macho_fixtures import require_zig
 
 # -- Mach-O reader ------------------------------------------------------------------------------
 
@@ -337,3 +341,88 @@ def test_pages_answer_as_bytes_do(monkeypatch: pytest.MonkeyPatch) -> None:
         assert sum(reads) > 0 or not data
     with pytest.raises(IndexError):
         Pages(bytes_reader(b"abc"), 3)[3]
+
+
+#: A Mach-O built here whose string table spans several of the stretches it is read in: long names,
+#: Python exports spread over it, imports from a dylib of our own (one name longer than a stretch).
+_SPREAD = 150
+_HUGE_NAME = "huge_" + "z" * 300_000
+
+
+def _bignames_sources() -> tuple[str, str]:
+    pad = "x" * 380
+    dep, main = [], []
+    for i in range(3000):
+        main.append(f"int big_{i:05d}_{pad}(int x) {{ return x + {i}; }}")
+        if i % _SPREAD == 0:
+            main.append(f"int Py_spread_{i:05d}_{pad}(int x) {{ return x - {i}; }}")
+        if i % 97 == 0:
+            name = f"ext_{i:05d}_{'y' * 500}"
+            dep.append(f"int {name}(int x) {{ return x * {i}; }}")
+            main += [f"int {name}(int);", f"int call_{i:05d}(int x) {{ return {name}(x); }}"]
+    dep.append(f"int {_HUGE_NAME}(int x) {{ return x; }}")
+    main += [f"int {_HUGE_NAME}(int);", f"int call_huge(int x) {{ return {_HUGE_NAME}(x); }}"]
+    main.append("void *PyInit_bignames(void) { return (void *)0; }")
+    return "\n".join(dep) + "\n", "\n".join(main) + "\n"
+
+
+@pytest.fixture(scope="module")
+def bignames(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_zig()
+    where = tmp_path_factory.mktemp("bignames")
+    dep, main = _bignames_sources()
+    (where / "dep.c").write_text(dep)
+    (where / "main.c").write_text(main)
+    zig = [sys.executable, "-m", "ziglang", "cc", "-target", "aarch64-macos.11.0", "-shared"]
+    for args in (
+        ["-o", "libdep.dylib", "dep.c", "-Wl,-install_name,@rpath/libdep.dylib"],
+        ["-o", "bignames.so", "main.c", "-L.", "-ldep", "-Wl,-install_name,bignames.so"],
+    ):
+        subprocess.run([*zig, *args], cwd=where, check=True, capture_output=True)
+    return where / "bignames.so"
+
+
+def test_a_long_string_table_is_read_forwards_and_matches_lief(bignames: Path, tmp_path: Path) -> None:
+    import lief
+
+    data = bignames.read_bytes()
+    spans: list[tuple[int, int]] = []
+
+    def read_at(offset: int, size: int) -> bytes:
+        spans.append((offset, size))
+        return data[offset : offset + size]
+
+    (binary,) = parse_macho(read_at, "bignames/bignames.so", len(data))
+    lief.logging.disable()
+    reference = lief.MachO.parse(str(bignames)).at(0)
+    loads = [lib.name for lib in reference.libraries if lib.command != lief.MachO.LoadCommand.TYPE.ID_DYLIB]
+    assert binary.needed == tuple(loads)
+    imported = [
+        (s.name.removeprefix("_"), loads[s.library_ordinal - 1], bool(s.description & 0x40))
+        for s in reference.imported_symbols
+    ]
+    assert sorted((s.name, s.library, s.weak) for s in binary.imported_symbols) == sorted(imported)
+    assert (_HUGE_NAME, "@rpath/libdep.dylib", False) in imported
+    exported = {
+        s.name[1:]
+        for s in reference.symbols
+        if s.category == lief.MachO.Symbol.CATEGORY.EXTERNAL and s.name.startswith(("_Py", "__Py"))
+    }
+    assert sorted(binary.exported_symbols) == sorted(exported)
+    assert len(exported) == len(range(0, 3000, _SPREAD)) + 1  # and PyInit_bignames
+    assert binary.init_functions == ("PyInit_bignames",)
+
+    table_end = max(offset + size for offset, size in spans)
+    assert table_end > len(data) / 2 and sum(size for _, size in spans) < len(data) / 2
+    furthest = 0
+    for offset, size in spans:
+        assert offset >= furthest - Pages.PAGE, f"read at {offset} after reading up to {furthest}"
+        furthest = max(furthest, offset + size)
+
+    # Deflated in a wheel: inflated once (no read went behind the stream), the same record.
+    wheel = make_wheel(tmp_path, "bignames-1.0-cp312-abi3-macosx_11_0_arm64.whl", {"bignames/bignames.so": data})
+    archive = WheelArchive(wheel)
+    member = next(m for m in archive.files() if m.name == "bignames/bignames.so")
+    analysis = analyze_member(archive, member, split=False)
+    assert analysis.inflated == member.size
+    assert [repr(b) for b in analysis.binaries] == [repr(binary)]

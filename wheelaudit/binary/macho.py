@@ -10,7 +10,10 @@ Layouts follow Apple's ``<mach-o/loader.h>``, ``<mach-o/nlist.h>`` and ``<mach-o
 from __future__ import annotations
 
 import functools
+import itertools
 import struct
+from array import array
+from collections.abc import Iterable
 from typing import BinaryIO
 
 from ..errors import MalformedBinary
@@ -445,7 +448,7 @@ class _Slice:
         fmt = struct.Struct(self.endian + ("IBBHQ" if self.is64 else "IBBHI"))
         base = self.start + symoff
         imports: list[tuple[int, int]] = []  # (name offset, n_desc) of each import, in table order
-        exports: list[int] = []  # name offsets of the defined external symbols, in table order
+        exports = array("I")  # name offsets of the defined external symbols, in table order (4 bytes each)
         for first, count in ranges:
             for at in range(first, first + count, _SYMBOLS_PIECE):
                 piece = self.data[base + at * entry_size : base + min(at + _SYMBOLS_PIECE, first + count) * entry_size]
@@ -460,19 +463,35 @@ class _Slice:
                             imports.append((strx, desc))
                     elif sym_type in (_N_SECT, _N_ABS, _N_INDR) and not ntype & _N_PEXT:
                         exports.append(strx)
-        begin = self.start + stroff
-        whole = {begin + strx for strx, _ in imports}
-        offsets = sorted(whole.union(begin + strx for strx in exports))
-        names = self.data.cstrings(offsets, begin + strsize, whole=whole, prefixes=_PY_RAW_PREFIXES)
+        names = self._names(stroff, strsize, {strx for strx, _ in imports}, exports)
         for strx, desc in imports:
-            name = _strip(names[begin + strx].decode("utf-8", "replace"))
+            name = _strip(names[strx].decode("utf-8", "replace"))
             library = self._library(desc, ordinals, two_level, out)
             out.imported.append(ImportedSymbol(name, library=library, weak=bool(desc & _N_WEAK_REF)))
         for strx in exports:
-            raw = names.get(begin + strx)
+            raw = names.get(strx)
             if raw is not None and raw.startswith(_PY_RAW_PREFIXES):
                 out.exported_py.append(raw[1:].decode("utf-8", "replace"))
         return out
+
+    def _names(self, stroff: int, strsize: int, imports: set[int], exports: Iterable[int]) -> dict[int, bytes]:
+        """The names at string table offsets: every import's, and the exports' that start with ``_Py``/``__Py``.
+
+        Read forwards (a stream), a stretch of the table after another: the offsets are sorted a
+        stretch at a time, so that what is held stays bounded by the symbol count (4 bytes a symbol),
+        not by Python objects for each of a C++ library's 100,000s of exports.
+        """
+        stretches: dict[int, array[int]] = {}
+        for strx in itertools.chain(imports, exports):
+            stretches.setdefault(strx // Pages.STRINGS, array("I")).append(strx)
+        begin = self.start + stroff
+        whole = {begin + strx for strx in imports}
+        found: dict[int, bytes] = {}
+        for key in sorted(stretches):
+            offsets = [begin + strx for strx in sorted(set(stretches.pop(key)))]
+            named = self.data.cstrings(offsets, begin + strsize, whole=whole, prefixes=_PY_RAW_PREFIXES)
+            found.update((at - begin, raw) for at, raw in named.items())
+        return found
 
     @staticmethod
     def _library(desc: int, ordinals: list[str], two_level: bool, out: _Symbols) -> str | None:
