@@ -303,3 +303,15 @@ def test_every_module_imports_on_the_oldest_supported_pythons(python: str, tmp_p
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", result.stdout
+
+
+@pytest.mark.parametrize("shape", ["macosx_10_12_universal2", "win_amd64"])
+def test_show_of_macos_and_windows_wheels_imports_no_typing(
+    all_real_wheels: dict[str, Path], shape: str, tmp_path: Path
+) -> None:
+    """The Mach-O and PE readers (and their paged reading) keep to the rule too."""
+    wheel = next(path for name, path in sorted(all_real_wheels.items()) if name.endswith(f"-{shape}.whl"))
+    status, modules = _modules_of("show", "--json", str(wheel), cwd=tmp_path)
+    assert status in (0, 1)
+    assert {"wheelaudit.binary.macho", "wheelaudit.binary.pe"} & modules
+    assert "typing" not in modules

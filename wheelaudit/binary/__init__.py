@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import struct
 
-from .._typing import TYPE_CHECKING, cast
+from .._typing import TYPE_CHECKING
 from ..errors import MalformedBinary
 from ..record import record, replace
 from ..wheel.archive import MemberStream, WheelArchive
@@ -74,11 +74,13 @@ def analyze_member(
             elif fmt is BinaryFormat.MACHO:
                 from .macho import parse_macho
 
-                binaries = parse_macho(cast("BinaryIO", _StreamFile(stream)), member.name, member.size)
+                stream.stop_retaining()  # read forwards: the start is not read again
+                binaries = parse_macho(stream.read_at, member.name, member.size)
             else:
                 from .pe import parse_pe
 
-                binaries = [parse_pe(cast("BinaryIO", _StreamFile(stream)), member.name, member.size)]
+                stream.stop_retaining()
+                binaries = [parse_pe(stream.read_at, member.name, member.size)]
         except EOFError as exc:
             stream.check_integrity()  # damaged data explains a broken binary better than the parser can
             raise MalformedBinary(
@@ -145,36 +147,3 @@ def _keep_gap(stream: MemberStream, unloaded: int) -> None:
         return
     if stream.HISTORY < unloaded <= SPILL_LIMIT and unloaded <= shoff <= stream.size:
         stream.keep_on_disk(shoff - unloaded, shoff)
-
-
-class _StreamFile:
-    """A minimal read/seek/tell file object over a member stream, for parsers that want one."""
-
-    def __init__(self, stream: MemberStream) -> None:
-        self._stream = stream
-        self._pos = 0
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            size = self._stream.size - self._pos
-        size = max(0, min(size, self._stream.size - self._pos))
-        if self._pos == 0 and size == self._stream.size:
-            data = b"".join(self._stream.iter_chunks())  # the whole member: no window bookkeeping
-        else:
-            data = self._stream.read_at(self._pos, size)
-        self._pos += len(data)
-        return data
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._stream.size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True

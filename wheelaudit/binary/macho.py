@@ -9,9 +9,13 @@ Layouts follow Apple's ``<mach-o/loader.h>``, ``<mach-o/nlist.h>`` and ``<mach-o
 
 from __future__ import annotations
 
+import functools
+import itertools
 import struct
-from typing import BinaryIO
+from array import array
+from collections.abc import Iterable
 
+from .._typing import TYPE_CHECKING
 from ..errors import MalformedBinary
 from ..record import field, record
 from .magic import FAT_MAGIC as _FAT_MAGIC
@@ -24,6 +28,10 @@ from .magic import MH_MAGIC as _MH_MAGIC
 from .magic import MH_MAGIC_64 as _MH_MAGIC_64
 from .magic import is_macho as is_macho
 from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
+from .pages import Pages, ReadAt, as_reader, in_file_order
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 _THIN = {
     _MH_MAGIC: (">", False),
@@ -131,13 +139,17 @@ _CS_LINKER_SIGNED = 0x20000
 _INIT_PREFIXES = ("PyInit_", "PyInitU_", "PyModExport_", "PyModExportU_")
 _PY_RAW_PREFIXES = (b"_Py", b"__Py")  # Mach-O C names carry one extra leading underscore
 _MAX_TRIE_NODES = 1_000_000
+#: Symbol table entries read at a time: memory stays bounded whatever the table's size.
+_SYMBOLS_PIECE = 1 << 16
 
 
-def parse_macho(fp: BinaryIO, path: str, size: int) -> list[Binary]:
-    """Read the Mach-O at the current position of ``fp`` (``size`` bytes): one record per slice."""
-    data = fp.read(size)
-    if len(data) < size:
-        raise MalformedBinary(f"{path}: truncated Mach-O ({len(data)} of {size} bytes)", path=path)
+def parse_macho(source: ReadAt | BinaryIO, path: str, size: int) -> list[Binary]:
+    """One record per slice of the Mach-O of ``size`` bytes read through ``read_at(offset, size)`` (or a file's).
+
+    Through ``read_at`` only the headers, load commands and the __LINKEDIT pieces used are read,
+    slice after slice and mostly forward (a deflated member is a stream): never the whole file.
+    """
+    data = Pages(as_reader(source, path, size, "Mach-O"), size)
     try:
         return _parse(data, path)
     except MalformedBinary:
@@ -146,14 +158,14 @@ def parse_macho(fp: BinaryIO, path: str, size: int) -> list[Binary]:
         raise MalformedBinary(f"{path}: malformed Mach-O ({exc})", path=path) from exc
 
 
-def _parse(data: bytes, path: str) -> list[Binary]:
+def _parse(data: Pages, path: str) -> list[Binary]:
     magic = data[:4]
     if magic in _THIN:
         return [_Slice(data, 0, len(data), path).parse()]
     if magic not in (_FAT_MAGIC, _FAT_MAGIC_64):
         raise MalformedBinary(f"{path}: not a Mach-O file", path=path)
     is64 = magic == _FAT_MAGIC_64
-    (nfat,) = struct.unpack_from(">I", data, 4)
+    (nfat,) = data.unpack_from(">I", 4)
     if not 0 < nfat < _MAX_FAT_ARCHS:
         raise MalformedBinary(f"{path}: implausible fat arch count {nfat}", path=path)
     entry_fmt, entry_size = (">iiQQII", 32) if is64 else (">iiIII", 20)
@@ -161,7 +173,7 @@ def _parse(data: bytes, path: str) -> list[Binary]:
         raise MalformedBinary(f"{path}: fat header runs past end of file", path=path)
     binaries = []
     for index in range(nfat):
-        fields = struct.unpack_from(entry_fmt, data, 8 + index * entry_size)
+        fields = data.unpack_from(entry_fmt, 8 + index * entry_size)
         offset, slice_size = int(fields[2]), int(fields[3])
         if offset < 8 + nfat * entry_size or offset + slice_size > len(data):
             raise MalformedBinary(f"{path}: fat slice {index} lies outside the file", path=path)
@@ -216,7 +228,7 @@ class _Symbols:
 class _Slice:
     """Parser state for one thin Mach-O living at ``data[start:start+length]``."""
 
-    def __init__(self, data: bytes, start: int, length: int, path: str) -> None:
+    def __init__(self, data: Pages, start: int, length: int, path: str) -> None:
         self.data = data
         self.start = start
         self.length = length
@@ -235,7 +247,7 @@ class _Slice:
     def _unpack(self, fmt: str, offset: int) -> tuple[int, ...]:
         full = self.endian + fmt
         self._check(offset, struct.calcsize(full), "read")
-        return struct.unpack_from(full, self.data, self.start + offset)
+        return self.data.unpack_from(full, self.start + offset)
 
     def _cstr(self, offset: int, limit: int) -> str:
         """NUL-terminated string at slice ``offset`` that must end before slice ``limit``."""
@@ -325,11 +337,25 @@ class _Slice:
                 self.extra["uuid"] = self.data[self.start + offset + 8 : self.start + offset + 24].hex()
             offset = limit
 
-        symbols = self._symbols(symtab, dysymtab, ordinals, bool(flags & _MH_TWOLEVEL))
+        # __LINKEDIT in file order (the export trie usually comes before the symbol table): a stream reads forwards.
+        symbols = _Symbols()
+        trie_names: list[list[str]] = [[] for _ in tries]
+
+        def read_symbols() -> None:
+            nonlocal symbols
+            symbols = self._symbols(symtab, dysymtab, ordinals, bool(flags & _MH_TWOLEVEL))
+
+        def read_trie(index: int) -> None:
+            trie_names[index] = self._trie_exports(*tries[index])
+
+        in_file_order(
+            [(symtab[0] if symtab else 0, read_symbols)]
+            + [(trie_off, functools.partial(read_trie, index)) for index, (trie_off, _) in enumerate(tries)]
+        )
         exported_py = list(symbols.exported_py)
         seen = set(exported_py)
-        for trie_off, trie_size in tries:
-            for name in self._trie_exports(trie_off, trie_size):
+        for names in trie_names:
+            for name in names:
                 if name not in seen:
                     seen.add(name)
                     exported_py.append(name)
@@ -394,7 +420,7 @@ class _Slice:
         debug = 0
         first = self.length
         for index in range(nsects):
-            fields = struct.unpack_from(self.endian + fmt, self.data, self.start + offset + head + index * sec_size)
+            fields = self.data.unpack_from(self.endian + fmt, self.start + offset + head + index * sec_size)
             segname = fields[1]
             size, file_off, sflags = int(fields[3]), int(fields[4]), int(fields[8])
             if segname.rstrip(b"\0") == b"__DWARF":
@@ -422,34 +448,53 @@ class _Slice:
             _, _, iext, next_, iundef, nundef = dysymtab
             if iext + next_ <= nsyms and iundef + nundef <= nsyms:
                 ranges = [(iext, next_), (iundef, nundef)]
-        fmt = self.endian + ("IBBHQ" if self.is64 else "IBBHI")
-        data = self.data
-        str_begin = self.start + stroff
-        str_end = str_begin + strsize
+        fmt = struct.Struct(self.endian + ("IBBHQ" if self.is64 else "IBBHI"))
         base = self.start + symoff
+        imports: list[tuple[int, int]] = []  # (name offset, n_desc) of each import, in table order
+        exports = array("I")  # name offsets of the defined external symbols, in table order (4 bytes each)
         for first, count in ranges:
-            chunk = data[base + first * entry_size : base + (first + count) * entry_size]
-            for strx, ntype, _sect, desc, value in struct.iter_unpack(fmt, chunk):
-                if ntype & _N_STAB or not ntype & _N_EXT or not strx:
-                    continue
-                if strx >= strsize:
-                    raise self._bad(f"symbol name offset {strx} beyond string table")
-                begin = str_begin + strx
-                stop = data.find(b"\0", begin, str_end)
-                if stop < 0:
-                    stop = str_end
-                sym_type = ntype & _N_TYPE
-                if sym_type == _N_UNDF:
-                    if value:  # a common symbol, defined at link time
+            for at in range(first, first + count, _SYMBOLS_PIECE):
+                piece = self.data[base + at * entry_size : base + min(at + _SYMBOLS_PIECE, first + count) * entry_size]
+                for strx, ntype, _sect, desc, value in fmt.iter_unpack(piece):
+                    if ntype & _N_STAB or not ntype & _N_EXT or not strx:
                         continue
-                    name = _strip(data[begin:stop].decode("utf-8", "replace"))
-                    library = self._library(desc, ordinals, two_level, out)
-                    out.imported.append(ImportedSymbol(name, library=library, weak=bool(desc & _N_WEAK_REF)))
-                elif sym_type in (_N_SECT, _N_ABS, _N_INDR) and not ntype & _N_PEXT:
-                    raw = data[begin:stop]
-                    if raw.startswith(_PY_RAW_PREFIXES):
-                        out.exported_py.append(raw[1:].decode("utf-8", "replace"))
+                    if strx >= strsize:
+                        raise self._bad(f"symbol name offset {strx} beyond string table")
+                    sym_type = ntype & _N_TYPE
+                    if sym_type == _N_UNDF:
+                        if not value:  # else a common symbol, defined at link time
+                            imports.append((strx, desc))
+                    elif sym_type in (_N_SECT, _N_ABS, _N_INDR) and not ntype & _N_PEXT:
+                        exports.append(strx)
+        names = self._names(stroff, strsize, {strx for strx, _ in imports}, exports)
+        for strx, desc in imports:
+            name = _strip(names[strx].decode("utf-8", "replace"))
+            library = self._library(desc, ordinals, two_level, out)
+            out.imported.append(ImportedSymbol(name, library=library, weak=bool(desc & _N_WEAK_REF)))
+        for strx in exports:
+            raw = names.get(strx)
+            if raw is not None and raw.startswith(_PY_RAW_PREFIXES):
+                out.exported_py.append(raw[1:].decode("utf-8", "replace"))
         return out
+
+    def _names(self, stroff: int, strsize: int, imports: set[int], exports: Iterable[int]) -> dict[int, bytes]:
+        """The names at string table offsets: every import's, and the exports' that start with ``_Py``/``__Py``.
+
+        Read forwards (a stream), a stretch of the table after another: the offsets are sorted a
+        stretch at a time, so that what is held stays bounded by the symbol count (4 bytes a symbol),
+        not by Python objects for each of a C++ library's 100,000s of exports.
+        """
+        stretches: dict[int, array[int]] = {}
+        for strx in itertools.chain(imports, exports):
+            stretches.setdefault(strx // Pages.STRINGS, array("I")).append(strx)
+        begin = self.start + stroff
+        whole = {begin + strx for strx in imports}
+        found: dict[int, bytes] = {}
+        for key in sorted(stretches):
+            offsets = [begin + strx for strx in sorted(set(stretches.pop(key)))]
+            named = self.data.cstrings(offsets, begin + strsize, whole=whole, prefixes=_PY_RAW_PREFIXES)
+            found.update((at - begin, raw) for at, raw in named.items())
+        return found
 
     @staticmethod
     def _library(desc: int, ordinals: list[str], two_level: bool, out: _Symbols) -> str | None:
@@ -489,6 +534,7 @@ class _Slice:
         self._check(offset, size, "export trie")
         begin = self.start + offset
         end = begin + size
+        self.data.load(begin, end)  # the walk jumps about: one read, not one per page in walk order
         found: list[str] = []
         stack: list[tuple[int, bytes]] = [(0, b"")]
         visited: set[int] = set()
@@ -527,19 +573,19 @@ class _Slice:
         base = self.start + offset
         if size < 12:
             return "unparseable"
-        magic, _, count = struct.unpack_from(">III", self.data, base)
+        magic, _, count = self.data.unpack_from(">III", base)
         if magic != _CSMAGIC_EMBEDDED_SIGNATURE or 12 + count * 8 > size:
             return "unparseable"
         cd_flags: int | None = None
         has_cms = False
         for index in range(count):
-            slot, blob_off = struct.unpack_from(">II", self.data, base + 12 + index * 8)
+            slot, blob_off = self.data.unpack_from(">II", base + 12 + index * 8)
             if blob_off + 8 > size:
                 continue
-            blob_magic, blob_len = struct.unpack_from(">II", self.data, base + blob_off)
+            blob_magic, blob_len = self.data.unpack_from(">II", base + blob_off)
             if slot == _CSSLOT_CODEDIRECTORY and blob_magic == _CSMAGIC_CODEDIRECTORY:
                 if blob_off + 16 <= size:
-                    (cd_flags,) = struct.unpack_from(">I", self.data, base + blob_off + 12)
+                    (cd_flags,) = self.data.unpack_from(">I", base + blob_off + 12)
             elif slot == _CSSLOT_SIGNATURESLOT and blob_magic == _CSMAGIC_BLOBWRAPPER and blob_len > 8:
                 has_cms = True
         if has_cms:

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import BinaryIO, NamedTuple
 
+from .._typing import TYPE_CHECKING, NamedTuple
 from ..errors import MalformedBinary
 from .magic import is_pe as is_pe
 from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
+from .pages import Pages, ReadAt, as_reader, in_file_order
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 _MACHINES = {
     0x14C: "x86",
@@ -55,6 +59,8 @@ _MAX_SECTIONS = 0x800
 _SUSPICIOUS = 0x10000000  # a section this large or this high is damage, not data
 _MAX_DLLS = 4096  # a bound against looping over garbage; real images import a few dozen
 _DLA_RVA_BASED = 0x1  # delay-load attributes: 0 means the old VC6 layout with VAs
+_THUNKS_PIECE = 4096  # bytes of an import lookup table read at a time
+_NAMES_PIECE = 16384  # export name pointers read at a time
 
 # COFF file header: Machine, NumberOfSections, TimeDateStamp, PointerToSymbolTable,
 # NumberOfSymbols, SizeOfOptionalHeader, Characteristics.
@@ -81,11 +87,13 @@ _VC_RUNTIME = re.compile(r"^(vcruntime|msvcp|msvcr\d)", re.IGNORECASE)
 _ERRORS = (struct.error, IndexError, ValueError, OverflowError)
 
 
-def parse_pe(fp: BinaryIO, path: str, size: int) -> Binary:
-    """Read the PE image at the current position of ``fp`` (``size`` bytes)."""
-    data = fp.read(size)
-    if len(data) < size:
-        raise MalformedBinary(f"{path}: truncated PE ({len(data)} of {size} bytes)", path=path)
+def parse_pe(source: ReadAt | BinaryIO, path: str, size: int) -> Binary:
+    """Read the PE image of ``size`` bytes through ``read_at(offset, size)``, or at the position of a file.
+
+    Through ``read_at`` only the headers, the section table and the directories used are read,
+    never the whole file (a deflated member is a stream: a big image would be held whole).
+    """
+    data = Pages(as_reader(source, path, size, "PE"), size)
     try:
         return _Image(data, path).binary()
     except _ERRORS as exc:
@@ -120,8 +128,9 @@ class _Image:
     checksum: int
     subsystem: int
 
-    def __init__(self, data: bytes, path: str) -> None:
+    def __init__(self, data: Pages, path: str) -> None:
         self.data = data
+        self.size = len(data)
         self.path = path
         self._last_section: _Section | None = None
         self._read_headers()
@@ -139,7 +148,7 @@ class _Image:
         data, size = self.data, len(self.data)
         if size < 64 or data[:2] != b"MZ":
             raise self._bad("no MZ header")
-        (lfanew,) = struct.unpack_from("<I", data, 0x3C)
+        (lfanew,) = data.unpack_from("<I", 0x3C)
         if lfanew > size or data[lfanew : lfanew + 4] != b"PE\0\0":
             raise self._bad("no PE signature at e_lfanew")
         header = data[lfanew + 4 : lfanew + 24]
@@ -287,11 +296,11 @@ class _Image:
         """File offset of ``rva``; outside every section it is taken as an offset into the file."""
         section = self.section_of(rva)
         if section is None:
-            if 0 <= rva < len(self.data):
+            if 0 <= rva < self.size:
                 return rva  # inside the headers (or in data no section claims)
             raise self._bad(f"RVA {rva:#x} is in no section")  # negative: a VC6 VA below ImageBase
         found = rva - section.start + section.file_start
-        if found >= len(self.data):
+        if found >= self.size:
             raise self._bad(f"RVA {rva:#x} maps past the end of the file")
         return found
 
@@ -312,9 +321,9 @@ class _Image:
         return address, size
 
     def unpack(self, fmt: str, offset: int) -> tuple[int, ...]:
-        if offset + struct.calcsize(fmt) > len(self.data):
+        if offset + struct.calcsize(fmt) > self.size:
             raise self._bad(f"table at file offset {offset:#x} runs past end of file")
-        return struct.unpack_from(fmt, self.data, offset)
+        return self.data.unpack_from(fmt, offset)
 
     # -- tables ------------------------------------------------------------------------------
     def imports(self, delayed: bool) -> tuple[list[str], list[ImportedSymbol]]:
@@ -353,19 +362,51 @@ class _Image:
         return dlls, symbols
 
     def _thunk_names(self, rva: int, va_based: bool) -> list[str]:
+        """The names a lookup table gives, in order; the table read in pieces, each piece's names in file order."""
         fmt, step, ordinal_flag = ("<Q", 8, 1 << 63) if self.is64 else ("<I", 4, 1 << 31)
         pos = self.offset(rva)
         names: list[str] = []
         while True:
-            (thunk,) = self.unpack(fmt, pos)
-            if not thunk:
+            piece = self.data[pos : pos + _THUNKS_PIECE]
+            thunks = [thunk for (thunk,) in struct.iter_unpack(fmt, piece[: len(piece) - len(piece) % step])]
+            ended = 0 in thunks
+            if ended:
+                thunks = thunks[: thunks.index(0)]
+            hints = [(thunk - self.image_base if va_based else thunk) & 0x7FFFFFFF for thunk in thunks]
+            found = iter(self._strings([hint + 2 for hint, t in zip(hints, thunks) if not t & ordinal_flag]))
+            for thunk in thunks:  # (skipping each name's 2-byte hint)
+                names.append(f"#{thunk & 0xFFFF}" if thunk & ordinal_flag else _text(next(found) or b""))
+            if ended:
                 return names
-            if thunk & ordinal_flag:
-                names.append(f"#{thunk & 0xFFFF}")
-            else:
-                hint_rva = (thunk - self.image_base if va_based else thunk) & 0x7FFFFFFF
-                names.append(_text(self.cstring(hint_rva + 2)))  # skip the 2-byte hint
-            pos += step
+            pos += len(thunks) * step
+            if len(piece) < _THUNKS_PIECE:
+                raise self._bad(f"table at file offset {pos:#x} runs past end of file")
+
+    def _strings(self, rvas: list[int], prefixes: tuple[bytes, ...] = ()) -> list[bytes | None]:
+        """The NUL-terminated strings at ``rvas``: all, or (None for the others) those starting with ``prefixes``.
+
+        Read forwards (:meth:`Pages.cstrings`), not one by one; the error is still the one reading
+        them one by one meets first: a string running to the end of the file, or an RVA mapping nowhere.
+        """
+        offsets: list[int] = []
+        late: MalformedBinary | None = None
+        for rva in rvas:
+            try:
+                offsets.append(self.offset(rva))
+            except MalformedBinary as exc:
+                late = exc
+                break
+        whole = () if prefixes else set(offsets)
+        found = self.data.cstrings(sorted(set(offsets)), self.size, whole=whole, prefixes=prefixes)
+        strings: list[bytes | None] = []
+        for rva, at in zip(rvas, offsets):
+            raw = found.get(at)
+            if raw is not None and at + len(raw) == self.size:
+                raise self._bad(f"unterminated {'export name' if prefixes else 'string'} at RVA {rva:#x}")
+            strings.append(raw)
+        if late is not None:
+            raise late
+        return strings
 
     def exports(self) -> tuple[str | None, list[str]]:
         """(export-directory DLL name, exported names starting with ``Py``/``_Py``)."""
@@ -382,13 +423,10 @@ class _Image:
         if table + 4 * nnames > len(self.data):
             raise self._bad("export name table runs past end of file")
         found = []
-        for (rva,) in struct.iter_unpack("<I", self.data[table : table + 4 * nnames]):
-            start = self.offset(rva)
-            if self.data.startswith(_PY_PREFIXES, start):
-                end = self.data.find(b"\0", start)
-                if end < 0:
-                    raise self._bad(f"unterminated export name at RVA {rva:#x}")
-                found.append(_text(self.data[start:end]))
+        for first in range(0, nnames, _NAMES_PIECE):  # the name pointer table, a piece at a time
+            piece = self.data.get(table + 4 * first, table + 4 * min(first + _NAMES_PIECE, nnames))
+            rvas = [rva for (rva,) in struct.iter_unpack("<I", piece)]
+            found += [_text(raw) for raw in self._strings(rvas, _PY_PREFIXES) if raw is not None]
         return own_name, found
 
     def pdb_path(self) -> str | None:
@@ -396,10 +434,10 @@ class _Image:
         for kind, size, pointer in self.debug_entries:
             if kind != _IMAGE_DEBUG_TYPE_CODEVIEW:
                 continue
-            blob = self.data[pointer : pointer + size]
-            header = _CODEVIEW_HEADERS.get(blob[:4])
-            if header is None or size <= header or len(blob) < size:
+            header = _CODEVIEW_HEADERS.get(self.data[pointer : pointer + min(size, 4)])
+            if header is None or size <= header or pointer + size > len(self.data):
                 continue  # another CodeView flavour, no file name, or cut off
+            blob = self.data[pointer : pointer + size]
             return _text(blob[header:].rstrip(b"\0")) or None
         return None
 
@@ -419,11 +457,63 @@ class _Image:
         return total
 
     # -- the record --------------------------------------------------------------------------
+    def _directory_offset(self, index: int) -> int:
+        """Where a data directory lies in the file, for ordering reads; no lookup cache touched, never raises."""
+        where = self.directory(index)
+        if where is None:
+            return 0
+        for section in self.sections:
+            if section.start <= where[0] < section.end:
+                return where[0] - section.start + section.file_start
+        return where[0]
+
+    def _sections_overlap(self) -> bool:
+        """Whether some RVA lies in two sections: then the order of lookups decides which maps it."""
+        reach = 0
+        for section in sorted(self.sections, key=lambda s: s.start):
+            if section.start < reach:
+                return True
+            reach = max(reach, section.end)
+        return False
+
     def binary(self) -> Binary:
         machine = self.machine
-        needed, imported = self.imports(delayed=False)
-        delayed, delay_imported = self.imports(delayed=True)
-        own_name, exported = self.exports()
+        needed: list[str] = []
+        imported: list[ImportedSymbol] = []
+        delayed: list[str] = []
+        delay_imported: list[ImportedSymbol] = []
+        own_name: str | None = None
+        exported: list[str] = []
+        pdb: str | None = None
+
+        def read_imports() -> None:
+            nonlocal needed, imported
+            needed, imported = self.imports(delayed=False)
+
+        def read_delayed() -> None:
+            nonlocal delayed, delay_imported
+            delayed, delay_imported = self.imports(delayed=True)
+
+        def read_exports() -> None:
+            nonlocal own_name, exported
+            own_name, exported = self.exports()
+
+        def read_pdb() -> None:
+            nonlocal pdb
+            pdb = self.pdb_path()
+
+        # Read in file order (a deflated member is a stream), unless sections overlap: then in the
+        # order below, as always (the section lookup cache's state follows the order of lookups).
+        in_order = self._sections_overlap()
+        codeview = next((p for kind, _, p in self.debug_entries if kind == _IMAGE_DEBUG_TYPE_CODEVIEW), 0)
+        in_file_order(
+            [
+                (0 if in_order else self._directory_offset(_IMPORT), read_imports),
+                (0 if in_order else self._directory_offset(_DELAY_IMPORT), read_delayed),
+                (0 if in_order else self._directory_offset(_EXPORT), read_exports),
+                (0 if in_order else codeview, read_pdb),
+            ]
+        )
         init_functions = tuple(n for n in exported if n.startswith(_INIT_PREFIXES))
         defined_py = tuple(n for n in exported if not n.startswith(_INIT_PREFIXES))
 
@@ -442,7 +532,6 @@ class _Image:
             "os_version": self.os_version,
             "subsystem_version": self.subsystem_version,
         }
-        pdb = self.pdb_path()
         if pdb:
             extra["pdb"] = pdb
 

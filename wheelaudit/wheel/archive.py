@@ -422,6 +422,14 @@ class MemberStream:
         if self._own_fh:
             self._fh.close()
 
+    def stop_retaining(self) -> None:
+        """Keep no more of the member's start than is kept already (the ``retain`` asked at opening).
+
+        For a reader that reads forwards (Mach-O, PE: :mod:`wheelaudit.binary.pages`), copying the
+        first MiBs aside is work and memory for nothing: 10% of ``show`` on a wheel of 3-5 MB DLLs.
+        """
+        self._retain = len(self._prefix)
+
     def keep_on_disk(
         self,
         start: int,
