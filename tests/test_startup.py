@@ -89,38 +89,29 @@ def test_stable_abi_audit_loads_only_for_stable_abi_wheels(tmp_path: Path) -> No
 # -- wheelaudit._typing: run-time stand-ins that behave as typing's ---------------------------------
 
 
-class _Ours(_typing.NamedTuple):
-    """A named tuple made by the stand-in."""
+def _sample_on(base: Any) -> Any:
+    """The same named tuple class made on ``base``: the stand-in or typing's."""
 
-    name: str
-    size: int = 0
-    tags: tuple[str, ...] = ()
+    class Sample(base):  # type: ignore[misc,valid-type]
+        """A named tuple made by the stand-in."""
 
-    @property
-    def big(self) -> bool:
-        return self.size > 10
+        name: str
+        size: int = 0
+        tags: tuple[str, ...] = ()
 
-    def label(self) -> str:
-        return f"{self.name}:{self.size}"
+        @property
+        def big(self) -> bool:
+            return self.size > 10
 
+        def label(self) -> str:
+            return f"{self.name}:{self.size}"
 
-class _Theirs(typing.NamedTuple):
-    """A named tuple made by the stand-in."""
-
-    name: str
-    size: int = 0
-    tags: tuple[str, ...] = ()
-
-    @property
-    def big(self) -> bool:
-        return self.size > 10
-
-    def label(self) -> str:
-        return f"{self.name}:{self.size}"
+    return Sample
 
 
 def test_named_tuple_stand_in_matches_typing() -> None:
-    for cls in (_Ours, _Theirs):
+    ours, theirs = _sample_on(_typing.NamedTuple), _sample_on(typing.NamedTuple)
+    for cls in (ours, theirs):
         made = cls("a", 12)
         assert made == ("a", 12, ()) and isinstance(made, tuple)
         assert cls._fields == ("name", "size", "tags")
@@ -129,13 +120,13 @@ def test_named_tuple_stand_in_matches_typing() -> None:
         assert made._replace(size=1).big is False
         assert cls.__doc__ == "A named tuple made by the stand-in."
         assert cls.__module__ == __name__
-        assert cls.__qualname__ in ("_Ours", "_Theirs")
+        assert cls.__qualname__ == "_sample_on.<locals>.Sample"
         assert repr(made) == f"{cls.__name__}(name='a', size=12, tags=())"
         with pytest.raises(TypeError):
             cls()  # name has no default
         with pytest.raises(AttributeError):
             made.name = "b"  # type: ignore[misc]
-    assert _Ours.__mro__[1] is tuple  # a plain namedtuple: nothing of the stand-in left in it
+    assert ours.__mro__[1] is tuple  # a plain namedtuple: nothing of the stand-in left in it
 
 
 def test_named_tuple_stand_in_refuses_super() -> None:
