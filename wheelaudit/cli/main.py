@@ -349,12 +349,13 @@ def _show(args: argparse.Namespace) -> int:
     from ..report.model import WheelReport, error_to_json
 
     # Each format's modules only where it is asked for: they are start-up time of every run.
+    summarized = fmt in ("github", "sarif")
     if fmt == "text":
         from ..report.colour import style_for
         from ..report.text import render_summary, render_text, render_verdict
 
         style = style_for(sys.stdout)
-    elif fmt in ("github", "sarif"):
+    elif summarized:
         from ..report.github import SummaryRow
 
     status = EXIT_OK
@@ -363,7 +364,7 @@ def _show(args: argparse.Namespace) -> int:
     for wheel, outcome in zip(wheels, outcomes):
         if isinstance(outcome, WheelReport):
             verdict = evaluate(outcome, gate)
-            if fmt in ("github", "sarif"):
+            if summarized:
                 rows.append(SummaryRow(wheel, outcome, verdict))
             if not verdict.passed:
                 status = max(status, EXIT_PROBLEMS)
@@ -377,13 +378,13 @@ def _show(args: argparse.Namespace) -> int:
                 for reason in verdict.beyond_errors:
                     _say(f"  gate: FAIL: {reason}")
         else:
-            if fmt in ("github", "sarif"):
+            if summarized:
                 rows.append(SummaryRow(wheel, None, error=outcome.message))
             status = max(status, outcome.status)
             if fmt == "json":
                 documents.append(error_to_json(wheel, outcome.message))
             _complain(f"wheelaudit: error: {outcome.message}")
-    if fmt in ("github", "sarif"):
+    if summarized:
         from .. import __version__
         from ..report.github import emit
 
