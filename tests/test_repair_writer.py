@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import zipfile
 from pathlib import Path
 
@@ -45,6 +46,9 @@ def test_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert build_epoch() == writer_module.DEFAULT_EPOCH
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "garbage")
     assert build_epoch() == writer_module.DEFAULT_EPOCH
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "99999999999")  # past 2107: clipped to the last DOS time
+    assert build_epoch() == writer_module.LATEST_EPOCH == calendar.timegm((2107, 12, 31, 23, 59, 58, 0, 0, 0))
+    assert writer_module.dos_datetime(writer_module.LATEST_EPOCH) == (0xBF7D, 0xFF9F)  # 23:59:58, 2107-12-31
 
 
 def test_zip64_local_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
