@@ -320,22 +320,14 @@ class _Strings:
 
     def run(self, keep: int) -> None:
         """The forward pass; ``keep``: bytes of the table's end to keep for later questions."""
-        names, exports = self._names, self._exports
+        exports = self._exports
         tail_start = self._size - keep
         buf = bytearray()
         start = 0  # table offset of buf[0]
         for low, full, prefix in self._chunks():
             start = _drop_before(buf, start, min(low, tail_start))
             self._extend(buf, start, low + CHUNK + SLACK)
-            find = buf.find
-            for source in full:
-                for offset in source:
-                    at = offset - start
-                    end = find(0, at)
-                    if end >= 0:
-                        names[offset] = buf[at:end].decode("utf-8", "surrogateescape")
-                    else:  # runs past the buffer
-                        names[offset] = self._string(buf, start, offset)
+            self._answer(buf, start, full)
             starts = buf.startswith
             for source in prefix:
                 for offset in source:
@@ -348,6 +340,28 @@ class _Strings:
             self._tail = bytes(buf)
             self._tail_start = tail_start
         self._done = True
+
+    def _answer(self, buf: bytearray, start: int, sources: list[Sequence[int]]) -> None:
+        """The name at each offset of ``sources`` into ``names``; ``buf`` starts at table offset ``start``."""
+        names = self._names
+        if any(sources) and buf.isascii():  # (names nearly always are) a str slice each, not bytes then decode
+            text = buf.decode("ascii")
+            find = text.find
+            for source in sources:
+                for offset in source:
+                    at = offset - start
+                    end = find("\0", at)
+                    names[offset] = text[at:end] if end >= 0 else self._string(buf, start, offset)
+            return
+        find_byte = buf.find
+        for source in sources:
+            for offset in source:
+                at = offset - start
+                end = find_byte(0, at)
+                if end >= 0:
+                    names[offset] = buf[at:end].decode("utf-8", "surrogateescape")
+                else:  # runs past the buffer
+                    names[offset] = self._string(buf, start, offset)
 
     def _extend(self, buf: bytearray, start: int, end: int) -> None:
         """Read on so that ``buf`` (from ``start``) reaches ``end`` or the table's end."""
