@@ -168,8 +168,8 @@ def read_symbols(
 
 def _read_symtab(r: TableReader, e: str, bits: int, at: int, count: int, syment: int, strsz: int, out: Symbols) -> None:
     """One pass over ``.dynsym``: the imports, and the names of defined non-local symbols."""
-    sym_fmt = e + ("IBBHQQ" if bits == 64 else "IIIBBH")
-    name_at, info_at, shndx_at = (0, 1, 3) if bits == 64 else (0, 3, 5)
+    # Only st_name, st_info and st_shndx are unpacked: three ints an entry, not six.
+    sym_fmt = e + ("IBxH16x" if bits == 64 else "I8xBxH")
     index_add, name_add, weak_add = out.imports_index.append, out.imports_name.append, out.imports_weak.append
     defined_add = out.defined.append
     # In pieces of whole entries; an entry size other than the class's (a forged file) is read as one piece,
@@ -178,12 +178,11 @@ def _read_symtab(r: TableReader, e: str, bits: int, at: int, count: int, syment:
     for first in range(0, count, piece):
         n = min(piece, count - first)
         data = r.read(at + first * syment, n * syment)
-        for i, fields in enumerate(struct.iter_unpack(sym_fmt, data), first):
-            bind = fields[info_at] >> 4
+        for i, (st_name, info, shndx) in enumerate(struct.iter_unpack(sym_fmt, data), first):
+            bind = info >> 4
             if bind == 0 or i == 0:  # local symbols are nobody's business
                 continue
-            st_name = fields[name_at]
-            if fields[shndx_at] != 0:
+            if shndx != 0:
                 # Defined: only Python hooks and exports matter; the string pass tells which those are.
                 defined_add(st_name)
                 continue
