@@ -12,7 +12,7 @@ The parser works on any architecture and either byte order; it reads through a
 
 from __future__ import annotations
 
-import itertools
+import array
 import struct
 from collections.abc import Callable
 
@@ -272,22 +272,9 @@ def _parse(r: _ElfReader, will_read: Callable[[int, int], None] | None) -> Binar
     if symbols.bad_import is not None:
         raise r.fail(f"string offset {symbols.bad_import} past the string table")
 
-    imported: list[ImportedSymbol] = []
-    version_symbols: dict[int, list[str]] = {}
-    versions = symbols.imports_version
-    no_versions = versions is None
-    for st_name, weak, version in zip(
-        symbols.imports_name, symbols.imports_weak, itertools.repeat(0) if versions is None else versions
-    ):
-        name = string(st_name)
-        if not name:
-            continue
-        need = None if no_versions else version_index.get(version & 0x7FFF)
-        if need:
-            imported.append(ImportedSymbol(name, version=need[1], library=need[0], weak=bool(weak)))
-            version_symbols.setdefault(version & 0x7FFF, []).append(name)
-        else:
-            imported.append(ImportedSymbol(name, weak=bool(weak)))
+    need_of = {idx: (ver, lib) for idx, (lib, ver, _) in version_index.items()}
+    names = list(map(string, symbols.imports_name))
+    imported, version_symbols = _imports(names, symbols.imports_weak, symbols.imports_version, need_of)
     exported: list[str] = []
     init_functions: list[str] = []
     defined_python: list[str] = []
@@ -436,6 +423,32 @@ def tables_continue(head: bytes, lead: bytes) -> bool:
         if entries and good >= 0.9 * len(entries):
             return True
     return False
+
+
+def _imports(
+    names: list[str], weak: bytearray, versions: array.array[int] | None, need_of: dict[int, tuple[str, str]]
+) -> tuple[list[ImportedSymbol], dict[int, list[str]]]:
+    """The imported symbols (nameless entries left out), and the names under each needed version index.
+
+    Tens of thousands in a C++ library (29,000 in scipy's 111): each tuple is made directly,
+    a third of the time of the named tuple's ``__new__`` with keywords (67 ns against 211).
+    """
+    new = tuple.__new__
+    if versions is None:
+        return [new(ImportedSymbol, (name, None, None, w != 0)) for name, w in zip(names, weak) if name], {}
+    imported: list[ImportedSymbol] = []
+    by_version: dict[int, list[str]] = {}
+    for name, w, version in zip(names, weak, versions):
+        if not name:
+            continue
+        index = version & 0x7FFF
+        need = need_of.get(index)
+        if need is None:
+            imported.append(new(ImportedSymbol, (name, None, None, w != 0)))
+        else:
+            imported.append(new(ImportedSymbol, (name, need[0], need[1], w != 0)))
+            by_version.setdefault(index, []).append(name)
+    return imported, by_version
 
 
 def _split_paths(values: object) -> tuple[str, ...]:

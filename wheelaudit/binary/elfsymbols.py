@@ -168,8 +168,8 @@ def read_symbols(
 
 def _read_symtab(r: TableReader, e: str, bits: int, at: int, count: int, syment: int, strsz: int, out: Symbols) -> None:
     """One pass over ``.dynsym``: the imports, and the names of defined non-local symbols."""
-    sym_fmt = e + ("IBBHQQ" if bits == 64 else "IIIBBH")
-    name_at, info_at, shndx_at = (0, 1, 3) if bits == 64 else (0, 3, 5)
+    # Only st_name, st_info and st_shndx are unpacked: three ints an entry, not six.
+    sym_fmt = e + ("IBxH16x" if bits == 64 else "I8xBxH")
     index_add, name_add, weak_add = out.imports_index.append, out.imports_name.append, out.imports_weak.append
     defined_add = out.defined.append
     # In pieces of whole entries; an entry size other than the class's (a forged file) is read as one piece,
@@ -178,12 +178,11 @@ def _read_symtab(r: TableReader, e: str, bits: int, at: int, count: int, syment:
     for first in range(0, count, piece):
         n = min(piece, count - first)
         data = r.read(at + first * syment, n * syment)
-        for i, fields in enumerate(struct.iter_unpack(sym_fmt, data), first):
-            bind = fields[info_at] >> 4
+        for i, (st_name, info, shndx) in enumerate(struct.iter_unpack(sym_fmt, data), first):
+            bind = info >> 4
             if bind == 0 or i == 0:  # local symbols are nobody's business
                 continue
-            st_name = fields[name_at]
-            if fields[shndx_at] != 0:
+            if shndx != 0:
                 # Defined: only Python hooks and exports matter; the string pass tells which those are.
                 defined_add(st_name)
                 continue
@@ -320,22 +319,14 @@ class _Strings:
 
     def run(self, keep: int) -> None:
         """The forward pass; ``keep``: bytes of the table's end to keep for later questions."""
-        names, exports = self._names, self._exports
+        exports = self._exports
         tail_start = self._size - keep
         buf = bytearray()
         start = 0  # table offset of buf[0]
         for low, full, prefix in self._chunks():
             start = _drop_before(buf, start, min(low, tail_start))
             self._extend(buf, start, low + CHUNK + SLACK)
-            find = buf.find
-            for source in full:
-                for offset in source:
-                    at = offset - start
-                    end = find(0, at)
-                    if end >= 0:
-                        names[offset] = buf[at:end].decode("utf-8", "surrogateescape")
-                    else:  # runs past the buffer
-                        names[offset] = self._string(buf, start, offset)
+            self._answer(buf, start, full)
             starts = buf.startswith
             for source in prefix:
                 for offset in source:
@@ -348,6 +339,28 @@ class _Strings:
             self._tail = bytes(buf)
             self._tail_start = tail_start
         self._done = True
+
+    def _answer(self, buf: bytearray, start: int, sources: list[Sequence[int]]) -> None:
+        """The name at each offset of ``sources`` into ``names``; ``buf`` starts at table offset ``start``."""
+        names = self._names
+        if any(sources) and buf.isascii():  # (names nearly always are) a str slice each, not bytes then decode
+            text = buf.decode("ascii")
+            find = text.find
+            for source in sources:
+                for offset in source:
+                    at = offset - start
+                    end = find("\0", at)
+                    names[offset] = text[at:end] if end >= 0 else self._string(buf, start, offset)
+            return
+        find_byte = buf.find
+        for source in sources:
+            for offset in source:
+                at = offset - start
+                end = find_byte(0, at)
+                if end >= 0:
+                    names[offset] = buf[at:end].decode("utf-8", "surrogateescape")
+                else:  # runs past the buffer
+                    names[offset] = self._string(buf, start, offset)
 
     def _extend(self, buf: bytearray, start: int, end: int) -> None:
         """Read on so that ``buf`` (from ``start``) reaches ``end`` or the table's end."""

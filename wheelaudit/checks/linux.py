@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 
 from .._typing import TYPE_CHECKING
-from ..binary.model import Binary, BinaryFormat, BinaryKind
+from ..binary.model import Binary, BinaryFormat, BinaryKind, VersionNeed
 from ..platforms.linux import Policy
 from ..platforms.policyset import PolicySet
 from ..platforms.tags import PlatformTag
@@ -96,6 +96,8 @@ class _ElfFacts:
     strong_imports: frozenset[str]
     #: needed name -> (the member of that name the search never reaches, the search-path entry that would)
     unreached: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    #: (prefix, number, need) of each version need a level may refuse: split once, not once per level
+    checked_needs: tuple[tuple[str, str, VersionNeed], ...] = ()
 
 
 def wheel_linkage(ctx: AuditContext, arch: str, loader: Loader) -> Linkage:
@@ -108,7 +110,18 @@ def elf_facts(
 ) -> _ElfFacts:
     """Facts for :func:`level_blockers` once the libraries outside the wheel are known."""
     strong = frozenset(s.name for s in binary.imported_symbols if not s.weak)
-    return _ElfFacts(binary, outside, strong, unreached or {})
+    return _ElfFacts(binary, outside, strong, unreached or {}, _checked_needs(binary.version_needs))
+
+
+def _checked_needs(needs: tuple[VersionNeed, ...]) -> tuple[tuple[str, str, VersionNeed], ...]:
+    """The version needs a level may refuse, split into prefix and number (GLIBC, 2.17)."""
+    out = []
+    for need in needs:
+        prefix, number = _split_version(need.version)
+        if is_dynamic_loader(need.library) and number != "PRIVATE":
+            continue  # the loader comes with the libc; its versions follow the libc's
+        out.append((prefix, number, need))
+    return tuple(out)
 
 
 def unreached_members(
@@ -146,6 +159,7 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
     """Why the binaries do not satisfy ``policy`` on ``arch``; empty when they do."""
     blockers: list[Problem] = []
     rules = policy.architectures[arch]
+    symbol_versions, blacklist = rules.symbol_versions, policy.blacklist
     level = policy.name
     caps: dict[str, str | None] = {}  # newest allowed version per prefix, e.g. GLIBC -> 2.17
     for facts in elves:
@@ -185,8 +199,9 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
                     Problem("external-library", Severity.ERROR, message, path=binary.path, library=soname, fix=fix)
                 )
                 continue
-            banned = sorted(strong_imports & policy.blacklist.get(soname, frozenset()))
-            if banned:
+            banned_set = strong_imports.intersection(blacklist.get(soname, ()))  # usually empty: sort only then
+            if banned_set:
+                banned = sorted(banned_set)
                 blockers.append(
                     Problem(
                         "blacklisted-symbol",
@@ -199,11 +214,8 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
                     )
                 )
         too_new: dict[tuple[str, str], list[str]] = {}
-        for need in binary.version_needs:
-            prefix, number = _split_version(need.version)
-            if is_dynamic_loader(need.library) and number != "PRIVATE":
-                continue  # the loader comes with the libc; its versions follow the libc's
-            allowed = rules.symbol_versions.get(prefix)
+        for prefix, number, need in facts.checked_needs:
+            allowed = symbol_versions.get(prefix)
             if allowed is None or number in allowed:
                 continue
             too_new.setdefault((need.library, need.version), []).extend(need.symbols)
