@@ -306,3 +306,41 @@ def test_show_of_macos_and_windows_wheels_imports_no_typing(
     assert status in (0, 1)
     assert {"wheelaudit.binary.macho", "wheelaudit.binary.pe"} & modules
     assert "typing" not in modules
+
+
+GC_PROBE = """
+import gc, os, sys
+before = gc.get_stats()[0]["collections"]
+real_exit = os._exit
+
+def report(code):
+    during = gc.get_stats()[0]["collections"] - before
+    sys.stderr.write(f"gc {gc.get_threshold()[0]} {during}\\n")
+    sys.stderr.flush()
+    real_exit(code)
+
+os._exit = report
+sys.argv = ["wheelaudit", *sys.argv[1:]]
+from wheelaudit.cli.main import run
+run()
+"""
+
+
+def test_the_command_runs_the_cyclic_collector_rarely(tmp_path: Path) -> None:
+    """``run`` raises the collector's threshold: at CPython's 700 it ran every few hundred
+    allocations of objects that refcounting frees anyway (a few % of a run on big wheels)."""
+    from wheelaudit.cli.main import GC_THRESHOLD
+
+    wheel = SAMPLES / "wa_sample_abi3-0.1.0-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    result = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, "show", "--json", str(wheel)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    _, threshold, collections = result.stderr.strip().splitlines()[-1].split()
+    assert int(threshold) == GC_THRESHOLD
+    assert int(collections) <= 8, collections  # at the default threshold: ~25 in this run

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
     from ..report.model import WheelReport
     from .exitstatus import Failure
 
+#: Allocations between two runs of the cyclic garbage collector's youngest generation (CPython's
+#: default: 700). A run makes hundreds of thousands of short-lived objects and almost no reference
+#: cycles, so at the default the collector ran over and over for nothing. Measured (show --json,
+#: medians, alternating): scipy 1.18.1 327 -> 316 ms, pyarrow 312 -> 304, tensorflow-cpu 1.31 ->
+#: 1.26 s, orjson 44.4 -> 41.5 ms; peak RSS equal or lower (tensorflow-cpu 67 MiB either way).
+GC_THRESHOLD = 50_000
+
 INTERRUPTED = "wheelaudit: interrupted"
 TERMINATED = "wheelaudit: terminated"
 
@@ -598,9 +605,11 @@ def run() -> None:
     """Console-script entry point: the exit status; Ctrl-C at any moment is exit 130 and one line,
     SIGTERM once the command line has loaded exit 143 and one line, with nothing left behind."""
     try:
+        import gc
         import os
         import signal
 
+        gc.set_threshold(GC_THRESHOLD, 20, 20)  # the process is ours: the library API leaves it alone
         _handler_pid.append(os.getpid())
         signal.signal(signal.SIGTERM, _terminated)
         code = main()
