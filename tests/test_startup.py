@@ -37,11 +37,14 @@ sys.stderr.write(json.dumps({"status": status, "modules": sorted(sys.modules)}) 
 """
 
 
-def _modules_of(*argv: str, cwd: Path) -> tuple[int, set[str]]:
+def _run_code(code: str, *argv: str, cwd: Path, python: str = sys.executable) -> subprocess.CompletedProcess[str]:
+    """``python -c code argv...`` in a fresh interpreter that imports wheelaudit from this checkout."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, cwd=cwd, env=env, check=False
-    )
+    return subprocess.run([python, "-c", code, *argv], capture_output=True, text=True, cwd=cwd, env=env, check=False)
+
+
+def _modules_of(*argv: str, cwd: Path) -> tuple[int, set[str]]:
+    result = _run_code(PROBE, *argv, cwd=cwd)
     last = result.stderr.strip().splitlines()[-1]
     probe = json.loads(last)
     return probe["status"], set(probe["modules"])
@@ -284,14 +287,7 @@ def _older_interpreters() -> list[str]:
 def test_every_module_imports_on_the_oldest_supported_pythons(python: str, tmp_path: Path) -> None:
     """``X | Y`` or ``list[int]`` outside an annotation runs on 3.11 and fails on 3.9: a macOS repair
     module did (``Buffer = bytes | bytearray | memoryview``), and no test ran there."""
-    result = subprocess.run(
-        [python, "-c", IMPORT_ALL],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
+    result = _run_code(IMPORT_ALL, cwd=tmp_path, python=python)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", result.stdout
 
@@ -332,14 +328,7 @@ def test_the_command_runs_the_cyclic_collector_rarely(tmp_path: Path) -> None:
     from wheelaudit.cli.main import GC_THRESHOLD
 
     wheel = SAMPLES / "wa_sample_abi3-0.1.0-cp38-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
-    result = subprocess.run(
-        [sys.executable, "-c", GC_PROBE, "show", "--json", str(wheel)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
+    result = _run_code(GC_PROBE, "show", "--json", str(wheel), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     _, threshold, collections = result.stderr.strip().splitlines()[-1].split()
     assert int(threshold) == GC_THRESHOLD

@@ -74,14 +74,12 @@ def analyze_member(
             elif fmt is BinaryFormat.MACHO:
                 from .macho import parse_macho
 
-                stream.stop_retaining()  # read forwards: the start is not read again
-                stream.one_decoder()
+                stream.for_forward_reader()
                 binaries = parse_macho(stream.read_at, member.name, member.size)
             else:
                 from .pe import parse_pe
 
-                stream.stop_retaining()
-                stream.one_decoder()
+                stream.for_forward_reader()
                 binaries = [parse_pe(stream.read_at, member.name, member.size)]
         except EOFError as exc:
             stream.check_integrity()  # damaged data explains a broken binary better than the parser can

@@ -21,7 +21,7 @@ from ..errors import MalformedBinary
 from ..record import record, replace
 from .elfsymbols import CountMismatch, Layout, Symbols, read_symbols
 from .magic import ELF_MAGIC as ELF_MAGIC
-from .model import Binary, BinaryFormat, BinaryKind, CodeIsa, ImportedSymbol, VersionNeed
+from .model import Binary, BinaryFormat, BinaryKind, CodeIsa, ImportedSymbol, ReadAt, ReadSpans, VersionNeed
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
 PT_GNU_STACK = 0x6474E551
@@ -48,10 +48,6 @@ MAX_PHDRS = 4096
 MAX_DYN_ENTRIES = 1 << 16
 MAX_SYMBOLS = 1 << 24
 MAX_TABLE_BYTES = 512 * 1024 * 1024
-
-ReadAt = Callable[[int, int], bytes]
-ReadSpans = Callable[[list[tuple[int, int]]], list[bytes]]
-
 
 class _Unpacker(Protocol):
     def __call__(self, fmt: str, buffer: bytes, offset: int = ...) -> tuple[int, ...]: ...

@@ -12,8 +12,7 @@ import struct
 from collections.abc import Callable
 
 from ..record import record
-
-ReadAt = Callable[[int, int], bytes]
+from .model import ReadAt
 
 #: Below this many non-loaded bytes (and share of the file) a binary counts as stripped; no tail read.
 GAP_BYTES = 256 * 1024

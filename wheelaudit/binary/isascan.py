@@ -20,15 +20,12 @@ where a C compiler is) ~0.011 us (scipy's 4,600 windows: 24 ms against 250 ms, s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from itertools import compress, islice
 
 from ..wheel.splitinflate import MIN_DISTANCE
-from .model import CodeIsa, IsaFamilyUse
+from .model import CodeIsa, IsaFamilyUse, ReadAt, ReadSpans
 from .x86decode import LEVEL, Family, count_window, native_count_window
-
-ReadAt = Callable[[int, int], bytes]
-ReadSpans = Callable[[list[tuple[int, int]]], list[bytes]]
 
 #: Windows per binary and bytes per window: 64 x 2 KB is ~35,000 instructions, ~4 ms of CPython 3.11
 #: (a wheel of many libraries pays it for each: ~0.15 s for pyarrow's 38, 0.3 s for scipy's 111), ~0.4 ms in C.

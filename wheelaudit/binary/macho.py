@@ -27,8 +27,8 @@ from .magic import MH_CIGAM_64 as _MH_CIGAM_64
 from .magic import MH_MAGIC as _MH_MAGIC
 from .magic import MH_MAGIC_64 as _MH_MAGIC_64
 from .magic import is_macho as is_macho
-from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
-from .pages import Pages, ReadAt, as_reader, in_file_order
+from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol, ReadAt
+from .pages import Pages, as_reader, in_file_order
 
 if TYPE_CHECKING:
     from typing import BinaryIO

@@ -7,9 +7,14 @@ records; the checks only ever look at these records, never at a format library.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 from .._typing import NamedTuple
 from ..record import field, record
+
+#: How every format reader gets bytes: ``read_at(offset, size)``, and many spans at once (in file order).
+ReadAt = Callable[[int, int], bytes]
+ReadSpans = Callable[[list[tuple[int, int]]], list[bytes]]
 
 
 class BinaryFormat(str, enum.Enum):

@@ -15,11 +15,10 @@ from collections.abc import Callable, Container, Sequence
 
 from .._typing import TYPE_CHECKING, overload
 from ..errors import MalformedBinary
+from .model import ReadAt
 
 if TYPE_CHECKING:
     from typing import Any, BinaryIO
-
-ReadAt = Callable[[int, int], bytes]
 
 
 def bytes_reader(data: bytes) -> ReadAt:

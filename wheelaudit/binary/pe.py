@@ -17,8 +17,8 @@ import struct
 from .._typing import TYPE_CHECKING, NamedTuple
 from ..errors import MalformedBinary
 from .magic import is_pe as is_pe
-from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol
-from .pages import Pages, ReadAt, as_reader, in_file_order
+from .model import Binary, BinaryFormat, BinaryKind, ImportedSymbol, ReadAt
+from .pages import Pages, as_reader, in_file_order
 
 if TYPE_CHECKING:
     from typing import BinaryIO

@@ -94,10 +94,10 @@ class _ElfFacts:
     binary: Binary
     outside: tuple[str, ...]  # needed libraries the loader does not find in the wheel
     strong_imports: frozenset[str]
+    #: (prefix, number, need) of each version need a level may refuse: split once, not once per level
+    checked_needs: tuple[tuple[str, str, VersionNeed], ...]
     #: needed name -> (the member of that name the search never reaches, the search-path entry that would)
     unreached: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    #: (prefix, number, need) of each version need a level may refuse: split once, not once per level
-    checked_needs: tuple[tuple[str, str, VersionNeed], ...] = ()
 
 
 def wheel_linkage(ctx: AuditContext, arch: str, loader: Loader) -> Linkage:
@@ -110,7 +110,7 @@ def elf_facts(
 ) -> _ElfFacts:
     """Facts for :func:`level_blockers` once the libraries outside the wheel are known."""
     strong = frozenset(s.name for s in binary.imported_symbols if not s.weak)
-    return _ElfFacts(binary, outside, strong, unreached or {}, _checked_needs(binary.version_needs))
+    return _ElfFacts(binary, outside, strong, _checked_needs(binary.version_needs), unreached or {})
 
 
 def _checked_needs(needs: tuple[VersionNeed, ...]) -> tuple[tuple[str, str, VersionNeed], ...]:

@@ -422,22 +422,17 @@ class MemberStream:
         if self._own_fh:
             self._fh.close()
 
-    def stop_retaining(self) -> None:
-        """Keep no more of the member's start than is kept already (the ``retain`` asked at opening).
+    def for_forward_reader(self) -> None:
+        """Serve a reader that reads forwards (Mach-O, PE: :mod:`wheelaudit.binary.pages`): keep no more
+        of the member's start than is kept already, and use no :mod:`.splitinflate` helper.
 
-        For a reader that reads forwards (Mach-O, PE: :mod:`wheelaudit.binary.pages`), copying the
-        first MiBs aside is work and memory for nothing: 10% of ``show`` on a wheel of 3-5 MB DLLs.
-        """
-        self._retain = len(self._prefix)
-
-    def one_decoder(self) -> None:
-        """Serve every read with this stream's own decoder, however far (no :mod:`.splitinflate` helper).
-
-        The two-decoder split was tuned on ELF, whose one far read (``.dynamic``) is known from the
-        headers. The Mach-O and PE readers read several tables near the member's end: on the macOS and
-        Windows wheels measured, a helper never made ``show`` faster, and on numpy 1.19.5's macOS
+        Copying the first MiBs aside is work and memory for nothing there: 10% of ``show`` on a wheel
+        of 3-5 MB DLLs. The two-decoder split was tuned on ELF, whose one far read (``.dynamic``) is
+        known from the headers; these readers read several tables near the member's end: on the macOS
+        and Windows wheels measured, a helper never made ``show`` faster, and on numpy 1.19.5's macOS
         libopenblas (61 MiB) it gave up after 6 MiB and cost 48 ms (173 ms against 125).
         """
+        self._retain = len(self._prefix)
         self._split = False
 
     def keep_on_disk(
