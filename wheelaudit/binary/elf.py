@@ -49,6 +49,7 @@ MAX_DYN_ENTRIES = 1 << 16
 MAX_SYMBOLS = 1 << 24
 MAX_TABLE_BYTES = 512 * 1024 * 1024
 
+
 class _Unpacker(Protocol):
     def __call__(self, fmt: str, buffer: bytes, offset: int = ...) -> tuple[int, ...]: ...
 

@@ -6,7 +6,6 @@ holds: one line on stderr and exit 2 for an unusable input or policy file, never
 
 from __future__ import annotations
 
-import json
 import sys
 
 from .._typing import TYPE_CHECKING
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 
 def run_listing(args: argparse.Namespace) -> int:
     """Run ``wheelaudit policies`` or ``wheelaudit tree``; the exit status."""
-    from .main import _complain, _load_policies
+    from .main import _complain, _load_policies, print_json
 
     policies = _load_policies(args.policy_file)
     if isinstance(policies, Failure):
@@ -35,8 +34,7 @@ def run_listing(args: argparse.Namespace) -> int:
             _complain(f"wheelaudit: error: {failure.message}")
             return max(failure.status, EXIT_UNUSABLE)
         if args.json:
-            json.dump(data, sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print_json(data)
         else:
             print(render(data, style_for(sys.stdout)))
         return EXIT_OK
@@ -46,7 +44,7 @@ def run_listing(args: argparse.Namespace) -> int:
 def _tree(args: argparse.Namespace, policies: object) -> int:
     from ..platforms.policyset import PolicySet
     from ..report.tree import render, wheel_tree
-    from .main import _complain, wheel_inputs
+    from .main import _complain, print_json, wheel_inputs
 
     assert isinstance(policies, PolicySet)
     wheels = wheel_inputs(args.wheels)
@@ -68,6 +66,5 @@ def _tree(args: argparse.Namespace, policies: object) -> int:
         else:
             print(render(tree, style))
     if args.json:
-        json.dump(documents[0] if len(documents) == 1 else documents, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(documents[0] if len(documents) == 1 else documents)
     return status

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 Version = tuple[int, int]
 
+
 def parse_version(text: str) -> Version:
     """``"10.13"`` -> (10, 13); ``"11"`` -> (11, 0); a patch component is ignored."""
     parts = text.split(".")

@@ -166,7 +166,6 @@ def emit(
     elif fmt == "sarif":
         from .sarif import sarif_log  # it builds on this module's rows
 
-        json.dump(sarif_log(rows, version), out, indent=2)
-        out.write("\n")
+        out.write(json.dumps(sarif_log(rows, version), indent=2) + "\n")  # one write, not one per token
     else:
         raise ValueError(f"format {fmt!r}: expected github or sarif")

@@ -63,6 +63,7 @@ LOADER_PREFIXES = ("ld-linux", "ld64.so", "ld-musl-", "ld.so")
 #: A need for it comes from the interpreter (or not at all): the Python-ABI rules judge it, not a policy.
 LIBPYTHON = re.compile(r"^libpython3(\.\d+)?[dmut]*\.so(\.\d+)*$")
 
+
 def loader_of(family: str | None) -> Loader:
     """The loader whose search rules apply: musl's for musllinux binaries, glibc's otherwise."""
     return "musl" if family == "musllinux" else "glibc"
