@@ -177,12 +177,15 @@ def link(
         while queue:
             obj = queue.popleft()
             reached.add(obj.path)
+            dirs: list[tuple[str, str]] | None = None  # its search path: fixed once it is loaded
             for name in obj.needed:
                 if is_dynamic_loader(name):
                     continue
                 hit = process.names.get(name)
                 if hit is None:
-                    searched = _search(name, obj, process, by_member, installed, installed_paths, loader, skipped)
+                    if dirs is None:
+                        dirs = _chain_dirs(obj, process, by_member, installed_paths, loader)
+                    searched = _search(name, dirs, installed, skipped)
                     if searched is not None:
                         hit, how = searched
                         found_via.setdefault(obj.path, {}).setdefault(name, how)
@@ -280,19 +283,12 @@ def resolve_android(
 
 
 def _search(
-    name: str,
-    requester: Binary,
-    process: _Process,
-    by_member: Mapping[str, Binary],
-    installed: Mapping[str, str],
-    installed_paths: Mapping[str, str],
-    loader: Loader,
-    skipped: frozenset[str],
+    name: str, dirs: list[tuple[str, str]], installed: Mapping[str, str], skipped: frozenset[str]
 ) -> tuple[str, str] | None:
-    """The member the search finds for ``name``, and the search-path entry that led to it."""
+    """The member the search of ``dirs`` (:func:`_chain_dirs`) finds for ``name``, and the entry that led to it."""
     if "/" in name:  # a path, relative to the working directory: never portable
         return None
-    for directory, how in _chain_dirs(requester, process, by_member, installed_paths, loader):
+    for directory, how in dirs:
         member = installed.get(f"{directory}/{name}" if directory else name)
         if member is not None and member not in skipped:
             return member, how
