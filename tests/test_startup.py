@@ -415,3 +415,30 @@ def test_the_command_keeps_freed_memory_for_big_inputs_only(tmp_path: Path) -> N
         outcomes[count] = int(result.stderr.strip().splitlines()[-1].split()[1])
     assert outcomes[1] > 1000  # a small input: glibc as it comes
     assert outcomes[copies] < 100
+
+
+WORKER_PROBE = (
+    CHURN
+    + """
+import gc, json, sys
+from wheelaudit.cli.main import _worker_start
+_worker_start(json.loads(sys.argv[1]))
+print(gc.get_threshold()[0], second_round_faults())
+"""
+)
+
+
+@needs_glibc
+def test_a_worker_tunes_itself_as_the_parent_was_tuned(tmp_path: Path) -> None:
+    """-j workers that a fork server or spawn starts (Python 3.14's default on Linux) inherit neither
+    the collector's threshold nor the allocator's: the parent hands them what it set."""
+    from wheelaudit.cli.main import GC_THRESHOLD
+
+    outcomes = {}
+    for tuned in ({}, {"gc": True, "malloc": True}):
+        result = _run_code(WORKER_PROBE, json.dumps(tuned), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        threshold, faults = map(int, result.stdout.split())
+        outcomes[bool(tuned)] = (threshold, faults)
+    assert outcomes[False][0] != GC_THRESHOLD and outcomes[False][1] > 1000  # as Python and glibc come
+    assert outcomes[True][0] == GC_THRESHOLD and outcomes[True][1] < 100

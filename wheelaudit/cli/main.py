@@ -17,7 +17,7 @@ import sys
 TYPE_CHECKING = False  # not imported from typing, which alone costs milliseconds of start-up
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from types import FrameType
     from typing import NoReturn
 
@@ -34,6 +34,9 @@ GC_THRESHOLD = 50_000
 #: Inputs (the wheels named on the command line) from this many bytes in all have glibc keep freed
 #: memory (:mod:`.allocator`): its ~2 ms are won back from pydantic-core's 2.2 MB wheel on.
 BIG_INPUT = 2 << 20
+#: What :func:`run` set for this process ("gc", "malloc"), handed to -j workers: those a fork server or
+#: spawn starts (Python 3.14's default on Linux, macOS, Windows) inherit neither setting.
+_tuned: dict[str, bool] = {}
 
 INTERRUPTED = "wheelaudit: interrupted"
 TERMINATED = "wheelaudit: terminated"
@@ -453,7 +456,7 @@ def _audit_in_workers(wheels: list[str], policies: PolicySet | None, workers: in
     from concurrent.futures import ProcessPoolExecutor
 
     masks = hasattr(signal, "pthread_sigmask")  # POSIX; elsewhere the small start-up window stays
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_start)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_start, initargs=(dict(_tuned),))
     try:
         if masks:  # an interrupt while workers fork stays pending, and is raised right after
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -475,9 +478,19 @@ def _audit_in_workers(wheels: list[str], policies: PolicySet | None, workers: in
         pool.shutdown(wait=True)
 
 
-def _worker_start() -> None:
-    """A worker ignores Ctrl-C: the parent decides, stops the workers and prints the one line."""
+def _worker_start(tuned: Mapping[str, bool]) -> None:
+    """A worker ignores Ctrl-C: the parent decides, stops the workers and prints the one line.
+    It tunes itself as :func:`run` tuned the parent (``tuned``, see :data:`_tuned`)."""
     import signal
+
+    if tuned.get("gc"):
+        import gc
+
+        gc.set_threshold(GC_THRESHOLD, 20, 20)
+    if tuned.get("malloc"):
+        from .allocator import keep_freed_memory
+
+        keep_freed_memory()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a worker only reads: it may die at once
@@ -621,10 +634,11 @@ def run() -> None:
         import signal
 
         gc.set_threshold(GC_THRESHOLD, 20, 20)  # the process is ours: the library API leaves it alone
+        _tuned["gc"] = True
         if _input_bytes(sys.argv[1:]) >= BIG_INPUT:
             from .allocator import keep_freed_memory
 
-            keep_freed_memory()
+            _tuned["malloc"] = keep_freed_memory()
         _handler_pid.append(os.getpid())
         signal.signal(signal.SIGTERM, _terminated)
         code = main()
