@@ -181,3 +181,55 @@ def test_show_is_the_same_with_the_scan_in_python(real_wheels: dict[str, Path]) 
     assert outputs[0] == outputs[1]
     report = json.load(io.BytesIO(outputs[0][1]))
     assert "isa" in json.dumps(report)  # the report says which level the code needs: the scan ran
+
+
+@needs_native
+@pytest.mark.real
+def test_the_batch_walk_gives_each_window_the_single_walks_counts(real_wheels: dict[str, Path]) -> None:
+    """``count_windows`` (one call for a binary's windows, the GIL released) against ``count_window``."""
+    from wheelaudit.binary.x86decode import native_count_windows
+
+    assert native_count_window is not None and native_count_windows is not None
+    wheel = next(path for name, path in sorted(real_wheels.items()) if name.startswith(WHEELS) and "x86_64" in name)
+    windows = _sampled_windows(wheel)
+    windows += [b"\x00" * 64, b"\xff" * 64, bytearray(windows[0]), memoryview(windows[1])]  # data, junk, buffers
+    assert native_count_windows(windows) == [native_count_window(w) for w in windows]
+    assert native_count_windows([]) == []
+    with pytest.raises(ValueError, match="empty window"):
+        native_count_windows([windows[0], b""])
+    with pytest.raises(TypeError):
+        native_count_windows([windows[0], 7])  # type: ignore[list-item]
+
+
+@needs_native
+@pytest.mark.real
+def test_the_batch_walk_lets_other_threads_run(real_wheels: dict[str, Path]) -> None:
+    """While one thread walks a long list of windows, another runs Python: with the GIL held it
+    would get no turn for the whole walk (measured: the longest pause was 95% of the walk; released,
+    10%). An audit's other threads parse ELF tables meanwhile."""
+    import threading
+    import time
+
+    from wheelaudit.binary.x86decode import native_count_windows
+
+    assert native_count_windows is not None
+    wheel = next(path for name, path in sorted(real_wheels.items()) if name.startswith(WHEELS) and "x86_64" in name)
+    windows = _sampled_windows(wheel)
+    windows = windows * (-(-20_000 // len(windows)))  # ~0.1 s of walking
+    walked: list[float] = []
+
+    def walk() -> None:
+        walked.append(time.perf_counter())
+        native_count_windows(windows)
+        walked.append(time.perf_counter())
+
+    walker = threading.Thread(target=walk)
+    turns: list[float] = []
+    walker.start()
+    while walker.is_alive():
+        turns.append(time.perf_counter())
+    walker.join()
+    start, end = walked
+    during = [start, *(t for t in turns if start < t < end), end]
+    longest = max(b - a for a, b in zip(during, during[1:]))
+    assert longest < 0.5 * (end - start), (longest, end - start)

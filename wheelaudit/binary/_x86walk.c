@@ -365,28 +365,13 @@ static Py_ssize_t sync_point(const Code *code)
     return walkers[0];
 }
 
-/* count_window(code) -> list[int] | None */
-static PyObject *count_window(PyObject *self, PyObject *arg)
+/* The counts of one window into counts[0..families] (zeroed here); 1 when it holds an invalid
+   instruction (not code), else 0. Pure C on read-only tables: runs without the GIL. */
+static int walk_code(const unsigned char *buf, Py_ssize_t len, long *counts)
 {
-    Py_buffer view;
-    long counts[FAMILIES_MAX + 1];
+    Code code = {buf, len};
     int invalid = 0;
-    (void)self;
-    if (!configured) {
-        PyErr_SetString(PyExc_RuntimeError, "_x86walk.configure() was not called");
-        return NULL;
-    }
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if (view.len == 0) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "an empty window");
-        return NULL;
-    }
-    Code code = {(const unsigned char *)view.buf, view.len};
-    memset(counts, 0, sizeof(counts));
-    /* the GIL stays held: a window takes microseconds, and taking the GIL back could wait a switch interval */
-    {
+    memset(counts, 0, sizeof(long) * (FAMILIES_MAX + 1));
     Py_ssize_t p = sync_point(&code);
     Py_ssize_t end = code.n;
     /* walk_end: instructions starting before end - MARGIN as decode() reads them; the rest as
@@ -439,8 +424,12 @@ static PyObject *count_window(PyObject *self, PyObject *arg)
         counts[families] += zero;
         p = next;
     }
-    }
-    PyBuffer_Release(&view);
+    return invalid;
+}
+
+/* [families + 1] counts as a new list, or None for an invalid window. */
+static PyObject *counts_to_list(const long *counts, int invalid)
+{
     if (invalid)
         Py_RETURN_NONE;
     PyObject *out = PyList_New(families + 1);
@@ -454,6 +443,88 @@ static PyObject *count_window(PyObject *self, PyObject *arg)
         }
         PyList_SET_ITEM(out, i, value);
     }
+    return out;
+}
+
+static int take_window(PyObject *arg, Py_buffer *view)
+{
+    if (PyObject_GetBuffer(arg, view, PyBUF_SIMPLE) < 0)
+        return -1;
+    if (view->len == 0) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError, "an empty window");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_configured(void)
+{
+    if (!configured) {
+        PyErr_SetString(PyExc_RuntimeError, "_x86walk.configure() was not called");
+        return -1;
+    }
+    return 0;
+}
+
+/* count_window(code) -> list[int] | None. The GIL stays held: one window takes microseconds, and
+   taking the GIL back could wait a switch interval (count_windows walks many without it). */
+static PyObject *count_window(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    long counts[FAMILIES_MAX + 1];
+    (void)self;
+    if (check_configured() < 0 || take_window(arg, &view) < 0)
+        return NULL;
+    int invalid = walk_code((const unsigned char *)view.buf, view.len, counts);
+    PyBuffer_Release(&view);
+    return counts_to_list(counts, invalid);
+}
+
+/* count_windows(windows) -> list[list[int] | None]: count_window of each, all walked with the GIL
+   released (the other threads of an audit run Python meanwhile). */
+static PyObject *count_windows(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (check_configured() < 0)
+        return NULL;
+    PyObject *seq = PySequence_Fast(arg, "a sequence of windows expected");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), taken = 0;
+    PyObject *out = NULL;
+    Py_buffer *views = PyMem_Calloc(n ? n : 1, sizeof(Py_buffer));
+    long (*counts)[FAMILIES_MAX + 1] = PyMem_Calloc(n ? n : 1, sizeof(*counts));
+    int *invalid = PyMem_Calloc(n ? n : 1, sizeof(int));
+    if (views == NULL || counts == NULL || invalid == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; taken < n; taken++)
+        if (take_window(PySequence_Fast_GET_ITEM(seq, taken), &views[taken]) < 0)
+            goto done;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++)
+        invalid[i] = walk_code((const unsigned char *)views[i].buf, views[i].len, counts[i]);
+    Py_END_ALLOW_THREADS
+    out = PyList_New(n);
+    if (out == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = counts_to_list(counts[i], invalid[i]);
+        if (item == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, i, item);
+    }
+done:
+    for (Py_ssize_t i = 0; i < taken; i++)
+        PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    PyMem_Free(counts);
+    PyMem_Free(invalid);
+    Py_DECREF(seq);
     return out;
 }
 
@@ -540,6 +611,7 @@ static PyObject *configure(PyObject *self, PyObject *tables)
 static PyMethodDef methods[] = {
     {"configure", configure, METH_O, "Take x86decode's tables and constants."},
     {"count_window", count_window, METH_O, "x86decode.count_window, in C."},
+    {"count_windows", count_windows, METH_O, "count_window of each window, walked without the GIL."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -25,7 +25,7 @@ from itertools import compress, islice
 
 from ..wheel.splitinflate import MIN_DISTANCE
 from .model import CodeIsa, IsaFamilyUse, ReadAt, ReadSpans
-from .x86decode import LEVEL, Family, count_window, native_count_window
+from .x86decode import LEVEL, Family, count_window, native_count_window, native_count_windows
 
 #: Windows per binary and bytes per window: 64 x 2 KB is ~35,000 instructions, ~4 ms of CPython 3.11
 #: (a wheel of many libraries pays it for each: ~0.15 s for pyarrow's 38, 0.3 s for scipy's 111), ~0.4 ms in C.
@@ -127,6 +127,7 @@ MEMO_ENTRIES = 1024
 #: ``0`` walks the windows in Python even where the C walk (``_x86walk``) was built: the same counts, slower.
 NATIVE_ENV = "WHEELAUDIT_NATIVE_ISA"
 _walk_in_c = native_count_window if os.environ.get(NATIVE_ENV, "") != "0" else None
+_walk_many_in_c = native_count_windows if _walk_in_c is not None else None
 
 
 def _window_counts(code: bytes) -> list[int] | None:
@@ -157,29 +158,22 @@ def _remember(code: bytes, found: list[int] | None) -> list[int] | None:
 def _counts(windows: list[bytes]) -> list[list[int] | None]:
     """Every window's counts: remembered ones from :data:`_MEMO`, the rest walked here or by the helper
     process (:mod:`.isaworker`), which runs the same :func:`count_window` on the same bytes. With the
-    C walk all are walked here: a window takes it ~6 us, less than sending it to another process."""
-    if _walk_in_c is not None:  # inlined _window_counts: a window is walked in ~4 us, three calls were ~1 us more
-        memo, walk = _MEMO, walk_window
-        out: list[list[int] | None] = []
-        for code in windows:
-            counts = memo.get(code, _UNKNOWN)
-            out.append(_remember(code, walk(code)) if counts is _UNKNOWN else counts)
-        return out
-    found: list[list[int] | None] = []
-    missing: list[bytes] = []
-    for code in windows:
-        counts = _MEMO.get(code, _UNKNOWN)
-        found.append(counts)
-        if counts is _UNKNOWN:
-            missing.append(code)
+    C walk all are walked here, in one call that lets go of the GIL: a window takes it ~6 us, less than
+    sending it to another process, and 64 windows ~0.4 ms, in which the other threads run Python."""
+    memo = _MEMO
+    found: list[list[int] | None] = [memo.get(code, _UNKNOWN) for code in windows]
+    missing = [code for code, counts in zip(windows, found) if counts is _UNKNOWN]
     if not missing:
         return found
-    from .isaworker import shared  # here: only the walk in Python has a helper process (~1 ms of imports)
+    if _walk_in_c is not None:  # (a build older than the source walks one window at a time)
+        walked = iter(_walk_many_in_c(missing) if _walk_many_in_c is not None else map(walk_window, missing))
+    else:
+        from .isaworker import shared  # here: only the walk in Python has a helper process (~1 ms of imports)
 
-    walked = iter(shared().counts_for_scan(missing, _window_counts))
-    for i, (code, counts) in enumerate(zip(windows, found)):
+        walked = iter(shared().counts_for_scan(missing, _window_counts))
+    for i, counts in enumerate(found):
         if counts is _UNKNOWN:
-            found[i] = _remember(code, next(walked))
+            found[i] = _remember(windows[i], next(walked))
     return found
 
 

@@ -16,6 +16,7 @@ import enum
 TYPE_CHECKING = False  # not typing's: the isaworker child imports nothing but enum
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
 
 class Family(enum.IntEnum):
@@ -794,13 +795,13 @@ def count_window(code: bytes) -> list[int] | None:
 # -- the same walk in C ----------------------------------------------------------------------------
 
 
-def _load_native() -> Callable[[bytes], list[int] | None] | None:
-    """``_x86walk.count_window``, configured with this module's tables; None where it was not built.
+def _load_native() -> Any:
+    """The ``_x86walk`` module, configured with this module's tables; None where it was not built.
 
     The C walk (``_x86walk.c``, compiled by the build hook when a C compiler is there) takes
-    ~10 ns per instruction against this module's ~100, and releases the GIL; its results are
-    this module's :func:`count_window`'s (``tests/test_isa_native.py`` compares them on every
-    sampled window of the pinned real wheels).
+    ~10 ns per instruction against this module's ~100; its ``count_windows`` walks a list of
+    windows with the GIL released. Its results are this module's :func:`count_window`'s
+    (``tests/test_isa_native.py`` compares them on every sampled window of the pinned real wheels).
     """
     try:
         from . import _x86walk  # type: ignore[attr-defined,unused-ignore]
@@ -834,9 +835,15 @@ def _load_native() -> Callable[[bytes], list[int] | None] | None:
             "special": _SPECIAL,
         }
     )
-    walk_window: Callable[[bytes], list[int] | None] = _x86walk.count_window
-    return walk_window
+    return _x86walk
 
 
+_native = _load_native()
 #: :func:`count_window` in C, or None where the extension was not built (see :func:`_load_native`).
-native_count_window = _load_native()
+native_count_window: Callable[[bytes], list[int] | None] | None = _native.count_window if _native else None
+#: :func:`count_window` of each window of a list, in C without the GIL; None where not built.
+native_count_windows: Callable[[list[bytes]], list[list[int] | None]] | None = getattr(
+    _native,
+    "count_windows",
+    None,  # (a build older than the source has none: one window at a time then)
+)
