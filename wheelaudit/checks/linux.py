@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from .._typing import TYPE_CHECKING
 from ..binary.model import Binary, BinaryFormat, BinaryKind, VersionNeed
@@ -114,14 +114,26 @@ def elf_facts(
 
 
 def _checked_needs(needs: tuple[VersionNeed, ...]) -> tuple[tuple[str, str, VersionNeed], ...]:
-    """The version needs a level may refuse, split into prefix and number (GLIBC, 2.17)."""
-    out = []
-    for need in needs:
-        prefix, number = _split_version(need.version)
-        if is_dynamic_loader(need.library) and number != "PRIVATE":
-            continue  # the loader comes with the libc; its versions follow the libc's
-        out.append((prefix, number, need))
-    return tuple(out)
+    """The version needs a level may refuse, split into prefix and number (GLIBC, 2.17).
+
+    Needs on the dynamic loader are kept: ld.so is part of glibc, and a binary that needs
+    GLIBC_2.35 from it (``__rseq_offset``) does not load on glibc 2.34 either.
+    """
+    return tuple((*_split_version(need.version), need) for need in needs)
+
+
+def _loader_version_within(need: VersionNeed, allowed: Collection[str]) -> bool:
+    """Whether a version need on the loader is no newer than the level's glibc.
+
+    glibc names its versions after the release that added them, so a loader version that the
+    level's list lacks but that is no newer than the list's newest entry is on every glibc of the
+    level all the same. GLIBC_PRIVATE is on none.
+    """
+    if not is_dynamic_loader(need.library) or need.version.endswith("_PRIVATE") or not allowed:
+        return False
+    prefix = _split_version(need.version)[0]
+    newest = max((_version_key(f"{prefix}_{v}") for v in allowed), default=())
+    return _version_key(need.version) <= newest
 
 
 def unreached_members(
@@ -216,7 +228,7 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
         too_new: dict[tuple[str, str], list[str]] = {}
         for prefix, number, need in facts.checked_needs:
             allowed = symbol_versions.get(prefix)
-            if allowed is None or number in allowed:
+            if allowed is None or number in allowed or _loader_version_within(need, allowed):
                 continue
             too_new.setdefault((need.library, need.version), []).extend(need.symbols)
         for (library, version), symbols in sorted(too_new.items(), key=lambda kv: (kv[0][0], _version_key(kv[0][1]))):
