@@ -126,6 +126,8 @@ def check_tags(ctx: AuditContext) -> list[Problem]:
         return problems
     platforms = ctx.platform_tag_facts
     first = ctx.binaries[0].path
+    # One entry per file: a universal Mach-O is a binary per slice, but the warnings below are about the file.
+    files = list({b.path: b for b in ctx.binaries}.values())
     if any(p.family == "any" for p in platforms):
         problems.append(
             Problem(
@@ -148,7 +150,7 @@ def check_tags(ctx: AuditContext) -> list[Problem]:
                 fix="set Root-Is-Purelib: false (platlib) for wheels with compiled code",
             )
         )
-    for binary in ctx.binaries:
+    for binary in files:
         if binary.path.startswith(f"{info.data_dir}/purelib/"):
             problems.append(
                 Problem(
@@ -163,7 +165,7 @@ def check_tags(ctx: AuditContext) -> list[Problem]:
     expected = {_FAMILY_FORMAT[f] for f in families if f in _FAMILY_FORMAT}
     if len(expected) == 1:
         (fmt,) = expected
-        for binary in ctx.binaries:
+        for binary in files:
             if binary.format is not fmt:
                 problems.append(
                     Problem(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from .._typing import TYPE_CHECKING
 from ..binary.model import Binary, BinaryFormat, BinaryKind, VersionNeed
@@ -98,6 +98,8 @@ class _ElfFacts:
     checked_needs: tuple[tuple[str, str, VersionNeed], ...]
     #: needed name -> (the member of that name the search never reaches, the search-path entry that would)
     unreached: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    #: needed names the loader finds inside the wheel: their version needs are the wheel's own business
+    bundled: frozenset[str] = frozenset()
 
 
 def wheel_linkage(ctx: AuditContext, arch: str, loader: Loader) -> Linkage:
@@ -106,22 +108,40 @@ def wheel_linkage(ctx: AuditContext, arch: str, loader: Loader) -> Linkage:
 
 
 def elf_facts(
-    binary: Binary, outside: tuple[str, ...], unreached: Mapping[str, tuple[str, str]] | None = None
+    binary: Binary,
+    outside: tuple[str, ...],
+    unreached: Mapping[str, tuple[str, str]] | None = None,
+    bundled: frozenset[str] = frozenset(),
 ) -> _ElfFacts:
-    """Facts for :func:`level_blockers` once the libraries outside the wheel are known."""
+    """Facts for :func:`level_blockers` once the libraries outside the wheel are known.
+
+    ``bundled``: the needed names the loader finds inside the wheel (an empty set checks every need).
+    """
     strong = frozenset(s.name for s in binary.imported_symbols if not s.weak)
-    return _ElfFacts(binary, outside, strong, _checked_needs(binary.version_needs), unreached or {})
+    return _ElfFacts(binary, outside, strong, _checked_needs(binary.version_needs), unreached or {}, bundled)
 
 
 def _checked_needs(needs: tuple[VersionNeed, ...]) -> tuple[tuple[str, str, VersionNeed], ...]:
-    """The version needs a level may refuse, split into prefix and number (GLIBC, 2.17)."""
-    out = []
-    for need in needs:
-        prefix, number = _split_version(need.version)
-        if is_dynamic_loader(need.library) and number != "PRIVATE":
-            continue  # the loader comes with the libc; its versions follow the libc's
-        out.append((prefix, number, need))
-    return tuple(out)
+    """The version needs a level may refuse, split into prefix and number (GLIBC, 2.17).
+
+    Needs on the dynamic loader are kept: ld.so is part of glibc, and a binary that needs
+    GLIBC_2.35 from it (``__rseq_offset``) does not load on glibc 2.34 either.
+    """
+    return tuple((*_split_version(need.version), need) for need in needs)
+
+
+def _loader_version_within(need: VersionNeed, allowed: Collection[str]) -> bool:
+    """Whether a version need on the loader is no newer than the level's glibc.
+
+    glibc names its versions after the release that added them, so a loader version that the
+    level's list lacks but that is no newer than the list's newest entry is on every glibc of the
+    level all the same. GLIBC_PRIVATE is on none.
+    """
+    if not is_dynamic_loader(need.library) or need.version.endswith("_PRIVATE") or not allowed:
+        return False
+    prefix = _split_version(need.version)[0]
+    newest = max((_version_key(f"{prefix}_{v}") for v in allowed), default=())
+    return _version_key(need.version) <= newest
 
 
 def unreached_members(
@@ -216,7 +236,13 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
         too_new: dict[tuple[str, str], list[str]] = {}
         for prefix, number, need in facts.checked_needs:
             allowed = symbol_versions.get(prefix)
-            if allowed is None or number in allowed:
+            if allowed is None or number in allowed or _loader_version_within(need, allowed):
+                continue
+            if need.library in facts.bundled and not policy.allows_library(arch, need.library):
+                # Pillow 9.0.1: libpng needs ZLIB_1.2.9 from its own libz-dd453c56.so.1.2.11, which
+                # defines it; the level's ZLIB list is what the system's libz.so.1 has. A bundled
+                # library under a name the level allows from the system (libz.so.1) may lose to the
+                # system's copy already loaded in the process, so its needs stay checked.
                 continue
             too_new.setdefault((need.library, need.version), []).extend(need.symbols)
         for (library, version), symbols in sorted(too_new.items(), key=lambda kv: (kv[0][0], _version_key(kv[0][1]))):
@@ -284,7 +310,12 @@ def decide(ctx: AuditContext, policies: PolicySet) -> LinuxDecision | None:
     ours = [b for b in elves if b.arch == arch]
     by_name = _libraries_by_name(ours)
     facts = [
-        elf_facts(b, outside, unreached_members(b, outside, by_name, ctx.installed_paths))
+        elf_facts(
+            b,
+            outside,
+            unreached_members(b, outside, by_name, ctx.installed_paths),
+            frozenset(linkage.found.get(b.path, ())),
+        )
         for b in ours
         for outside in (linkage.outside_of(b),)
     ]

@@ -228,11 +228,16 @@ class Planner:
             gone = set(closure.wheel_resolved.get(binary.path, {})) | set(closure.removed.get(binary.path, ()))
             gone |= set(closure.reached.get(binary.path, {}))
             gone |= excluded.get(binary.path, set())
-            facts.append(linux.elf_facts(binary, tuple(n for n in self.outside[binary.path] if n not in gone)))
+            outside = self.outside[binary.path]
+            # in the wheel once repaired: what it had, what is grafted, what an rpath entry reaches
+            bundled = {n for n in binary.needed if n not in outside}
+            bundled |= set(closure.wheel_resolved.get(binary.path, {})) | set(closure.reached.get(binary.path, {}))
+            still = tuple(n for n in outside if n not in gone)
+            facts.append(linux.elf_facts(binary, still, bundled=frozenset(bundled)))
         for node in closure.nodes.values():
             gone = set(node.resolved) | excluded.get(node.lib.path, set())
             still = tuple(n for n in node.lib.binary.needed if not is_dynamic_loader(n) and n not in gone)
-            facts.append(linux.elf_facts(node.lib.binary, still))
+            facts.append(linux.elf_facts(node.lib.binary, still, bundled=frozenset(node.resolved)))
         return linux.level_blockers(policy, self.arch, facts)
 
     # -- the plan --------------------------------------------------------------------
