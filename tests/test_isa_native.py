@@ -205,8 +205,8 @@ def test_the_batch_walk_gives_each_window_the_single_walks_counts(real_wheels: d
 @pytest.mark.real
 def test_the_batch_walk_lets_other_threads_run(real_wheels: dict[str, Path]) -> None:
     """While one thread walks a long list of windows, another runs Python: with the GIL held it
-    would get no turn for the whole walk (measured: the longest pause was 95% of the walk; released,
-    10%). An audit's other threads parse ELF tables meanwhile."""
+    would get no turn for the whole walk (measured: 0-3% of the walk's time in CPU, against 90-100%
+    released, and 40% beside the rest of the suite). An audit's other threads parse ELF tables meanwhile."""
     import threading
     import time
 
@@ -224,12 +224,14 @@ def test_the_batch_walk_lets_other_threads_run(real_wheels: dict[str, Path]) -> 
         walked.append(time.perf_counter())
 
     walker = threading.Thread(target=walk)
-    turns: list[float] = []
+    samples: list[tuple[float, float]] = []  # (wall clock, this thread's CPU time)
     walker.start()
     while walker.is_alive():
-        turns.append(time.perf_counter())
+        samples.append((time.perf_counter(), time.thread_time()))
     walker.join()
     start, end = walked
-    during = [start, *(t for t in turns if start < t < end), end]
-    longest = max(b - a for a, b in zip(during, during[1:]))
-    assert longest < 0.5 * (end - start), (longest, end - start)
+    inside = [cpu for wall, cpu in samples if start < wall < end]
+    ran = inside[-1] - inside[0] if len(inside) > 1 else 0.0
+    # CPU this thread spent running Python during the walk: ~0 with the GIL held (it waits on it, using
+    # no CPU); released, ~all of the walk, and still a good part of it on a machine busy with other work.
+    assert ran > 0.2 * (end - start), (ran, end - start)
