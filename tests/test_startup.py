@@ -304,14 +304,14 @@ def test_show_of_macos_and_windows_wheels_imports_no_typing(
     assert "typing" not in modules
 
 
-GC_PROBE = """
-import gc, os, sys
-before = gc.get_stats()[0]["collections"]
+#: Runs the console-script entry point; as it exits (``os._exit``) writes ``{line}`` (a Python expression) to stderr.
+EXIT_PROBE = """
+import os, sys
 real_exit = os._exit
 
 def report(code):
-    during = gc.get_stats()[0]["collections"] - before
-    sys.stderr.write(f"gc {gc.get_threshold()[0]} {during}\\n")
+    sys.stdout.flush()
+    sys.stderr.write({line} + "\\n")
     sys.stderr.flush()
     real_exit(code)
 
@@ -320,6 +320,11 @@ sys.argv = ["wheelaudit", *sys.argv[1:]]
 from wheelaudit.cli.main import run
 run()
 """
+
+GC_PROBE = """
+import gc
+before = gc.get_stats()[0]["collections"]
+""" + EXIT_PROBE.format(line="f\"gc {gc.get_threshold()[0]} {gc.get_stats()[0]['collections'] - before}\"")
 
 
 def test_the_command_runs_the_cyclic_collector_rarely(tmp_path: Path) -> None:
@@ -364,24 +369,7 @@ print(applied, second_round_faults())
 """
 )
 
-RUN_ALLOCATOR_PROBE = (
-    CHURN
-    + """
-import os, sys
-real_exit = os._exit
-
-def report(code):
-    sys.stdout.flush()
-    sys.stderr.write(f"faults {second_round_faults()}\\n")
-    sys.stderr.flush()
-    real_exit(code)
-
-os._exit = report
-sys.argv = ["wheelaudit", *sys.argv[1:]]
-from wheelaudit.cli.main import run
-run()
-"""
-)
+RUN_ALLOCATOR_PROBE = CHURN + EXIT_PROBE.format(line='f"faults {second_round_faults()}"')
 
 needs_glibc = pytest.mark.skipif(
     not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None, reason="glibc's malloc"
