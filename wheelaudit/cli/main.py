@@ -483,6 +483,10 @@ def _worker_start(tuned: Mapping[str, bool]) -> None:
     It tunes itself as :func:`run` tuned the parent (``tuned``, see :data:`_tuned`)."""
     import signal
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a worker only reads: it may die at once
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if tuned.get("gc"):
         import gc
 
@@ -491,11 +495,6 @@ def _worker_start(tuned: Mapping[str, bool]) -> None:
         from .allocator import keep_freed_memory
 
         keep_freed_memory()
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a worker only reads: it may die at once
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def check_plat(plat: str, policies: PolicySet) -> str | None:
