@@ -641,6 +641,7 @@ def run() -> None:
         _handler_pid.append(os.getpid())
         signal.signal(signal.SIGTERM, _terminated)
         code = main()
+        _last_handlers()  # here, where a signal a moment before still raises into the handlers below
     except KeyboardInterrupt:
         leave_interrupted()
     except Terminated:
@@ -653,12 +654,18 @@ def run() -> None:
         failure = failure_of(exc, "the run", "finished")
         _complain(f"wheelaudit: error: {failure.message}")
         code = failure.status
-    # From here on Ctrl-C still means 130 and one line, so no interpreter shutdown follows
-    # (Python stops running signal handlers there, and SIGINT would kill it silently).
-    signal.signal(signal.SIGINT, _interrupted_at_exit)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # nothing left to clean up
+    _last_handlers()
     _flush_all()
     os._exit(code)
+
+
+def _last_handlers() -> None:
+    """From here on Ctrl-C still means 130 and one line, so no interpreter shutdown follows
+    (Python stops running signal handlers there, and SIGINT would kill it silently)."""
+    import signal
+
+    signal.signal(signal.SIGINT, _interrupted_at_exit)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # nothing left to clean up
 
 
 def _input_bytes(arguments: Sequence[str]) -> int:
