@@ -13,7 +13,7 @@ from ..platforms.policyset import PolicySet
 from ..platforms.tags import parse_platform_tag
 from ..record import record
 from ..report.model import PolicyVerdict, Problem
-from . import consistency, elflayout, isa, pythonabi
+from . import consistency, elflayout, isa, pythonabi, rpaths
 from .context import AuditContext, PlatformDecision
 
 
@@ -39,6 +39,7 @@ def run(ctx: AuditContext, policies: PolicySet) -> Findings:
     problems += pythonabi.check(ctx, policies)
     problems += isa.check(ctx)
     problems += elflayout.check(ctx)
+    problems += rpaths.check(ctx)
     decision = decide_platform(ctx, policies)
     if decision is not None:
         problems += decision.problems
