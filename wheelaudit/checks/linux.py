@@ -137,11 +137,16 @@ def _loader_version_within(need: VersionNeed, allowed: Collection[str]) -> bool:
     level's list lacks but that is no newer than the list's newest entry is on every glibc of the
     level all the same. GLIBC_PRIVATE is on none.
     """
-    if not is_dynamic_loader(need.library) or need.version.endswith("_PRIVATE") or not allowed:
+    if not is_dynamic_loader(need.library) or need.version.endswith("_PRIVATE"):
         return False
     prefix = _split_version(need.version)[0]
-    newest = max((_version_key(f"{prefix}_{v}") for v in allowed), default=())
-    return _version_key(need.version) <= newest
+    newest = _newest(prefix, allowed)
+    return newest is not None and _version_key(need.version) <= _version_key(f"{prefix}_{newest}")
+
+
+def _newest(prefix: str, allowed: Collection[str]) -> str | None:
+    """The newest version in a level's list for ``prefix`` (GLIBC's ``2.17``), None for an empty list."""
+    return max(allowed, key=lambda v: _version_key(f"{prefix}_{v}"), default=None)
 
 
 def unreached_members(
@@ -249,8 +254,7 @@ def level_blockers(policy: Policy, arch: str, elves: list[_ElfFacts]) -> list[Pr
             shown = sorted(set(symbols))
             prefix = _split_version(version)[0]
             if prefix not in caps:
-                allowed_versions = rules.symbol_versions.get(prefix, ())
-                caps[prefix] = max(allowed_versions, key=lambda v: _version_key(f"{prefix}_{v}"), default=None)
+                caps[prefix] = _newest(prefix, symbol_versions.get(prefix, ()))
             cap = caps[prefix]
             limit = f"{prefix}_{cap}" if cap else f"no {prefix} version"
             private = version.endswith("_PRIVATE")
