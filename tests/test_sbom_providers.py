@@ -11,6 +11,7 @@ import glob
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,41 @@ def test_the_lists_of_packages_named_like_a_library_give_dpkgs_owner() -> None:
             proc = subprocess.run(["dpkg-query", "-S", twin], capture_output=True, text=True, check=True)
         assert proc.stdout.split(": ", 1)[0] == owner, path
     assert "/usr/lib/x86_64-linux-gnu/libnobody-at-all.so.1" not in found
+
+
+def test_status_file_gives_what_dpkg_query_gives_for_every_installed_package() -> None:
+    """The versions now come from dpkg's status file; ``dpkg-query -W`` over every installed package is the oracle."""
+    listing = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${binary:Package}\t${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [line.split("\t") for line in listing.splitlines()]
+    installed = [row for row in rows if len(row) == 5 and row[4].startswith("ii")]
+    assert len(installed) > 50
+    # Both spellings the owner lookup produces: ``name:arch`` from a .list file name, and the bare name.
+    keys = [row[0] for row in installed] + [row[1] for row in installed if ":" not in row[0]]
+    found = sbom._installed_from_status(keys)
+    for key, name, version, arch, _ in installed:
+        provider = found.get(key)
+        assert provider is not None, key
+        assert (provider.name, provider.version, provider.arch) == (name, version, arch), key
+    assert sbom._installed_from_status(["wheelaudit-no-such-package", "libc6:no-such-arch"]) == {}
+
+
+def test_status_file_skips_stanzas_that_are_not_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    status = tmp_path / "status"
+    status.write_text(
+        "Package: libgone1\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1.0-1\n\n"
+        "Package: libfoo1\nStatus: install ok installed\nArchitecture: i386\nVersion: 2.0-1\n"
+        "Description: a library\n more text\nXPackage: libfoo1\n\n"
+        "Package: libfoo1\nStatus: install ok installed\nArchitecture: amd64\nMulti-Arch: same\nVersion: 2.0-1\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(sbom, "DPKG_STATUS", str(status))
+    found = sbom._installed_from_status(["libgone1", "libfoo1:amd64", "libfoo1:i386"])
+    assert set(found) == {"libfoo1:amd64", "libfoo1:i386"}
+    assert (found["libfoo1:amd64"].arch, found["libfoo1:i386"].arch) == ("amd64", "i386")
+    monkeypatch.setattr(sbom, "DPKG_STATUS", str(tmp_path / "missing"))
+    assert sbom._installed_from_status(["libfoo1:amd64"]) == {}

@@ -8,6 +8,7 @@ time. Type checkers see typing's own (the ``TYPE_CHECKING`` branch); at run time
 * ``NamedTuple`` builds the class with :func:`collections.namedtuple`, as typing's does:
   fields in annotation order, trailing defaults, methods, properties and the docstring kept.
 * ``Protocol`` is a plain base class: nothing here checks a protocol at run time.
+* ``Generic[T]`` is a plain base class too: subscripting it gives it back.
 * ``cast``, ``overload`` and ``TypeVar`` do what typing's do at run time: nothing of use.
 
 ``tests/test_startup.py`` checks that ``show`` and ``repair`` never import typing.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Generic as Generic
     from typing import NamedTuple as NamedTuple
     from typing import Protocol as Protocol
     from typing import TypeVar as TypeVar
@@ -49,6 +51,14 @@ else:
         """Base of a structural type; only type checkers read it."""
 
         __slots__ = ()
+
+    class Generic:
+        """Base of a generic class; only type checkers read its parameters."""
+
+        __slots__ = ()
+
+        def __class_getitem__(cls, _parameters):
+            return cls
 
     def cast(_type, value):
         return value

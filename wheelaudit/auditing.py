@@ -11,11 +11,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from ._typing import TYPE_CHECKING, TypeVar
-from .binary import MemberAnalysis, analyze_member
+from ._typing import TYPE_CHECKING
+from .binary import MemberAnalysis, analyze_file, analyze_member
 from .binary.model import Binary
 from .errors import MalformedBinary
 from .record import record
+from .threads import run_in_threads
 from .wheel.archive import WheelArchive
 from .wheel.zipdir import Member
 
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
 
     from .platforms.policyset import PolicySet
     from .report.model import WheelReport
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 def default_jobs() -> int:
@@ -136,47 +134,42 @@ def start_scan(
     return collect
 
 
+def start_file_analysis(
+    files: Mapping[str, str | os.PathLike[str]], *, stored: bool
+) -> Callable[[], dict[MemberKey, tuple[Binary, ...]]]:
+    """Analyse files about to become members (member name -> file) in a background thread.
+
+    A repair starts this on the files it edited or grafted while it deflates them; the
+    returned function waits and gives their analyses by member identity, for :func:`audit`'s
+    ``known``: the audit of the written wheel then need not inflate them again. It can trust
+    them because every deflated member is inflated back and checked as it is made
+    (:class:`wheelaudit.wheel.deflating.Inflating`), and a member written from other bytes
+    than those analysed has another CRC-32, so it is read again. A file that cannot be read
+    or parsed is left out: reading it from the wheel reports what is wrong with it.
+    """
+    found: dict[MemberKey, tuple[Binary, ...]] = {}
+
+    def work() -> None:
+        for name, path in files.items():
+            try:
+                crc, size, binaries = analyze_file(path, name, stored=stored)
+            except Exception:  # whatever it is, reading the member from the wheel reports it
+                continue
+            found[(name, crc, size)] = tuple(binaries)
+
+    thread = threading.Thread(target=work, name="wheelaudit-analyse-new", daemon=True)
+    thread.start()
+
+    def wait() -> dict[MemberKey, tuple[Binary, ...]]:
+        thread.join()
+        return found
+
+    return wait
+
+
 def analyze_binaries(archive: WheelArchive, jobs: int | None = None) -> BinaryScan:
     """Every binary in the wheel, in archive order (see :func:`start_scan`)."""
     return start_scan(archive, jobs)()
-
-
-def run_in_threads(work: Callable[[T], R], items: list[T], workers: int) -> Callable[[], list[R]]:
-    """Run ``work`` over ``items`` in up to ``workers`` threads, in order of the list.
-
-    The returned function joins the threads and returns the results in item order,
-    re-raising the first error (the remaining items are then skipped). A few lines of
-    ``threading`` instead of ``concurrent.futures``, whose import alone costs ~10 ms.
-    """
-    results: list[R | None] = [None] * len(items)
-    errors: list[BaseException] = []
-    next_index = iter(range(len(items)))
-    lock = threading.Lock()
-
-    def worker() -> None:
-        while not errors:
-            with lock:
-                i = next(next_index, None)
-            if i is None:
-                return
-            try:
-                results[i] = work(items[i])
-            except BaseException as exc:  # handed to the caller, who re-raises it
-                errors.append(exc)
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(workers, len(items))) - 1)]
-    for thread in threads:
-        thread.start()
-
-    def wait() -> list[R]:
-        worker()  # the calling thread works too
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
-        return results  # type: ignore[return-value]  # every slot was filled
-
-    return wait
 
 
 def audit(

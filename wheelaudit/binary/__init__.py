@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import mmap
+import os
 import struct
 
-from .._typing import TYPE_CHECKING
+from .._typing import TYPE_CHECKING, cast
 from ..errors import MalformedBinary
 from ..record import record, replace
 from ..wheel.archive import MemberStream, WheelArchive
+from ..wheel.inflate import crc32
 from ..wheel.zipdir import Member
 from ..wheel.zipformat import STORED
 from .elf import LEAD_BYTES, parse_elf, tables_continue, tables_segment
@@ -26,6 +29,7 @@ __all__ = [
     "ImportedSymbol",
     "MemberAnalysis",
     "VersionNeed",
+    "analyze_file",
     "analyze_member",
     "sniff",
 ]
@@ -63,24 +67,7 @@ def analyze_member(
         head = stream.read_at(0, min(SNIFF_BYTES, member.size))
         fmt = sniff(head)
         try:
-            if fmt is None:
-                binaries: list[Binary] = []
-            elif fmt is BinaryFormat.ELF:
-                _keep_tables(stream, head)
-                binary = parse_elf(
-                    stream.read_at, member.name, member.size, will_read=stream.prefetch, read_spans=stream.read_spans
-                )
-                binaries = [_with_debug_sizes(binary, stream)]
-            elif fmt is BinaryFormat.MACHO:
-                from .macho import parse_macho
-
-                stream.for_forward_reader()
-                binaries = parse_macho(stream.read_at, member.name, member.size)
-            else:
-                from .pe import parse_pe
-
-                stream.for_forward_reader()
-                binaries = [parse_pe(stream.read_at, member.name, member.size)]
+            binaries = _binaries(fmt, stream, head, member.name, stored=member.compress_type == STORED)
         except EOFError as exc:
             stream.check_integrity()  # damaged data explains a broken binary better than the parser can
             raise MalformedBinary(
@@ -93,10 +80,82 @@ def analyze_member(
         return MemberAnalysis(binaries, stream.inflated)
 
 
-def _keep_tables(stream: MemberStream, head: bytes) -> None:
+def analyze_file(path: str | os.PathLike[str], name: str, *, stored: bool) -> tuple[int, int, list[Binary]]:
+    """The CRC-32, size and binaries of a file that is to become member ``name`` of a wheel.
+
+    A repair analyses the files it edited or grafted this way while it deflates them, so that
+    the audit of the wheel it wrote need not inflate them again. ``stored`` says whether the
+    member will be stored rather than deflated: that decides whether the ELF section table is
+    read (:func:`wheelaudit.binary.elfsections.worth_reading_tail`), so the analysis is the one
+    :func:`analyze_member` makes of the written member. Raises MalformedBinary like it.
+    """
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < 16:
+            return crc32(fh.read(), 0), size, []
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            crc = crc32(cast(bytes, mm), 0)  # any buffer will do
+            source = _FileBytes(mm, size, name)
+            head = source.read_at(0, min(SNIFF_BYTES, size))
+            try:
+                return crc, size, _binaries(sniff(head), source, head, name, stored=stored)
+            except EOFError as exc:
+                raise MalformedBinary(f"{name}: truncated file ({exc})", path=name) from None
+
+
+class _FileBytes:
+    """A whole file in memory (mmap) behind the reader interface of :class:`MemberStream`."""
+
+    HISTORY = MemberStream.HISTORY
+
+    def __init__(self, data: mmap.mmap, size: int, name: str) -> None:
+        self._data = data
+        self.size = size
+        self._name = name
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        end = offset + size
+        if offset < 0 or size < 0 or end > self.size:
+            raise EOFError(f"{self._name}: bytes {offset}..{end} lie outside the file ({self.size} bytes)")
+        return self._data[offset:end]
+
+    def read_spans(self, spans: list[tuple[int, int]]) -> list[bytes]:
+        return [self.read_at(offset, size) for offset, size in spans]
+
+    def prefetch(self, offset: int, end: int) -> None:
+        """Nothing to prepare: every byte is at hand."""
+
+    def for_forward_reader(self) -> None:
+        """Nothing to prepare: every byte is at hand."""
+
+    def keep_on_disk(self, start: int, end: int, **_hints: object) -> None:
+        """Nothing to keep: every byte is at hand."""
+
+
+def _binaries(
+    fmt: BinaryFormat | None, stream: MemberStream | _FileBytes, head: bytes, name: str, *, stored: bool
+) -> list[Binary]:
+    """The binaries in one member or file whose first bytes are ``head``."""
+    if fmt is None:
+        return []
+    if fmt is BinaryFormat.ELF:
+        _keep_tables(stream, head, stored=stored)
+        binary = parse_elf(stream.read_at, name, stream.size, will_read=stream.prefetch, read_spans=stream.read_spans)
+        return [_with_debug_sizes(binary, stream, stored=stored)]
+    stream.for_forward_reader()
+    if fmt is BinaryFormat.MACHO:
+        from .macho import parse_macho
+
+        return parse_macho(stream.read_at, name, stream.size)
+    from .pe import parse_pe
+
+    return [parse_pe(stream.read_at, name, stream.size)]
+
+
+def _keep_tables(stream: MemberStream | _FileBytes, head: bytes, *, stored: bool) -> None:
     """Have the stream keep the ELF tables' segment past the kept prefix on disk (see SPILL_LIMIT)."""
     span = tables_segment(head)
-    if span is None or span[1] <= RETAIN_PREFIX or stream.member.compress_type == STORED:
+    if span is None or span[1] <= RETAIN_PREFIX or stored:
         return
     start = max(span[0], RETAIN_PREFIX)
     # Only if the tables seem to run on past the prefix: else writing the segment out is wasted (jaxlib: 52 MB).
@@ -104,9 +163,8 @@ def _keep_tables(stream: MemberStream, head: bytes) -> None:
     stream.keep_on_disk(start, min(span[1], start + SPILL_LIMIT), worth=worth, lead=LEAD_BYTES)
 
 
-def _with_debug_sizes(binary: Binary, stream: MemberStream) -> Binary:
+def _with_debug_sizes(binary: Binary, stream: MemberStream | _FileBytes, *, stored: bool) -> Binary:
     """Add the size hints, reading on in the same stream (the section table lies past .dynamic)."""
-    stored = stream.member.compress_type == STORED
 
     def read_tail(unloaded: int) -> bool:
         worth = worth_reading_tail(unloaded, stream.size, stored=stored)
@@ -126,7 +184,7 @@ def _with_debug_sizes(binary: Binary, stream: MemberStream) -> Binary:
     )
 
 
-def _keep_gap(stream: MemberStream, unloaded: int) -> None:
+def _keep_gap(stream: MemberStream | _FileBytes, unloaded: int) -> None:
     """Keep on disk what lies between the loaded image and the section table, about to be passed.
 
     The section names (``.shstrtab``) are read after the table, from there: lld writes them

@@ -139,6 +139,7 @@ def parse_elf(
     *,
     will_read: Callable[[int, int], None] | None = None,
     read_spans: ReadSpans | None = None,
+    sample_code: bool = True,
 ) -> Binary:
     """Analyse one ELF file. Raises :class:`MalformedBinary` for broken structure.
 
@@ -146,10 +147,12 @@ def parse_elf(
     program headers are parsed, before the code is sampled: a deflated member can start a
     second decoder towards it then (:meth:`wheelaudit.wheel.archive.MemberStream.prefetch`).
     ``read_spans``, if given, reads the code samples all at once (``MemberStream.read_spans``).
+    ``sample_code=False`` leaves ``code_isa`` unset: a repair planning grafts from the host, or
+    checking patchelf's edit, needs the dynamic tables only.
     """
     r = _ElfReader(read_at, path, size, read_spans)
     try:
-        return _parse(r, will_read)
+        return _parse(r, will_read, sample_code)
     except struct.error as exc:  # a table shorter than its header promised
         raise r.fail(str(exc)) from None
 
@@ -189,7 +192,7 @@ def _read_header(r: _ElfReader) -> tuple[_Header, list[_Segment]]:
     return _Header(bits, e, ei_osabi, e_type, e_machine, e_flags), segments
 
 
-def _parse(r: _ElfReader, will_read: Callable[[int, int], None] | None) -> Binary:
+def _parse(r: _ElfReader, will_read: Callable[[int, int], None] | None, sample_code: bool) -> Binary:
     header, segments = _read_header(r)
     bits, e, ei_osabi, e_type, e_machine, e_flags = header
     word = "Q" if bits == 64 else "I"
@@ -207,7 +210,7 @@ def _parse(r: _ElfReader, will_read: Callable[[int, int], None] | None) -> Binar
         elif seg.type == PT_GNU_STACK:
             has_gnu_stack = True
             executable_stack = bool(seg.flags & PF_X)
-    code_isa = _code_isa(r, segments) if e_machine == 62 and bits == 64 else None
+    code_isa = _code_isa(r, segments) if sample_code and e_machine == 62 and bits == 64 else None
 
     dyn = _read_dynamic(r, e, word, segments)
     loads = [s for s in segments if s.type == PT_LOAD]

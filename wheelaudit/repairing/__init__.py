@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .._typing import TYPE_CHECKING, Protocol
-from ..auditing import MemberKey, analyze_binaries, audit, member_key
+from ..auditing import MemberKey, audit, member_key, start_file_analysis, start_scan
 from ..binary.model import Binary
 from ..errors import OptionError, RepairError
 from ..platforms.policyset import PolicySet, load_policies
@@ -188,8 +188,13 @@ def repair_wheel(
     if not 0 <= compresslevel <= 9:
         raise RepairError(f"compression level {compresslevel}: expected 0-9")
     archive = WheelArchive(wheel)
-    policies = policies or load_policies()
-    scan = analyze_binaries(archive)
+    if repairer_module(archive.info.platform_tags) == "linux":
+        from .linux.patchelf import find_patchelf_soon
+
+        find_patchelf_soon()
+    wait_for_scan = start_scan(archive)
+    policies = policies or load_policies()  # while the members inflate
+    scan = wait_for_scan()
     repairer = repairer_for(archive, scan.binaries, policies, options)
     plan = repairer.plan
 
@@ -217,19 +222,26 @@ def repair_wheel(
         work = scratch.new_dir(out_dir)
     except OSError as exc:
         raise OutputError(f"cannot write into the wheelhouse {out_dir}: {exc.strerror or exc}") from None
+    analysed_new = None
     try:
         prepared = repairer.prepare(work, out_name)
         if wheel_text is not None:
             prepared.new_bytes[f"{archive.info.dist_info}/WHEEL"] = (wheel_text.encode("utf-8"), 0o644)
+        files = {name: path for name, (path, _) in prepared.files.items()}
+        analysed_new = start_file_analysis(files, stored=compresslevel == 0)  # while they are deflated
         copied = write_wheel(
             archive, prepared, out_path, compresslevel=compresslevel, verify_record=verify_record, progress=progress
         )
+        fresh = analysed_new()
     finally:
+        if analysed_new is not None:
+            analysed_new()  # done with the scratch files before they go
         shutil.rmtree(work, ignore_errors=True)
     # The whole truth about the result: audit the written wheel. Members copied unchanged keep
     # their analysis (their bytes were verified as they were copied), those without a binary
-    # by their place in the directory written; the rest is read again.
-    known = _analysed(archive, scan.binaries, prepared.changed | prepared.dropped)
+    # by their place in the directory written, and the edited and grafted files theirs, made
+    # from the very bytes that were deflated (checked by inflating them back); the rest is read again.
+    known = {**_analysed(archive, scan.binaries, prepared.changed | prepared.dropped), **fresh}
     notes = repairer.notes
     del archive, prepared, repairer  # the input's member table is not needed while the output's is read
     report = audit(out_path, policies=policies, known=known, copied=copied)

@@ -116,17 +116,62 @@ def _ask_dpkg(paths: Sequence[str]) -> dict[str, Provider | None]:
     if not owner_of:
         return {}
     owners = sorted(set(owner_of.values()))
-    details = _run(
-        ["dpkg-query", "-W", "-f", "${binary:Package}\t${Package}\t${Version}\t${Architecture}\n", *owners],
-        any_status=True,
+    packages = _installed_from_status(owners)
+    unknown = [owner for owner in owners if owner not in packages]
+    details = (
+        _run(
+            ["dpkg-query", "-W", "-f", "${binary:Package}\t${Package}\t${Version}\t${Architecture}\n", *unknown],
+            any_status=True,
+        )
+        if unknown
+        else None
     )
-    packages: dict[str, Provider] = {}
     for line in (details or "").splitlines():
         fields = line.split("\t")
         if len(fields) == 4:
             key, name, version, arch = fields
             packages[key] = packages[name] = Provider("deb", _os_id(), name, version, arch)
     return {path: packages.get(owner) for path, owner in owner_of.items()}
+
+
+#: dpkg's record of every package it knows, one stanza each (what ``dpkg-query -W`` reads).
+DPKG_STATUS = "/var/lib/dpkg/status"
+
+
+def _installed_from_status(owners: Sequence[str]) -> dict[str, Provider]:
+    """Version and architecture of each installed owner (``name`` or ``name:arch``), read from
+    dpkg's status file: ~0.3 ms where running ``dpkg-query -W`` took 6-15 ms of a small repair's
+    critical path. Owners not found here (no such file, a stanza not installed) are left out."""
+    try:
+        with open(DPKG_STATUS, "rb") as fh:
+            text = fh.read()
+    except OSError:
+        return {}
+    found: dict[str, Provider] = {}
+    for owner in owners:
+        name, _, arch = owner.partition(":")
+        needle = b"Package: " + name.encode("utf-8", "replace") + b"\n"
+        at = text.find(needle)
+        while at >= 0:
+            if at == 0 or text[at - 1 : at] == b"\n":
+                stanza = _stanza_fields(text, at)
+                installed = stanza.get("Status", "").split()[-1:] == ["installed"]
+                if installed and "Version" in stanza and (not arch or stanza.get("Architecture") == arch):
+                    found[owner] = Provider("deb", _os_id(), name, stanza["Version"], stanza.get("Architecture", ""))
+                    break
+            at = text.find(needle, at + len(needle))
+    return found
+
+
+def _stanza_fields(text: bytes, start: int) -> dict[str, str]:
+    """The single-line fields of the stanza starting at ``start`` (continuation lines are skipped)."""
+    end = text.find(b"\n\n", start)
+    fields: dict[str, str] = {}
+    for line in text[start : end if end >= 0 else len(text)].decode("utf-8", "replace").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not line[:1].isspace():
+            fields[key] = value.strip()
+    return fields
 
 
 def _owners_from_lists(paths: Sequence[str]) -> dict[str, str]:

@@ -273,7 +273,7 @@ class HostResolver:
                     size = os.fstat(fh.fileno()).st_size
                     with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                         self.parse_count += 1
-                        binary = parse_elf(lambda off, n: mm[off : off + n], real, size)
+                        binary = parse_elf(lambda off, n: mm[off : off + n], real, size, sample_code=False)
         except (OSError, ValueError, EOFError, MalformedBinary):
             binary = None
         self._parsed[real] = binary

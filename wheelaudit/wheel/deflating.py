@@ -36,14 +36,16 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
 from .._typing import TYPE_CHECKING, Protocol, cast
 from ..cpus import usable
 from ..record import record
+from ..threads import Task, TaskPool
 from .crccombine import crc32_combine
+from .inflate import crc32 as inflated_crc32
+from .inflate import new_raw_decompressor
 
 if TYPE_CHECKING:
     from typing import IO
@@ -234,22 +236,34 @@ def deflate_chunks(
         pieces = list(chunks)
         data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         _check_size(len(data), size)
-        emit(bytes(compress(data, level)))
+        deflated = bytes(compress(data, level))
+        crc = zlib.crc32(data)
+        Inflating().check(deflated, crc, size)
+        emit(deflated)
         if progress:
             progress(len(data))
-        return zlib.crc32(data), hashlib.sha256(data).digest()
+        return crc, hashlib.sha256(data).digest()
     sha = hashlib.sha256()
     crc = total = 0
     compressor = new_compressor(level) if level > 0 else None
+    check = Inflating() if compressor else None
     for chunk in chunks:
         sha.update(chunk)
         crc = zlib.crc32(chunk, crc)
         total += len(chunk)
-        emit(compressor.compress(chunk) if compressor else chunk)
+        if compressor and check:
+            out = compressor.compress(chunk)
+            check.feed(out)
+            emit(out)
+        else:
+            emit(chunk)
         if progress:
             progress(len(chunk))
-    if compressor:
-        emit(compressor.flush())
+    if compressor and check:
+        out = compressor.flush()
+        check.feed(out)
+        check.expect(crc, total)
+        emit(out)
     _check_size(total, size)
     return crc, sha.digest()
 
@@ -258,7 +272,48 @@ def deflate_piece(data: bytes, dictionary: bytes, level: int, last: bool) -> byt
     """One piece of a split member: primed with the data before it, ended on a byte boundary unless ``last``."""
     compressor = new_compressor(level, dictionary)
     out = compressor.compress(data)
-    return out + (compressor.flush() if last else compressor.flush(zlib.Z_SYNC_FLUSH))
+    out += compressor.flush() if last else compressor.flush(zlib.Z_SYNC_FLUSH)
+    Inflating(dictionary).check(out, zlib.crc32(data), len(data))
+    return out
+
+
+class DeflateMismatch(Exception):
+    """Deflated output that does not inflate back to its input: a compressor's fault, never shipped."""
+
+
+class Inflating:
+    """Inflates deflated output as it is made and checks it against the input's CRC-32 and size.
+
+    Every member a repair deflates is checked so (~1 ms per MB, on the thread that deflated it),
+    so the audit of the written wheel can trust the files it analysed before they were deflated
+    (:func:`wheelaudit.binary.analyze_file`) instead of inflating them again.
+    """
+
+    def __init__(self, dictionary: bytes | None = None) -> None:
+        self._inflater = new_raw_decompressor(dictionary or None)
+        self.crc = 0
+        self.size = 0
+
+    def feed(self, deflated: bytes) -> None:
+        inflater = self._inflater
+        while True:
+            out = inflater.decompress(deflated, READ)
+            self.crc = inflated_crc32(out, self.crc)
+            self.size += len(out)
+            deflated = inflater.unconsumed_tail
+            if not deflated and len(out) < READ:
+                return
+
+    def expect(self, crc: int, size: int) -> None:
+        if (self.crc, self.size) != (crc, size):
+            raise DeflateMismatch(
+                f"deflated data inflates to {self.size} bytes with CRC-32 {self.crc:08x}, "
+                f"not to its {size} bytes with CRC-32 {crc:08x}"
+            )
+
+    def check(self, deflated: bytes, crc: int, size: int) -> None:
+        self.feed(deflated)
+        self.expect(crc, size)
 
 
 def _read_piece(source: Source, offset: int, length: int) -> tuple[bytes, bytes]:
@@ -369,7 +424,7 @@ class _Task:
 
     cost: int  # input bytes it holds the result of, against the window
     run: Callable[[], object]
-    future: Future[object] | None = None
+    future: Task[object] | None = None
 
 
 @record
@@ -434,7 +489,7 @@ class DeflateQueue:
         self._scratch = scratch_dir
         self._stop = threading.Event()
         threaded = workers > 1 and level > 0
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="wheelaudit-deflate") if threaded else None
+        self._pool = TaskPool(workers, "wheelaudit-deflate") if threaded else None
         self._window = WINDOW_PER_WORKER * max(workers, 1)
         self._in_flight = 0
         self._plan: list[_Planned] = [self._planned(name, source, not threaded) for name, source in sources]
@@ -493,10 +548,10 @@ class DeflateQueue:
         """Stop the workers and wait for them, then drop what they made."""
         self._stop.set()
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown()
         for task in self._order:
             future = task.future
-            if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+            if future is not None and future.succeeded():
                 made = future.result()
                 if isinstance(made, _Result):
                     made.close()

@@ -25,7 +25,7 @@ from .._typing import TYPE_CHECKING
 from ..errors import InvalidWheel, WheelError
 from . import scratch
 from . import zipformat as zf
-from .deflating import Deflating, Source, SpillFailed, deflate_chunks, inline
+from .deflating import DeflateMismatch, Deflating, Source, SpillFailed, deflate_chunks, inline
 from .records import record_hash, record_line
 from .zipdir import Member
 
@@ -305,7 +305,10 @@ class WheelWriter:
         method = zf.DEFLATED if self.compresslevel > 0 else zf.STORED
         offset = self._write_local(encoded, flags, method, 0, 0, 0, zip64)
         data_start = self._fh.tell()
-        crc, digest = deflate_chunks(chunks, size, self.compresslevel, self._fh.write, self._progress)
+        try:
+            crc, digest = deflate_chunks(chunks, size, self.compresslevel, self._fh.write, self._progress)
+        except DeflateMismatch as exc:
+            raise DeflateMismatch(f"{name}: {exc}") from None
         self._fill_sizes(name, encoded, offset, data_start, crc, size, zip64)
         csize = self._fh.tell() - data_start
         self._add_central(encoded, flags, method, crc, csize, size, offset, normalized_mode(mode), False)
@@ -340,6 +343,8 @@ class WheelWriter:
             crc, sha = made.emit_into(self._fh.write, self._progress)
         except SpillFailed as exc:  # a result waiting in the wheelhouse: the output's disk is at fault
             raise self._fh._failed(exc) from None
+        except DeflateMismatch as exc:
+            raise DeflateMismatch(f"{name}: {exc}") from None
         self._fill_sizes(name, encoded, offset, data_start, crc, size, zip64)
         self._add_central(
             encoded, flags, method, crc, self._fh.tell() - data_start, size, offset, normalized_mode(mode), False

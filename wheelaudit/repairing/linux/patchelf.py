@@ -25,6 +25,7 @@ import struct
 import subprocess
 import sys
 import sysconfig
+import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -103,9 +104,29 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
     return (int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0))
 
 
-@lru_cache(maxsize=1)
+_finding = threading.Lock()  # one lookup at a time: two patch threads once ran `patchelf --version` twice
+
+
 def find_patchelf() -> tuple[str, tuple[int, int, int]]:
     """The patchelf binary of this installation and its version; RepairError when none is usable."""
+    with _finding:
+        return _find_patchelf()
+
+
+def find_patchelf_soon() -> None:
+    """Start looking for patchelf in the background: its ``--version`` run (~5 ms) then overlaps the
+    reading and planning of the wheel instead of delaying the first edit. A failure is left for
+    :func:`find_patchelf` to report when an edit needs patchelf."""
+
+    def look() -> None:
+        with contextlib.suppress(Exception):  # no traceback from a thread: the edit asks again and reports it
+            find_patchelf()
+
+    threading.Thread(target=look, name="wheelaudit-find-patchelf", daemon=True).start()
+
+
+@lru_cache(maxsize=1)
+def _find_patchelf() -> tuple[str, tuple[int, int, int]]:
     tried: list[str] = []
     for candidate in _candidates():
         if not (candidate.is_file() and os.access(candidate, os.X_OK)):
@@ -215,7 +236,7 @@ def read_facts(path: str | os.PathLike[str], name: str) -> DynamicFacts:
             if size < 64:
                 raise RepairError(f"{name}: the edited ELF file is {size} bytes long, too short to be one")
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                binary = parse_elf(lambda off, n: mm[off : off + n], name, size)
+                binary = parse_elf(lambda off, n: mm[off : off + n], name, size, sample_code=False)
                 end = _section_table_end(mm[:64])
     except MalformedBinary as exc:
         why = str(exc).removeprefix(f"{name}: ")

@@ -7,16 +7,18 @@ change, in the scratch directory it is given, and hands the result to
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
+import threading
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ...binary.model import Binary
 from ...platforms.policyset import PolicySet
 from ...platforms.tags import parse_platform_tag
+from ...threads import run_in_threads
 from ...wheel.archive import WheelArchive
 from ..options import RepairOptions
 from ..output import OUTPUT_ERRNOS, Prepared, extract_member, scratch_failed
@@ -55,13 +57,15 @@ class LinuxRepair:
     def prepare(self, work: Path, out_name: str) -> Prepared:
         """Extract, strip and patch the members that change, copy the grafts, and make shims and the SBOM."""
         archive, plan = self.archive, self.plan
-        lookups = ThreadPoolExecutor(max_workers=1)
+        lookups = None
         if self._use_host and plan.grafts:  # ask the package manager about the grafted files while patchelf runs
-            lookups.submit(find_providers, [graft.source for graft in plan.grafts])
+            lookups = threading.Thread(target=_look_up_providers, args=([graft.source for graft in plan.grafts],))
+            lookups.start()
         try:
             files = _prepare_files(archive, plan, work)
         finally:
-            lookups.shutdown(wait=True)
+            if lookups is not None:
+                lookups.join()
         new_bytes: dict[str, tuple[bytes, int]] = {}
         for member_name, target in plan.shims.items():
             shim = SHIM.format(exe=archive.members[member_name].basename, dist=archive.info.dist_name, target=target)
@@ -71,6 +75,13 @@ class LinuxRepair:
             name, entry = sbom_member(archive.info, out_name, grafted, use_host=self._use_host)
             new_bytes[name] = entry
         return Prepared(files, new_bytes)
+
+
+def _look_up_providers(paths: list[str]) -> None:
+    """Ask the package manager ahead, in a thread (its answers are cached for the SBOM); an error there
+    must not print a thread's traceback: the SBOM asks again and gets what can be known."""
+    with contextlib.suppress(Exception):
+        find_providers(paths)
 
 
 def tag_notes(before: Iterable[str], after: Iterable[str]) -> tuple[str, ...]:
@@ -138,6 +149,5 @@ def _prepare_files(archive: WheelArchive, plan: RepairPlan, work: Path) -> dict[
         if edit is not None:
             apply_edit(path, edit, name)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        list(pool.map(run, edits))
+    run_in_threads(run, edits, max(1, min(4, os.cpu_count() or 1)))()
     return files

@@ -29,7 +29,6 @@ import os
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ...binary.model import Binary, BinaryFormat
@@ -42,6 +41,7 @@ from ...platforms.policyset import PolicySet
 from ...platforms.tags import parse_platform_tag
 from ...record import field, record, replace
 from ...resolve.macho import HOST, IN_WHEEL, DylibClosure, DylibFinder, HostDylib, Link, resolve_closure
+from ...threads import run_in_threads
 from ...wheel.archive import WheelArchive
 from ..naming import file_sha256, hashed_name
 from ..options import RepairOptions
@@ -526,8 +526,7 @@ class MacRepair:
             result = adhoc_sign(edited.data, path=name).data if edited.needs_signing else edited.data
             write_scratch(out, result)
 
-        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-            list(pool.map(run, jobs))
+        run_in_threads(run, jobs, max(1, min(4, os.cpu_count() or 1)))()
         new_bytes: dict[str, tuple[bytes, int]] = {}
         if plan.grafts:
             grafted = [GraftedFile(g.member, g.source, g.sha256) for g in plan.grafts]

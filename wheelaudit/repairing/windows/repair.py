@@ -28,7 +28,6 @@ import hashlib
 import os
 import posixpath
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ...binary.model import Binary, BinaryFormat, BinaryKind
@@ -38,6 +37,7 @@ from ...platforms.policyset import PolicySet
 from ...platforms.tags import parse_platform_tag
 from ...record import field, record, replace
 from ...resolve.pe import GRAFT, DllClosure, DllFinder, DllLink, resolve_graft_closure
+from ...threads import run_in_threads
 from ...wheel.archive import WheelArchive
 from ..options import RepairOptions
 from ..output import Prepared, source_bytes, write_scratch
@@ -513,8 +513,7 @@ class WinRepair:
                 data = rename_imports(data, renames, path=name).data
             write_scratch(out, data)
 
-        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-            list(pool.map(run, jobs))
+        run_in_threads(run, jobs, max(1, min(4, os.cpu_count() or 1)))()
         new_bytes: dict[str, tuple[bytes, int]] = {}
         for init in plan.inits:
             mode = 0o644 if init.created else (archive.members[init.member].mode or 0o644)
