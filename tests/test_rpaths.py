@@ -12,11 +12,13 @@ from __future__ import annotations
 import platform
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
 
 import wheelaudit
+from wheelaudit.repairing import RepairOptions, repair_wheel
 from wheelaudit.report.model import Severity
 
 from .builders import make_wheel
@@ -83,3 +85,45 @@ def test_real_wheels_with_entries_left_by_their_builds(all_real_wheels: dict[str
         all_real_wheels["orjson-3.13.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"]
     )
     assert _warnings(orjson) == []
+
+
+def _dynamic_entries(path: Path) -> dict[str, str]:
+    """RPATH / RUNPATH as binutils' readelf reads them: the oracle, independent of wheelaudit's parser."""
+    out = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True, check=True).stdout
+    found = {}
+    for line in out.splitlines():
+        for kind in ("RPATH", "RUNPATH"):
+            if f"({kind})" in line:
+                found[kind] = line.split("[", 1)[1].rsplit("]", 1)[0]
+    return found
+
+
+@needs_gcc
+@pytest.mark.skipif(shutil.which("readelf") is None, reason="needs binutils' readelf")
+@pytest.mark.parametrize(("new_dtags", "kind"), [(False, "RPATH"), (True, "RUNPATH")])
+@pytest.mark.parametrize(
+    ("entries", "left"),
+    [
+        (["$ORIGIN/../pkg.libs", "/tmp/build/lib", "build.libs", "${ORIGIN}"], "$ORIGIN/../pkg.libs:${ORIGIN}"),
+        (["/tmp/build/lib"], None),
+    ],
+)
+def test_repair_drops_the_entries_outside_and_keeps_the_rest_and_their_kind(
+    tmp_path: Path, new_dtags: bool, kind: str, entries: list[str], left: str | None
+) -> None:
+    """A wheel that needs no graft still loses the entries ``show`` warns about; auditwheel keeps them."""
+    result = repair_wheel(_wheel(tmp_path, entries, new_dtags=new_dtags), RepairOptions(), tmp_path / "wh")
+    assert not result.plan.grafts
+    assert _warnings(result.report) == []
+    assert any("entries outside the wheel dropped ('/tmp/build/lib'" in w for w in result.warnings)
+    with zipfile.ZipFile(result.path) as zf:
+        extracted = Path(zf.extract("pkg/ext.cpython-311-x86_64-linux-gnu.so", tmp_path / "out"))
+    assert _dynamic_entries(extracted) == ({kind: left} if left else {})
+    (binary,) = result.report.binaries
+    assert (binary.runpath if new_dtags else binary.rpath) == (tuple(left.split(":")) if left else ())
+
+
+@needs_gcc
+def test_repair_leaves_a_library_with_only_origin_entries_alone(tmp_path: Path) -> None:
+    result = repair_wheel(_wheel(tmp_path, ["$ORIGIN"], new_dtags=True), RepairOptions(), tmp_path / "wh")
+    assert not result.plan.patches and not result.warnings

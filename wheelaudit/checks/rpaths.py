@@ -25,7 +25,7 @@ _ANCHORS = {
 FIX = {
     BinaryFormat.ELF: (
         "drop the entry: build without it (an `-Wl,-rpath,...` or `LDFLAGS` of the build machine, a Cargo "
-        "`rustflags` link arg), or edit it out with `patchelf --set-rpath`, keeping only `$ORIGIN` entries"
+        "`rustflags` link arg); `wheelaudit repair` drops it, keeping the `$ORIGIN` entries"
     ),
     BinaryFormat.MACHO: (
         "drop the entry: build without it (an `-Wl,-rpath,...` or `LDFLAGS` of the build machine), or edit it "

@@ -48,6 +48,7 @@ class ElfEdit:
     replace_needed: dict[str, str] = field(default_factory=dict)
     rpath: str | None = None  # set as DT_RPATH (--force-rpath), like auditwheel
     remove_rpath: bool = False
+    as_runpath: bool = False  # set ``rpath`` as DT_RUNPATH instead (what the file had, kept)
 
     @property
     def empty(self) -> bool:
@@ -65,7 +66,7 @@ class ElfEdit:
         if self.remove_rpath:
             args += ["--remove-rpath"]
         elif self.rpath is not None:
-            args += ["--force-rpath", "--set-rpath", self.rpath]
+            args += ["--set-rpath", self.rpath] if self.as_runpath else ["--force-rpath", "--set-rpath", self.rpath]
         return args
 
 
@@ -201,6 +202,8 @@ class DynamicFacts:
         rpath, runpath = self.rpath, self.runpath
         if edit.remove_rpath:
             rpath, runpath = (), ()
+        elif edit.rpath is not None and edit.as_runpath:  # without --force-rpath: DT_RUNPATH only
+            rpath, runpath = (), tuple(edit.rpath.split(":")) if edit.rpath else ()
         elif edit.rpath is not None:  # --force-rpath: DT_RPATH only, a DT_RUNPATH becomes DT_RPATH
             rpath, runpath = tuple(edit.rpath.split(":")) if edit.rpath else (), ()
         return DynamicFacts(needed, edit.soname or self.soname, rpath, runpath, self.misaligned)

@@ -400,6 +400,9 @@ class Planner:
             removed = closure.removed.get(binary.path, [])
             reached = closure.reached.get(binary.path, {})
             if not resolved and not removed and not reached:
+                inside = self._entries_inside(binary)
+                if inside is not None:
+                    patches.append(Patch(binary.path, binary.path, inside, self.arch))
                 continue
             edit = ElfEdit(remove_needed=list(removed), replace_needed={s: names[r] for s, r in resolved.items()})
             target = binary.path
@@ -443,6 +446,25 @@ class Planner:
             warnings=tuple(self.warnings),
             excluded=tuple(sorted({soname for _, soname in closure.excluded})),
         )
+
+    def _entries_inside(self, binary: Binary) -> ElfEdit | None:
+        """An edit that drops the search-path entries leading outside the wheel (an absolute directory of
+        the build machine, one relative to the working directory: ``rpath-outside-wheel``), keeping the
+        others and their kind; None when there are none. Binaries the repair patches anyway get this
+        from :meth:`_rpath`."""
+        entries = binary.runpath or binary.rpath
+        installed = installed_path(binary.path, self.archive.info.data_dir) or binary.path
+        keep = list(dict.fromkeys(e for e in entries if expand_origin(e, installed) is not None))
+        dropped = [e for e in entries if expand_origin(e, installed) is None]
+        if not dropped:
+            return None
+        kind = "DT_RUNPATH" if binary.runpath else "DT_RPATH"
+        self.warnings.append(
+            f"{binary.path}: {kind} entries outside the wheel dropped ({', '.join(map(repr, dropped))})"
+        )
+        if not keep:
+            return ElfEdit(remove_rpath=True)
+        return ElfEdit(rpath=":".join(keep), as_runpath=bool(binary.runpath))
 
     def _rpath(self, binary: Binary, installed: str, folders: Sequence[str]) -> str:
         """Existing entries that stay inside the wheel, then ``$ORIGIN/<path to each folder>``."""
