@@ -16,9 +16,11 @@ from ..binary.model import Binary, BinaryFormat
 from ..report.model import Problem, Severity
 from .context import AuditContext
 
+#: How an ELF entry relative to its own file starts (``repair`` keeps those and drops the others).
+ORIGIN_TOKENS = ("$ORIGIN", "${ORIGIN}")
 #: How an entry that is relative to its own file starts, per format.
 _ANCHORS = {
-    BinaryFormat.ELF: ("$ORIGIN", "${ORIGIN}"),
+    BinaryFormat.ELF: ORIGIN_TOKENS,
     BinaryFormat.MACHO: ("@loader_path", "@executable_path"),
 }
 

@@ -19,6 +19,7 @@ from ..._typing import TYPE_CHECKING
 from ...binary.model import Binary, BinaryFormat, BinaryKind
 from ...checks import linux
 from ...checks.context import AuditContext, installed_path
+from ...checks.rpaths import ORIGIN_TOKENS
 from ...errors import OptionError, RepairError, UnsafeWheel
 from ...platforms.linux import Policy
 from ...platforms.policyset import PolicySet
@@ -450,12 +451,12 @@ class Planner:
     def _entries_inside(self, binary: Binary) -> ElfEdit | None:
         """An edit that drops the search-path entries leading outside the wheel (an absolute directory of
         the build machine, one relative to the working directory: ``rpath-outside-wheel``), keeping the
-        others and their kind; None when there are none. Binaries the repair patches anyway get this
+        others (every ``$ORIGIN`` one: it may lead to another package, as nvidia-* libraries' do) and their
+        kind; None when there are none. Binaries the repair patches anyway get this
         from :meth:`_rpath`."""
         entries = binary.runpath or binary.rpath
-        installed = installed_path(binary.path, self.archive.info.data_dir) or binary.path
-        keep = list(dict.fromkeys(e for e in entries if expand_origin(e, installed) is not None))
-        dropped = [e for e in entries if expand_origin(e, installed) is None]
+        dropped = [e for e in entries if e and not e.startswith(ORIGIN_TOKENS)]  # what the warning names
+        keep = list(dict.fromkeys(e for e in entries if e not in dropped))
         if not dropped:
             return None
         kind = "DT_RUNPATH" if binary.runpath else "DT_RPATH"
