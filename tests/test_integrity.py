@@ -299,3 +299,55 @@ def test_a_long_local_header_name_is_shown_short(tmp_path: Path) -> None:
     proc = run_cli_expecting_unusable(["show", str(wheel)], tmp_path)
     assert "the local header names" in proc.stderr
     assert len(proc.stderr) < 600 and "(+" in proc.stderr
+
+
+def _set_size(path: Path, name: str, size: int) -> None:
+    """Write ``size`` as the uncompressed size into both headers of ``name`` (CRC and data unchanged)."""
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(name)
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, info.header_offset + 22, size)
+    encoded = name.encode()
+    at = data.find(b"PK\x01\x02")
+    while data[at + 46 : at + 46 + len(encoded)] != encoded:
+        at = data.find(b"PK\x01\x02", at + 4)
+        assert at >= 0
+    struct.pack_into("<I", data, at + 24, size)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("member", [LIBRARY, METADATA])
+@pytest.mark.parametrize(("delta", "why"), [(1, "fewer bytes than its declared size"), (-1, "past its declared size")])
+def test_a_member_that_inflates_to_another_size_than_declared(
+    tmp_path: Path, member: str, delta: int, why: str
+) -> None:
+    """Refused either way. One byte more than declared, in the last piece of output, once passed: an
+    installer reads the declared size only, and zipfile (the oracle here) then finds the CRC-32 wrong
+    (one byte less it returns as it is: no oracle for that case).
+    Members up to the kept prefix are inflated in one call (MemberStream.inflate_whole); one whose data
+    does not match its declared size falls back to the piecewise reading, which names the fault."""
+    wheel = build_wheel(tmp_path, {})
+    with zipfile.ZipFile(wheel) as z:
+        size = z.getinfo(member).file_size
+    assert size < 4 << 20
+    _set_size(wheel, member, size + delta)
+    if delta < 0:
+        with zipfile.ZipFile(wheel) as z, pytest.raises(zipfile.BadZipFile):
+            z.read(member)
+    proc = run_cli_expecting_unusable(["show", str(wheel)], tmp_path)
+    assert member in proc.stderr and why in proc.stderr, proc.stderr
+
+
+def test_a_small_member_with_trailing_bytes_after_its_deflate_data_still_reads(tmp_path: Path) -> None:
+    """The one-call inflation reads exactly the compressed size; what follows the deflate stream's end
+    in it is ignored, as the piecewise reading does."""
+    wheel = build_wheel(tmp_path, {})
+    archive = WheelArchive(wheel)
+    member = archive.members[LIBRARY]
+    with archive.open(member, retain=4 << 20) as stream:
+        stream.inflate_whole()
+        whole = stream.read_at(0, member.size)
+        stream.check_integrity()
+    assert stream.inflated == member.size == len(whole)
+    with zipfile.ZipFile(wheel) as z:
+        assert whole == z.read(LIBRARY)

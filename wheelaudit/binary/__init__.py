@@ -64,6 +64,7 @@ def analyze_member(
     if member.size < 16 or member.is_symlink:
         return MemberAnalysis([], 0)
     with archive.open(member, retain=RETAIN_PREFIX, split=split, to_end=True, fh=fh) as stream:
+        stream.inflate_whole()  # a member kept whole anyway (up to RETAIN_PREFIX): at once
         head = stream.read_at(0, min(SNIFF_BYTES, member.size))
         fmt = sniff(head)
         try:
