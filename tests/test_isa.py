@@ -126,6 +126,7 @@ def test_identical_windows_are_decoded_once(gcc_libraries: dict[int, Path], monk
     """A library shipped twice (pyarrow's libarrow.so and libarrow.so.2600) is decoded once: the
     second scan takes every window's counts from the first, and the verdict is the same."""
     code, _ = _executable_bytes(gcc_libraries[3])
+    monkeypatch.setattr(isascan, "_tally_in_c", None)  # the memo serves the walks window by window
     monkeypatch.setattr(isascan, "_MEMO", {})
     monkeypatch.setattr(isaworker, "_SHARED", isaworker.Helper())  # every window walked here, and counted
     monkeypatch.setenv(isaworker.ENV, "0")

@@ -528,6 +528,115 @@ done:
     return out;
 }
 
+/* tally_windows(windows, level_of, v2_evidence, gpr_v3, zero_share) -> tuple: isascan._Tally's fields
+   after add_window() of every window's counts, walked and tallied with the GIL released:
+   (counts, windows, instructions, code_windows, data_windows, v2, v3, v4, gpr_v3, legacy_simd).
+   level_of[i] is family i's psABI level; v2_evidence and gpr_v3 are 0/1 masks by family. */
+static PyObject *tally_windows(PyObject *self, PyObject *args)
+{
+    PyObject *arg;
+    Py_buffer level_of, v2_mask, gpr_mask;
+    double zero_share;
+    (void)self;
+    if (check_configured() < 0)
+        return NULL;
+    if (!PyArg_ParseTuple(args, "Oy*y*y*d", &arg, &level_of, &v2_mask, &gpr_mask, &zero_share))
+        return NULL;
+    PyObject *out = NULL, *seq = NULL;
+    Py_buffer *views = NULL;
+    Py_ssize_t n = 0, taken = 0;
+    if (level_of.len < families || v2_mask.len < families || gpr_mask.len < families) {
+        PyErr_SetString(PyExc_ValueError, "a level and two masks of one byte per family expected");
+        goto done;
+    }
+    seq = PySequence_Fast(arg, "a sequence of windows expected");
+    if (seq == NULL)
+        goto done;
+    n = PySequence_Fast_GET_SIZE(seq);
+    views = PyMem_Calloc(n ? n : 1, sizeof(Py_buffer));
+    if (views == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; taken < n; taken++)
+        if (take_window(PySequence_Fast_GET_ITEM(seq, taken), &views[taken]) < 0)
+            goto done;
+    long total_counts[FAMILIES_MAX] = {0}, total_windows[FAMILIES_MAX] = {0};
+    long instructions = 0, code_windows = 0, data_windows = 0, v2 = 0, v3 = 0, v4 = 0, gpr = 0, legacy = 0;
+    const unsigned char *level = level_of.buf, *v2e = v2_mask.buf, *gprm = gpr_mask.buf;
+    Py_BEGIN_ALLOW_THREADS
+    long counts[FAMILIES_MAX + 1];
+    for (Py_ssize_t w = 0; w < n; w++) {
+        if (walk_code((const unsigned char *)views[w].buf, views[w].len, counts)) {
+            data_windows++;
+            continue;
+        }
+        long total = 0;
+        for (int i = 0; i < families; i++)
+            total += counts[i];
+        long zeros = counts[families];
+        if (total == 0 || (double)zeros > zero_share * (double)total) {
+            data_windows++;
+            continue;
+        }
+        code_windows++;
+        instructions += total;
+        int high = 0, has4 = 0, any_v2 = 0, any_gpr = 0;
+        for (int i = 0; i < families; i++) {
+            if (!counts[i])
+                continue;
+            total_counts[i] += counts[i];
+            total_windows[i]++;
+            if (level[i] == 3 || level[i] == 4)
+                high = 1;
+            if (level[i] == 4)
+                has4 = 1;
+            if (v2e[i])
+                any_v2 = 1;
+            if (gprm[i])
+                any_gpr = 1;
+        }
+        if (high) {
+            v3++;
+            v4 += has4;
+        } else {
+            v2 += any_v2;
+            legacy += counts[f_sse] > 0;
+        }
+        gpr += any_gpr;
+    }
+    Py_END_ALLOW_THREADS
+    PyObject *count_list = PyList_New(families), *window_list = PyList_New(families);
+    if (count_list == NULL || window_list == NULL) {
+        Py_XDECREF(count_list);
+        Py_XDECREF(window_list);
+        goto done;
+    }
+    for (int i = 0; i < families; i++) {
+        PyObject *c = PyLong_FromLong(total_counts[i]), *k = PyLong_FromLong(total_windows[i]);
+        if (c == NULL || k == NULL) {
+            Py_XDECREF(c);
+            Py_XDECREF(k);
+            Py_DECREF(count_list);
+            Py_DECREF(window_list);
+            goto done;
+        }
+        PyList_SET_ITEM(count_list, i, c);
+        PyList_SET_ITEM(window_list, i, k);
+    }
+    out = Py_BuildValue("(NNllllllll)", count_list, window_list, instructions, code_windows, data_windows, v2, v3,
+                        v4, gpr, legacy);
+done:
+    for (Py_ssize_t i = 0; i < taken; i++)
+        PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    Py_XDECREF(seq);
+    PyBuffer_Release(&level_of);
+    PyBuffer_Release(&v2_mask);
+    PyBuffer_Release(&gpr_mask);
+    return out;
+}
+
 static int take_table(PyObject *tables, const char *name, unsigned char *into)
 {
     PyObject *value = PyDict_GetItemString(tables, name);
@@ -612,6 +721,7 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_O, "Take x86decode's tables and constants."},
     {"count_window", count_window, METH_O, "x86decode.count_window, in C."},
     {"count_windows", count_windows, METH_O, "count_window of each window, walked without the GIL."},
+    {"tally_windows", tally_windows, METH_VARARGS, "isascan's tally of the windows' counts, without the GIL."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -25,7 +25,7 @@ from itertools import compress, islice
 
 from ..wheel.splitinflate import MIN_DISTANCE
 from .model import CodeIsa, IsaFamilyUse, ReadAt, ReadSpans
-from .x86decode import LEVEL, Family, count_window, native_count_window, native_count_windows
+from .x86decode import LEVEL, Family, count_window, native_count_window, native_count_windows, native_tally_windows
 
 #: Windows per binary and bytes per window: 64 x 2 KB is ~35,000 instructions, ~4 ms of CPython 3.11
 #: (a wheel of many libraries pays it for each: ~0.15 s for pyarrow's 38, 0.3 s for scipy's 111), ~0.4 ms in C.
@@ -90,6 +90,26 @@ class _Tally:
         self.v2_windows = self.v3_windows = self.v4_windows = self.gpr_v3_windows = 0
         self.legacy_simd_windows = 0  # legacy-encoded SSE and no VEX/EVEX: code not built for v3
 
+    @classmethod
+    def of_windows_in_c(cls, windows: list[bytes]) -> _Tally:
+        """The tally of every window, walked and added up in C (``_x86walk.tally_windows``): what
+        :meth:`add_window` of each window's counts gives, with the GIL released throughout."""
+        assert _tally_in_c is not None
+        tally = cls()
+        (
+            tally.counts,
+            tally.windows,
+            tally.instructions,
+            tally.code_windows,
+            tally.data_windows,
+            tally.v2_windows,
+            tally.v3_windows,
+            tally.v4_windows,
+            tally.gpr_v3_windows,
+            tally.legacy_simd_windows,
+        ) = _tally_in_c(windows, _LEVEL_BYTES, _V2_MASK, _GPR_V3_MASK, ZERO_SHARE)
+        return tally
+
     def add_window(self, counts: list[int] | None) -> None:
         """Add one window's counts (None: it is not code)."""
         if counts is None:
@@ -120,7 +140,9 @@ class _Tally:
 #: Decoded windows by content, shared by every binary of a run: wheels often ship the same library
 #: twice (pyarrow's ``libarrow.so`` and ``libarrow.so.2600``: a tenth of its windows), and a window's
 #: counts depend on its bytes alone. At MEMO_ENTRIES (2 KB each) the older half goes; libraries are
-#: analysed largest first, so copies of one come one after the other.
+#: analysed largest first, so copies of one come one after the other. The tally in C
+#: (``_Tally.of_windows_in_c``) keeps none: walking a window again there (~6 us) costs less than
+#: looking it up, and its adding up in Python (scipy: ~15 ms of 4,856 windows under the GIL) is gone.
 _MEMO: dict[bytes, list[int] | None] = {}
 MEMO_ENTRIES = 1024
 
@@ -128,6 +150,11 @@ MEMO_ENTRIES = 1024
 NATIVE_ENV = "WHEELAUDIT_NATIVE_ISA"
 _walk_in_c = native_count_window if os.environ.get(NATIVE_ENV, "") != "0" else None
 _walk_many_in_c = native_count_windows if _walk_in_c is not None else None
+_tally_in_c = native_tally_windows if _walk_in_c is not None else None
+#: What the C tally needs of the families: each one's level, and which are v2 and general-purpose v3 evidence.
+_LEVEL_BYTES = bytes(_LEVEL_OF)
+_V2_MASK = bytes(i in _V2_EVIDENCE for i in _INDICES)
+_GPR_V3_MASK = bytes(i in _GPR_V3_INDICES for i in _INDICES)
 
 
 def _window_counts(code: bytes) -> list[int] | None:
@@ -236,10 +263,12 @@ def scan_code(
     :func:`_sampled_spans`. Windows are read in file order (all at once with ``read_spans``,
     e.g. :meth:`wheelaudit.wheel.archive.MemberStream.read_spans`), then counted (see :func:`_counts`).
     """
-    tally = _Tally()
     spans = _sampled_spans(_spans(segments, file_size), file_size if next_read is None else next_read)
     wanted = [(offset, min(WINDOW_BYTES, file_size - offset)) for offset in window_offsets(spans, file_size)]
     windows = read_spans(wanted) if read_spans is not None else [read_at(offset, size) for offset, size in wanted]
+    if _tally_in_c is not None and _walk_in_c is not None:  # (tests turn the C walk off at run time)
+        return judge(_Tally.of_windows_in_c(windows))
+    tally = _Tally()
     for counts in _counts(windows):
         tally.add_window(counts)
     return judge(tally)

@@ -847,3 +847,6 @@ native_count_windows: Callable[[list[bytes]], list[list[int] | None]] | None = g
     "count_windows",
     None,  # (a build older than the source has none: one window at a time then)
 )
+#: ``tally_windows(windows, level_of, v2_mask, gpr_mask, zero_share)``: isascan's tally of the windows'
+#: counts, walked and added up in C without the GIL; None where not built (or built before it existed).
+native_tally_windows: Callable[..., tuple[Any, ...]] | None = getattr(_native, "tally_windows", None)
