@@ -578,3 +578,45 @@ def test_a_worker_forked_with_the_parents_sigterm_handler_dies_quietly() -> None
     (seen when a broken pool terminated the other workers in a full-suite run)."""
     proc = subprocess.run([sys.executable, "-c", FORKED_CHILD_GETS_SIGTERM], capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, "True", "")
+
+
+LOST = """
+import sys, runpy, weakref
+
+TARGET = sys.argv[1]
+
+class Thing:
+    pass
+
+def callback(ref):
+    raise KeyboardInterrupt  # as a Ctrl-C landing in importlib's module-lock callback does
+
+refs = []
+
+class Trip:
+    def find_spec(self, name, path=None, target=None):
+        if name == TARGET:
+            thing = Thing()
+            refs.append(weakref.ref(thing, callback))
+            del thing  # the callback runs now; CPython reports its exception as unraisable
+        return None
+
+sys.meta_path.insert(0, Trip())
+sys.argv = ["wheelaudit", *sys.argv[2:]]
+runpy.run_module("wheelaudit", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("command", ["show", "repair"])
+def test_a_ctrl_c_that_cpython_would_drop_in_a_callback_still_ends_the_run(command: str, tmp_path: Path) -> None:
+    """A KeyboardInterrupt raised in a weakref callback is "ignored" by CPython: the run went on as if
+    Ctrl-C had not been pressed, and once hung (importlib's callback had taken the import lock, and a
+    scan worker's import waited for it). It is delivered again: exit 130 and the one line."""
+    wheel = str(sample_wheel("wa_sample_abi3-"))
+    args = [command, "-w", str(tmp_path / "out"), wheel] if command == "repair" else [command, wheel]
+    proc = subprocess.run(
+        [sys.executable, "-c", LOST, "wheelaudit.wheel.archive", *args], capture_output=True, text=True, timeout=120
+    )
+    assert (proc.returncode, proc.stderr.splitlines()) == (130, [INTERRUPTED]), (proc.returncode, proc.stderr)
+    assert proc.stdout == ""
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

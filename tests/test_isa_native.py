@@ -217,10 +217,13 @@ def test_the_batch_walk_lets_other_threads_run(real_wheels: dict[str, Path]) -> 
     windows = _sampled_windows(wheel)
     windows = windows * (-(-20_000 // len(windows)))  # ~0.1 s of walking
     walked: list[float] = []
+    walker_cpu: list[float] = []
 
     def walk() -> None:
         walked.append(time.perf_counter())
+        walker_cpu.append(time.thread_time())
         native_count_windows(windows)
+        walker_cpu.append(time.thread_time())
         walked.append(time.perf_counter())
 
     walker = threading.Thread(target=walk)
@@ -233,5 +236,33 @@ def test_the_batch_walk_lets_other_threads_run(real_wheels: dict[str, Path]) -> 
     inside = [cpu for wall, cpu in samples if start < wall < end]
     ran = inside[-1] - inside[0] if len(inside) > 1 else 0.0
     # CPU this thread spent running Python during the walk: ~0 with the GIL held (it waits on it, using
-    # no CPU); released, ~all of the walk, and still a good part of it on a machine busy with other work.
-    assert ran > 0.2 * (end - start), (ran, end - start)
+    # no CPU); released, about what the walker got, whatever else the machine runs (measured against the
+    # walk's wall time instead, a loaded machine once gave this thread 12% of it, and the walker little more).
+    walking = walker_cpu[1] - walker_cpu[0]
+    assert ran > 0.3 * walking, (ran, walking, end - start)
+
+
+@needs_native
+@pytest.mark.real
+def test_the_tally_in_c_is_the_tally_in_python(real_wheels: dict[str, Path]) -> None:
+    """``tally_windows`` (walk and add up in C) against add_window() of each window's counts, per binary's
+    worth of windows of the pinned wheels, plus windows of data, junk and zeros."""
+    from wheelaudit.binary import isascan
+
+    assert isascan._tally_in_c is not None
+    chosen = [path for name, path in sorted(real_wheels.items()) if name.startswith(WHEELS) and "x86_64" in name]
+    compared = 0
+    for wheel in chosen:
+        windows = _sampled_windows(wheel)
+        for first in range(0, len(windows), 256):
+            batch = windows[first : first + 256]
+            if first == 0:
+                batch += [b"\x00" * 2048, b"\xff" * 64, bytes(range(256)) * 8]
+            expected = isascan._Tally()
+            for window in batch:
+                expected.add_window(count_window(window))
+            assert vars(isascan._Tally.of_windows_in_c(batch)) == vars(expected), wheel.name
+            compared += 1
+    assert compared > 50
+    empty = isascan._Tally.of_windows_in_c([])
+    assert vars(empty) == vars(isascan._Tally())

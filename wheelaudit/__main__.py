@@ -10,7 +10,9 @@ import sys
 
 if __name__ == "__main__":
     try:
-        from .cli.main import run
+        from .cli.main import keep_interrupts, run
+
+        keep_interrupts()
 
         run()  # never returns: it leaves through os._exit with the status
     except KeyboardInterrupt:

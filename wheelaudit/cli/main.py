@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Mapping, Sequence
     from types import FrameType
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
     from ..platforms.policyset import PolicySet
     from ..report.model import WheelReport
@@ -628,6 +628,7 @@ def run() -> None:
     """Console-script entry point: the exit status; Ctrl-C at any moment is exit 130 and one line,
     SIGTERM once the command line has loaded exit 143 and one line, with nothing left behind."""
     try:
+        keep_interrupts()
         import gc
         import os
         import signal
@@ -657,6 +658,38 @@ def run() -> None:
     _last_handlers()
     _flush_all()
     os._exit(code)
+
+
+def keep_interrupts() -> None:
+    """Deliver again a Ctrl-C (or SIGTERM) that CPython would drop.
+
+    A signal's exception raised inside a callback the interpreter runs on its own, such as the
+    weakref callback with which importlib forgets a module's lock, is printed as "Exception
+    ignored" and lost: the run went on as if the key had not been pressed, and, that callback
+    having taken the import lock, the first import in another thread (a scan worker's) waited
+    forever (a test under load hung 120 s). Here the signal is sent again a millisecond later,
+    from another thread, once this hook has returned (raised in the hook, it would be lost the
+    same way), and raises where it can be handled. Installed once per process.
+    """
+    previous = sys.unraisablehook
+    if getattr(previous, "_wheelaudit", False):
+        return
+
+    def hook(unraisable: Any) -> None:
+        import os
+        import signal
+        import threading
+
+        if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)):
+            again = signal.SIGINT if isinstance(unraisable.exc_value, KeyboardInterrupt) else signal.SIGTERM
+            resend = threading.Timer(0.001, os.kill, (os.getpid(), again))
+            resend.daemon = True
+            resend.start()
+        else:
+            previous(unraisable)
+
+    hook._wheelaudit = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
 
 
 def _last_handlers() -> None:
