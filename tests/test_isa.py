@@ -63,7 +63,19 @@ DECODED = [
     ("9f", 1, Family.LAHF),
     ("c5 fc 10 04 24", 5, Family.AVX),  # vmovups ymm0, [rsp]
     ("c5 f8 77", 3, Family.AVX),  # vzeroupper
-    ("c4 e2 7d 58 c1", 5, Family.AVX),  # vpbroadcastd ymm0, xmm1 (AVX2)
+    ("c4 e2 7d 58 c1", 5, Family.AVX2),  # vpbroadcastd ymm0, xmm1
+    ("c5 fd fe c1", 4, Family.AVX2),  # vpaddd ymm0, ymm0, ymm1: integer op on ymm
+    ("c5 f9 fe c1", 4, Family.AVX),  # vpaddd xmm0, xmm0, xmm1: the xmm form is AVX
+    ("c5 fd ef c0", 4, Family.AVX2),  # vpxor ymm0, ymm0, ymm0
+    ("c5 fc 57 c0", 4, Family.AVX),  # vxorps ymm0, ymm0, ymm0: floating point on ymm is AVX
+    ("c5 fd 6f 04 24", 5, Family.AVX),  # vmovdqa ymm0, [rsp]: AVX moves ymm integers too
+    ("c4 e2 7d 18 c1", 5, Family.AVX2),  # vbroadcastss ymm0, xmm1: from a register, AVX2
+    ("c4 e2 7d 18 04 24", 6, Family.AVX),  # vbroadcastss ymm0, [rsp]: from memory, AVX
+    ("c4 e3 7d 38 c1 01", 6, Family.AVX2),  # vinserti128 ymm0, ymm0, xmm1, 1
+    ("c4 e3 7d 06 c1 01", 6, Family.AVX),  # vperm2f128 ymm0, ymm0, ymm1, 1
+    ("c4 e3 fd 00 c1 4e", 6, Family.AVX2),  # vpermq ymm0, ymm1, 0x4e
+    ("c4 e2 79 47 c1", 5, Family.AVX2),  # vpsllvd xmm0, xmm0, xmm1: new in AVX2 at either length
+    ("c4 e2 7d 00 c1", 5, Family.AVX2),  # vpshufb ymm0, ymm0, ymm1
     ("c4 e2 f1 a9 c2", 5, Family.FMA),  # vfmadd213sd
     ("c4 e2 f9 f7 c1", 5, Family.BMI),  # shlx rax, rcx, rax
     ("c4 e3 fb f0 c1 05", 6, Family.BMI),  # rorx rax, rcx, 5
@@ -267,6 +279,45 @@ def _check_ground_truth(loader: Path, lib: Path, level: int, cwd: Path) -> None:
         assert _runs_on(loader, lib, runs_on, cwd), f"v{level} code died on {runs_on}"
 
 
+@pytest.fixture(scope="session")
+def gcc_avx_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """kern.c built for the baseline plus AVX (``-mavx``, as TensorFlow and JAX build): no AVX2, BMI or FMA."""
+    if not X86_64 or not shutil.which("gcc"):
+        pytest.skip("needs gcc on an x86_64 host")
+    lib = tmp_path_factory.mktemp("isa-gcc-avx") / "libkern-avx.so"
+    cmd = ["gcc", "-O3", "-march=x86-64", "-mavx", "-shared", "-fPIC", "-o", str(lib), str(SOURCES / "kern.c"), "-lm"]
+    subprocess.run(cmd, check=True)
+    return lib
+
+
+def test_avx_without_avx2_is_named_avx(gcc_avx_library: Path, gcc_libraries: dict[int, Path], tmp_path: Path) -> None:
+    """Code built with AVX alone dies only before Sandy Bridge, and says so; a v3 build's AVX2 is told apart.
+
+    tensorflow-text 2.14 and jax-cuda12-plugin 0.4.30 are built so: their VEX code was counted as
+    "AVX/AVX2" and the warning named the CPUs before Haswell, on which they run.
+    """
+    wheel = make_wheel(
+        tmp_path, "isa_gcc_avx-0.1-cp38-abi3-manylinux_2_17_x86_64.whl", {"a/_n.abi3.so": gcc_avx_library.read_bytes()}
+    )
+    report = wheelaudit.audit(wheel)
+    (binary,) = report.binaries
+    assert binary.code_isa is not None and binary.code_isa.level == 3
+    assert {u.family for u in binary.code_isa.families if u.level >= 3} == {"avx"}
+    (problem,) = [p for p in report.problems if p.code in ISA_CODES]
+    assert problem.code == "isa-level-required" and "compiled with AVX, an x86-64-v3 extension" in problem.message
+    assert "without AVX (before Intel Sandy Bridge" in problem.message and "Haswell" not in problem.message
+    v3, _ = _audit_library(tmp_path, gcc_libraries[3], "isa_gcc_v3")
+    assert v3.code_isa is not None and {"avx2", "bmi", "fma"} <= {u.family for u in v3.code_isa.families}
+
+
+def test_avx_fixture_ground_truth(gcc_avx_library: Path, loader: Path, tmp_path: Path) -> None:
+    """What the message says: AVX code dies on Westmere (no AVX) and runs on Sandy Bridge (AVX, no AVX2)."""
+    if QEMU is None:
+        pytest.skip("qemu-user (qemu-x86_64) is not installed: apt-get install qemu-user")
+    assert not _runs_on(loader, gcc_avx_library, "Westmere", tmp_path)
+    assert _runs_on(loader, gcc_avx_library, "SandyBridge", tmp_path)
+
+
 @pytest.mark.parametrize("level", [1, 2, 3, 4])
 def test_gcc_fixture_ground_truth(level: int, gcc_libraries: dict[int, Path], loader: Path, tmp_path: Path) -> None:
     _check_ground_truth(loader, gcc_libraries[level], level, tmp_path)
@@ -361,3 +412,24 @@ def test_real_wheel_level(filename: str, isa_real_wheels: dict[str, Path]) -> No
     jsonschema.validate(doc, json.loads((ROOT / "wheelaudit" / "schemas" / "report.schema.json").read_text()))
     (entry,) = [b for b in doc["binaries"] if b["path"] == path]
     assert entry["code_isa"]["level"] == level
+
+
+JAX_CUDA = "jax_cuda12_plugin-0.4.30-cp311-cp311-manylinux2014_x86_64.whl"
+
+
+def test_real_avx_build_names_avx_not_avx2() -> None:
+    """jax-cuda12-plugin 0.4.30 is built with -mavx: AVX in 60-72% of the sampled code of six modules, and no
+    AVX2, BMI or FMA (objdump: 4,872 VEX instructions in _linalg.so, none of them AVX2). It runs on Sandy
+    Bridge; the warning named the CPUs before Haswell."""
+    from .conftest import _load_fetcher
+
+    (wheel,) = _load_fetcher().fetch(names=[JAX_CUDA], log=lambda line: None).values()
+    report = wheelaudit.audit(wheel)
+    required = [p for p in report.problems if p.code == "isa-level-required"]
+    assert len(required) == 6
+    for problem in required:
+        assert "compiled with AVX, an x86-64-v3 extension" in problem.message, problem.message
+        assert "without AVX (before Intel Sandy Bridge" in problem.message and "AVX2" not in problem.message
+    families = {u.family for b in report.binaries if b.code_isa for u in b.code_isa.families}
+    assert "avx" in families and not families & {"avx2", "fma", "bmi"}
+    assert report.platform_tag == "manylinux_2_17_x86_64" and report.ok

@@ -24,13 +24,14 @@ static int c_i8, c_i16, c_i24, c_iz, c_iv, c_grp3;
 
 /* Family numbers the walk itself names (x86decode.Family). */
 static int f_sse, f_sse3, f_sse4, f_popcnt, f_cx16, f_lahf, f_avx, f_f16c, f_bmi, f_lzcnt, f_movbe, f_avx512,
-    f_tzcnt;
+    f_tzcnt, f_avx2;
 static int families;  /* len(Family): counts has one more slot, for 00 00 */
 static int configured;
 
 /* Tables from x86decode (signed entries stored as their low byte: 0xFF is -1). */
 static unsigned char t_one[256], t_two[256], t_simd[256], t_m38[256], t_m3a[256], t_v2[256], t_prefix[256],
-    t_modrm_len[256], t_fast_modrm[256], t_fast_imm[256], t_vex_map1_imm[256], t_mask_ops[256];
+    t_modrm_len[256], t_fast_modrm[256], t_fast_imm[256], t_vex_map1_imm[256], t_mask_ops[256], t_avx2_m1[256],
+    t_avx2_m2[256], t_avx2_m3[256];
 static Py_ssize_t margin, sync_starts, sync_steps, special;
 
 typedef struct {
@@ -132,14 +133,21 @@ static int two_byte(const Code *code, Py_ssize_t p, Py_ssize_t start, int opsize
 }
 
 /* _vex: VEX (C4/C5) and EVEX (62) at p. */
+/* is_avx2: x86decode._is_avx2, for an entry of the avx2 tables (1: either length, 2: VEX.L = 1, 4: register form). */
+static int is_avx2(int flags, int ymm, int modrm)
+{
+    return (flags & 1) || ((flags & 2) && ymm) || ((flags & 4) && modrm >= 0xC0);
+}
+
 static int vex(const Code *code, Py_ssize_t p)
 {
     Py_ssize_t start = p;
-    int b, mmap, pp, op, ml, family;
+    int b, mmap, pp, op, ml, family, ymm, modrm;
     RD(code, p, b);
     if (b == 0xC5) {
         RD(code, p + 1, pp);
         mmap = 1;
+        ymm = pp & 4;
         pp &= 3;
         p += 2;
     }
@@ -147,6 +155,7 @@ static int vex(const Code *code, Py_ssize_t p)
         RD(code, p + 1, mmap);
         RD(code, p + 2, pp);
         mmap &= 0x1F;
+        ymm = pp & 4;
         pp &= 3;
         p += 3;
     }
@@ -172,17 +181,23 @@ static int vex(const Code *code, Py_ssize_t p)
         if (op == 0x77)
             return (int)(p - start) | f_avx << 8;
         MODRM(code, p, ml);
+        modrm = code->c[p];
         p += ml;
         if (t_vex_map1_imm[op])
             p += 1;
-        return (int)(p - start) | (t_mask_ops[op] ? f_avx512 : f_avx) << 8;
+        if (t_mask_ops[op])
+            return (int)(p - start) | f_avx512 << 8;
+        return (int)(p - start) | (is_avx2(t_avx2_m1[op], ymm, modrm) ? f_avx2 : f_avx) << 8;
     }
     if (mmap == 2) {
         MODRM(code, p, ml);
+        modrm = code->c[p];
         p += ml;
         family = t_v2[op];
         if (op == 0xF7 && pp == 0)
             family = f_bmi;
+        else if (family == f_avx && is_avx2(t_avx2_m2[op], ymm, modrm))
+            family = f_avx2;
         return (int)(p - start) | family << 8;
     }
     if (mmap == 3) {
@@ -191,6 +206,8 @@ static int vex(const Code *code, Py_ssize_t p)
         family = op == 0xF0 ? f_bmi : (op == 0x1D ? f_f16c : f_avx);
         if (0x30 <= op && op <= 0x33)
             family = f_avx512;
+        else if (family == f_avx && is_avx2(t_avx2_m3[op], ymm, 0))
+            family = f_avx2;
         return (int)(p - start) | family << 8;
     }
     return INVALID;
@@ -674,6 +691,7 @@ static PyObject *configure(PyObject *self, PyObject *tables)
         {"one", t_one}, {"two", t_two}, {"simd", t_simd}, {"m38", t_m38}, {"m3a", t_m3a}, {"v2", t_v2},
         {"prefix", t_prefix}, {"modrm_len", t_modrm_len}, {"fast_modrm", t_fast_modrm},
         {"fast_imm", t_fast_imm}, {"vex_map1_imm", t_vex_map1_imm}, {"mask_ops", t_mask_ops},
+        {"avx2_m1", t_avx2_m1}, {"avx2_m2", t_avx2_m2}, {"avx2_m3", t_avx2_m3},
     };
     for (size_t i = 0; i < sizeof(byte_tables) / sizeof(byte_tables[0]); i++)
         if (take_table(tables, byte_tables[i].name, byte_tables[i].table) < 0)
@@ -684,7 +702,8 @@ static PyObject *configure(PyObject *self, PyObject *tables)
     } family_numbers[] = {
         {"SSE", &f_sse}, {"SSE3", &f_sse3}, {"SSE4", &f_sse4}, {"POPCNT", &f_popcnt}, {"CX16", &f_cx16},
         {"LAHF", &f_lahf}, {"AVX", &f_avx}, {"F16C", &f_f16c}, {"BMI", &f_bmi}, {"LZCNT", &f_lzcnt},
-        {"MOVBE", &f_movbe}, {"AVX512", &f_avx512}, {"TZCNT", &f_tzcnt}, {"families", &families},
+        {"MOVBE", &f_movbe}, {"AVX512", &f_avx512}, {"TZCNT", &f_tzcnt}, {"AVX2", &f_avx2},
+        {"families", &families},
         {"I8", &c_i8}, {"I16", &c_i16}, {"I24", &c_i24}, {"IZ", &c_iz}, {"IV", &c_iv}, {"GRP3", &c_grp3},
     };
     long number;

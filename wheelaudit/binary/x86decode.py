@@ -30,7 +30,7 @@ class Family(enum.IntEnum):
     POPCNT = 5
     CX16 = 6  # CMPXCHG16B
     LAHF = 7  # LAHF/SAHF in 64-bit mode
-    AVX = 8  # VEX-encoded SIMD: AVX and AVX2
+    AVX = 8  # VEX-encoded SIMD of AVX (and VEX forms of no family below)
     FMA = 9
     F16C = 10
     BMI = 11  # BMI1 and BMI2 (andn, bextr, blsr, bzhi, pdep, pext, mulx, shlx, sarx, shrx, rorx)
@@ -38,6 +38,7 @@ class Family(enum.IntEnum):
     MOVBE = 13
     AVX512 = 14  # EVEX-encoded
     TZCNT = 15  # F3 0F BC: runs as BSF on older CPUs, so compilers emit it for the baseline too
+    AVX2 = 16  # VEX-encoded SIMD that AVX2 brings: integer ops on ymm, broadcasts, permutes, gathers
 
 
 #: The x86-64 psABI level each family first appears in (families absent here are baseline).
@@ -49,6 +50,7 @@ LEVEL = {
     Family.CX16: 2,
     Family.LAHF: 2,
     Family.AVX: 3,
+    Family.AVX2: 3,
     Family.FMA: 3,
     Family.F16C: 3,
     Family.BMI: 3,
@@ -151,6 +153,39 @@ def _vex_map2() -> list[int]:
     for b in (0xF2, 0xF3, 0xF5, 0xF6, 0xF7):
         t[b] = Family.BMI
     return t
+
+
+#: VEX forms that are AVX2 rather than AVX, per opcode map (0F, 0F38, 0F3A): bit 0 at either vector
+#: length, bit 1 with VEX.L = 1 (the ymm form of an integer op AVX has only on xmm), bit 2 in register
+#: form (vbroadcastss/sd from an xmm register; from memory they are AVX).
+_AVX2_ANY, _AVX2_YMM, _AVX2_REG = 1, 2, 4
+
+
+def _avx2_tables() -> tuple[bytes, bytes, bytes]:
+    m1, m2, m3 = bytearray(256), bytearray(256), bytearray(256)
+    ymm_int = (*range(0x60, 0x6E), *range(0x70, 0x77), *range(0xD1, 0xD6), *range(0xD7, 0xE6))
+    for b in (*ymm_int, *range(0xE8, 0xF0), *range(0xF1, 0xF7), *range(0xF8, 0xFF)):
+        m1[b] = _AVX2_YMM  # punpck/pack/pcmp/padd/psub/pmul/pand/por/pxor/shifts/pshufd/pmovmskb...
+    for b in (0x16, 0x36, 0x45, 0x46, 0x47, 0x58, 0x59, 0x5A, 0x78, 0x79, 0x8C, 0x8E, 0x90, 0x91, 0x92, 0x93):
+        m2[b] = _AVX2_ANY  # vpermps/d, vpsllv/srav/srlv, vpbroadcast*, vbroadcasti128, vpmaskmov, gathers
+    for b in (*range(0x00, 0x0C), *range(0x1C, 0x1F), *range(0x20, 0x26), *range(0x28, 0x2C)):
+        m2[b] = _AVX2_YMM  # pshufb, phadd, pmaddubsw, psign, pabs, pmovsx, pmuldq, pcmpeqq, packusdw
+    for b in (*range(0x30, 0x36), *range(0x37, 0x41)):
+        m2[b] = _AVX2_YMM  # pmovzx, pcmpgtq, pmin/pmax, pmulld
+    m2[0x18] = m2[0x19] = _AVX2_REG
+    for b in (0x00, 0x01, 0x02, 0x38, 0x39, 0x46):
+        m3[b] = _AVX2_ANY  # vpermq/pd, vpblendd, vinserti128, vextracti128, vperm2i128
+    for b in (0x0E, 0x0F, 0x42, 0x4C):
+        m3[b] = _AVX2_YMM  # pblendw, palignr, mpsadbw, pblendvb
+    return bytes(m1), bytes(m2), bytes(m3)
+
+
+_AVX2_M1, _AVX2_M2, _AVX2_M3 = _avx2_tables()
+
+
+def _is_avx2(flags: int, ymm: int, modrm: int) -> bool:
+    """Whether a VEX form an AVX2 table marks with ``flags`` is AVX2, given VEX.L and its ModRM byte."""
+    return bool(flags & _AVX2_ANY or (flags & _AVX2_YMM and ymm) or (flags & _AVX2_REG and modrm >= 0xC0))
 
 
 _ONE = _one_byte_map()
@@ -298,10 +333,10 @@ def _vex(code: bytes, p: int) -> int:
     start = p
     b = code[p]
     if b == 0xC5:
-        mmap, pp = 1, code[p + 1] & 3
+        mmap, pp, ymm = 1, code[p + 1] & 3, code[p + 1] & 4
         p += 2
     elif b == 0xC4:
-        mmap, pp = code[p + 1] & 0x1F, code[p + 2] & 3
+        mmap, pp, ymm = code[p + 1] & 0x1F, code[p + 2] & 3, code[p + 2] & 4
         p += 3
     else:
         p0, p1 = code[p + 1], code[p + 2]
@@ -320,21 +355,29 @@ def _vex(code: bytes, p: int) -> int:
     if mmap == 1:
         if op == 0x77:
             return (p - start) | Family.AVX << 8
+        modrm = code[p]
         p += _modrm_len(code, p)
         if op in _VEX_MAP1_IMM:
             p += 1
-        return (p - start) | (Family.AVX512 if op in _MASK_OPS else Family.AVX) << 8
+        if op in _MASK_OPS:
+            return (p - start) | Family.AVX512 << 8
+        return (p - start) | (Family.AVX2 if _is_avx2(_AVX2_M1[op], ymm, modrm) else Family.AVX) << 8
     if mmap == 2:
+        modrm = code[p]
         p += _modrm_len(code, p)
         family = _V2[op]
         if op == 0xF7 and pp == 0:
             family = Family.BMI
+        elif family == Family.AVX and _is_avx2(_AVX2_M2[op], ymm, modrm):
+            family = Family.AVX2
         return (p - start) | family << 8
     if mmap == 3:
         p += 1 + _modrm_len(code, p)
         family = Family.BMI if op == 0xF0 else (Family.F16C if op == 0x1D else Family.AVX)
         if 0x30 <= op <= 0x33:
             family = Family.AVX512  # kshift on mask registers
+        elif family == Family.AVX and _is_avx2(_AVX2_M3[op], ymm, 0):
+            family = Family.AVX2
         return (p - start) | family << 8
     return INVALID
 
@@ -821,6 +864,9 @@ def _load_native() -> Any:
             "fast_imm": _FAST_IMM,
             "vex_map1_imm": bytes(b in _VEX_MAP1_IMM for b in range(256)),
             "mask_ops": bytes(b in _MASK_OPS for b in range(256)),
+            "avx2_m1": _AVX2_M1,
+            "avx2_m2": _AVX2_M2,
+            "avx2_m3": _AVX2_M3,
             **{family.name: int(family) for family in Family},
             "families": len(Family),
             "I8": _I8,

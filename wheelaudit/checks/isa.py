@@ -22,6 +22,9 @@ _LEFT_OUT = {
     3: "x86-64 CPUs without AVX2/BMI2 (before Intel Haswell, AMD Excavator; Atom/Celeron/Pentium to 2020)",
     4: "x86-64 CPUs without AVX-512 (most desktop CPUs, every AMD before Zen 4)",
 }
+#: For code whose only x86-64-v3 instructions are AVX ones (``-mavx``, as TensorFlow and JAX build):
+#: it runs on the CPUs between AVX and AVX2 that the level's own list leaves out.
+_LEFT_OUT_AVX = "x86-64 CPUs without AVX (before Intel Sandy Bridge, AMD Bulldozer; Atom/Celeron/Pentium to 2020)"
 
 FIX = (
     "if it is meant to run everywhere, build for the baseline (no `-C target-cpu=` / `-march=` above x86-64; "
@@ -33,7 +36,8 @@ FIX = (
 #: Families shown by name, most telling first.
 _NAMES = {
     "avx512": "AVX-512",
-    "avx": "AVX/AVX2",
+    "avx2": "AVX2",
+    "avx": "AVX",
     "fma": "FMA",
     "f16c": "F16C",
     "bmi": "BMI1/BMI2",
@@ -82,12 +86,15 @@ def evidence(isa: CodeIsa, min_level: int) -> str:
 
 
 def _compiled_for(binary: Binary, isa: CodeIsa) -> Problem:
+    avx_only = isa.level == 3 and {u.family for u in isa.families if u.level >= 3} == {"avx"}
+    target = "with AVX, an x86-64-v3 extension," if avx_only else f"for x86-64-v{isa.level}"
+    left_out = _LEFT_OUT_AVX if avx_only else _LEFT_OUT[isa.level]
     return Problem(
         "isa-level-required",
         Severity.WARNING,
-        f"{binary.path} is compiled for x86-64-v{isa.level} without declaring it: "
+        f"{binary.path} is compiled {target} without declaring it: "
         f"{evidence(isa, isa.level)} (sampled {isa.windows} places, {isa.instructions} instructions); "
-        f"it dies with SIGILL on {_LEFT_OUT[isa.level]}, while an x86_64 platform tag promises the baseline",
+        f"it dies with SIGILL on {left_out}, while an x86_64 platform tag promises the baseline",
         path=binary.path,
         fix=FIX,
     )
