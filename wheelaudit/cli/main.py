@@ -457,6 +457,7 @@ def _audit_in_workers(wheels: list[str], policies: PolicySet | None, workers: in
 
     masks = hasattr(signal, "pthread_sigmask")  # POSIX; elsewhere the small start-up window stays
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_start, initargs=(dict(_tuned),))
+    stopped = False
     try:
         if masks:  # an interrupt while workers fork stays pending, and is raised right after
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -467,6 +468,7 @@ def _audit_in_workers(wheels: list[str], policies: PolicySet | None, workers: in
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         return list(results)
     except BaseException:
+        stopped = True
         pool.shutdown(wait=False, cancel_futures=True)
         children = multiprocessing.active_children()
         for child in children:
@@ -475,7 +477,10 @@ def _audit_in_workers(wheels: list[str], policies: PolicySet | None, workers: in
             child.join(1)
         raise
     finally:
-        pool.shutdown(wait=True)
+        # Not after a failure: with a worker killed (the OOM killer), CPython 3.11's pool could wait
+        # forever for its feeder thread (a full-suite run hung 120 s once); the process ends right after.
+        if not stopped:
+            pool.shutdown(wait=True)
 
 
 def _worker_start(tuned: Mapping[str, bool]) -> None:
