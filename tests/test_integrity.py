@@ -49,19 +49,25 @@ def _helpers_on_a_busy_machine(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- building wheels ---------------------------------------------------------------------------
 
 
-def set_crc(path: Path, name: str, crc: int) -> None:
-    """Write ``crc`` into both the local header and the central directory entry of ``name``."""
+def _set_field(path: Path, name: str, local: int, central: int, value: int) -> None:
+    """Write the 32-bit ``value`` at offset ``local`` of ``name``'s local header and ``central`` of its
+    central directory entry."""
     with zipfile.ZipFile(path) as z:
         info = z.getinfo(name)
     data = bytearray(path.read_bytes())
-    struct.pack_into("<I", data, info.header_offset + 14, crc)
+    struct.pack_into("<I", data, info.header_offset + local, value)
     encoded = name.encode()
     at = data.find(b"PK\x01\x02", data.rfind(b"PK\x05\x06") - 200_000 if len(data) > 200_000 else 0)
     while data[at + 46 : at + 46 + len(encoded)] != encoded:
         at = data.find(b"PK\x01\x02", at + 4)
         assert at >= 0
-    struct.pack_into("<I", data, at + 16, crc)
+    struct.pack_into("<I", data, at + central, value)
     path.write_bytes(bytes(data))
+
+
+def set_crc(path: Path, name: str, crc: int) -> None:
+    """Write ``crc`` into both the local header and the central directory entry of ``name``."""
+    _set_field(path, name, 14, 16, crc)
 
 
 def expect_damage(wheel: Path, member: str, tmp_path: Path) -> None:
@@ -303,17 +309,7 @@ def test_a_long_local_header_name_is_shown_short(tmp_path: Path) -> None:
 
 def _set_size(path: Path, name: str, size: int) -> None:
     """Write ``size`` as the uncompressed size into both headers of ``name`` (CRC and data unchanged)."""
-    with zipfile.ZipFile(path) as z:
-        info = z.getinfo(name)
-    data = bytearray(path.read_bytes())
-    struct.pack_into("<I", data, info.header_offset + 22, size)
-    encoded = name.encode()
-    at = data.find(b"PK\x01\x02")
-    while data[at + 46 : at + 46 + len(encoded)] != encoded:
-        at = data.find(b"PK\x01\x02", at + 4)
-        assert at >= 0
-    struct.pack_into("<I", data, at + 24, size)
-    path.write_bytes(bytes(data))
+    _set_field(path, name, 22, 24, size)
 
 
 @pytest.mark.parametrize("member", [LIBRARY, METADATA])
