@@ -232,10 +232,8 @@ def repair_wheel(
         copied = write_wheel(
             archive, prepared, out_path, compresslevel=compresslevel, verify_record=verify_record, progress=progress
         )
-        fresh = analysed_new()
     finally:
-        if analysed_new is not None:
-            analysed_new()  # done with the scratch files before they go
+        fresh = analysed_new() if analysed_new is not None else {}  # done with the scratch files before they go
         shutil.rmtree(work, ignore_errors=True)
     # The whole truth about the result: audit the written wheel. Members copied unchanged keep
     # their analysis (their bytes were verified as they were copied), those without a binary

@@ -246,20 +246,18 @@ def deflate_chunks(
     sha = hashlib.sha256()
     crc = total = 0
     compressor = new_compressor(level) if level > 0 else None
-    check = Inflating() if compressor else None
+    check = Inflating()  # (stored: nothing to check)
     for chunk in chunks:
         sha.update(chunk)
         crc = zlib.crc32(chunk, crc)
         total += len(chunk)
-        if compressor and check:
-            out = compressor.compress(chunk)
+        out = compressor.compress(chunk) if compressor else chunk
+        if compressor:
             check.feed(out)
-            emit(out)
-        else:
-            emit(chunk)
+        emit(out)
         if progress:
             progress(len(chunk))
-    if compressor and check:
+    if compressor:
         out = compressor.flush()
         check.feed(out)
         check.expect(crc, total)
@@ -268,13 +266,15 @@ def deflate_chunks(
     return crc, sha.digest()
 
 
-def deflate_piece(data: bytes, dictionary: bytes, level: int, last: bool) -> bytes:
-    """One piece of a split member: primed with the data before it, ended on a byte boundary unless ``last``."""
+def deflate_piece(data: bytes, dictionary: bytes, level: int, last: bool) -> tuple[bytes, int]:
+    """One piece of a split member: primed with the data before it, ended on a byte boundary unless ``last``;
+    with the CRC-32 of ``data``, which checking the piece needs and the caller keeps."""
     compressor = new_compressor(level, dictionary)
     out = compressor.compress(data)
     out += compressor.flush() if last else compressor.flush(zlib.Z_SYNC_FLUSH)
-    Inflating(dictionary).check(out, zlib.crc32(data), len(data))
-    return out
+    crc = zlib.crc32(data)
+    Inflating(dictionary).check(out, crc, len(data))
+    return out, crc
 
 
 class DeflateMismatch(Exception):
@@ -332,8 +332,9 @@ def deflate_split(source: Source, level: int, emit: Emit, progress: Progress | N
     for offset, length in pieces:
         dictionary, data = _read_piece(source, offset, length)
         sha.update(data)
-        crc = zlib.crc32(data, crc)
-        emit(deflate_piece(data, dictionary, level, offset + length == source.size))
+        deflated, piece_crc = deflate_piece(data, dictionary, level, offset + length == source.size)
+        crc = crc32_combine(crc, piece_crc, length)
+        emit(deflated)
         if progress:
             progress(length)
     return crc, sha.digest()
@@ -403,8 +404,9 @@ def _pool_piece(
         raise Cancelled
     dictionary, data = _read_piece(source, offset, length)
     result = _Result(scratch_dir)
-    result.write(deflate_piece(data, dictionary, level, offset + length == source.size))
-    result.crc, result.length = zlib.crc32(data), length
+    deflated, result.crc = deflate_piece(data, dictionary, level, offset + length == source.size)
+    result.write(deflated)
+    result.length = length
     return result
 
 
