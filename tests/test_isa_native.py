@@ -235,11 +235,12 @@ def test_the_batch_walk_lets_other_threads_run(real_wheels: dict[str, Path]) -> 
     start, end = walked
     inside = [cpu for wall, cpu in samples if start < wall < end]
     ran = inside[-1] - inside[0] if len(inside) > 1 else 0.0
-    # CPU this thread spent running Python during the walk: ~0 with the GIL held (it waits on it, using
-    # no CPU); released, about what the walker got, whatever else the machine runs (measured against the
-    # walk's wall time instead, a loaded machine once gave this thread 12% of it, and the walker little more).
+    # CPU this thread spent running Python during the walk, against the walker's own CPU: ~1% with the
+    # GIL held (it waits on it, using no CPU: 0.004 s against 0.32 measured with a GIL-holding walker);
+    # released, 90-100% on a quiet machine and 24% at the least seen, in a fresh clone's suite with every
+    # core busy (this thread, the walker and the other test worker sharing two cores).
     walking = walker_cpu[1] - walker_cpu[0]
-    assert ran > 0.3 * walking, (ran, walking, end - start)
+    assert ran > 0.1 * walking, (ran, walking, end - start)
 
 
 @needs_native
